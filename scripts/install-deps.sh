@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages bookmcp needs to build, run and test.
+# Idempotent: packages already present are left alone. Run as root.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libboost1.81-dev          # Asio + Beast (networking, coroutines); 1.81, not the default 1.74
+  nlohmann-json3-dev        # JSON values everywhere in the protocol core
+  libvalijson-dev           # JSON Schema validation of tool arguments and results
+  libspdlog-dev             # logging to stderr
+  libpqxx-dev libpq-dev     # Postgres client (server profile)
+  libsqlite3-dev            # embedded profile storage
+  libstemmer-dev            # English stemming for BM25
+  libmd4c-dev               # CommonMark parser for the book
+  libgtest-dev libgmock-dev # unit tests
+  nodejs npm                # end-to-end tests with the official MCP TypeScript SDK
+  postgresql                # throwaway clusters for store tests
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+
+# Node may come from elsewhere (e.g. NodeSource); do not fight an existing one.
+if command -v node >/dev/null 2>&1; then
+  filtered=()
+  for package in "${missing[@]}"; do
+    [[ "$package" == nodejs || "$package" == npm ]] || filtered+=("$package")
+  done
+  missing=("${filtered[@]+"${filtered[@]}"}")
+fi
+
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
