@@ -1,0 +1,317 @@
+#include "app/config.hpp"
+
+#include <unistd.h>
+
+#include <charconv>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+extern char** environ;
+
+namespace bookmcp::app {
+
+namespace {
+
+using json = nlohmann::json;
+
+enum class value_kind { text, list, size, milliseconds, choice };
+
+// One row per setting: its flag, environment variable and config-file key, how to parse it,
+// and where it goes. The same table drives parsing, validation and --help.
+struct setting {
+  std::string name;        // config-file key and flag without "--"
+  std::string env;         // environment variable, empty when none
+  value_kind kind;
+  std::string help;
+  std::vector<std::string> choices;
+  std::function<void(config&, const std::vector<std::string>&)> apply;
+};
+
+std::size_t parse_size(const std::string& name, const std::string& text) {
+  std::size_t value = 0;
+  std::size_t multiplier = 1;
+  std::string digits = text;
+  auto ends_with = [&](const std::string& suffix) {
+    return digits.size() > suffix.size() && digits.compare(digits.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  if (ends_with("MiB")) {
+    multiplier = 1024 * 1024;
+    digits.resize(digits.size() - 3);
+  } else if (ends_with("KiB")) {
+    multiplier = 1024;
+    digits.resize(digits.size() - 3);
+  }
+  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (error != std::errc() || end != digits.data() + digits.size() || digits.empty()) {
+    throw config_error("setting " + name + ": \"" + text + "\" is not a size (use e.g. 1048576, 512KiB or 10MiB)");
+  }
+  return value * multiplier;
+}
+
+std::chrono::milliseconds parse_milliseconds(const std::string& name, const std::string& text) {
+  std::string digits = text;
+  long long scale = 1;
+  if (digits.size() > 2 && digits.ends_with("ms")) {
+    digits.resize(digits.size() - 2);
+  } else if (digits.size() > 1 && digits.ends_with("s")) {
+    digits.resize(digits.size() - 1);
+    scale = 1000;
+  }
+  long long value = 0;
+  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (error != std::errc() || end != digits.data() + digits.size() || digits.empty() || value <= 0) {
+    throw config_error("setting " + name + ": \"" + text + "\" is not a duration (use e.g. 500ms or 30s)");
+  }
+  return std::chrono::milliseconds(value * scale);
+}
+
+const std::vector<setting>& settings() {
+  static const std::vector<setting> table = {
+      {"listen", "BOOKMCP_LISTEN", value_kind::text, "serve WebSocket and Streamable HTTP on HOST:PORT", {},
+       [](config& c, const auto& v) {
+         c.listen = v.back();
+         c.mode = run_mode::serve_listen;
+       }},
+      {"data-dir", "BOOKMCP_DATA_DIR", value_kind::text,
+       "directory for the embedded profile (SQLite, index); default $XDG_DATA_HOME/bookmcp", {},
+       [](config& c, const auto& v) { c.data_dir = v.back(); }},
+      {"docs", "BOOKMCP_DOCS", value_kind::list,
+       "a book root to index and serve (repeatable; in the environment, ':'-separated)", {},
+       [](config& c, const auto& v) { c.docs = v; }},
+      {"user", "BOOKMCP_USER", value_kind::text, "identity of the stdio user (default: $USER)", {},
+       [](config& c, const auto& v) { c.user = v.back(); }},
+      {"log-level", "LOG_LEVEL", value_kind::choice, "log level on stderr",
+       {"trace", "debug", "info", "warn", "error", "critical", "off"},
+       [](config& c, const auto& v) { c.log_level = v.back(); }},
+      {"log-format", "BOOKMCP_LOG_FORMAT", value_kind::choice, "log format on stderr", {"text", "json"},
+       [](config& c, const auto& v) { c.log_format = v.back(); }},
+      {"max-message-bytes", "BOOKMCP_MAX_MESSAGE_BYTES", value_kind::size,
+       "largest accepted message (default 10MiB on stdio)", {},
+       [](config& c, const auto& v) { c.max_message_bytes = parse_size("max-message-bytes", v.back()); }},
+      {"worker-threads", "BOOKMCP_WORKER_THREADS", value_kind::size,
+       "threads running tool handlers (default: 2 x cores, at least 4)", {},
+       [](config& c, const auto& v) { c.worker_threads = parse_size("worker-threads", v.back()); }},
+      {"tool-timeout", "BOOKMCP_TOOL_TIMEOUT", value_kind::milliseconds,
+       "deadline of one tool call (default 60s)", {},
+       [](config& c, const auto& v) { c.tool_timeout = parse_milliseconds("tool-timeout", v.back()); }},
+      {"database-url", "DATABASE_URL", value_kind::text, "Postgres connection URL (server profile)", {},
+       [](config& c, const auto& v) { c.database_url = v.back(); }},
+      {"qdrant-url", "QDRANT_URL", value_kind::text, "Qdrant URL (server profile)", {},
+       [](config& c, const auto& v) { c.qdrant_url = v.back(); }},
+      {"qdrant-api-key", "QDRANT_API_KEY", value_kind::text, "Qdrant API key", {},
+       [](config& c, const auto& v) { c.qdrant_api_key = v.back(); }},
+  };
+  return table;
+}
+
+const setting* find_setting(const std::string& name) {
+  for (const auto& item : settings()) {
+    if (item.name == name) return &item;
+  }
+  return nullptr;
+}
+
+void check_choice(const setting& item, const std::string& value) {
+  if (item.kind != value_kind::choice) return;
+  for (const auto& choice : item.choices) {
+    if (choice == value) return;
+  }
+  std::string allowed;
+  for (const auto& choice : item.choices) allowed += (allowed.empty() ? "" : ", ") + choice;
+  throw config_error("setting " + item.name + ": \"" + value + "\" is not one of " + allowed);
+}
+
+void apply(config& out, const setting& item, std::vector<std::string> values, const std::string& source) {
+  for (const auto& value : values) {
+    if (value.empty() && item.kind != value_kind::text) {
+      throw config_error("setting " + item.name + " (from " + source + ") is empty");
+    }
+    check_choice(item, value);
+  }
+  item.apply(out, values);
+  out.sources[item.name] = source;
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream stream(text);
+  std::string part;
+  while (std::getline(stream, part, ':')) {
+    if (!part.empty()) out.push_back(part);
+  }
+  return out;
+}
+
+void apply_file(config& out, const std::string& path) {
+  std::ifstream file(path);
+  if (!file) throw config_error("setting config: cannot read the config file " + path);
+  json document = json::parse(file, nullptr, /*allow_exceptions=*/false);
+  if (document.is_discarded() || !document.is_object()) {
+    throw config_error("setting config: " + path + " is not a JSON object");
+  }
+  for (const auto& [key, value] : document.items()) {
+    const setting* item = find_setting(key);
+    if (!item) throw config_error("unknown setting \"" + key + "\" in config file " + path);
+    std::vector<std::string> values;
+    auto as_text = [&](const json& element) -> std::string {
+      if (element.is_string()) return element.get<std::string>();
+      if (element.is_number_unsigned() && item->kind != value_kind::text) return std::to_string(element.get<std::uint64_t>());
+      throw config_error("setting " + key + " in " + path + ": expected a string, got " + element.dump());
+    };
+    if (item->kind == value_kind::list) {
+      if (!value.is_array()) throw config_error("setting " + key + " in " + path + ": expected an array of strings");
+      for (const auto& element : value) values.push_back(as_text(element));
+    } else {
+      values.push_back(as_text(value));
+    }
+    apply(out, *item, std::move(values), "file");
+  }
+  out.config_file = path;
+}
+
+std::string default_data_dir(const std::map<std::string, std::string>& environment) {
+  if (auto it = environment.find("XDG_DATA_HOME"); it != environment.end() && !it->second.empty()) {
+    return it->second + "/bookmcp";
+  }
+  if (auto it = environment.find("HOME"); it != environment.end() && !it->second.empty()) {
+    return it->second + "/.local/share/bookmcp";
+  }
+  return "./bookmcp-data";
+}
+
+}  // namespace
+
+std::map<std::string, std::string> process_environment() {
+  std::map<std::string, std::string> out;
+  for (char** entry = environ; entry && *entry; ++entry) {
+    std::string text(*entry);
+    if (const auto equals = text.find('='); equals != std::string::npos) {
+      out[text.substr(0, equals)] = text.substr(equals + 1);
+    }
+  }
+  return out;
+}
+
+config load_config(const std::vector<std::string>& args, const std::map<std::string, std::string>& environment) {
+  // First pass over the flags: the mode flags and --config, and syntax errors.
+  struct flag_value {
+    const setting* item;
+    std::string value;
+  };
+  std::vector<flag_value> flags;
+  std::string config_path;
+  bool stdio_flag = false;
+  config out;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string arg = args[i];
+    if (arg == "--help" || arg == "-h") {
+      out.mode = run_mode::show_help;
+      return out;
+    }
+    if (arg == "--version" || arg == "-V") {
+      out.mode = run_mode::show_version;
+      return out;
+    }
+    if (arg == "--stdio") {
+      stdio_flag = true;
+      continue;
+    }
+    if (arg.rfind("--", 0) != 0) throw config_error("unexpected argument \"" + arg + "\" (see --help)");
+    std::string name = arg.substr(2);
+    std::optional<std::string> value;
+    if (const auto equals = name.find('='); equals != std::string::npos) {
+      value = name.substr(equals + 1);
+      name.resize(equals);
+    }
+    if (name == "config") {
+      if (!value) {
+        if (i + 1 >= args.size()) throw config_error("setting config: --config needs a file");
+        value = args[++i];
+      }
+      config_path = *value;
+      continue;
+    }
+    const setting* item = find_setting(name);
+    if (!item) throw config_error("unknown setting --" + name + " (see --help)");
+    if (!value) {
+      if (i + 1 >= args.size()) throw config_error("setting " + name + ": --" + name + " needs a value");
+      value = args[++i];
+    }
+    flags.push_back({item, *value});
+  }
+
+  // Lowest precedence first: file, then environment, then flags.
+  if (config_path.empty()) {
+    if (auto it = environment.find("BOOKMCP_CONFIG"); it != environment.end()) config_path = it->second;
+  }
+  if (!config_path.empty()) apply_file(out, config_path);
+
+  for (const auto& [key, value] : environment) {
+    if (key.rfind("BOOKMCP_", 0) == 0 && key != "BOOKMCP_CONFIG") {
+      bool known = false;
+      for (const auto& item : settings()) known = known || item.env == key;
+      // Variables of the test and benchmark harnesses are not settings of the server.
+      const bool harness = key.rfind("BOOKMCP_TEST_", 0) == 0 || key.rfind("BOOKMCP_BENCH_", 0) == 0;
+      if (!known && !harness) throw config_error("unknown setting in the environment: " + key);
+    }
+  }
+  for (const auto& item : settings()) {
+    if (item.env.empty()) continue;
+    auto it = environment.find(item.env);
+    if (it == environment.end()) continue;
+    if (item.kind == value_kind::list) {
+      apply(out, item, split_list(it->second), "env " + item.env);
+    } else {
+      apply(out, item, {it->second}, "env " + item.env);
+    }
+  }
+
+  std::map<const setting*, std::vector<std::string>> from_flags;
+  for (const auto& flag : flags) from_flags[flag.item].push_back(flag.value);
+  for (auto& [item, values] : from_flags) {
+    if (item->kind != value_kind::list && values.size() > 1) {
+      throw config_error("setting " + item->name + " is given " + std::to_string(values.size()) + " times");
+    }
+    apply(out, *item, values, "flag");
+  }
+
+  if (stdio_flag && out.sources.contains("listen") && out.sources["listen"] == "flag") {
+    throw config_error("--stdio and --listen exclude each other");
+  }
+  if (stdio_flag) out.mode = run_mode::serve_stdio;
+  if (out.data_dir.empty()) out.data_dir = default_data_dir(environment);
+  if (out.user.empty()) {
+    auto it = environment.find("USER");
+    out.user = it != environment.end() && !it->second.empty() ? it->second : "local";
+  }
+  if (out.max_message_bytes < 1024) throw config_error("setting max-message-bytes: must be at least 1KiB");
+  return out;
+}
+
+std::string usage_text() {
+  std::string text =
+      "bookmcp: a Model Context Protocol server for interactive textbooks\n\n"
+      "usage:\n"
+      "  bookmcp --stdio [--data-dir DIR] [--docs DIR ...]\n"
+      "  bookmcp --listen HOST:PORT [--data-dir DIR] [--docs DIR ...]\n"
+      "  bookmcp --help | --version\n\n"
+      "settings (flag, environment variable; flags win over the environment, which wins over\n"
+      "the JSON config file given with --config FILE or BOOKMCP_CONFIG):\n";
+  for (const auto& item : settings()) {
+    std::string line = "  --" + item.name;
+    if (!item.env.empty()) line += " (" + item.env + ")";
+    text += line + "\n      " + item.help;
+    if (!item.choices.empty()) {
+      text += "; one of:";
+      for (const auto& choice : item.choices) text += " " + choice;
+    }
+    text += "\n";
+  }
+  return text;
+}
+
+}  // namespace bookmcp::app

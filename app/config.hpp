@@ -1,0 +1,53 @@
+#pragma once
+// bookmcp's configuration, read in one place. Precedence: command-line flags, then
+// environment variables, then an optional JSON config file (--config FILE or
+// BOOKMCP_CONFIG), then built-in defaults. Unknown or malformed settings are errors that name
+// the setting; nothing is silently ignored.
+
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace bookmcp::app {
+
+class config_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class run_mode { serve_stdio, serve_listen, show_help, show_version };
+
+struct config {
+  run_mode mode = run_mode::serve_stdio;
+  std::string listen;                  // HOST:PORT for --listen
+  std::string data_dir;                // embedded profile storage
+  std::vector<std::string> docs;       // registered book roots
+  std::string user;                    // identity on stdio
+  std::string log_level = "info";      // trace, debug, info, warn, error, critical, off
+  std::string log_format = "text";     // text or json
+  std::size_t max_message_bytes = 10 * 1024 * 1024;
+  std::size_t worker_threads = 0;      // 0: from the hardware
+  std::chrono::milliseconds tool_timeout{60000};
+  std::string database_url;            // Postgres (server profile) when set
+  std::string qdrant_url;
+  std::string qdrant_api_key;
+  std::string config_file;             // where file settings came from, if any
+  // Where each setting's value came from ("flag", "env", "file", "default"), for --help/logs.
+  std::map<std::string, std::string> sources;
+};
+
+// Parses argv (without argv[0]) and the environment. Throws config_error naming the setting.
+config load_config(const std::vector<std::string>& args,
+                   const std::map<std::string, std::string>& environment);
+
+// The environment of this process as a map.
+std::map<std::string, std::string> process_environment();
+
+// Usage text for --help, generated from the settings table.
+std::string usage_text();
+
+}  // namespace bookmcp::app

@@ -1,0 +1,51 @@
+// mcp_conformance_fixtures: serves the conformance suite's fixtures (and `wait`, `echo`) over
+// stdio. Flags: --stdio (default), --page-size N (tools/list page size), --log-level LEVEL.
+
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "examples/conformance_fixtures/fixtures.hpp"
+#include "transport/stdio_transport.hpp"
+
+int main(int argc, char** argv) {
+  using namespace bookmcp;
+  std::signal(SIGPIPE, SIG_IGN);
+  mcp::server_options options;
+  options.name = "bookmcp-conformance-fixtures";
+  options.version = BOOKMCP_VERSION;
+  std::string log_level = "warn";
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::cerr << "mcp_conformance_fixtures: " << arg << " needs a value\n";
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (arg == "--stdio") continue;
+    if (arg == "--page-size") {
+      options.page_size = std::stoul(next());
+    } else if (arg == "--log-level") {
+      log_level = next();
+    } else if (arg == "--help") {
+      std::cout << "usage: mcp_conformance_fixtures [--stdio] [--page-size N] [--log-level LEVEL]\n";
+      return 0;
+    } else {
+      std::cerr << "mcp_conformance_fixtures: unknown argument " << arg << "\n";
+      return 2;
+    }
+  }
+  auto logger = spdlog::stderr_logger_mt("fixtures");
+  logger->set_level(spdlog::level::from_str(log_level));
+  spdlog::set_default_logger(logger);
+
+  mcp::server server(options);
+  examples::register_conformance_fixtures(server);
+  return transport::serve_stdio(server, {}, {.identity = "fixtures", .transport = "stdio", .session_id = {}});
+}

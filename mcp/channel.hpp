@@ -1,0 +1,36 @@
+#pragma once
+// The seam between a transport and a protocol session: a transport feeds inbound text to a
+// session and gives it a message_sink to write to. A transport is only a message channel.
+
+#include <optional>
+#include <string>
+
+#include "mcp/json_rpc.hpp"
+
+namespace bookmcp::mcp {
+
+// Describes an outbound message so that transports that route per request (Streamable HTTP
+// answers a POST on that POST's stream) can do so; stream transports ignore it.
+struct outbound_route {
+  enum class kind { response, notification, request };
+  kind type = kind::notification;
+  // The client request this message belongs to: the request being answered, or the request
+  // whose handling produced this notification or server-to-client request. Empty for
+  // messages that belong to no request (list_changed, resource updates).
+  std::optional<request_id> related_request;
+};
+
+class message_sink {
+ public:
+  virtual ~message_sink() = default;
+
+  // Queues one serialised JSON-RPC message for the peer. Thread-safe. May block briefly when
+  // the connection's bounded queue is full (back-pressure); returns false when the channel is
+  // closed and the message was dropped.
+  virtual bool send(std::string message, const outbound_route& route) = 0;
+
+  // Closes the channel; idempotent; messages queued before are still flushed when possible.
+  virtual void close() = 0;
+};
+
+}  // namespace bookmcp::mcp

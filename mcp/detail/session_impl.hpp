@@ -1,0 +1,139 @@
+#pragma once
+// Internal: the session implementation shared by session.cpp and server.cpp.
+
+#include <atomic>
+#include <condition_variable>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <stop_token>
+#include <unordered_map>
+
+#include "mcp/detail/server_state.hpp"
+#include "mcp/session.hpp"
+
+namespace bookmcp::mcp::detail {
+
+// One request being handled on the worker pool.
+struct call_state {
+  request_id id;
+  std::string tool_name;
+  std::stop_source stop;
+  std::atomic<bool> finished{false};
+  std::optional<json> progress_token;
+  std::mutex progress_mutex;
+  double last_progress = -std::numeric_limits<double>::infinity();
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  timer_handle deadline_timer;
+
+  // True for exactly one caller: the one that decides how (or whether) the request is answered.
+  bool claim();
+};
+
+// A server-to-client request waiting for the client's answer.
+struct pending_client_request {
+  std::mutex mutex;
+  std::condition_variable_any ready;
+  bool done = false;
+  std::optional<json> result;
+  std::optional<rpc_error> error;
+  void complete(json value);
+  void fail(rpc_error failure);
+};
+
+// Collects the responses of a JSON-RPC batch (2025-03-26 only) into one array.
+struct batch_collector {
+  std::mutex mutex;
+  std::size_t remaining = 0;
+  bool flushed = false;
+  std::vector<std::string> responses;
+};
+
+class session_impl final : public server_session, public std::enable_shared_from_this<session_impl> {
+ public:
+  session_impl(std::shared_ptr<server::state> server, std::shared_ptr<message_sink> sink,
+               session_options options);
+  ~session_impl() override;
+
+  void handle_message(std::string_view text) override;
+  void handle_parsed(json message) override;
+  void close() override;
+  bool wait_idle(std::chrono::milliseconds timeout) override;
+  const std::string& id() const override { return options_.session_id; }
+  const std::string& identity() const override { return options_.identity; }
+  bool initialized() const override;
+  std::string protocol_version() const override;
+  std::size_t calls_in_flight() const override;
+  void notify(std::string_view method, const json& params) override;
+  json request(std::string_view method, const json& params, std::chrono::milliseconds timeout,
+               std::stop_token stop) override;
+
+  // For the server and the tool context.
+  json request_related(std::string_view method, const json& params, std::chrono::milliseconds timeout,
+                       std::stop_token stop, const std::optional<request_id>& related);
+  void notify_related(std::string_view method, const json& params, const request_id& related);
+  void send_log(log_level level, const json& data, std::string_view logger,
+                const std::optional<request_id>& related);
+  bool is_subscribed(const std::string& uri) const;
+  // Answers every in-flight call with an error and cancels it (server shutdown).
+  void cancel_all(std::string_view reason);
+
+ private:
+  void dispatch(incoming_message message);
+  void handle_batch(json body);
+  void handle_request(incoming_message& message);
+  void handle_notification(const incoming_message& message);
+  void handle_response(const incoming_message& message);
+  json on_initialize(const json& params);
+  json read_resource(const std::string& uri);
+  json complete(const json& params);
+
+  std::shared_ptr<call_state> register_call(const request_id& id, const json& params);
+  void finish_call(const std::shared_ptr<call_state>& call);
+  void run_on_pool(const request_id& id, const std::string& method, std::function<json()> work);
+  void start_tool_call(const request_id& id, const json& params);
+  void run_tool(const std::shared_ptr<call_state>& call, const std::shared_ptr<registered_tool>& tool,
+                const json& arguments);
+  void execute_tool(const std::shared_ptr<call_state>& call, registered_tool& tool, const json& arguments);
+
+  void send(std::string text, const outbound_route& route);
+  void send_response_text(const request_id& id, std::string text);
+  void send_result_now(const request_id& id, const json& result);
+  void send_error_now(const std::optional<request_id>& id, const rpc_error& error);
+
+  std::shared_ptr<server::state> server_;
+  std::mutex sink_mutex_;
+  std::shared_ptr<message_sink> sink_;
+  session_options options_;
+
+  mutable std::mutex mutex_;  // guards everything below
+  bool closed_ = false;
+  bool client_ready_ = false;
+  std::string protocol_version_;
+  json client_capabilities_ = json::object();
+  json client_info_ = json::object();
+  log_level log_level_ = log_level::info;
+  std::set<std::string> subscriptions_;
+  std::unordered_map<request_id, std::shared_ptr<call_state>, request_id::hash> in_flight_;
+  std::condition_variable idle_;
+  std::int64_t next_request_id_ = 0;
+  std::unordered_map<request_id, std::shared_ptr<pending_client_request>, request_id::hash> pending_;
+  std::unordered_map<request_id, std::shared_ptr<batch_collector>, request_id::hash> batch_of_;
+};
+
+}  // namespace bookmcp::mcp::detail
+
+namespace bookmcp::mcp {
+class tool_context::backend {
+ public:
+  backend(std::shared_ptr<detail::session_impl> session, std::shared_ptr<detail::call_state> call)
+      : session_(std::move(session)), call_(std::move(call)) {}
+  std::shared_ptr<detail::session_impl> session_;
+  std::shared_ptr<detail::call_state> call_;
+};
+}  // namespace bookmcp::mcp
+
+namespace bookmcp::mcp::detail {
+using context_backend = tool_context::backend;
+}

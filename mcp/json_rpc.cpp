@@ -1,0 +1,148 @@
+#include "mcp/json_rpc.hpp"
+
+#include <algorithm>
+#include <functional>
+
+namespace bookmcp::mcp {
+
+json request_id::to_json() const {
+  if (is_number()) return number();
+  return text();
+}
+
+std::string request_id::to_string() const {
+  if (is_number()) return std::to_string(number());
+  return json(text()).dump();
+}
+
+std::optional<request_id> request_id::from_json(const json& value) {
+  if (value.is_number_integer()) return request_id(value.get<std::int64_t>());
+  // A float that holds an integer (e.g. 1.0) is not an integer id: JSON-RPC recommends
+  // against fractional ids and MCP requires integers or strings.
+  if (value.is_string()) return request_id(value.get<std::string>());
+  return std::nullopt;
+}
+
+std::size_t request_id::hash::operator()(const request_id& id) const noexcept {
+  if (id.is_number()) return std::hash<std::int64_t>{}(id.number());
+  return std::hash<std::string>{}(id.text()) ^ 0x9e3779b97f4a7c15ULL;
+}
+
+json rpc_error::to_json() const {
+  json error = {{"code", code_}, {"message", what()}};
+  if (!data_.is_null()) error["data"] = data_;
+  return error;
+}
+
+namespace {
+
+incoming_message invalid(std::optional<request_id> id, std::string message) {
+  incoming_message out;
+  out.type = incoming_message::kind::invalid;
+  out.id = std::move(id);
+  out.error.emplace(error_code::invalid_request, std::move(message));
+  return out;
+}
+
+}  // namespace
+
+incoming_message classify_message(json body) {
+  if (!body.is_object()) {
+    return invalid(std::nullopt, "Invalid Request: a JSON-RPC message must be an object");
+  }
+  std::optional<request_id> id;
+  const auto id_it = body.find("id");
+  const bool has_id = id_it != body.end();
+  if (has_id) id = request_id::from_json(*id_it);
+
+  const auto version = body.find("jsonrpc");
+  if (version == body.end() || !version->is_string() || version->get_ref<const std::string&>() != "2.0") {
+    return invalid(id, "Invalid Request: \"jsonrpc\" must be \"2.0\"");
+  }
+  if (has_id && !id) {
+    return invalid(std::nullopt, "Invalid Request: \"id\" must be an integer or a string");
+  }
+
+  const auto method = body.find("method");
+  if (method != body.end()) {
+    if (!method->is_string()) return invalid(id, "Invalid Request: \"method\" must be a string");
+    const auto params = body.find("params");
+    if (params != body.end() && !params->is_object() && !params->is_array()) {
+      return invalid(id, "Invalid Request: \"params\" must be an object");
+    }
+    incoming_message out;
+    out.method = method->get<std::string>();
+    out.type = has_id ? incoming_message::kind::request : incoming_message::kind::notification;
+    out.id = std::move(id);
+    out.body = std::move(body);
+    return out;
+  }
+
+  const bool has_result = body.contains("result");
+  const bool has_error = body.contains("error");
+  if (has_id && (has_result != has_error)) {
+    if (has_error && !body["error"].is_object()) {
+      return invalid(id, "Invalid Request: \"error\" must be an object");
+    }
+    incoming_message out;
+    out.type = has_result ? incoming_message::kind::response
+                          : incoming_message::kind::error_response;
+    out.id = std::move(id);
+    out.body = std::move(body);
+    return out;
+  }
+  return invalid(id, "Invalid Request: a message needs \"method\", or \"id\" with \"result\" or \"error\"");
+}
+
+incoming_message parse_message(std::string_view text) {
+  json body = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) {
+    incoming_message out;
+    out.error.emplace(error_code::parse_error, "Parse error: the message is not valid JSON");
+    return out;
+  }
+  if (body.is_array()) {
+    incoming_message out;
+    out.type = incoming_message::kind::batch;
+    out.body = std::move(body);
+    return out;
+  }
+  return classify_message(std::move(body));
+}
+
+namespace {
+constexpr auto kDumpHandler = json::error_handler_t::replace;
+}
+
+std::string make_result(const request_id& id, const json& result) {
+  json message = {{"jsonrpc", "2.0"}, {"id", id.to_json()}, {"result", result}};
+  return message.dump(-1, ' ', false, kDumpHandler);
+}
+
+std::string make_error(const std::optional<request_id>& id, const rpc_error& error) {
+  json message = {{"jsonrpc", "2.0"},
+                  {"id", id ? id->to_json() : json(nullptr)},
+                  {"error", error.to_json()}};
+  return message.dump(-1, ' ', false, kDumpHandler);
+}
+
+std::string make_request(const request_id& id, std::string_view method, const json& params) {
+  json message = {{"jsonrpc", "2.0"}, {"id", id.to_json()}, {"method", method}};
+  if (!params.is_null()) message["params"] = params;
+  return message.dump(-1, ' ', false, kDumpHandler);
+}
+
+std::string make_notification(std::string_view method, const json& params) {
+  json message = {{"jsonrpc", "2.0"}, {"method", method}};
+  if (!params.is_null()) message["params"] = params;
+  return message.dump(-1, ' ', false, kDumpHandler);
+}
+
+bool is_supported_protocol_version(std::string_view version) {
+  return std::ranges::find(supported_protocol_versions, version) !=
+         std::end(supported_protocol_versions);
+}
+
+bool protocol_allows_batches(std::string_view version) { return version == "2025-03-26"; }
+
+}  // namespace bookmcp::mcp

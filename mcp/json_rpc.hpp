@@ -1,0 +1,107 @@
+#pragma once
+// JSON-RPC 2.0 as MCP uses it: request ids, error codes, protocol errors, message shapes.
+//
+// Everything here is a value type or a pure function; safe to use from any thread.
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include <nlohmann/json.hpp>
+
+namespace bookmcp::mcp {
+
+using json = nlohmann::json;
+
+// Standard JSON-RPC codes plus the MCP-specific ones we send.
+namespace error_code {
+inline constexpr int parse_error = -32700;
+inline constexpr int invalid_request = -32600;
+inline constexpr int method_not_found = -32601;
+inline constexpr int invalid_params = -32602;
+inline constexpr int internal_error = -32603;
+inline constexpr int resource_not_found = -32002;  // MCP: resources/read of an unknown URI
+inline constexpr int request_timeout = -32001;     // server-to-client request not answered
+inline constexpr int connection_closed = -32000;   // pending request failed by a closed session
+}  // namespace error_code
+
+// A request id: an integer (0 included) or a string. MCP forbids null ids on requests.
+class request_id {
+ public:
+  request_id() = default;
+  request_id(std::int64_t number) : value_(number) {}  // NOLINT: implicit on purpose
+  request_id(std::string text) : value_(std::move(text)) {}  // NOLINT
+
+  bool is_number() const { return std::holds_alternative<std::int64_t>(value_); }
+  std::int64_t number() const { return std::get<std::int64_t>(value_); }
+  const std::string& text() const { return std::get<std::string>(value_); }
+
+  json to_json() const;
+  // A readable form for logs: 7 or "abc".
+  std::string to_string() const;
+
+  // Reads an id from a JSON value; nullopt when it is not an integer or a string.
+  static std::optional<request_id> from_json(const json& value);
+
+  friend bool operator==(const request_id&, const request_id&) = default;
+
+  struct hash {
+    std::size_t operator()(const request_id& id) const noexcept;
+  };
+
+ private:
+  std::variant<std::int64_t, std::string> value_;
+};
+
+// A protocol failure answered with a JSON-RPC error. Method handlers throw it; the dispatcher
+// turns it into the error response. The message is sent to the peer: keep internals out.
+class rpc_error : public std::runtime_error {
+ public:
+  rpc_error(int code, std::string message, json data = nullptr)
+      : std::runtime_error(std::move(message)), code_(code), data_(std::move(data)) {}
+  int code() const { return code_; }
+  const json& data() const { return data_; }
+  json to_json() const;
+
+ private:
+  int code_;
+  json data_;
+};
+
+// What an inbound text turned out to be.
+struct incoming_message {
+  enum class kind { request, notification, response, error_response, batch, invalid };
+  kind type = kind::invalid;
+  json body;                       // the parsed object (or array for a batch)
+  std::optional<request_id> id;    // requests and responses
+  std::string method;              // requests and notifications
+  // For kind::invalid: the error to answer (with id when it was readable).
+  std::optional<rpc_error> error;
+};
+
+// Parses and classifies one message. Never throws: unparsable text gives kind::invalid with a
+// -32700 error; a well-formed JSON that is not a JSON-RPC message gives kind::invalid with
+// -32600 (and the id when one was readable). Arrays are returned as kind::batch unchecked.
+incoming_message parse_message(std::string_view text);
+
+// Classifies an already parsed value (used for the members of a batch).
+incoming_message classify_message(json body);
+
+// Serialisers for outbound messages. `id` may be absent only for errors whose id was unreadable.
+std::string make_result(const request_id& id, const json& result);
+std::string make_error(const std::optional<request_id>& id, const rpc_error& error);
+std::string make_request(const request_id& id, std::string_view method, const json& params);
+std::string make_notification(std::string_view method, const json& params);
+
+// Protocol revisions this server speaks, newest first.
+inline constexpr std::string_view latest_protocol_version = "2025-11-25";
+inline constexpr std::string_view supported_protocol_versions[] = {"2025-11-25", "2025-06-18",
+                                                                   "2025-03-26"};
+bool is_supported_protocol_version(std::string_view version);
+// True for revisions that allow JSON-RPC batches (only 2025-03-26 of the supported ones).
+bool protocol_allows_batches(std::string_view version);
+
+}  // namespace bookmcp::mcp

@@ -1,0 +1,205 @@
+#include "mcp/server.hpp"
+
+#include <algorithm>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "mcp/detail/session_impl.hpp"
+
+namespace bookmcp::mcp {
+
+namespace {
+
+std::size_t pick_worker_threads(std::size_t requested) {
+  if (requested != 0) return requested;
+  // Handlers block (databases, files, sleeps), so more threads than cores.
+  return std::max<std::size_t>(4, std::thread::hardware_concurrency() * 2);
+}
+
+bool valid_tool_name(std::string_view name) {
+  if (name.empty() || name.size() > 128) return false;
+  return std::ranges::all_of(name, [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '-' || c == '.';
+  });
+}
+
+std::unique_ptr<compiled_schema> compile_object_schema(const json& schema, const std::string& tool,
+                                                       const char* which) {
+  if (!schema.is_object() || schema.value("type", json()) != "object") {
+    throw schema_error("tool " + tool + ": " + which + " must be a JSON Schema object with \"type\": \"object\"");
+  }
+  try {
+    return std::make_unique<compiled_schema>(schema);
+  } catch (const schema_error& error) {
+    throw schema_error("tool " + tool + ": " + which + " is not a valid JSON Schema: " + error.what());
+  }
+}
+
+}  // namespace
+
+server::state::state(server_options opts)
+    : options(std::move(opts)), workers(pick_worker_threads(options.worker_threads)) {}
+
+std::vector<std::shared_ptr<detail::session_impl>> server::state::live_sessions() const {
+  std::vector<std::shared_ptr<detail::session_impl>> out;
+  std::lock_guard lock(sessions_mutex);
+  for (const auto& [id, weak] : sessions) {
+    if (auto session = weak.lock()) out.push_back(std::move(session));
+  }
+  return out;
+}
+
+void server::state::broadcast(std::string_view method) {
+  for (const auto& session : live_sessions()) {
+    if (session->initialized()) session->notify(method, json::object());
+  }
+}
+
+server::server(server_options options) : state_(std::make_shared<state>(std::move(options))) {}
+
+server::~server() {
+  shutdown(std::chrono::milliseconds(0));
+  state_->workers.join();
+}
+
+void server::add_tool(tool_definition tool) {
+  if (!valid_tool_name(tool.name)) {
+    throw std::invalid_argument("tool name \"" + tool.name +
+                                "\" is invalid: use 1-128 characters of A-Z a-z 0-9 _ - .");
+  }
+  if (!tool.handler) throw std::invalid_argument("tool " + tool.name + " has no handler");
+  if (tool.max_concurrency == 0) throw std::invalid_argument("tool " + tool.name + ": max_concurrency must be at least 1");
+  auto entry = std::make_shared<detail::registered_tool>();
+  entry->input_schema = compile_object_schema(tool.input_schema, tool.name, "inputSchema");
+  if (tool.output_schema) {
+    entry->output_schema = compile_object_schema(*tool.output_schema, tool.name, "outputSchema");
+  }
+  json listing = {{"name", tool.name}, {"inputSchema", tool.input_schema}};
+  if (!tool.title.empty()) listing["title"] = tool.title;
+  if (!tool.description.empty()) listing["description"] = tool.description;
+  if (tool.output_schema) listing["outputSchema"] = *tool.output_schema;
+  if (json annotations = tool.annotations.to_json(); !annotations.empty()) listing["annotations"] = annotations;
+  entry->listing = std::move(listing);
+  entry->definition = std::move(tool);
+  const std::string name = entry->definition.name;
+  {
+    std::unique_lock lock(state_->registry_mutex);
+    if (!state_->tools.emplace(name, std::move(entry)).second) {
+      throw std::invalid_argument("tool " + name + " is registered twice");
+    }
+  }
+  state_->broadcast("notifications/tools/list_changed");
+}
+
+bool server::remove_tool(std::string_view name) {
+  {
+    std::unique_lock lock(state_->registry_mutex);
+    auto it = state_->tools.find(name);
+    if (it == state_->tools.end()) return false;
+    state_->tools.erase(it);
+  }
+  state_->broadcast("notifications/tools/list_changed");
+  return true;
+}
+
+void server::add_resource(resource_definition resource) {
+  if (resource.uri.empty() || !resource.read) throw std::invalid_argument("a resource needs a uri and a read handler");
+  {
+    std::unique_lock lock(state_->registry_mutex);
+    const std::string uri = resource.uri;
+    state_->resources[uri] = std::make_shared<const resource_definition>(std::move(resource));
+  }
+  state_->broadcast("notifications/resources/list_changed");
+}
+
+bool server::remove_resource(std::string_view uri) {
+  {
+    std::unique_lock lock(state_->registry_mutex);
+    auto it = state_->resources.find(uri);
+    if (it == state_->resources.end()) return false;
+    state_->resources.erase(it);
+  }
+  state_->broadcast("notifications/resources/list_changed");
+  return true;
+}
+
+void server::add_resource_template(resource_template_definition resource_template) {
+  if (resource_template.uri_template.empty() || !resource_template.read) {
+    throw std::invalid_argument("a resource template needs a uriTemplate and a read handler");
+  }
+  {
+    std::unique_lock lock(state_->registry_mutex);
+    auto& templates = state_->templates;
+    std::erase_if(templates, [&](const auto& item) { return item->uri_template == resource_template.uri_template; });
+    templates.push_back(std::make_shared<const resource_template_definition>(std::move(resource_template)));
+  }
+  state_->broadcast("notifications/resources/list_changed");
+}
+
+void server::add_prompt(prompt_definition prompt) {
+  if (prompt.name.empty() || !prompt.get) throw std::invalid_argument("a prompt needs a name and a get handler");
+  {
+    std::unique_lock lock(state_->registry_mutex);
+    const std::string name = prompt.name;
+    state_->prompts[name] = std::make_shared<const prompt_definition>(std::move(prompt));
+  }
+  state_->broadcast("notifications/prompts/list_changed");
+}
+
+bool server::remove_prompt(std::string_view name) {
+  {
+    std::unique_lock lock(state_->registry_mutex);
+    auto it = state_->prompts.find(name);
+    if (it == state_->prompts.end()) return false;
+    state_->prompts.erase(it);
+  }
+  state_->broadcast("notifications/prompts/list_changed");
+  return true;
+}
+
+void server::notify_resource_updated(const std::string& uri) {
+  for (const auto& session : state_->live_sessions()) {
+    if (session->is_subscribed(uri)) session->notify("notifications/resources/updated", {{"uri", uri}});
+  }
+}
+
+void server::notify_resource_list_changed() { state_->broadcast("notifications/resources/list_changed"); }
+
+std::shared_ptr<server_session> server::open_session(std::shared_ptr<message_sink> sink,
+                                                     session_options options) {
+  auto session = std::make_shared<detail::session_impl>(state_, std::move(sink), std::move(options));
+  std::lock_guard lock(state_->sessions_mutex);
+  state_->sessions[session->id()] = session;
+  return session;
+}
+
+void server::shutdown(std::chrono::milliseconds grace) {
+  if (state_->shutting_down.exchange(true)) return;
+  auto sessions = state_->live_sessions();
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  for (const auto& session : sessions) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (!session->wait_idle(std::max(left, std::chrono::milliseconds(0)))) break;
+  }
+  for (const auto& session : sessions) {
+    session->cancel_all("The server is shutting down; the call was cancelled");
+  }
+  for (const auto& session : sessions) session->wait_idle(std::chrono::seconds(2));
+  for (const auto& session : sessions) session->close();
+}
+
+server_stats server::stats() const {
+  server_stats out;
+  {
+    std::lock_guard lock(state_->sessions_mutex);
+    out.sessions = state_->sessions.size();
+  }
+  out.calls_in_flight = state_->calls_in_flight;
+  return out;
+}
+
+const server_options& server::options() const { return state_->options; }
+
+}  // namespace bookmcp::mcp

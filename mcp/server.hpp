@@ -1,0 +1,89 @@
+#pragma once
+// An MCP server: what it offers (tools, resources, prompts) and the sessions it serves.
+//
+// Lifetime: create one server, register what it offers, then open a session per connection.
+// Registration is allowed at any time; changes after the first session opened are announced
+// with list_changed notifications. Thread-safety: every method may be called from any thread.
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "mcp/channel.hpp"
+#include "mcp/resource.hpp"
+#include "mcp/tool.hpp"
+
+namespace bookmcp::mcp {
+
+class server_session;
+class executor;
+
+struct server_options {
+  std::string name = "bookmcp";
+  std::string title;
+  std::string version = "0.0.0";
+  std::string instructions;
+  std::size_t page_size = 100;     // items per page of tools/resources/prompts lists
+  std::size_t worker_threads = 0;  // 0: chosen from the hardware (at least 4)
+  log_level default_log_level = log_level::info;
+};
+
+struct session_options {
+  std::string identity = "anonymous";  // the caller: local user or authenticated subject
+  std::string transport = "memory";    // for logs and metrics
+  std::string session_id;              // empty: a random one is generated
+};
+
+// Counters for metrics and tests.
+struct server_stats {
+  std::size_t sessions = 0;
+  std::size_t calls_in_flight = 0;
+};
+
+class server {
+ public:
+  explicit server(server_options options);
+  // Closes every session and stops the worker pool (in-flight calls are cancelled).
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  // Registers a tool. Throws schema_error (bad input/output schema) or std::invalid_argument
+  // (bad or duplicate name, missing handler) with a message naming the tool.
+  void add_tool(tool_definition tool);
+  bool remove_tool(std::string_view name);
+
+  // Registers resources and templates; a duplicate URI replaces the earlier one.
+  void add_resource(resource_definition resource);
+  bool remove_resource(std::string_view uri);
+  void add_resource_template(resource_template_definition resource_template);
+
+  void add_prompt(prompt_definition prompt);
+  bool remove_prompt(std::string_view name);
+
+  // Tells sessions subscribed to `uri` that it changed (notifications/resources/updated).
+  void notify_resource_updated(const std::string& uri);
+  // Tells every session the resource list changed (also sent by add/remove_resource).
+  void notify_resource_list_changed();
+
+  // Opens a protocol session that writes to `sink`. The transport feeds it inbound messages
+  // and calls close() when the connection ends.
+  std::shared_ptr<server_session> open_session(std::shared_ptr<message_sink> sink,
+                                               session_options options = {});
+
+  // Graceful stop: refuses new calls, lets in-flight calls finish for up to `grace`, then
+  // cancels the rest and closes every session. Idempotent.
+  void shutdown(std::chrono::milliseconds grace);
+
+  server_stats stats() const;
+  const server_options& options() const;
+
+  struct state;  // shared with sessions; defined in mcp/detail
+
+ private:
+  std::shared_ptr<state> state_;
+};
+
+}  // namespace bookmcp::mcp

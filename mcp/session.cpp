@@ -1,0 +1,997 @@
+// The dispatcher and runtime of one session. Reading guide:
+//   dispatch()        classifies a message and routes it;
+//   handle_request()  answers the protocol methods (fast ones inline on the reader thread);
+//   start_tool_call() validates, takes a concurrency slot, arms the deadline, posts the work;
+//   run_tool()        runs a handler on a worker thread and answers exactly once.
+// "Exactly once" is enforced by call_state::claim(): whoever claims first (the handler's
+// completion, the deadline, a cancellation, the session closing) decides the outcome.
+
+#include "mcp/detail/session_impl.hpp"
+
+#include <sys/random.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include <spdlog/spdlog.h>
+
+#include "mcp/base64.hpp"
+
+namespace bookmcp::mcp::detail {
+
+namespace {
+
+std::string random_hex(std::size_t bytes) {
+  std::string raw(bytes, '\0');
+  std::size_t filled = 0;
+  while (filled < bytes) {
+    const ssize_t got = getrandom(raw.data() + filled, bytes - filled, 0);
+    if (got > 0) filled += static_cast<std::size_t>(got);
+  }
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes * 2);
+  for (unsigned char byte : raw) {
+    out.push_back(digits[byte >> 4]);
+    out.push_back(digits[byte & 15]);
+  }
+  return out;
+}
+
+const json& params_of(const json& body) {
+  static const json empty = json::object();
+  const auto it = body.find("params");
+  if (it == body.end() || it->is_null()) return empty;
+  return *it;
+}
+
+const json& require_object_params(const json& body) {
+  const json& params = params_of(body);
+  if (!params.is_object()) throw rpc_error(error_code::invalid_params, "params must be an object");
+  return params;
+}
+
+std::string require_string(const json& params, std::string_view key, std::string_view method) {
+  const auto it = params.find(key);
+  if (it == params.end() || !it->is_string()) {
+    throw rpc_error(error_code::invalid_params,
+                    std::string(method) + " needs \"" + std::string(key) + "\" (a string)");
+  }
+  return it->get<std::string>();
+}
+
+// Cursor: base64 of the last name/URI returned, so that pages stay correct when items are
+// added or removed between calls.
+std::string make_cursor(const std::string& last_key) { return base64_encode("after:" + last_key); }
+
+std::optional<std::string> read_cursor(const json& params) {
+  const auto it = params.find("cursor");
+  if (it == params.end() || it->is_null()) return std::nullopt;
+  if (!it->is_string()) throw rpc_error(error_code::invalid_params, "cursor must be a string");
+  auto decoded = base64_decode(it->get<std::string>());
+  if (!decoded || decoded->rfind("after:", 0) != 0) {
+    throw rpc_error(error_code::invalid_params, "Invalid cursor: pass back a nextCursor unchanged");
+  }
+  return decoded->substr(6);
+}
+
+template <typename Map, typename Render>
+json paginate(const Map& items, const json& params, std::size_t page_size, const char* key,
+              Render render) {
+  const auto after = read_cursor(params);
+  auto it = after ? items.upper_bound(*after) : items.begin();
+  json page = json::array();
+  std::string last;
+  for (; it != items.end() && page.size() < page_size; ++it) {
+    page.push_back(render(*it->second));
+    last = it->first;
+  }
+  json result = {{key, std::move(page)}};
+  if (it != items.end()) result["nextCursor"] = make_cursor(last);
+  return result;
+}
+
+json complete_values(std::vector<std::string> values) {
+  const std::size_t total = values.size();
+  if (values.size() > 100) values.resize(100);
+  return {{"completion", {{"values", values}, {"total", total}, {"hasMore", total > 100}}}};
+}
+
+std::map<std::string, std::string> string_map(const json& object, std::string_view what) {
+  std::map<std::string, std::string> out;
+  if (object.is_null()) return out;
+  if (!object.is_object()) throw rpc_error(error_code::invalid_params, std::string(what) + " must be an object");
+  for (const auto& [key, value] : object.items()) {
+    if (!value.is_string()) {
+      throw rpc_error(error_code::invalid_params,
+                      std::string(what) + "." + key + " must be a string");
+    }
+    out[key] = value.get<std::string>();
+  }
+  return out;
+}
+
+std::string capability_for(std::string_view method) {
+  if (method == "sampling/createMessage") return "sampling";
+  if (method == "elicitation/create") return "elicitation";
+  if (method == "roots/list") return "roots";
+  return {};
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// call_state
+
+bool call_state::claim() { return !finished.exchange(true); }
+
+// ---------------------------------------------------------------------------------------
+// session_impl: lifecycle
+
+session_impl::session_impl(std::shared_ptr<server::state> server,
+                           std::shared_ptr<message_sink> sink, session_options options)
+    : server_(std::move(server)), sink_(std::move(sink)), options_(std::move(options)) {
+  if (options_.session_id.empty()) options_.session_id = random_hex(16);
+  log_level_ = server_->options.default_log_level;
+}
+
+session_impl::~session_impl() = default;
+
+void session_impl::close() {
+  std::vector<std::shared_ptr<call_state>> calls;
+  std::vector<std::shared_ptr<pending_client_request>> pending;
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_) return;
+    closed_ = true;
+    for (auto& [id, call] : in_flight_) calls.push_back(call);
+    for (auto& [id, request] : pending_) pending.push_back(request);
+    pending_.clear();
+  }
+  for (auto& call : calls) {
+    call->claim();  // the peer is gone: no response for these
+    call->stop.request_stop();
+    call->deadline_timer.cancel();
+  }
+  for (auto& request : pending) {
+    request->fail(rpc_error(error_code::connection_closed, "the session closed"));
+  }
+  {
+    std::lock_guard lock(sink_mutex_);
+    sink_.reset();
+  }
+  std::lock_guard lock(server_->sessions_mutex);
+  server_->sessions.erase(options_.session_id);
+}
+
+bool session_impl::wait_idle(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  return idle_.wait_for(lock, timeout, [this] { return in_flight_.empty(); });
+}
+
+void session_impl::cancel_all(std::string_view reason) {
+  std::vector<std::shared_ptr<call_state>> calls;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [id, call] : in_flight_) calls.push_back(call);
+  }
+  for (auto& call : calls) {
+    if (call->claim()) {
+      send_error_now(call->id, rpc_error(error_code::internal_error, std::string(reason)));
+    }
+    call->stop.request_stop();
+  }
+}
+
+bool session_impl::initialized() const {
+  std::lock_guard lock(mutex_);
+  return !protocol_version_.empty();
+}
+
+std::string session_impl::protocol_version() const {
+  std::lock_guard lock(mutex_);
+  return protocol_version_;
+}
+
+std::size_t session_impl::calls_in_flight() const {
+  std::lock_guard lock(mutex_);
+  return in_flight_.size();
+}
+
+bool session_impl::is_subscribed(const std::string& uri) const {
+  std::lock_guard lock(mutex_);
+  return subscriptions_.contains(uri);
+}
+
+// ---------------------------------------------------------------------------------------
+// sending
+
+void session_impl::send(std::string text, const outbound_route& route) {
+  std::shared_ptr<message_sink> sink;
+  {
+    std::lock_guard lock(sink_mutex_);
+    sink = sink_;
+  }
+  if (sink) sink->send(std::move(text), route);
+}
+
+void session_impl::send_response_text(const request_id& id, std::string text) {
+  // A member of a JSON-RPC batch is answered inside the batch's array.
+  std::shared_ptr<batch_collector> batch;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = batch_of_.find(id); it != batch_of_.end()) {
+      batch = it->second;
+      batch_of_.erase(it);
+    }
+  }
+  if (batch) {
+    std::string combined;
+    {
+      std::lock_guard lock(batch->mutex);
+      batch->responses.push_back(std::move(text));
+      if (--batch->remaining != 0) return;
+      combined = "[";
+      for (std::size_t i = 0; i < batch->responses.size(); ++i) {
+        if (i) combined += ',';
+        combined += batch->responses[i];
+      }
+      combined += "]";
+    }
+    send(std::move(combined), {outbound_route::kind::response, id});
+    return;
+  }
+  send(std::move(text), {outbound_route::kind::response, id});
+}
+
+void session_impl::send_result_now(const request_id& id, const json& result) {
+  send_response_text(id, make_result(id, result));
+}
+
+void session_impl::send_error_now(const std::optional<request_id>& id, const rpc_error& error) {
+  if (id) {
+    send_response_text(*id, make_error(id, error));
+  } else {
+    send(make_error(id, error), {outbound_route::kind::response, std::nullopt});
+  }
+}
+
+void session_impl::notify(std::string_view method, const json& params) {
+  send(make_notification(method, params), {outbound_route::kind::notification, std::nullopt});
+}
+
+void session_impl::notify_related(std::string_view method, const json& params,
+                                  const request_id& related) {
+  send(make_notification(method, params), {outbound_route::kind::notification, related});
+}
+
+void session_impl::send_log(log_level level, const json& data, std::string_view logger,
+                            const std::optional<request_id>& related) {
+  {
+    std::lock_guard lock(mutex_);
+    if (level < log_level_) return;
+  }
+  json params = {{"level", to_string(level)}, {"data", data}};
+  if (!logger.empty()) params["logger"] = logger;
+  send(make_notification("notifications/message", params),
+       {outbound_route::kind::notification, related});
+}
+
+// ---------------------------------------------------------------------------------------
+// inbound
+
+void session_impl::handle_message(std::string_view text) { dispatch(parse_message(text)); }
+
+void session_impl::handle_parsed(json message) {
+  if (message.is_array()) {
+    incoming_message batch;
+    batch.type = incoming_message::kind::batch;
+    batch.body = std::move(message);
+    dispatch(std::move(batch));
+  } else {
+    dispatch(classify_message(std::move(message)));
+  }
+}
+
+void session_impl::dispatch(incoming_message message) {
+  using kind = incoming_message::kind;
+  switch (message.type) {
+    case kind::invalid:
+      send_error_now(message.id, *message.error);
+      return;
+    case kind::batch:
+      handle_batch(std::move(message.body));
+      return;
+    case kind::notification:
+      handle_notification(message);
+      return;
+    case kind::response:
+    case kind::error_response:
+      handle_response(message);
+      return;
+    case kind::request:
+      break;
+  }
+  const request_id id = *message.id;
+  try {
+    handle_request(message);
+  } catch (const rpc_error& error) {
+    send_error_now(id, error);
+  } catch (const std::exception& error) {
+    spdlog::error("session {}: {} failed: {}", options_.session_id, message.method, error.what());
+    send_error_now(id, rpc_error(error_code::internal_error, "Internal error"));
+  }
+}
+
+void session_impl::handle_batch(json body) {
+  const std::string version = protocol_version();
+  if (version.empty() || !protocol_allows_batches(version)) {
+    send_error_now(std::nullopt,
+                   rpc_error(error_code::invalid_request,
+                             "Invalid Request: JSON-RPC batches are not supported" +
+                                 (version.empty() ? std::string(" before initialize")
+                                                  : " in protocol version " + version)));
+    return;
+  }
+  if (body.empty()) {
+    send_error_now(std::nullopt, rpc_error(error_code::invalid_request, "Invalid Request: empty batch"));
+    return;
+  }
+  std::vector<incoming_message> members;
+  auto batch = std::make_shared<batch_collector>();
+  for (auto& element : body) {
+    incoming_message member = classify_message(std::move(element));
+    const bool answered = member.type == incoming_message::kind::request ||
+                          (member.type == incoming_message::kind::invalid && member.id);
+    if (answered) {
+      std::lock_guard lock(mutex_);
+      if (batch_of_.emplace(*member.id, batch).second) ++batch->remaining;
+    } else if (member.type == incoming_message::kind::invalid) {
+      ++batch->remaining;  // answered with a null id; counted here, sent below
+    }
+    members.push_back(std::move(member));
+  }
+  for (auto& member : members) {
+    if (member.type == incoming_message::kind::invalid && !member.id) {
+      std::lock_guard lock(batch->mutex);
+      batch->responses.push_back(make_error(std::nullopt, *member.error));
+      --batch->remaining;
+      continue;
+    }
+    if (member.type == incoming_message::kind::request && member.method == "initialize") {
+      send_error_now(member.id, rpc_error(error_code::invalid_request,
+                                          "Invalid Request: initialize must not be part of a batch"));
+      continue;
+    }
+    dispatch(std::move(member));
+  }
+  // A batch of notifications only gets no reply; one whose answers were all immediate and
+  // null-id errors flushes here.
+  std::string combined;
+  {
+    std::lock_guard lock(batch->mutex);
+    if (batch->remaining != 0 || batch->responses.empty() || batch->flushed) return;
+    batch->flushed = true;
+    combined = "[";
+    for (std::size_t i = 0; i < batch->responses.size(); ++i) {
+      if (i) combined += ',';
+      combined += batch->responses[i];
+    }
+    combined += "]";
+  }
+  send(std::move(combined), {outbound_route::kind::response, std::nullopt});
+}
+
+void session_impl::handle_notification(const incoming_message& message) {
+  const json& params = params_of(message.body);
+  if (message.method == "notifications/initialized") {
+    std::lock_guard lock(mutex_);
+    client_ready_ = true;
+    return;
+  }
+  if (message.method == "notifications/cancelled") {
+    if (!params.is_object()) return;
+    const auto id_it = params.find("requestId");
+    if (id_it == params.end()) return;
+    const auto id = request_id::from_json(*id_it);
+    if (!id) return;
+    std::shared_ptr<call_state> call;
+    {
+      std::lock_guard lock(mutex_);
+      if (auto it = in_flight_.find(*id); it != in_flight_.end()) call = it->second;
+    }
+    // Unknown or finished requests are ignored, as the spec asks.
+    if (!call) return;
+    call->claim();  // a cancelled request gets no response
+    call->stop.request_stop();
+    call->deadline_timer.cancel();
+    spdlog::debug("session {}: request {} cancelled by the client", options_.session_id,
+                  id->to_string());
+    return;
+  }
+  // notifications/progress and notifications/roots/list_changed need no action here; unknown
+  // notifications are ignored.
+}
+
+void session_impl::handle_response(const incoming_message& message) {
+  std::shared_ptr<pending_client_request> request;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = pending_.find(*message.id); it != pending_.end()) {
+      request = it->second;
+      pending_.erase(it);
+    }
+  }
+  if (!request) {
+    spdlog::debug("session {}: response to unknown request {}", options_.session_id,
+                  message.id->to_string());
+    return;
+  }
+  if (message.type == incoming_message::kind::response) {
+    request->complete(message.body["result"]);
+  } else {
+    const json& error = message.body["error"];
+    request->fail(rpc_error(error.value("code", error_code::internal_error),
+                            error.value("message", std::string("error")),
+                            error.value("data", json(nullptr))));
+  }
+}
+
+void session_impl::handle_request(incoming_message& message) {
+  const std::string& method = message.method;
+  const request_id& id = *message.id;
+
+  if (method == "initialize") {
+    send_result_now(id, on_initialize(require_object_params(message.body)));
+    return;
+  }
+  if (method == "ping") {
+    send_result_now(id, json::object());
+    return;
+  }
+  if (!initialized()) {
+    throw rpc_error(error_code::invalid_request,
+                    "Invalid Request: the session is not initialized; send initialize first");
+  }
+  if (method == "tools/call") {
+    start_tool_call(id, require_object_params(message.body));
+    return;
+  }
+  const json& params = require_object_params(message.body);
+  auto& state = *server_;
+  if (method == "tools/list") {
+    std::shared_lock lock(state.registry_mutex);
+    send_result_now(id, paginate(state.tools, params, state.options.page_size, "tools",
+                                 [](const registered_tool& tool) { return tool.listing; }));
+    return;
+  }
+  if (method == "resources/list") {
+    std::shared_lock lock(state.registry_mutex);
+    send_result_now(id, paginate(state.resources, params, state.options.page_size, "resources",
+                                 [](const resource_definition& resource) {
+                                   json entry = {{"uri", resource.uri}, {"name", resource.name}};
+                                   if (!resource.title.empty()) entry["title"] = resource.title;
+                                   if (!resource.description.empty()) entry["description"] = resource.description;
+                                   if (!resource.mime_type.empty()) entry["mimeType"] = resource.mime_type;
+                                   if (resource.size) entry["size"] = *resource.size;
+                                   return entry;
+                                 }));
+    return;
+  }
+  if (method == "resources/templates/list") {
+    std::map<std::string, std::shared_ptr<const resource_template_definition>> by_template;
+    {
+      std::shared_lock lock(state.registry_mutex);
+      for (const auto& item : state.templates) by_template[item->uri_template] = item;
+    }
+    send_result_now(id, paginate(by_template, params, state.options.page_size, "resourceTemplates",
+                                 [](const resource_template_definition& item) {
+                                   json entry = {{"uriTemplate", item.uri_template}, {"name", item.name}};
+                                   if (!item.title.empty()) entry["title"] = item.title;
+                                   if (!item.description.empty()) entry["description"] = item.description;
+                                   if (!item.mime_type.empty()) entry["mimeType"] = item.mime_type;
+                                   return entry;
+                                 }));
+    return;
+  }
+  if (method == "resources/read") {
+    const std::string uri = require_string(params, "uri", method);
+    run_on_pool(id, method, [this, uri] { return read_resource(uri); });
+    return;
+  }
+  if (method == "resources/subscribe" || method == "resources/unsubscribe") {
+    const std::string uri = require_string(params, "uri", method);
+    {
+      std::lock_guard lock(mutex_);
+      if (method == "resources/subscribe") {
+        subscriptions_.insert(uri);
+      } else {
+        subscriptions_.erase(uri);
+      }
+    }
+    send_result_now(id, json::object());
+    return;
+  }
+  if (method == "prompts/list") {
+    std::shared_lock lock(state.registry_mutex);
+    send_result_now(id, paginate(state.prompts, params, state.options.page_size, "prompts",
+                                 [](const prompt_definition& prompt) {
+                                   json entry = {{"name", prompt.name}};
+                                   if (!prompt.title.empty()) entry["title"] = prompt.title;
+                                   if (!prompt.description.empty()) entry["description"] = prompt.description;
+                                   json arguments = json::array();
+                                   for (const auto& argument : prompt.arguments) {
+                                     json arg = {{"name", argument.name}, {"required", argument.required}};
+                                     if (!argument.title.empty()) arg["title"] = argument.title;
+                                     if (!argument.description.empty()) arg["description"] = argument.description;
+                                     arguments.push_back(std::move(arg));
+                                   }
+                                   if (!arguments.empty()) entry["arguments"] = std::move(arguments);
+                                   return entry;
+                                 }));
+    return;
+  }
+  if (method == "prompts/get") {
+    const std::string name = require_string(params, "name", method);
+    std::shared_ptr<const prompt_definition> prompt;
+    {
+      std::shared_lock lock(state.registry_mutex);
+      if (auto it = state.prompts.find(name); it != state.prompts.end()) prompt = it->second;
+    }
+    if (!prompt) throw rpc_error(error_code::invalid_params, "Unknown prompt: " + name);
+    auto arguments = string_map(params.value("arguments", json::object()), "arguments");
+    for (const auto& argument : prompt->arguments) {
+      if (argument.required && !arguments.contains(argument.name)) {
+        throw rpc_error(error_code::invalid_params, "Prompt " + name + " needs the argument \"" +
+                                                        argument.name + "\"");
+      }
+    }
+    run_on_pool(id, method, [prompt, arguments = std::move(arguments)] { return prompt->get(arguments); });
+    return;
+  }
+  if (method == "completion/complete") {
+    run_on_pool(id, method, [this, params] { return complete(params); });
+    return;
+  }
+  if (method == "logging/setLevel") {
+    const std::string name = require_string(params, "level", method);
+    const auto level = parse_log_level(name);
+    if (!level) {
+      throw rpc_error(error_code::invalid_params,
+                      "Unknown log level \"" + name +
+                          "\"; use debug, info, notice, warning, error, critical, alert or emergency");
+    }
+    {
+      std::lock_guard lock(mutex_);
+      log_level_ = *level;
+    }
+    send_result_now(id, json::object());
+    return;
+  }
+  throw rpc_error(error_code::method_not_found, "Method not found: " + method);
+}
+
+json session_impl::on_initialize(const json& params) {
+  const auto version = params.find("protocolVersion");
+  if (version == params.end() || !version->is_string()) {
+    throw rpc_error(error_code::invalid_params, "initialize needs \"protocolVersion\" (a string)");
+  }
+  const std::string requested = version->get<std::string>();
+  const std::string negotiated =
+      is_supported_protocol_version(requested) ? requested : std::string(latest_protocol_version);
+  {
+    std::lock_guard lock(mutex_);
+    if (!protocol_version_.empty()) {
+      throw rpc_error(error_code::invalid_request, "Invalid Request: the session is already initialized");
+    }
+    protocol_version_ = negotiated;
+    client_capabilities_ = params.value("capabilities", json::object());
+    if (!client_capabilities_.is_object()) client_capabilities_ = json::object();
+    client_info_ = params.value("clientInfo", json::object());
+  }
+  const auto& options = server_->options;
+  json server_info = {{"name", options.name}, {"version", options.version}};
+  if (!options.title.empty()) server_info["title"] = options.title;
+  json result = {
+      {"protocolVersion", negotiated},
+      {"capabilities",
+       {{"tools", {{"listChanged", true}}},
+        {"resources", {{"subscribe", true}, {"listChanged", true}}},
+        {"prompts", {{"listChanged", true}}},
+        {"logging", json::object()},
+        {"completions", json::object()}}},
+      {"serverInfo", std::move(server_info)}};
+  if (!options.instructions.empty()) result["instructions"] = options.instructions;
+  spdlog::info("session {} initialized ({} via {}, protocol {}, client {})", options_.session_id,
+               options_.identity, options_.transport, negotiated,
+               client_info_.value("name", std::string("unknown")));
+  return result;
+}
+
+json session_impl::read_resource(const std::string& uri) {
+  std::shared_ptr<const resource_definition> resource;
+  std::vector<std::shared_ptr<const resource_template_definition>> templates;
+  {
+    std::shared_lock lock(server_->registry_mutex);
+    if (auto it = server_->resources.find(uri); it != server_->resources.end()) resource = it->second;
+    templates = server_->templates;
+  }
+  std::vector<resource_contents> contents;
+  if (resource) {
+    contents = resource->read(uri);
+  } else {
+    bool matched = false;
+    for (const auto& item : templates) {
+      if (auto vars = match_uri_template(item->uri_template, uri)) {
+        contents = item->read(uri, *vars);
+        matched = true;
+        break;
+      }
+    }
+    if (!matched) throw resource_not_found(uri);
+  }
+  json out = json::array();
+  for (const auto& item : contents) out.push_back(item.to_json());
+  return {{"contents", std::move(out)}};
+}
+
+json session_impl::complete(const json& params) {
+  const auto ref_it = params.find("ref");
+  const auto arg_it = params.find("argument");
+  if (ref_it == params.end() || !ref_it->is_object() || arg_it == params.end() || !arg_it->is_object()) {
+    throw rpc_error(error_code::invalid_params, "completion/complete needs \"ref\" and \"argument\" objects");
+  }
+  const std::string type = require_string(*ref_it, "type", "completion/complete ref");
+  const std::string argument = require_string(*arg_it, "name", "completion/complete argument");
+  const std::string value = arg_it->value("value", std::string());
+  std::map<std::string, std::string> context;
+  if (auto ctx = params.find("context"); ctx != params.end() && ctx->is_object()) {
+    context = string_map(ctx->value("arguments", json::object()), "context.arguments");
+  }
+  if (type == "ref/prompt") {
+    const std::string name = require_string(*ref_it, "name", "completion/complete ref");
+    std::shared_ptr<const prompt_definition> prompt;
+    {
+      std::shared_lock lock(server_->registry_mutex);
+      if (auto it = server_->prompts.find(name); it != server_->prompts.end()) prompt = it->second;
+    }
+    if (!prompt) throw rpc_error(error_code::invalid_params, "Unknown prompt: " + name);
+    if (!prompt->complete) return complete_values({});
+    return complete_values(prompt->complete(argument, value, context));
+  }
+  if (type == "ref/resource") {
+    const std::string uri = require_string(*ref_it, "uri", "completion/complete ref");
+    std::shared_ptr<const resource_template_definition> found;
+    {
+      std::shared_lock lock(server_->registry_mutex);
+      for (const auto& item : server_->templates) {
+        if (item->uri_template == uri) found = item;
+      }
+    }
+    if (!found) throw rpc_error(error_code::invalid_params, "Unknown resource template: " + uri);
+    if (!found->complete) return complete_values({});
+    return complete_values(found->complete(argument, value, context));
+  }
+  throw rpc_error(error_code::invalid_params, "Unknown ref type \"" + type + "\"; use ref/prompt or ref/resource");
+}
+
+// ---------------------------------------------------------------------------------------
+// calls on the worker pool
+
+std::shared_ptr<call_state> session_impl::register_call(const request_id& id, const json& params) {
+  auto call = std::make_shared<call_state>();
+  call->id = id;
+  if (auto meta = params.find("_meta"); meta != params.end() && meta->is_object()) {
+    if (auto token = meta->find("progressToken");
+        token != meta->end() && (token->is_string() || token->is_number_integer())) {
+      call->progress_token = *token;
+    }
+  }
+  std::lock_guard lock(mutex_);
+  if (closed_) throw rpc_error(error_code::connection_closed, "the session is closed");
+  if (server_->shutting_down) {
+    throw rpc_error(error_code::internal_error, "The server is shutting down; retry on another instance");
+  }
+  if (!in_flight_.emplace(id, call).second) {
+    throw rpc_error(error_code::invalid_request,
+                    "Invalid Request: request id " + id.to_string() + " is already in use");
+  }
+  ++server_->calls_in_flight;
+  return call;
+}
+
+void session_impl::finish_call(const std::shared_ptr<call_state>& call) {
+  call->deadline_timer.cancel();
+  std::lock_guard lock(mutex_);
+  if (in_flight_.erase(call->id) != 0) --server_->calls_in_flight;
+  if (in_flight_.empty()) idle_.notify_all();
+}
+
+void session_impl::run_on_pool(const request_id& id, const std::string& method,
+                               std::function<json()> work) {
+  auto call = register_call(id, json::object());
+  server_->workers.post([self = shared_from_this(), call, method, work = std::move(work)] {
+    std::optional<json> result;
+    std::optional<rpc_error> error;
+    try {
+      result = work();
+    } catch (const rpc_error& failure) {
+      error = failure;
+    } catch (const resource_not_found& failure) {
+      error.emplace(error_code::resource_not_found, failure.what());
+    } catch (const std::exception& failure) {
+      spdlog::error("session {}: {} failed: {}", self->options_.session_id, method, failure.what());
+      error.emplace(error_code::internal_error, "Internal error");
+    }
+    if (call->claim()) {
+      if (result) {
+        self->send_result_now(call->id, *result);
+      } else {
+        self->send_error_now(call->id, *error);
+      }
+    }
+    self->finish_call(call);
+  });
+}
+
+void session_impl::start_tool_call(const request_id& id, const json& params) {
+  const std::string name = require_string(params, "name", "tools/call");
+  std::shared_ptr<registered_tool> tool;
+  {
+    std::shared_lock lock(server_->registry_mutex);
+    if (auto it = server_->tools.find(name); it != server_->tools.end()) tool = it->second;
+  }
+  if (!tool) throw rpc_error(error_code::invalid_params, "Unknown tool: " + name);
+
+  json arguments = json::object();
+  if (auto it = params.find("arguments"); it != params.end() && !it->is_null()) {
+    if (!it->is_object()) {
+      throw rpc_error(error_code::invalid_params, "tools/call \"arguments\" must be an object");
+    }
+    arguments = *it;
+  }
+  tool->input_schema->apply_defaults(arguments);
+  if (auto problems = tool->input_schema->validate(arguments); !problems.empty()) {
+    std::string text = "Invalid arguments for tool " + name + ":";
+    for (const auto& problem : problems) text += "\n- " + problem;
+    text += "\nExpected input schema: " + tool->definition.input_schema.dump();
+    send_result_now(id, tool_result::error(std::move(text)).to_json());
+    return;
+  }
+
+  auto call = register_call(id, params);
+  call->tool_name = name;
+  const auto timeout = tool->definition.timeout;
+  call->deadline = std::chrono::steady_clock::now() + timeout;
+  std::weak_ptr<session_impl> weak_self = shared_from_this();
+  call->deadline_timer = server_->workers.run_after(timeout, [weak_self, call, timeout] {
+    if (!call->claim()) return;
+    call->stop.request_stop();
+    if (auto self = weak_self.lock()) {
+      spdlog::warn("session {}: tool {} passed its deadline of {} ms", self->options_.session_id,
+                   call->tool_name, timeout.count());
+      self->send_result_now(call->id, tool_result::error("Tool " + call->tool_name + " did not finish within its time limit of " +
+                                                         std::to_string(timeout.count()) + " ms and was cancelled.")
+                                          .to_json());
+    }
+  });
+
+  auto job = [self = shared_from_this(), call, tool, arguments = std::move(arguments)] {
+    self->run_tool(call, tool, arguments);
+  };
+  bool busy = false;
+  {
+    std::lock_guard lock(tool->slots_mutex);
+    if (tool->running < tool->definition.max_concurrency) {
+      ++tool->running;
+      server_->workers.post(std::move(job));
+    } else if (tool->waiting.size() < tool->definition.max_queue) {
+      tool->waiting.push_back(std::move(job));
+    } else {
+      busy = true;
+    }
+  }
+  if (busy) {
+    if (call->claim()) {
+      send_result_now(id, tool_result::error("Tool " + name + " is busy: " +
+                                             std::to_string(tool->definition.max_concurrency) +
+                                             " calls are running and " +
+                                             std::to_string(tool->definition.max_queue) +
+                                             " are waiting. Retry in a moment.")
+                              .to_json());
+    }
+    finish_call(call);
+  }
+}
+
+void session_impl::run_tool(const std::shared_ptr<call_state>& call,
+                            const std::shared_ptr<registered_tool>& tool, const json& arguments) {
+  if (!call->stop.stop_requested()) {
+    execute_tool(call, *tool, arguments);
+  }
+  finish_call(call);
+  // Hand the slot to the next waiting call, or free it.
+  std::function<void()> next;
+  {
+    std::lock_guard lock(tool->slots_mutex);
+    if (!tool->waiting.empty()) {
+      next = std::move(tool->waiting.front());
+      tool->waiting.pop_front();
+    } else {
+      --tool->running;
+    }
+  }
+  if (next) server_->workers.post(std::move(next));
+}
+
+void session_impl::execute_tool(const std::shared_ptr<call_state>& call, registered_tool& tool,
+                                const json& arguments) {
+  const auto started = std::chrono::steady_clock::now();
+  auto backend = std::make_shared<context_backend>(shared_from_this(), call);
+  tool_context context(backend);
+  std::optional<json> result;
+  std::optional<rpc_error> error;
+  try {
+    tool_result outcome = tool.definition.handler(context, arguments);
+    if (tool.output_schema && !outcome.is_error) {
+      if (!outcome.structured_content) {
+        spdlog::error("tool {} declares an outputSchema but returned no structuredContent", tool.definition.name);
+        error.emplace(error_code::internal_error, "Internal error");
+      } else if (auto problems = tool.output_schema->validate(*outcome.structured_content); !problems.empty()) {
+        std::string joined;
+        for (const auto& problem : problems) joined += "\n- " + problem;
+        spdlog::error("tool {} returned structuredContent that does not match its outputSchema:{}",
+                      tool.definition.name, joined);
+        error.emplace(error_code::internal_error, "Internal error");
+      }
+    }
+    if (!error) result = outcome.to_json();
+  } catch (const tool_error& failure) {
+    result = tool_result::error(failure.what()).to_json();
+  } catch (const cancelled_error&) {
+    // The handler noticed cancellation; whoever cancelled has decided the outcome.
+  } catch (const rpc_error& failure) {
+    error = failure;
+  } catch (const std::exception& failure) {
+    spdlog::error("tool {} (session {}, request {}) threw: {}", tool.definition.name,
+                  options_.session_id, call->id.to_string(), failure.what());
+    error.emplace(error_code::internal_error, "Internal error");
+  } catch (...) {
+    spdlog::error("tool {} (session {}, request {}) threw a non-standard exception",
+                  tool.definition.name, options_.session_id, call->id.to_string());
+    error.emplace(error_code::internal_error, "Internal error");
+  }
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  spdlog::debug("tool {} finished in {} us", tool.definition.name,
+                std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());
+  if (!result && !error) return;
+  if (!call->claim()) return;
+  if (result) {
+    send_result_now(call->id, *result);
+  } else {
+    send_error_now(call->id, *error);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// server-to-client requests
+
+void pending_client_request::complete(json value) {
+  std::lock_guard lock(mutex);
+  if (done) return;
+  result = std::move(value);
+  done = true;
+  ready.notify_all();
+}
+
+void pending_client_request::fail(rpc_error failure) {
+  std::lock_guard lock(mutex);
+  if (done) return;
+  error = std::move(failure);
+  done = true;
+  ready.notify_all();
+}
+
+json session_impl::request(std::string_view method, const json& params,
+                           std::chrono::milliseconds timeout, std::stop_token stop) {
+  return request_related(method, params, timeout, std::move(stop), std::nullopt);
+}
+
+json session_impl::request_related(std::string_view method, const json& params,
+                                   std::chrono::milliseconds timeout, std::stop_token stop,
+                                   const std::optional<request_id>& related) {
+  auto pending = std::make_shared<pending_client_request>();
+  request_id id;
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_) throw rpc_error(error_code::connection_closed, "the session is closed");
+    const std::string capability = capability_for(method);
+    if (!capability.empty() && !client_capabilities_.contains(capability)) {
+      throw rpc_error(error_code::invalid_request,
+                      "The client did not declare the \"" + capability + "\" capability, so " +
+                          std::string(method) + " cannot be used");
+    }
+    id = request_id(next_request_id_++);
+    pending_.emplace(id, pending);
+  }
+  send(make_request(id, method, params), {outbound_route::kind::request, related});
+
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::unique_lock lock(pending->mutex);
+  const bool done = pending->ready.wait_until(lock, stop, deadline, [&] { return pending->done; });
+  if (done) {
+    if (pending->error) throw *pending->error;
+    return std::move(*pending->result);
+  }
+  lock.unlock();
+  {
+    std::lock_guard session_lock(mutex_);
+    pending_.erase(id);
+  }
+  const bool was_cancelled = stop.stop_requested();
+  notify_related("notifications/cancelled",
+                 {{"requestId", id.to_json()}, {"reason", was_cancelled ? "cancelled" : "timed out"}},
+                 related ? *related : id);
+  if (was_cancelled) throw cancelled_error();
+  throw rpc_error(error_code::request_timeout,
+                  "The client did not answer " + std::string(method) + " within " +
+                      std::to_string(timeout.count()) + " ms");
+}
+
+}  // namespace bookmcp::mcp::detail
+
+namespace bookmcp::mcp {
+
+using detail::context_backend;
+
+tool_context::tool_context(std::shared_ptr<backend> backend) : backend_(std::move(backend)) {}
+
+std::stop_token tool_context::stop_token() const { return backend_->call_->stop.get_token(); }
+
+std::chrono::steady_clock::time_point tool_context::deadline() const { return backend_->call_->deadline; }
+
+const std::string& tool_context::identity() const { return backend_->session_->identity(); }
+
+const std::string& tool_context::session_id() const { return backend_->session_->id(); }
+
+bool tool_context::has_progress_token() const { return backend_->call_->progress_token.has_value(); }
+
+void tool_context::report_progress(double progress, std::optional<double> total,
+                                   std::optional<std::string> message) const {
+  auto& call = *backend_->call_;
+  if (!call.progress_token || call.finished) return;
+  {
+    std::lock_guard lock(call.progress_mutex);
+    if (!(progress > call.last_progress)) return;
+    call.last_progress = progress;
+  }
+  json params = {{"progressToken", *call.progress_token}, {"progress", progress}};
+  if (total) params["total"] = *total;
+  if (message) params["message"] = *message;
+  backend_->session_->notify_related("notifications/progress", params, call.id);
+}
+
+void tool_context::log(log_level level, const json& data, std::string_view logger) const {
+  backend_->session_->send_log(level, data, logger, backend_->call_->id);
+}
+
+json tool_context::request_client(std::string_view method, const json& params,
+                                  std::chrono::milliseconds timeout) const {
+  try {
+    return backend_->session_->request_related(method, params, timeout, stop_token(),
+                                               backend_->call_->id);
+  } catch (const rpc_error& error) {
+    throw tool_error(std::string(method) + " failed: " + error.what());
+  }
+}
+
+bool tool_context::sleep_for(std::chrono::steady_clock::duration duration) const {
+  std::mutex mutex;
+  std::condition_variable_any never;
+  std::unique_lock lock(mutex);
+  const auto token = stop_token();
+  return !never.wait_for(lock, token, duration, [] { return false; }) && !token.stop_requested();
+}
+
+}  // namespace bookmcp::mcp

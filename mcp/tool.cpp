@@ -1,0 +1,56 @@
+#include "mcp/tool.hpp"
+
+#include <array>
+
+namespace bookmcp::mcp {
+
+tool_result tool_result::text(std::string text) {
+  tool_result result;
+  result.content.push_back({{"type", "text"}, {"text", std::move(text)}});
+  return result;
+}
+
+tool_result tool_result::error(std::string message) {
+  tool_result result = text(std::move(message));
+  result.is_error = true;
+  return result;
+}
+
+tool_result tool_result::structured(json value, std::string text) {
+  tool_result result = tool_result::text(std::move(text));
+  result.structured_content = std::move(value);
+  return result;
+}
+
+json tool_result::to_json() const {
+  json out = {{"content", content}};
+  if (structured_content) out["structuredContent"] = *structured_content;
+  if (is_error) out["isError"] = true;
+  return out;
+}
+
+namespace {
+constexpr std::array<std::string_view, 8> kLevelNames = {
+    "debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"};
+}
+
+std::optional<log_level> parse_log_level(std::string_view name) {
+  for (std::size_t i = 0; i < kLevelNames.size(); ++i) {
+    if (kLevelNames[i] == name) return static_cast<log_level>(i);
+  }
+  return std::nullopt;
+}
+
+std::string_view to_string(log_level level) { return kLevelNames[static_cast<std::size_t>(level)]; }
+
+json tool_annotations::to_json() const {
+  json out = json::object();
+  if (title) out["title"] = *title;
+  if (read_only_hint) out["readOnlyHint"] = *read_only_hint;
+  if (destructive_hint) out["destructiveHint"] = *destructive_hint;
+  if (idempotent_hint) out["idempotentHint"] = *idempotent_hint;
+  if (open_world_hint) out["openWorldHint"] = *open_world_hint;
+  return out;
+}
+
+}  // namespace bookmcp::mcp

@@ -1,0 +1,114 @@
+#pragma once
+// What a tool is to the runtime: its declaration, its handler, what it returns, and the
+// context a handler runs with (cancellation, deadline, progress, logging, client requests).
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <stop_token>
+#include <string>
+
+#include "mcp/json_rpc.hpp"
+
+namespace bookmcp::mcp {
+
+// A failure a tool reports to the model: becomes a result with isError: true and this
+// message as text. Use it for expected failures ("no todo with id x"); anything else that
+// escapes a handler is treated as an internal error and its details are not sent.
+class tool_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Thrown by tool_context::request_client and friends when the call was cancelled; handlers
+// may let it escape (no response is sent for a cancelled request).
+class cancelled_error : public std::runtime_error {
+ public:
+  cancelled_error() : std::runtime_error("cancelled") {}
+};
+
+struct tool_result {
+  json content = json::array();           // MCP content blocks
+  std::optional<json> structured_content;  // must match outputSchema when one is declared
+  bool is_error = false;
+
+  static tool_result text(std::string text);
+  static tool_result error(std::string message);
+  // Structured result with its readable rendering as text content.
+  static tool_result structured(json value, std::string text);
+
+  json to_json() const;
+};
+
+enum class log_level { debug, info, notice, warning, error, critical, alert, emergency };
+std::optional<log_level> parse_log_level(std::string_view name);
+std::string_view to_string(log_level level);
+
+// The running call as its handler sees it. Valid only during the handler; thread-safe.
+class tool_context {
+ public:
+  class backend;  // implemented by the session
+  explicit tool_context(std::shared_ptr<backend> backend);
+
+  // Requested when the client cancels, the connection closes, the deadline passes or the
+  // server shuts down. Long handlers check it (or wait on it) and return early.
+  std::stop_token stop_token() const;
+  bool cancelled() const { return stop_token().stop_requested(); }
+  std::chrono::steady_clock::time_point deadline() const;
+
+  // Who is calling: the authenticated subject, or the local user on stdio.
+  const std::string& identity() const;
+  const std::string& session_id() const;
+
+  // Sends notifications/progress when the request carried a progressToken. Progress must
+  // increase; a value not greater than the last one sent is dropped.
+  void report_progress(double progress, std::optional<double> total = std::nullopt,
+                       std::optional<std::string> message = std::nullopt) const;
+  bool has_progress_token() const;
+
+  // Sends notifications/message when `level` is at or above the session's level.
+  void log(log_level level, const json& data, std::string_view logger = "") const;
+
+  // Sends a server-to-client request (sampling/createMessage, elicitation/create, roots/list,
+  // ping) and waits for the answer. Throws tool_error when the client lacks the capability,
+  // answers with an error, or does not answer within `timeout`; cancelled_error on
+  // cancellation.
+  json request_client(std::string_view method, const json& params,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(60)) const;
+
+  // Sleeps until `duration` passes or the call is cancelled; returns false when cancelled.
+  bool sleep_for(std::chrono::steady_clock::duration duration) const;
+
+ private:
+  std::shared_ptr<backend> backend_;
+};
+
+using tool_handler = std::function<tool_result(tool_context& context, const json& arguments)>;
+
+struct tool_annotations {
+  std::optional<std::string> title;
+  std::optional<bool> read_only_hint;
+  std::optional<bool> destructive_hint;
+  std::optional<bool> idempotent_hint;
+  std::optional<bool> open_world_hint;
+  json to_json() const;
+};
+
+struct tool_definition {
+  std::string name;         // 1-128 chars of [A-Za-z0-9_.-]
+  std::string title;
+  std::string description;
+  json input_schema = json{{"type", "object"}};
+  std::optional<json> output_schema;
+  tool_annotations annotations;
+  tool_handler handler;
+  // Runtime limits: a call past its deadline is cancelled and answered with isError.
+  std::chrono::milliseconds timeout = std::chrono::seconds(60);
+  std::size_t max_concurrency = 16;  // calls running at once
+  std::size_t max_queue = 256;       // calls waiting for a slot; beyond that: busy
+};
+
+}  // namespace bookmcp::mcp

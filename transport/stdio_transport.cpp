@@ -1,0 +1,200 @@
+#include "transport/stdio_transport.hpp"
+
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "mcp/session.hpp"
+
+namespace bookmcp::transport {
+
+namespace {
+
+// Writes queued messages, each followed by '\n', batching whatever has accumulated into one
+// writev so that pipelined responses cost one system call per batch, not per message.
+class fd_writer final : public mcp::message_sink {
+ public:
+  fd_writer(int fd, std::size_t max_queued) : fd_(fd), max_queued_(max_queued) {
+    thread_ = std::thread([this] { run(); });
+  }
+  ~fd_writer() override { stop(); }
+
+  bool send(std::string message, const mcp::outbound_route&) override {
+    std::unique_lock lock(mutex_);
+    space_.wait(lock, [&] { return closed_ || queue_.size() < max_queued_; });
+    if (closed_) return false;
+    queue_.push_back(std::move(message));
+    if (queue_.size() == 1) ready_.notify_one();
+    return true;
+  }
+
+  void close() override {
+    std::lock_guard lock(mutex_);
+    closing_ = true;
+    ready_.notify_all();
+  }
+
+  // Flushes what is queued and joins the writer thread.
+  void stop() {
+    close();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void run() {
+    std::vector<std::string> batch;
+    std::vector<iovec> vectors;
+    static char newline = '\n';
+    for (;;) {
+      {
+        std::unique_lock lock(mutex_);
+        ready_.wait(lock, [&] { return closing_ || !queue_.empty(); });
+        if (queue_.empty()) {
+          closed_ = true;
+          space_.notify_all();
+          return;
+        }
+        batch.clear();
+        while (!queue_.empty() && batch.size() < 512) {
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+        space_.notify_all();
+      }
+      vectors.clear();
+      for (auto& message : batch) {
+        vectors.push_back({message.data(), message.size()});
+        vectors.push_back({&newline, 1});
+      }
+      if (!write_all(vectors)) {
+        std::lock_guard lock(mutex_);
+        closed_ = true;
+        queue_.clear();
+        space_.notify_all();
+        return;
+      }
+    }
+  }
+
+  bool write_all(std::vector<iovec>& vectors) {
+    std::size_t index = 0;
+    while (index < vectors.size()) {
+      const int count = static_cast<int>(std::min<std::size_t>(vectors.size() - index, IOV_MAX));
+      const ssize_t written = ::writev(fd_, vectors.data() + index, count);
+      if (written < 0) {
+        if (errno == EINTR) continue;
+        spdlog::warn("stdio: output closed ({})", std::strerror(errno));
+        return false;
+      }
+      std::size_t left = static_cast<std::size_t>(written);
+      while (left > 0 && index < vectors.size()) {
+        if (left >= vectors[index].iov_len) {
+          left -= vectors[index].iov_len;
+          ++index;
+        } else {
+          vectors[index].iov_base = static_cast<char*>(vectors[index].iov_base) + left;
+          vectors[index].iov_len -= left;
+          left = 0;
+        }
+      }
+    }
+    return true;
+  }
+
+  int fd_;
+  std::size_t max_queued_;
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::condition_variable space_;
+  std::deque<std::string> queue_;
+  bool closing_ = false;
+  bool closed_ = false;
+  std::thread thread_;
+};
+
+std::string describe_limit(std::size_t bytes) {
+  if (bytes % (1024 * 1024) == 0) return std::to_string(bytes / (1024 * 1024)) + " MiB";
+  if (bytes % 1024 == 0) return std::to_string(bytes / 1024) + " KiB";
+  return std::to_string(bytes) + " bytes";
+}
+
+}  // namespace
+
+int serve_stdio(mcp::server& server, const stdio_options& options,
+                mcp::session_options session_options) {
+  session_options.transport = "stdio";
+  auto writer = std::make_shared<fd_writer>(options.output_fd, options.max_queued_messages);
+  auto session = server.open_session(writer, std::move(session_options));
+
+  const std::string oversized_error = mcp::make_error(
+      std::nullopt,
+      mcp::rpc_error(mcp::error_code::invalid_request,
+                     "Invalid Request: the message exceeds the " + describe_limit(options.max_message_bytes) +
+                         " limit and was discarded",
+                     {{"limitBytes", options.max_message_bytes}}));
+
+  std::string pending;      // bytes of the current, incomplete line
+  bool discarding = false;  // inside an oversized line: drop bytes until its newline
+  std::vector<char> buffer(1 << 16);
+  int status = 0;
+  for (;;) {
+    const ssize_t got = ::read(options.input_fd, buffer.data(), buffer.size());
+    if (got == 0) break;
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      spdlog::error("stdio: cannot read input: {}", std::strerror(errno));
+      status = 1;
+      break;
+    }
+    const char* data = buffer.data();
+    std::size_t size = static_cast<std::size_t>(got);
+    while (size > 0) {
+      const char* newline = static_cast<const char*>(std::memchr(data, '\n', size));
+      const std::size_t take = newline ? static_cast<std::size_t>(newline - data) : size;
+      if (!discarding) {
+        if (pending.size() + take > options.max_message_bytes) {
+          discarding = true;
+          pending.clear();
+          pending.shrink_to_fit();
+        } else {
+          pending.append(data, take);
+        }
+      }
+      if (!newline) break;
+      if (discarding) {
+        spdlog::warn("stdio: refused a message over {}", describe_limit(options.max_message_bytes));
+        writer->send(oversized_error, {mcp::outbound_route::kind::response, std::nullopt});
+        discarding = false;
+      } else {
+        if (!pending.empty() && pending.back() == '\r') pending.pop_back();
+        if (!pending.empty()) session->handle_message(pending);
+        pending.clear();
+      }
+      data = newline + 1;
+      size -= take + 1;
+    }
+  }
+  if (!discarding && !pending.empty()) session->handle_message(pending);  // last line without '\n'
+
+  // End of input: the client is gone or done. Cancel what runs, give handlers a moment to
+  // notice, then flush whatever was already queued.
+  session->close();
+  if (!session->wait_idle(options.drain_timeout)) {
+    spdlog::warn("stdio: {} call(s) still running after end of input; exiting anyway",
+                 session->calls_in_flight());
+  }
+  writer->stop();
+  return status;
+}
+
+}  // namespace bookmcp::transport

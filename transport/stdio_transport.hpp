@@ -1,0 +1,28 @@
+#pragma once
+// The stdio transport: newline-delimited JSON-RPC on a pair of file descriptors.
+//
+// One reader (the calling thread) feeds the session line by line; one writer thread drains a
+// bounded queue to the output, so any thread may send and nothing else writes to stdout.
+
+#include <chrono>
+#include <cstddef>
+
+#include "mcp/server.hpp"
+
+namespace bookmcp::transport {
+
+struct stdio_options {
+  int input_fd = 0;
+  int output_fd = 1;
+  std::size_t max_message_bytes = 10 * 1024 * 1024;  // longer lines are refused, not fatal
+  std::size_t max_queued_messages = 8192;            // senders wait when the writer is behind
+  std::chrono::milliseconds drain_timeout{2000};     // at EOF: time for cancelled calls to end
+};
+
+// Serves one session until end of input. At EOF, cancels in-flight calls, waits up to
+// drain_timeout for their handlers to return, flushes the output, and returns 0. Returns 1
+// when the input cannot be read. Blocks the calling thread.
+int serve_stdio(mcp::server& server, const stdio_options& options,
+                mcp::session_options session_options);
+
+}  // namespace bookmcp::transport
