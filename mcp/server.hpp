@@ -20,6 +20,29 @@ namespace bookmcp::mcp {
 class server_session;
 class executor;
 
+// One finished request, for metrics and request logs.
+struct request_event {
+  std::string_view method;
+  std::string_view tool;     // tools/call only
+  std::string_view outcome;  // ok, error, invalid_arguments, tool_error, busy, timeout,
+                             // cancelled, internal_error
+  std::string_view session_id;
+  std::string_view identity;
+  std::string_view transport;
+  const request_id* id = nullptr;
+  std::chrono::steady_clock::duration duration{};
+};
+
+// Watches what the server does; implementations must be thread-safe and fast (they run on
+// I/O and worker threads).
+class server_observer {
+ public:
+  virtual ~server_observer() = default;
+  virtual void request_finished(const request_event& event) = 0;
+  virtual void session_opened(std::string_view transport) = 0;
+  virtual void session_closed(std::string_view transport) = 0;
+};
+
 struct server_options {
   std::string name = "bookmcp";
   std::string title;
@@ -28,6 +51,7 @@ struct server_options {
   std::size_t page_size = 100;     // items per page of tools/resources/prompts lists
   std::size_t worker_threads = 0;  // 0: chosen from the hardware (at least 4)
   log_level default_log_level = log_level::info;
+  std::shared_ptr<server_observer> observer;  // optional
 };
 
 struct session_options {

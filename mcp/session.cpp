@@ -134,6 +134,7 @@ session_impl::session_impl(std::shared_ptr<server::state> server,
     : server_(std::move(server)), sink_(std::move(sink)), options_(std::move(options)) {
   if (options_.session_id.empty()) options_.session_id = random_hex(16);
   log_level_ = server_->options.default_log_level;
+  if (server_->options.observer) server_->options.observer->session_opened(options_.transport);
 }
 
 session_impl::~session_impl() = default;
@@ -150,7 +151,7 @@ void session_impl::close() {
     pending_.clear();
   }
   for (auto& call : calls) {
-    call->claim();  // the peer is gone: no response for these
+    if (call->claim()) call->outcome = "cancelled";  // the peer is gone: no response for these
     call->stop.request_stop();
     call->deadline_timer.cancel();
   }
@@ -161,6 +162,7 @@ void session_impl::close() {
     std::lock_guard lock(sink_mutex_);
     sink_.reset();
   }
+  if (server_->options.observer) server_->options.observer->session_closed(options_.transport);
   std::lock_guard lock(server_->sessions_mutex);
   server_->sessions.erase(options_.session_id);
 }
@@ -178,6 +180,7 @@ void session_impl::cancel_all(std::string_view reason) {
   }
   for (auto& call : calls) {
     if (call->claim()) {
+      call->outcome = "cancelled";
       send_error_now(call->id, rpc_error(error_code::internal_error, std::string(reason)));
     }
     call->stop.request_stop();
@@ -231,7 +234,8 @@ void session_impl::send_response_text(const request_id& id, std::string text) {
     {
       std::lock_guard lock(batch->mutex);
       batch->responses.push_back(std::move(text));
-      if (--batch->remaining != 0) return;
+      if (--batch->remaining != 0 || batch->flushed) return;
+      batch->flushed = true;
       combined = "[";
       for (std::size_t i = 0; i < batch->responses.size(); ++i) {
         if (i) combined += ',';
@@ -314,14 +318,42 @@ void session_impl::dispatch(incoming_message message) {
       break;
   }
   const request_id id = *message.id;
+  const auto started = std::chrono::steady_clock::now();
+  // Methods answered on the worker pool report themselves when they finish.
+  const bool deferred = message.method == "tools/call" || message.method == "resources/read" ||
+                        message.method == "prompts/get" || message.method == "completion/complete";
+  std::string_view outcome = "ok";
   try {
     handle_request(message);
   } catch (const rpc_error& error) {
+    outcome = "error";
     send_error_now(id, error);
   } catch (const std::exception& error) {
+    outcome = "internal_error";
     spdlog::error("session {}: {} failed: {}", options_.session_id, message.method, error.what());
     send_error_now(id, rpc_error(error_code::internal_error, "Internal error"));
   }
+  if (!deferred || outcome != "ok") {
+    const bool known = outcome != "error" || message.method.find('/') != std::string::npos ||
+                       message.method == "initialize" || message.method == "ping";
+    observe(known ? std::string_view(message.method) : std::string_view("unknown"), "", outcome, id, started);
+  }
+}
+
+void session_impl::observe(std::string_view method, std::string_view tool, std::string_view outcome,
+                           const request_id& id, std::chrono::steady_clock::time_point started) {
+  const auto& observer = server_->options.observer;
+  if (!observer) return;
+  request_event event;
+  event.method = method;
+  event.tool = tool;
+  event.outcome = outcome;
+  event.session_id = options_.session_id;
+  event.identity = options_.identity;
+  event.transport = options_.transport;
+  event.id = &id;
+  event.duration = std::chrono::steady_clock::now() - started;
+  observer->request_finished(event);
 }
 
 void session_impl::handle_batch(json body) {
@@ -403,7 +435,7 @@ void session_impl::handle_notification(const incoming_message& message) {
     }
     // Unknown or finished requests are ignored, as the spec asks.
     if (!call) return;
-    call->claim();  // a cancelled request gets no response
+    if (call->claim()) call->outcome = "cancelled";  // a cancelled request gets no response
     call->stop.request_stop();
     call->deadline_timer.cancel();
     spdlog::debug("session {}: request {} cancelled by the client", options_.session_id,
@@ -679,9 +711,11 @@ json session_impl::complete(const json& params) {
 // ---------------------------------------------------------------------------------------
 // calls on the worker pool
 
-std::shared_ptr<call_state> session_impl::register_call(const request_id& id, const json& params) {
+std::shared_ptr<call_state> session_impl::register_call(const request_id& id, const std::string& method,
+                                                       const json& params) {
   auto call = std::make_shared<call_state>();
   call->id = id;
+  call->method = method;
   if (auto meta = params.find("_meta"); meta != params.end() && meta->is_object()) {
     if (auto token = meta->find("progressToken");
         token != meta->end() && (token->is_string() || token->is_number_integer())) {
@@ -703,14 +737,18 @@ std::shared_ptr<call_state> session_impl::register_call(const request_id& id, co
 
 void session_impl::finish_call(const std::shared_ptr<call_state>& call) {
   call->deadline_timer.cancel();
-  std::lock_guard lock(mutex_);
-  if (in_flight_.erase(call->id) != 0) --server_->calls_in_flight;
-  if (in_flight_.empty()) idle_.notify_all();
+  {
+    std::lock_guard lock(mutex_);
+    if (in_flight_.erase(call->id) == 0) return;
+    --server_->calls_in_flight;
+    if (in_flight_.empty()) idle_.notify_all();
+  }
+  observe(call->method, call->tool_name, call->outcome, call->id, call->started);
 }
 
 void session_impl::run_on_pool(const request_id& id, const std::string& method,
                                std::function<json()> work) {
-  auto call = register_call(id, json::object());
+  auto call = register_call(id, method, json::object());
   server_->workers.post([self = shared_from_this(), call, method, work = std::move(work)] {
     std::optional<json> result;
     std::optional<rpc_error> error;
@@ -728,6 +766,7 @@ void session_impl::run_on_pool(const request_id& id, const std::string& method,
       if (result) {
         self->send_result_now(call->id, *result);
       } else {
+        call->outcome = error->code() == error_code::internal_error ? "internal_error" : "error";
         self->send_error_now(call->id, *error);
       }
     }
@@ -757,16 +796,18 @@ void session_impl::start_tool_call(const request_id& id, const json& params) {
     for (const auto& problem : problems) text += "\n- " + problem;
     text += "\nExpected input schema: " + tool->definition.input_schema.dump();
     send_result_now(id, tool_result::error(std::move(text)).to_json());
+    observe("tools/call", name, "invalid_arguments", id, std::chrono::steady_clock::now());
     return;
   }
 
-  auto call = register_call(id, params);
+  auto call = register_call(id, "tools/call", params);
   call->tool_name = name;
   const auto timeout = tool->definition.timeout;
   call->deadline = std::chrono::steady_clock::now() + timeout;
   std::weak_ptr<session_impl> weak_self = shared_from_this();
   call->deadline_timer = server_->workers.run_after(timeout, [weak_self, call, timeout] {
     if (!call->claim()) return;
+    call->outcome = "timeout";
     call->stop.request_stop();
     if (auto self = weak_self.lock()) {
       spdlog::warn("session {}: tool {} passed its deadline of {} ms", self->options_.session_id,
@@ -794,6 +835,7 @@ void session_impl::start_tool_call(const request_id& id, const json& params) {
   }
   if (busy) {
     if (call->claim()) {
+      call->outcome = "busy";
       send_result_now(id, tool_result::error("Tool " + name + " is busy: " +
                                              std::to_string(tool->definition.max_concurrency) +
                                              " calls are running and " +
@@ -868,8 +910,10 @@ void session_impl::execute_tool(const std::shared_ptr<call_state>& call, registe
   if (!result && !error) return;
   if (!call->claim()) return;
   if (result) {
+    if (result->value("isError", false)) call->outcome = "tool_error";
     send_result_now(call->id, *result);
   } else {
+    call->outcome = error->code() == error_code::internal_error ? "internal_error" : "error";
     send_error_now(call->id, *error);
   }
 }

@@ -13,7 +13,9 @@ packages=(
   libsqlite3-dev            # embedded profile storage
   libstemmer-dev            # English stemming for BM25
   libmd4c-dev               # CommonMark parser for the book
+  libutf8proc-dev libyaml-cpp-dev # rag/: Unicode folding/NFKC for the tokenizer, YAML front matter
   libgtest-dev libgmock-dev # unit tests
+  libcpp-jwt-dev libssl-dev # HS256 JWT bearer tokens; SHA-256 and constant-time compare for API keys
   nodejs npm                # end-to-end tests with the official MCP TypeScript SDK
   postgresql                # throwaway clusters for store tests
 )

@@ -18,7 +18,10 @@ namespace bookmcp::mcp::detail {
 // One request being handled on the worker pool.
 struct call_state {
   request_id id;
+  std::string method;
   std::string tool_name;
+  std::string outcome = "ok";  // set by whoever claims; read in finish_call
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::stop_source stop;
   std::atomic<bool> finished{false};
   std::optional<json> progress_token;
@@ -89,7 +92,8 @@ class session_impl final : public server_session, public std::enable_shared_from
   json read_resource(const std::string& uri);
   json complete(const json& params);
 
-  std::shared_ptr<call_state> register_call(const request_id& id, const json& params);
+  std::shared_ptr<call_state> register_call(const request_id& id, const std::string& method,
+                                            const json& params);
   void finish_call(const std::shared_ptr<call_state>& call);
   void run_on_pool(const request_id& id, const std::string& method, std::function<json()> work);
   void start_tool_call(const request_id& id, const json& params);
@@ -97,6 +101,8 @@ class session_impl final : public server_session, public std::enable_shared_from
                 const json& arguments);
   void execute_tool(const std::shared_ptr<call_state>& call, registered_tool& tool, const json& arguments);
 
+  void observe(std::string_view method, std::string_view tool, std::string_view outcome,
+               const request_id& id, std::chrono::steady_clock::time_point started);
   void send(std::string text, const outbound_route& route);
   void send_response_text(const request_id& id, std::string text);
   void send_result_now(const request_id& id, const json& result);
@@ -117,7 +123,8 @@ class session_impl final : public server_session, public std::enable_shared_from
   std::set<std::string> subscriptions_;
   std::unordered_map<request_id, std::shared_ptr<call_state>, request_id::hash> in_flight_;
   std::condition_variable idle_;
-  std::int64_t next_request_id_ = 0;
+  // Server-to-client ids start at 1: some clients treat id 0 as "no id" when cancelling.
+  std::int64_t next_request_id_ = 1;
   std::unordered_map<request_id, std::shared_ptr<pending_client_request>, request_id::hash> pending_;
   std::unordered_map<request_id, std::shared_ptr<batch_collector>, request_id::hash> batch_of_;
 };

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Second README command: installs what is missing, builds, and runs every test:
+#   1. the normal build: unit, integration (throwaway Postgres) and end-to-end tests via ctest;
+#   2. a second build with AddressSanitizer + UndefinedBehaviorSanitizer running the unit tests.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+bash scripts/install-deps.sh
+bash tests/e2e/install.sh
+
+echo "== build (RelWithDebInfo)"
+BUILD_DIR="$root/build" bash scripts/build.sh
+echo "== build (ASan + UBSan)"
+BUILD_DIR="$root/build-sanitize" BUILD_TYPE=Debug bash scripts/build.sh -DBOOKMCP_SANITIZE=ON -DBOOKMCP_BUILD_BENCH=OFF
+
+jobs="$(nproc)"
+run_all() {
+  echo "== tests (sanitized unit tests)"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir "$root/build-sanitize" --output-on-failure -j "$jobs" -LE 'e2e|bench'
+  echo "== tests (all)"
+  ctest --test-dir "$root/build" --output-on-failure -j "$jobs"
+}
+export -f run_all
+export root jobs
+bash tests/testing/with_postgres.sh bash -c run_all

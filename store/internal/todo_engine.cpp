@@ -1,0 +1,560 @@
+#include "store/internal/todo_engine.hpp"
+
+#include <sys/random.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "store/errors.hpp"
+
+namespace bookmcp::store::internal {
+
+namespace {
+
+using namespace std::chrono;
+using json = nlohmann::json;
+
+constexpr std::int64_t ms_per_day = 86'400'000;
+
+std::int64_t to_ms(timestamp t) { return t.time_since_epoch().count(); }
+timestamp from_ms(std::int64_t ms) { return timestamp{milliseconds{ms}}; }
+
+std::string format_date(year_month_day date) { return todo_due::on_date(date).to_string(); }
+
+// Number of code points, or nullopt when `text` is not valid UTF-8 or contains NUL (which
+// Postgres cannot store).
+std::optional<std::size_t> utf8_length(const std::string& text) {
+  std::size_t count = 0;
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    std::size_t extra = 0;
+    std::uint32_t code = 0;
+    if (c == 0) return std::nullopt;
+    if (c < 0x80) {
+      code = c;
+    } else if ((c & 0xE0) == 0xC0) {
+      extra = 1;
+      code = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      extra = 2;
+      code = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      extra = 3;
+      code = c & 0x07;
+    } else {
+      return std::nullopt;
+    }
+    if (i + extra >= text.size() && extra != 0) return std::nullopt;  // truncated sequence
+    for (std::size_t k = 1; k <= extra; ++k) {
+      const auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xC0) != 0x80) return std::nullopt;
+      code = (code << 6) | (next & 0x3F);
+    }
+    static constexpr std::uint32_t minimum[] = {0, 0x80, 0x800, 0x10000};
+    if (code < minimum[extra] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF))
+      return std::nullopt;  // overlong, out of range or a surrogate
+    i += extra + 1;
+    ++count;
+  }
+  return count;
+}
+
+void check_text(const std::string& text, std::size_t min, std::size_t max,
+                const char* what) {
+  auto length = utf8_length(text);
+  if (!length) throw invalid_request(std::string(what) + " must be valid UTF-8 without NUL");
+  if (*length < min || *length > max) {
+    throw invalid_request(std::string(what) + " must be " + std::to_string(min) + " to " +
+                          std::to_string(max) + " characters");
+  }
+}
+
+void check_due(const todo_due& due) {
+  if (const auto* d = due.as_date()) {
+    if (!d->date.ok() || d->date.year() < year{1} || d->date.year() > year{9999})
+      throw invalid_request("due date must be a valid date in years 1 to 9999");
+  } else {
+    const auto& i = *due.as_instant();
+    if (abs(i.offset) > hours{18}) throw invalid_request("due offset must be within ±18:00");
+    const year_month_day date{floor<days>(i.utc)};
+    if (date.year() < year{1} || date.year() > year{9999})
+      throw invalid_request("due time must be in years 1 to 9999");
+  }
+}
+
+void check_tags(const std::set<std::string>& tags) {
+  if (tags.size() > max_tags)
+    throw invalid_request("at most " + std::to_string(max_tags) + " tags are allowed");
+  for (const auto& tag : tags) check_text(tag, 1, max_tag_chars, "a tag");
+}
+
+void validate(const new_todo& item) {
+  check_text(item.title, 1, max_title_chars, "title");
+  check_text(item.notes, 0, max_notes_chars, "notes");
+  if (item.due) check_due(*item.due);
+  check_tags(item.tags);
+  if (item.client_request_id)
+    check_text(*item.client_request_id, 1, max_client_request_id_chars, "client_request_id");
+}
+
+void validate(const todo_patch& patch) {
+  if (patch.title) check_text(*patch.title, 1, max_title_chars, "title");
+  if (patch.notes.value()) check_text(*patch.notes.value(), 0, max_notes_chars, "notes");
+  if (patch.due.value()) check_due(*patch.due.value());
+  if (patch.tags.value()) check_tags(*patch.tags.value());
+}
+
+void validate_key(const std::string& text, const char* what) {
+  // Owners and ids come from the server, not users, but must still be storable text.
+  if (!utf8_length(text)) throw invalid_request(std::string(what) + " must be valid UTF-8");
+}
+
+std::int64_t priority_code(todo_priority priority) {
+  switch (priority) {
+    case todo_priority::low:
+      return 1;
+    case todo_priority::medium:
+      return 2;
+    case todo_priority::high:
+      return 3;
+  }
+  return 2;
+}
+
+// --- cursors --------------------------------------------------------------------------------
+
+std::string base64url_encode(const std::string& bytes) {
+  static constexpr char alphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  std::uint32_t buffer = 0;
+  int bits = 0;
+  for (unsigned char c : bytes) {
+    buffer = (buffer << 8) | c;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out += alphabet[(buffer >> bits) & 0x3F];
+    }
+  }
+  if (bits > 0) out += alphabet[(buffer << (6 - bits)) & 0x3F];
+  return out;
+}
+
+std::optional<std::string> base64url_decode(const std::string& text) {
+  std::string out;
+  std::uint32_t buffer = 0;
+  int bits = 0;
+  for (char c : text) {
+    int value;
+    if (c >= 'A' && c <= 'Z') value = c - 'A';
+    else if (c >= 'a' && c <= 'z') value = c - 'a' + 26;
+    else if (c >= '0' && c <= '9') value = c - '0' + 52;
+    else if (c == '-') value = 62;
+    else if (c == '_') value = 63;
+    else return std::nullopt;
+    buffer = (buffer << 6) | static_cast<std::uint32_t>(value);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((buffer >> bits) & 0xFF);
+    }
+  }
+  return out;
+}
+
+// Identifies the query a cursor belongs to (everything but the page size).
+std::string query_fingerprint(const todo_query& query) {
+  json canonical = {
+      {"status", static_cast<int>(query.status)},
+      {"from", query.due_from ? query.due_from->to_string() : ""},
+      {"before", query.due_before ? query.due_before->to_string() : ""},
+      {"overdue", query.overdue_at ? to_ms(*query.overdue_at) : INT64_MIN},
+      {"offset", query.utc_offset.count()},
+      {"tag", query.tag.value_or("\x01")},
+      {"text", query.text.value_or("\x01")},
+      {"sort", static_cast<int>(query.sort)},
+      {"direction", static_cast<int>(query.direction)},
+  };
+  std::uint64_t hash = 14695981039346656037ull;  // FNV-1a
+  for (unsigned char c : canonical.dump()) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
+  return hex;
+}
+
+std::string encode_cursor(const todo_query& query, const listed_row& row) {
+  json cursor = {{"f", query_fingerprint(query)},
+                 {"g", row.group},
+                 {"i", row.columns.id}};
+  if (sort_key_is_text(query.sort)) cursor["k"] = row.key_text;
+  else cursor["k"] = row.key_number;
+  return base64url_encode(cursor.dump());
+}
+
+void decode_cursor(const todo_query& query, list_parameters& parameters) {
+  const auto invalid = [] { return invalid_request("the cursor is invalid for this query"); };
+  auto bytes = base64url_decode(*query.cursor);
+  if (!bytes) throw invalid();
+  json cursor = json::parse(*bytes, nullptr, /*allow_exceptions=*/false);
+  if (!cursor.is_object() || !cursor.contains("f") || !cursor.contains("g") ||
+      !cursor.contains("i") || !cursor.contains("k") || !cursor["f"].is_string() ||
+      cursor["f"].get<std::string>() != query_fingerprint(query) ||
+      !cursor["g"].is_number_integer() || !cursor["i"].is_string()) {
+    throw invalid();
+  }
+  parameters.cursor_group = cursor["g"].get<std::int64_t>();
+  parameters.cursor_id = cursor["i"].get<std::string>();
+  if (sort_key_is_text(query.sort)) {
+    if (!cursor["k"].is_string()) throw invalid();
+    parameters.cursor_key_text = cursor["k"].get<std::string>();
+  } else {
+    if (!cursor["k"].is_number_integer()) throw invalid();
+    parameters.cursor_key_number = cursor["k"].get<std::int64_t>();
+  }
+}
+
+list_parameters make_list_parameters(const std::string& owner, const todo_query& query) {
+  if (query.limit < 1 || query.limit > max_page_size)
+    throw invalid_request("limit must be 1 to " + std::to_string(max_page_size));
+  if (abs(query.utc_offset) > hours{18})
+    throw invalid_request("the UTC offset must be within ±18:00");
+  list_parameters p;
+  p.owner = owner;
+  if (query.status == status_filter::open) p.status = "open";
+  if (query.status == status_filter::done) p.status = "done";
+  p.utc_offset_ms = duration_cast<milliseconds>(query.utc_offset).count();
+  if (query.due_from) p.due_from_ms = to_ms(query.due_from->start_for(query.utc_offset));
+  if (query.due_before) p.due_before_ms = to_ms(query.due_before->start_for(query.utc_offset));
+  if (query.overdue_at) {
+    p.overdue_now_ms = to_ms(*query.overdue_at);
+    const auto local_day = floor<days>(*query.overdue_at + query.utc_offset);
+    p.overdue_today = format_date(year_month_day{local_day});
+  }
+  if (query.tag) p.tag = *query.tag;
+  if (query.text) {
+    if (!utf8_length(*query.text)) throw invalid_request("text must be valid UTF-8");
+    p.like_pattern = "%" + escape_like(*query.text) + "%";
+  }
+  if (query.cursor) decode_cursor(query, p);
+  p.limit = static_cast<std::int64_t>(query.limit) + 1;
+  return p;
+}
+
+// --- the repository -------------------------------------------------------------------------
+
+class engine_repository final : public todo_repository {
+ public:
+  engine_repository(todo_transaction_runner& runner, clock_function clock)
+      : runner_(runner), clock_(std::move(clock)) {}
+
+  add_result add(const std::string& owner, const new_todo& item, std::stop_token stop) override {
+    validate_key(owner, "owner");
+    validate(item);
+    const auto row = make_row(owner, item, now());
+    add_result result;
+    runner_.run(item.client_request_id ? retry_safety::idempotent_write : retry_safety::write,
+                stop, [&](todo_session& session) { result = insert(session, row); });
+    return result;
+  }
+
+  std::vector<batch_item_result> add_batch(const std::string& owner,
+                                           const std::vector<new_todo>& items,
+                                           std::stop_token stop) override {
+    validate_key(owner, "owner");
+    if (items.size() > max_batch_size)
+      throw invalid_request("at most " + std::to_string(max_batch_size) +
+                            " todos can be added at once");
+    std::vector<batch_item_result> results(items.size());
+    std::vector<std::optional<todo_columns>> rows(items.size());
+    const auto created = now();
+    bool all_keyed = true;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      try {
+        validate(items[i]);
+        rows[i] = make_row(owner, items[i], created);
+        all_keyed = all_keyed && items[i].client_request_id.has_value();
+      } catch (const invalid_request& e) {
+        results[i].error = e.what();
+      }
+    }
+    runner_.run(all_keyed ? retry_safety::idempotent_write : retry_safety::write, stop,
+                [&](todo_session& session) {
+                  for (std::size_t i = 0; i < items.size(); ++i) {
+                    if (rows[i]) results[i].added = insert(session, *rows[i]);
+                  }
+                });
+    return results;
+  }
+
+  std::optional<todo> get(const std::string& owner, const std::string& id,
+                          std::stop_token stop) override {
+    validate_key(owner, "owner");
+    validate_key(id, "id");
+    std::optional<todo> result;
+    runner_.run(retry_safety::read_only, stop, [&](todo_session& session) {
+      auto row = session.find(owner, id, false);
+      result = row ? std::optional<todo>(from_columns(*row)) : std::nullopt;
+    });
+    return result;
+  }
+
+  todo_page list(const std::string& owner, const todo_query& query,
+                 std::stop_token stop) override {
+    validate_key(owner, "owner");
+    const auto parameters = make_list_parameters(owner, query);
+    std::vector<listed_row> rows;
+    runner_.run(retry_safety::read_only, stop, [&](todo_session& session) {
+      rows = session.list(query.sort, query.direction, parameters);
+    });
+    todo_page page;
+    const bool more = rows.size() > query.limit;
+    if (more) rows.resize(query.limit);
+    page.items.reserve(rows.size());
+    for (const auto& row : rows) page.items.push_back(from_columns(row.columns));
+    if (more) page.next_cursor = encode_cursor(query, rows.back());
+    return page;
+  }
+
+  std::optional<todo> update(const std::string& owner, const std::string& id,
+                             const todo_patch& patch, std::stop_token stop) override {
+    validate_key(owner, "owner");
+    validate_key(id, "id");
+    validate(patch);
+    return modify(owner, id, stop, [&](todo& item) {
+      if (patch.title) item.title = *patch.title;
+      if (patch.notes.clears()) item.notes.clear();
+      if (patch.notes.value()) item.notes = *patch.notes.value();
+      if (patch.due.clears()) item.due.reset();
+      if (patch.due.value()) item.due = *patch.due.value();
+      if (patch.priority) item.priority = *patch.priority;
+      if (patch.tags.clears()) item.tags.clear();
+      if (patch.tags.value()) item.tags = *patch.tags.value();
+      return true;
+    });
+  }
+
+  std::optional<todo> complete(const std::string& owner, const std::string& id,
+                               std::stop_token stop) override {
+    validate_key(owner, "owner");
+    validate_key(id, "id");
+    return modify(owner, id, stop, [&](todo& item) {
+      if (item.status == todo_status::done) return false;
+      item.status = todo_status::done;
+      item.completed_at = item.updated_at;
+      return true;
+    });
+  }
+
+  std::optional<todo> reopen(const std::string& owner, const std::string& id,
+                             std::stop_token stop) override {
+    validate_key(owner, "owner");
+    validate_key(id, "id");
+    return modify(owner, id, stop, [&](todo& item) {
+      if (item.status == todo_status::open) return false;
+      item.status = todo_status::open;
+      item.completed_at.reset();
+      return true;
+    });
+  }
+
+  bool remove(const std::string& owner, const std::string& id, std::stop_token stop) override {
+    validate_key(owner, "owner");
+    validate_key(id, "id");
+    bool removed = false;
+    runner_.run(retry_safety::write, stop,
+                [&](todo_session& session) { removed = session.remove(owner, id); });
+    return removed;
+  }
+
+  std::vector<todo> export_all(const std::string& owner, std::stop_token stop) override {
+    validate_key(owner, "owner");
+    std::vector<todo> result;
+    runner_.run(retry_safety::read_only, stop, [&](todo_session& session) {
+      result.clear();
+      for (const auto& row : session.export_all(owner)) result.push_back(from_columns(row));
+    });
+    return result;
+  }
+
+  std::size_t remove_all(const std::string& owner, std::stop_token stop) override {
+    validate_key(owner, "owner");
+    std::size_t count = 0;
+    runner_.run(retry_safety::write, stop,
+                [&](todo_session& session) { count = session.remove_all(owner); });
+    return count;
+  }
+
+ private:
+  timestamp now() const { return time_point_cast<milliseconds>(clock_()); }
+
+  static todo_columns make_row(const std::string& owner, const new_todo& item, timestamp now) {
+    todo created;
+    created.id = new_todo_id();
+    created.owner = owner;
+    created.title = item.title;
+    created.notes = item.notes;
+    created.due = item.due;
+    created.priority = item.priority;
+    created.tags = item.tags;
+    created.created_at = now;
+    created.updated_at = now;
+    created.client_request_id = item.client_request_id;
+    return to_columns(created);
+  }
+
+  static add_result insert(todo_session& session, const todo_columns& row) {
+    if (auto inserted = session.insert(row)) return {from_columns(*inserted), true};
+    auto existing = session.find_by_request_id(row.owner, *row.client_request_id);
+    if (!existing) {
+      throw store_internal_error("the todo could not be saved; try again",
+                                 "insert conflicted but no row has the client_request_id");
+    }
+    return {from_columns(*existing), false};
+  }
+
+  // Reads the todo under a row lock, lets `change` edit it (returning false for "nothing to
+  // do"), and writes it back with a new updated_at.
+  template <typename Change>
+  std::optional<todo> modify(const std::string& owner, const std::string& id,
+                             std::stop_token stop, Change&& change) {
+    std::optional<todo> result;
+    const auto at = now();
+    runner_.run(retry_safety::idempotent_write, stop, [&](todo_session& session) {
+      result.reset();
+      auto row = session.find(owner, id, true);
+      if (!row) return;
+      todo item = from_columns(*row);
+      const auto previous = item.updated_at;
+      item.updated_at = std::max(at, previous);
+      if (change(item)) {
+        session.update(to_columns(item));
+      } else {
+        item.updated_at = previous;
+      }
+      result = std::move(item);
+    });
+    return result;
+  }
+
+  todo_transaction_runner& runner_;
+  clock_function clock_;
+};
+
+}  // namespace
+
+todo_columns to_columns(const todo& item) {
+  todo_columns c;
+  c.id = item.id;
+  c.owner = item.owner;
+  c.title = item.title;
+  c.notes = item.notes;
+  if (item.due) {
+    if (const auto* d = item.due->as_date()) {
+      c.due_date = format_date(d->date);
+    } else {
+      c.due_at_ms = to_ms(item.due->as_instant()->utc);
+      c.due_offset_minutes = item.due->as_instant()->offset.count();
+    }
+  }
+  c.priority = priority_code(item.priority);
+  c.tags_json = json(item.tags).dump();
+  c.status = std::string(to_string(item.status));
+  c.created_ms = to_ms(item.created_at);
+  c.updated_ms = to_ms(item.updated_at);
+  if (item.completed_at) c.completed_ms = to_ms(*item.completed_at);
+  c.client_request_id = item.client_request_id;
+  return c;
+}
+
+todo from_columns(const todo_columns& c) {
+  const auto corrupt = [&](const char* what) {
+    return store_internal_error("a stored todo could not be read",
+                                std::string("corrupt todo row ") + c.id + ": " + what);
+  };
+  todo item;
+  item.id = c.id;
+  item.owner = c.owner;
+  item.title = c.title;
+  item.notes = c.notes;
+  if (c.due_date) {
+    auto due = todo_due::parse(*c.due_date);
+    if (!due || !due->is_date()) throw corrupt("due_date");
+    item.due = *due;
+  } else if (c.due_at_ms) {
+    item.due = todo_due::at(from_ms(*c.due_at_ms), minutes{c.due_offset_minutes.value_or(0)});
+  }
+  switch (c.priority) {
+    case 1:
+      item.priority = todo_priority::low;
+      break;
+    case 2:
+      item.priority = todo_priority::medium;
+      break;
+    case 3:
+      item.priority = todo_priority::high;
+      break;
+    default:
+      throw corrupt("priority");
+  }
+  auto tags = json::parse(c.tags_json, nullptr, false);
+  if (!tags.is_array()) throw corrupt("tags");
+  for (const auto& tag : tags) {
+    if (!tag.is_string()) throw corrupt("tags");
+    item.tags.insert(tag.get<std::string>());
+  }
+  if (c.status == "open") item.status = todo_status::open;
+  else if (c.status == "done") item.status = todo_status::done;
+  else throw corrupt("status");
+  item.created_at = from_ms(c.created_ms);
+  item.updated_at = from_ms(c.updated_ms);
+  if (c.completed_ms) item.completed_at = from_ms(*c.completed_ms);
+  item.client_request_id = c.client_request_id;
+  return item;
+}
+
+std::string escape_like(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    if (c == '\\' || c == '%' || c == '_') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+std::string new_todo_id() {
+  // A random (version 4) UUID from the kernel's CSPRNG: unguessable and not sequential.
+  std::array<unsigned char, 16> bytes{};
+  std::size_t filled = 0;
+  while (filled < bytes.size()) {
+    const auto n = getrandom(bytes.data() + filled, bytes.size() - filled, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw store_internal_error("the todo could not be saved; try again",
+                                 "getrandom failed while generating a todo id");
+    }
+    filled += static_cast<std::size_t>(n);
+  }
+  bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0F) | 0x40);
+  bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3F) | 0x80);
+  char text[37];
+  std::snprintf(text, sizeof text,
+                "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14],
+                bytes[15]);
+  return text;
+}
+
+std::unique_ptr<todo_repository> make_todo_repository(todo_transaction_runner& runner,
+                                                      clock_function clock) {
+  return std::make_unique<engine_repository>(runner, std::move(clock));
+}
+
+}  // namespace bookmcp::store::internal

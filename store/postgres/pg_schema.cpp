@@ -1,0 +1,74 @@
+#include "store/postgres/pg_schema.hpp"
+
+#include <array>
+
+namespace bookmcp::store::postgres {
+
+namespace {
+
+constexpr std::array<internal::migration, 2> all_migrations{{
+    {1, "todos", R"sql(
+CREATE TABLE todos (
+  id                 text        NOT NULL PRIMARY KEY,
+  owner              text        NOT NULL,
+  title              text        NOT NULL CHECK (char_length(title) BETWEEN 1 AND 500),
+  notes              text        NOT NULL DEFAULT '',
+  -- A date-only due is a date (no time zone); an instant is a timestamptz plus the offset it
+  -- was written with. Never both.
+  due_date           date,
+  due_at             timestamptz,
+  due_offset_minutes smallint,
+  priority           smallint    NOT NULL CHECK (priority IN (1, 2, 3)),
+  tags               jsonb       NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(tags) = 'array'),
+  status             text        NOT NULL CHECK (status IN ('open', 'done')),
+  created_at         timestamptz NOT NULL,
+  updated_at         timestamptz NOT NULL,
+  completed_at       timestamptz,
+  client_request_id  text,
+  CHECK (due_date IS NULL OR due_at IS NULL),
+  CONSTRAINT todos_owner_client_request_id UNIQUE (owner, client_request_id)
+);
+CREATE INDEX todos_by_owner_created ON todos (owner, created_at, id);
+CREATE INDEX todos_tags ON todos USING gin (tags);
+)sql"},
+    {2, "document registry", R"sql(
+CREATE TABLE documents (
+  root             text             NOT NULL,
+  path             text             NOT NULL,
+  content_hash     text             NOT NULL,
+  chunker_version  integer          NOT NULL,
+  chunk_ids        jsonb            NOT NULL DEFAULT '[]',
+  indexed_at_ms    bigint           NOT NULL,
+  last_error       text             NOT NULL DEFAULT '',
+  title            text             NOT NULL DEFAULT '',
+  url              text             NOT NULL DEFAULT '',
+  sidebar_position double precision NOT NULL DEFAULT 0,
+  PRIMARY KEY (root, path)
+);
+CREATE TABLE chunks (
+  root          text    NOT NULL,
+  document_path text    NOT NULL,
+  position      integer NOT NULL,
+  id            text    NOT NULL,
+  heading_path  jsonb   NOT NULL,
+  anchor        text    NOT NULL,
+  url           text    NOT NULL,
+  title         text    NOT NULL,
+  text          text    NOT NULL,
+  PRIMARY KEY (root, document_path, position),
+  FOREIGN KEY (root, document_path) REFERENCES documents (root, path) ON DELETE CASCADE
+);
+CREATE INDEX chunks_in_order ON chunks (document_path, position);
+CREATE TABLE registry_state (
+  singleton  integer NOT NULL PRIMARY KEY CHECK (singleton = 1),
+  generation bigint  NOT NULL
+);
+INSERT INTO registry_state (singleton, generation) VALUES (1, 0);
+)sql"},
+}};
+
+}  // namespace
+
+std::span<const internal::migration> migrations() { return all_migrations; }
+
+}  // namespace bookmcp::store::postgres

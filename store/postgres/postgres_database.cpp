@@ -1,0 +1,652 @@
+// The Postgres back-end (server profile), over libpqxx 6.
+//
+// Every statement is a prepared statement (or exec_params) with bound values; SQL text is
+// constant, or assembled once at start from constant fragments chosen by enums (the list
+// statements). Operations run in a transaction on a pooled connection; a stop token cancels
+// the running query on the server (see pg_pool.hpp).
+//
+// Broken connections: the connection is discarded. The operation is retried once on a fresh
+// connection when that cannot change its outcome: reads, idempotent writes (adds with a
+// client_request_id, set-style updates), and any operation whose BEGIN failed (nothing of it
+// reached the server). Otherwise it fails with store_unavailable.
+
+#include <array>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include "store/database.hpp"
+#include "store/errors.hpp"
+#include "store/internal/testing_hooks.hpp"
+#include "store/internal/todo_engine.hpp"
+#include "store/postgres/pg_pool.hpp"
+#include "store/postgres/pg_schema.hpp"
+
+namespace bookmcp::store {
+
+namespace {
+
+using namespace std::chrono;
+using internal::listed_row;
+using internal::list_parameters;
+using internal::retry_safety;
+using internal::todo_columns;
+using json = nlohmann::json;
+
+constexpr const char* unavailable_message = "the todo database is unavailable; try again";
+constexpr std::int64_t migration_lock_key = 0x626f6f6b6d6370;  // "bookmcp"
+
+// Bound values for one statement; NULL for empty optionals.
+class params {
+ public:
+  params& add(const std::string& value) {
+    values_.emplace_back(value);
+    return *this;
+  }
+  params& add(std::int64_t value) {
+    values_.emplace_back(std::to_string(value));
+    return *this;
+  }
+  params& add(double value) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.17g", value);
+    values_.emplace_back(text);
+    return *this;
+  }
+  params& add(std::nullptr_t) {
+    values_.emplace_back(std::nullopt);
+    return *this;
+  }
+  template <typename T>
+  params& add(const std::optional<T>& value) {
+    return value ? add(*value) : add(nullptr);
+  }
+
+  pqxx::result exec(pqxx::transaction_base& txn, const char* statement) const {
+    std::vector<const char*> pointers;
+    pointers.reserve(values_.size());
+    for (const auto& value : values_) pointers.push_back(value ? value->c_str() : nullptr);
+    return txn.exec_prepared(statement, pqxx::prepare::make_dynamic_params(pointers));
+  }
+
+ private:
+  std::vector<std::optional<std::string>> values_;
+};
+
+std::optional<std::string> optional_text(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return f.as<std::string>();
+}
+std::optional<std::int64_t> optional_integer(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return f.as<std::int64_t>();
+}
+
+// --- statements -----------------------------------------------------------------------------
+
+#define BOOKMCP_MS(column) "(extract(epoch FROM " column ") * 1000)::bigint"
+#define BOOKMCP_TS(param) "(TIMESTAMPTZ 'epoch' + (" param "::bigint) * INTERVAL '1 millisecond')"
+
+constexpr const char* todo_select =
+    "id, owner, title, notes, to_char(due_date, 'YYYY-MM-DD'), " BOOKMCP_MS("due_at")
+    ", due_offset_minutes, priority, tags::text, status, " BOOKMCP_MS("created_at") ", "
+    BOOKMCP_MS("updated_at") ", " BOOKMCP_MS("completed_at") ", client_request_id";
+
+todo_columns read_todo(const pqxx::row& r) {
+  todo_columns c;
+  c.id = r[0].as<std::string>();
+  c.owner = r[1].as<std::string>();
+  c.title = r[2].as<std::string>();
+  c.notes = r[3].as<std::string>();
+  c.due_date = optional_text(r[4]);
+  c.due_at_ms = optional_integer(r[5]);
+  c.due_offset_minutes = optional_integer(r[6]);
+  c.priority = r[7].as<std::int64_t>();
+  c.tags_json = r[8].as<std::string>();
+  c.status = r[9].as<std::string>();
+  c.created_ms = r[10].as<std::int64_t>();
+  c.updated_ms = r[11].as<std::int64_t>();
+  c.completed_ms = optional_integer(r[12]);
+  c.client_request_id = optional_text(r[13]);
+  return c;
+}
+
+std::string list_statement_name(todo_sort sort, sort_direction direction) {
+  return "bookmcp_todo_list_" + std::to_string(static_cast<int>(sort)) + "_" +
+         std::to_string(static_cast<int>(direction));
+}
+
+std::string make_list_sql(todo_sort sort, sort_direction direction) {
+  const std::string due_key =
+      "COALESCE((due_date - DATE '1970-01-01')::bigint * 86400000 - $3::bigint, "
+      BOOKMCP_MS("due_at") ")";
+  const std::string has_due = "(due_date IS NOT NULL OR due_at IS NOT NULL)";
+  std::string group = "0::bigint";
+  std::string key;
+  std::string key_type = "::bigint";
+  switch (sort) {
+    case todo_sort::due:
+      group = "(CASE WHEN due_date IS NULL AND due_at IS NULL THEN 1 ELSE 0 END)::bigint";
+      key = "COALESCE((due_date - DATE '1970-01-01')::bigint * 86400000 - $3::bigint, "
+            BOOKMCP_MS("due_at") ", 0)";
+      break;
+    case todo_sort::created:
+      key = BOOKMCP_MS("created_at");
+      break;
+    case todo_sort::priority:
+      key = "priority::bigint";
+      break;
+    case todo_sort::title:
+      // ASCII-only case folding and bytewise order: the same order as SQLite's lower().
+      key = "(translate(title, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
+            " COLLATE \"C\")";
+      key_type = "::text";
+      break;
+  }
+  const bool ascending = direction == sort_direction::ascending;
+  const std::string after = ascending ? " > " : " < ";
+  const std::string order = ascending ? " ASC" : " DESC";
+  const std::string id = "(id COLLATE \"C\")";
+  return std::string("SELECT ") + todo_select + ", " + group + ", " + key +
+         " FROM todos WHERE owner = $1::text"
+         " AND ($2::text IS NULL OR status = $2::text)"
+         " AND ($4::bigint IS NULL OR (" + has_due + " AND " + due_key + " >= $4::bigint))"
+         " AND ($5::bigint IS NULL OR (" + has_due + " AND " + due_key + " < $5::bigint))"
+         " AND ($6::bigint IS NULL OR (status = 'open' AND ((due_at IS NOT NULL AND "
+         BOOKMCP_MS("due_at") " < $6::bigint) OR (due_date IS NOT NULL AND due_date < $7::date))))"
+         " AND ($8::text IS NULL OR tags ? $8::text)"
+         " AND ($9::text IS NULL OR title ILIKE $9::text ESCAPE '\\'"
+         " OR notes ILIKE $9::text ESCAPE '\\')"
+         " AND ($10::bigint IS NULL OR " + group + " > $10::bigint OR (" + group +
+         " = $10::bigint AND (" + key + after + "$11" + key_type + " OR (" + key + " = $11" +
+         key_type + " AND " + id + after + "$12::text))))"
+         " ORDER BY " + (sort == todo_sort::due ? group + " ASC, " : std::string()) + key +
+         order + ", " + id + order +
+         " LIMIT $13::bigint";
+}
+
+const std::vector<std::pair<std::string, std::string>>& statements() {
+  static const auto all = [] {
+    std::vector<std::pair<std::string, std::string>> s = {
+        {"bookmcp_todo_insert",
+         std::string("INSERT INTO todos (id, owner, title, notes, due_date, due_at,"
+                     " due_offset_minutes, priority, tags, status, created_at, updated_at,"
+                     " completed_at, client_request_id) VALUES ($1, $2, $3, $4, $5::date, ") +
+             BOOKMCP_TS("$6") + ", $7::smallint, $8::smallint, $9::jsonb, $10, " +
+             BOOKMCP_TS("$11") + ", " + BOOKMCP_TS("$12") + ", " + BOOKMCP_TS("$13") +
+             ", $14) ON CONFLICT (owner, client_request_id) DO NOTHING RETURNING " +
+             todo_select},
+        {"bookmcp_todo_find_request",
+         std::string("SELECT ") + todo_select +
+             " FROM todos WHERE owner = $1 AND client_request_id = $2"},
+        {"bookmcp_todo_find", std::string("SELECT ") + todo_select +
+                                  " FROM todos WHERE owner = $1 AND id = $2"},
+        {"bookmcp_todo_find_for_update",
+         std::string("SELECT ") + todo_select +
+             " FROM todos WHERE owner = $1 AND id = $2 FOR UPDATE"},
+        {"bookmcp_todo_update",
+         std::string("UPDATE todos SET title = $3, notes = $4, due_date = $5::date, due_at = ") +
+             BOOKMCP_TS("$6") +
+             ", due_offset_minutes = $7::smallint, priority = $8::smallint, tags = $9::jsonb,"
+             " status = $10, updated_at = " + BOOKMCP_TS("$11") + ", completed_at = " +
+             BOOKMCP_TS("$12") + " WHERE id = $1 AND owner = $2"},
+        {"bookmcp_todo_delete", "DELETE FROM todos WHERE owner = $1 AND id = $2"},
+        {"bookmcp_todo_export", std::string("SELECT ") + todo_select +
+                                    " FROM todos WHERE owner = $1 ORDER BY created_at,"
+                                    " id COLLATE \"C\""},
+        {"bookmcp_todo_delete_all", "DELETE FROM todos WHERE owner = $1"},
+        {"bookmcp_doc_find",
+         "SELECT root, path, content_hash, chunker_version, chunk_ids::text, indexed_at_ms,"
+         " last_error, title, url, sidebar_position FROM documents WHERE root = $1 AND path = $2"},
+        {"bookmcp_doc_list",
+         "SELECT root, path, content_hash, chunker_version, chunk_ids::text, indexed_at_ms,"
+         " last_error, title, url, sidebar_position FROM documents"
+         " ORDER BY root COLLATE \"C\", path COLLATE \"C\""},
+        {"bookmcp_doc_upsert",
+         "INSERT INTO documents (root, path, content_hash, chunker_version, chunk_ids,"
+         " indexed_at_ms, last_error, title, url, sidebar_position)"
+         " VALUES ($1, $2, $3, $4::integer, $5::jsonb, $6::bigint, $7, $8, $9,"
+         " $10::double precision)"
+         " ON CONFLICT (root, path) DO UPDATE SET content_hash = excluded.content_hash,"
+         " chunker_version = excluded.chunker_version, chunk_ids = excluded.chunk_ids,"
+         " indexed_at_ms = excluded.indexed_at_ms, last_error = excluded.last_error,"
+         " title = excluded.title, url = excluded.url,"
+         " sidebar_position = excluded.sidebar_position"},
+        {"bookmcp_doc_clear_chunks", "DELETE FROM chunks WHERE root = $1 AND document_path = $2"},
+        {"bookmcp_doc_insert_chunk",
+         "INSERT INTO chunks (root, document_path, position, id, heading_path, anchor, url,"
+         " title, text) VALUES ($1, $2, $3::integer, $4, $5::jsonb, $6, $7, $8, $9)"},
+        {"bookmcp_doc_failure",
+         "INSERT INTO documents (root, path, content_hash, chunker_version, indexed_at_ms,"
+         " last_error) VALUES ($1, $2, '', 0, 0, $3)"
+         " ON CONFLICT (root, path) DO UPDATE SET last_error = excluded.last_error"},
+        {"bookmcp_doc_delete", "DELETE FROM documents WHERE root = $1 AND path = $2"},
+        {"bookmcp_doc_chunks",
+         "SELECT id, document_path, heading_path::text, anchor, url, title, text, position"
+         " FROM chunks ORDER BY document_path COLLATE \"C\", position, root COLLATE \"C\""},
+        {"bookmcp_doc_bump",
+         "UPDATE registry_state SET generation = generation + 1 WHERE singleton = 1"
+         " RETURNING generation"},
+        {"bookmcp_doc_generation", "SELECT generation FROM registry_state WHERE singleton = 1"},
+        {"bookmcp_ping", "SELECT 1"},
+        {"bookmcp_sleep", "SELECT pg_sleep($1::double precision)"},
+    };
+    for (int sort = 0; sort < 4; ++sort) {
+      for (int direction = 0; direction < 2; ++direction) {
+        s.emplace_back(list_statement_name(static_cast<todo_sort>(sort),
+                                           static_cast<sort_direction>(direction)),
+                       make_list_sql(static_cast<todo_sort>(sort),
+                                     static_cast<sort_direction>(direction)));
+      }
+    }
+    return s;
+  }();
+  return all;
+}
+
+class pg_todo_session final : public internal::todo_session {
+ public:
+  explicit pg_todo_session(pqxx::work& txn) : txn_(txn) {}
+
+  std::optional<todo_columns> insert(const todo_columns& r) override {
+    params p;
+    p.add(r.id).add(r.owner).add(r.title).add(r.notes).add(r.due_date).add(r.due_at_ms);
+    p.add(r.due_offset_minutes).add(r.priority).add(r.tags_json).add(r.status);
+    p.add(r.created_ms).add(r.updated_ms).add(r.completed_ms).add(r.client_request_id);
+    return first(p.exec(txn_, "bookmcp_todo_insert"));
+  }
+
+  std::optional<todo_columns> find_by_request_id(const std::string& owner,
+                                                 const std::string& request_id) override {
+    return first(params().add(owner).add(request_id).exec(txn_, "bookmcp_todo_find_request"));
+  }
+
+  std::optional<todo_columns> find(const std::string& owner, const std::string& id,
+                                   bool for_update) override {
+    return first(params().add(owner).add(id).exec(
+        txn_, for_update ? "bookmcp_todo_find_for_update" : "bookmcp_todo_find"));
+  }
+
+  void update(const todo_columns& r) override {
+    params p;
+    p.add(r.id).add(r.owner).add(r.title).add(r.notes).add(r.due_date).add(r.due_at_ms);
+    p.add(r.due_offset_minutes).add(r.priority).add(r.tags_json).add(r.status);
+    p.add(r.updated_ms).add(r.completed_ms);
+    p.exec(txn_, "bookmcp_todo_update");
+  }
+
+  bool remove(const std::string& owner, const std::string& id) override {
+    return params().add(owner).add(id).exec(txn_, "bookmcp_todo_delete").affected_rows() > 0;
+  }
+
+  std::vector<listed_row> list(todo_sort sort, sort_direction direction,
+                               const list_parameters& q) override {
+    params p;
+    p.add(q.owner).add(q.status).add(q.utc_offset_ms).add(q.due_from_ms).add(q.due_before_ms);
+    p.add(q.overdue_now_ms).add(q.overdue_today).add(q.tag).add(q.like_pattern);
+    p.add(q.cursor_group);
+    if (q.cursor_key_text) p.add(*q.cursor_key_text);
+    else p.add(q.cursor_key_number);
+    p.add(q.cursor_id).add(q.limit);
+    const auto name = list_statement_name(sort, direction);
+    std::vector<listed_row> rows;
+    for (const auto& r : p.exec(txn_, name.c_str())) {
+      listed_row row{read_todo(r), r[14].as<std::int64_t>(), 0, {}};
+      if (internal::sort_key_is_text(sort)) row.key_text = r[15].as<std::string>();
+      else row.key_number = r[15].as<std::int64_t>();
+      rows.push_back(std::move(row));
+    }
+    return rows;
+  }
+
+  std::vector<todo_columns> export_all(const std::string& owner) override {
+    std::vector<todo_columns> rows;
+    for (const auto& r : params().add(owner).exec(txn_, "bookmcp_todo_export"))
+      rows.push_back(read_todo(r));
+    return rows;
+  }
+
+  std::size_t remove_all(const std::string& owner) override {
+    return params().add(owner).exec(txn_, "bookmcp_todo_delete_all").affected_rows();
+  }
+
+ private:
+  static std::optional<todo_columns> first(const pqxx::result& result) {
+    if (result.empty()) return std::nullopt;
+    return read_todo(result[0]);
+  }
+
+  pqxx::work& txn_;
+};
+
+std::vector<std::string> parse_strings(const std::string& text) {
+  auto value = json::parse(text, nullptr, false);
+  std::vector<std::string> out;
+  if (!value.is_array()) return out;
+  for (const auto& item : value)
+    if (item.is_string()) out.push_back(item.get<std::string>());
+  return out;
+}
+
+document_record read_record(const pqxx::row& r) {
+  document_record d;
+  d.root = r[0].as<std::string>();
+  d.path = r[1].as<std::string>();
+  d.content_hash = r[2].as<std::string>();
+  d.chunker_version = r[3].as<int>();
+  d.chunk_ids = parse_strings(r[4].as<std::string>());
+  d.indexed_at_unix_ms = r[5].as<std::int64_t>();
+  d.last_error = r[6].as<std::string>();
+  d.title = r[7].as<std::string>();
+  d.url = r[8].as<std::string>();
+  d.sidebar_position = r[9].as<double>();
+  return d;
+}
+
+// --- the database ---------------------------------------------------------------------------
+
+int latest_version() { return postgres::migrations().back().version; }
+
+class postgres_database final : public database,
+                                public internal::testing_hooks,
+                                private internal::todo_transaction_runner,
+                                private document_registry {
+ public:
+  explicit postgres_database(postgres_options options) : options_(std::move(options)) {
+    postgres::pool_settings settings;
+    settings.conninfo = postgres::make_conninfo(options_.database_url, options_.connect_timeout);
+    settings.min_connections = options_.min_connections;
+    settings.max_connections = options_.max_connections;
+    settings.statement_timeout = options_.statement_timeout;
+    // libpqxx 6 only records the definitions here; each is sent to the server on first use.
+    settings.setup = [](pqxx::connection& conn) {
+      for (const auto& [name, sql] : statements()) conn.prepare(name, sql);
+    };
+    pool_ = std::make_unique<postgres::pool>(std::move(settings));
+    migrate_impl(options_.apply_migrations);
+    todos_ = internal::make_todo_repository(*this, options_.clock);
+  }
+
+  std::string_view backend_name() const noexcept override { return "postgres"; }
+  todo_repository& todos() noexcept override { return *todos_; }
+  document_registry& documents() noexcept override { return *this; }
+  migration_report migrate() override { return migrate_impl(true); }
+
+  int schema_version() override {
+    int version = 0;
+    transact(retry_safety::read_only, {}, [&](pqxx::work& txn) { version = read_version(txn); });
+    return version;
+  }
+
+  void ping(std::stop_token stop) override {
+    transact(retry_safety::read_only, stop,
+             [&](pqxx::work& txn) { txn.exec_prepared("bookmcp_ping"); });
+  }
+
+  void slow_query_for_testing(milliseconds duration, std::stop_token stop) override {
+    transact(retry_safety::read_only, stop, [&](pqxx::work& txn) {
+      params().add(static_cast<double>(duration.count()) / 1000.0).exec(txn, "bookmcp_sleep");
+    });
+  }
+
+  // todo_transaction_runner
+  void run(retry_safety safety, std::stop_token stop,
+           const std::function<void(internal::todo_session&)>& body) override {
+    transact(safety, stop, [&](pqxx::work& txn) {
+      pg_todo_session session(txn);
+      body(session);
+    });
+  }
+
+  // document_registry
+  std::optional<document_record> find(const std::string& root, const std::string& path) override {
+    std::optional<document_record> record;
+    transact(retry_safety::read_only, {}, [&](pqxx::work& txn) {
+      auto result = params().add(root).add(path).exec(txn, "bookmcp_doc_find");
+      record.reset();
+      if (!result.empty()) record = read_record(result[0]);
+    });
+    return record;
+  }
+
+  std::vector<document_record> list() override {
+    std::vector<document_record> records;
+    transact(retry_safety::read_only, {}, [&](pqxx::work& txn) {
+      records.clear();
+      for (const auto& r : txn.exec_prepared("bookmcp_doc_list")) records.push_back(read_record(r));
+    });
+    return records;
+  }
+
+  std::int64_t replace(const document_record& record,
+                       const std::vector<stored_chunk>& chunks) override {
+    for (const auto& chunk : chunks) {
+      if (!chunk.document_path.empty() && chunk.document_path != record.path)
+        throw invalid_request("a chunk's document_path differs from the record's path");
+    }
+    std::int64_t generation = 0;
+    transact(retry_safety::write, {}, [&](pqxx::work& txn) {
+      params upsert;
+      upsert.add(record.root).add(record.path).add(record.content_hash);
+      upsert.add(std::int64_t{record.chunker_version}).add(json(record.chunk_ids).dump());
+      upsert.add(record.indexed_at_unix_ms).add(record.last_error).add(record.title);
+      upsert.add(record.url).add(record.sidebar_position);
+      upsert.exec(txn, "bookmcp_doc_upsert");
+      params().add(record.root).add(record.path).exec(txn, "bookmcp_doc_clear_chunks");
+      for (const auto& chunk : chunks) {
+        params insert;
+        insert.add(record.root).add(record.path).add(std::int64_t{chunk.position});
+        insert.add(chunk.id).add(json(chunk.heading_path).dump()).add(chunk.anchor);
+        insert.add(chunk.url).add(chunk.title).add(chunk.text);
+        insert.exec(txn, "bookmcp_doc_insert_chunk");
+      }
+      generation = bump_generation(txn);
+    });
+    return generation;
+  }
+
+  void record_failure(const std::string& root, const std::string& path,
+                      const std::string& error) override {
+    transact(retry_safety::idempotent_write, {}, [&](pqxx::work& txn) {
+      params().add(root).add(path).add(error).exec(txn, "bookmcp_doc_failure");
+    });
+  }
+
+  bool remove(const std::string& root, const std::string& path) override {
+    bool removed = false;
+    transact(retry_safety::write, {}, [&](pqxx::work& txn) {
+      removed = params().add(root).add(path).exec(txn, "bookmcp_doc_delete").affected_rows() > 0;
+      if (removed) bump_generation(txn);
+    });
+    return removed;
+  }
+
+  std::vector<stored_chunk> all_chunks() override {
+    std::vector<stored_chunk> chunks;
+    transact(retry_safety::read_only, {}, [&](pqxx::work& txn) {
+      chunks.clear();
+      for (const auto& r : txn.exec_prepared("bookmcp_doc_chunks")) {
+        stored_chunk c;
+        c.id = r[0].as<std::string>();
+        c.document_path = r[1].as<std::string>();
+        c.heading_path = parse_strings(r[2].as<std::string>());
+        c.anchor = r[3].as<std::string>();
+        c.url = r[4].as<std::string>();
+        c.title = r[5].as<std::string>();
+        c.text = r[6].as<std::string>();
+        c.position = r[7].as<int>();
+        chunks.push_back(std::move(c));
+      }
+    });
+    return chunks;
+  }
+
+  std::int64_t generation() override {
+    std::int64_t value = 0;
+    transact(retry_safety::read_only, {}, [&](pqxx::work& txn) {
+      auto result = txn.exec_prepared("bookmcp_doc_generation");
+      value = result.empty() ? 0 : result[0][0].as<std::int64_t>();
+    });
+    return value;
+  }
+
+ private:
+  static std::int64_t bump_generation(pqxx::work& txn) {
+    auto result = txn.exec_prepared("bookmcp_doc_bump");
+    if (result.empty()) {
+      throw store_internal_error("the document registry failed", "registry_state has no row");
+    }
+    return result[0][0].as<std::int64_t>();
+  }
+
+  static int read_version(pqxx::work& txn) {
+    auto exists = txn.exec_params("SELECT to_regclass('schema_migrations') IS NOT NULL");
+    if (!exists[0][0].as<bool>()) return 0;
+    return txn.exec_params("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")[0][0]
+        .as<int>();
+  }
+
+  // Each migration runs in its own transaction holding a transaction-scoped advisory lock, so
+  // concurrent instances apply each migration exactly once; the version is re-read under it.
+  migration_report migrate_impl(bool apply) {
+    migration_report report;
+    transact(retry_safety::read_only, {},
+             [&](pqxx::work& txn) { report.version_before = read_version(txn); });
+    if (report.version_before > latest_version())
+      throw schema_too_new(report.version_before, latest_version());
+    report.version_after = report.version_before;
+    if (!apply) return report;
+    for (const auto& step : postgres::migrations()) {
+      if (step.version <= report.version_after) continue;
+      int current = 0;
+      bool applied = false;
+      transact(retry_safety::write, {}, [&](pqxx::work& txn) {
+        txn.exec_params("SELECT pg_advisory_xact_lock($1)", migration_lock_key);
+        txn.exec_params("SELECT set_config('statement_timeout', '0', true)");
+        txn.exec(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version integer NOT NULL PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())");
+        current = read_version(txn);
+        applied = false;
+        if (current > latest_version()) return;
+        if (step.version <= current) return;  // another instance applied it
+        txn.exec(step.sql);
+        txn.exec_params("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                        step.version, std::string(step.name));
+        current = step.version;
+        applied = true;
+      });
+      if (current > latest_version()) throw schema_too_new(current, latest_version());
+      report.version_after = current;
+      if (applied) report.applied.push_back(step.version);
+    }
+    return report;
+  }
+
+  enum class outcome { cancelled, timeout, unavailable, transient, internal };
+
+  // Runs `body` in a transaction with retries as described at the top of this file.
+  template <typename Body>
+  void transact(retry_safety safety, std::stop_token stop, Body&& body) {
+    const auto deadline = steady_clock::now() + options_.acquire_timeout;
+    for (int attempt = 0;; ++attempt) {
+      auto lease = pool_->acquire(stop, deadline);
+      std::exception_ptr failure;
+      bool began = false;
+      bool cancel_requested = false;
+      {
+        postgres::canceller::watch watch(canceller_, *lease);
+        std::stop_callback on_stop(stop, [&watch] { watch.request(); });
+        try {
+          if (stop.stop_requested())
+            throw cancelled("the operation was cancelled", "stop requested before BEGIN");
+          pqxx::work txn(*lease);
+          began = true;
+          body(txn);
+          txn.commit();
+        } catch (...) {
+          failure = std::current_exception();
+        }
+        cancel_requested = watch.requested();
+      }  // no cancel request can be sent for this connection after this point
+      // A cancel signal can arrive after the query it was meant for has ended; never hand
+      // such a connection to the next caller.
+      if (cancel_requested) lease.discard();
+      if (!failure) return;
+
+      std::string diagnostic;
+      bool broken = false;
+      const outcome kind = classify(failure, stop, diagnostic, broken);
+      if (broken || !lease->is_open()) lease.discard();
+      const bool nothing_sent = !began;
+      if (kind == outcome::unavailable && attempt == 0 &&
+          (safety != retry_safety::write || nothing_sent))
+        continue;
+      if (kind == outcome::transient && attempt < 3) continue;
+      switch (kind) {
+        case outcome::cancelled:
+          throw cancelled("the operation was cancelled", diagnostic);
+        case outcome::timeout:
+          throw store_timeout("the todo database took too long; try again", diagnostic);
+        case outcome::unavailable:
+        case outcome::transient:
+          throw store_unavailable(unavailable_message, diagnostic);
+        case outcome::internal:
+          throw store_internal_error("the todo database failed; try again later", diagnostic);
+      }
+    }
+  }
+
+  // Rethrows store errors and invalid requests from the body unchanged; maps libpqxx errors.
+  static outcome classify(const std::exception_ptr& failure, const std::stop_token& stop,
+                          std::string& diagnostic, bool& broken) {
+    try {
+      std::rethrow_exception(failure);
+    } catch (const store_error&) {
+      throw;
+    } catch (const invalid_request&) {
+      throw;
+    } catch (const pqxx::in_doubt_error& e) {
+      broken = true;
+      diagnostic = std::string("commit outcome unknown: ") + e.what();
+      return outcome::unavailable;
+    } catch (const pqxx::broken_connection& e) {
+      broken = true;
+      diagnostic = std::string("connection broken: ") + e.what();
+      return stop.stop_requested() ? outcome::cancelled : outcome::unavailable;
+    } catch (const pqxx::sql_error& e) {
+      const std::string state = e.sqlstate();
+      diagnostic = std::string(e.what()) + " [SQLSTATE " + state + "]";
+      if (state == "57014") return stop.stop_requested() ? outcome::cancelled : outcome::timeout;
+      if (state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0 || state == "53300") {
+        broken = true;
+        return outcome::unavailable;
+      }
+      if (state == "40001" || state == "40P01") return outcome::transient;
+      return outcome::internal;
+    } catch (const pqxx::failure& e) {
+      diagnostic = std::string("libpqxx failure: ") + e.what();
+      broken = true;
+      return outcome::unavailable;
+    } catch (const std::exception& e) {
+      diagnostic = std::string("unexpected error: ") + e.what();
+      return outcome::internal;
+    }
+  }
+
+  postgres_options options_;
+  postgres::canceller canceller_;
+  std::unique_ptr<postgres::pool> pool_;
+  std::unique_ptr<todo_repository> todos_;
+};
+
+}  // namespace
+
+int latest_schema_version_postgres() { return latest_version(); }
+
+std::unique_ptr<database> open_postgres(postgres_options options) {
+  return std::make_unique<postgres_database>(std::move(options));
+}
+
+}  // namespace bookmcp::store

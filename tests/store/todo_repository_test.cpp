@@ -1,0 +1,561 @@
+// The todo repository suite, run on every back-end.
+
+#include <algorithm>
+#include <latch>
+#include <set>
+#include <thread>
+
+#include "store/errors.hpp"
+#include "tests/store/store_test_fixture.hpp"
+
+namespace bookmcp::store {
+namespace {
+
+using namespace std::chrono;
+
+new_todo titled(std::string title) {
+  new_todo item;
+  item.title = std::move(title);
+  return item;
+}
+
+todo_due date(int y, unsigned m, unsigned d) {
+  return todo_due::on_date(year{y} / month{m} / day{d});
+}
+
+todo_due instant(const char* rfc3339) { return *todo_due::parse(rfc3339); }
+
+std::vector<std::string> ids_of(const std::vector<todo>& items) {
+  std::vector<std::string> ids;
+  for (const auto& item : items) ids.push_back(item.id);
+  return ids;
+}
+
+class TodoRepositoryTest : public StoreTest {
+ protected:
+  todo add(const std::string& owner, new_todo item) { return todos().add(owner, item, {}).item; }
+
+  // Every page of `query`, following cursors.
+  std::vector<todo> list_all(const std::string& owner, todo_query query) {
+    std::vector<todo> all;
+    for (int pages = 0; pages < 1000; ++pages) {
+      auto page = todos().list(owner, query, {});
+      EXPECT_LE(page.items.size(), query.limit);
+      all.insert(all.end(), page.items.begin(), page.items.end());
+      if (!page.next_cursor) return all;
+      query.cursor = page.next_cursor;
+    }
+    ADD_FAILURE() << "pagination did not end";
+    return all;
+  }
+
+  std::vector<std::string> titles(const std::string& owner, const todo_query& query) {
+    std::vector<std::string> out;
+    for (const auto& item : list_all(owner, query)) out.push_back(item.title);
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+};
+
+TEST_P(TodoRepositoryTest, AddThenGetReturnsEveryField) {
+  new_todo item;
+  item.title = "Read chapter 3";
+  item.notes = "focus on section 3.2";
+  item.due = instant("2025-03-14T09:30:00.125+01:00");
+  item.priority = todo_priority::high;
+  item.tags = {"reading", "ch3"};
+  item.client_request_id = "req-1";
+  const auto added = todos().add("alice", item, {});
+  EXPECT_TRUE(added.created);
+  const auto& created = added.item;
+  EXPECT_EQ(created.owner, "alice");
+  EXPECT_EQ(created.title, item.title);
+  EXPECT_EQ(created.notes, item.notes);
+  EXPECT_EQ(created.due, item.due);
+  EXPECT_EQ(created.due->to_string(), "2025-03-14T09:30:00.125+01:00");
+  EXPECT_EQ(created.priority, todo_priority::high);
+  EXPECT_EQ(created.tags, item.tags);
+  EXPECT_EQ(created.status, todo_status::open);
+  EXPECT_EQ(created.created_at, created.updated_at);
+  EXPECT_FALSE(created.completed_at);
+  EXPECT_EQ(created.client_request_id, "req-1");
+
+  const auto fetched = todos().get("alice", created.id, {});
+  ASSERT_TRUE(fetched);
+  EXPECT_EQ(*fetched, created);
+  EXPECT_FALSE(todos().get("alice", "no-such-id", {}));
+}
+
+TEST_P(TodoRepositoryTest, DateOnlyDueStaysADate) {
+  auto item = titled("exam");
+  item.due = date(2025, 3, 14);
+  const auto created = add("alice", item);
+  const auto fetched = todos().get("alice", created.id, {});
+  ASSERT_TRUE(fetched && fetched->due);
+  EXPECT_TRUE(fetched->due->is_date());
+  EXPECT_EQ(fetched->due->to_string(), "2025-03-14");
+  for (auto offset : {hours{-12}, hours{0}, hours{14}}) {
+    todo_query query;
+    query.utc_offset = offset;
+    auto page = todos().list("alice", query, {});
+    ASSERT_EQ(page.items.size(), 1u);
+    EXPECT_EQ(page.items[0].due->to_string(), "2025-03-14");
+  }
+}
+
+TEST_P(TodoRepositoryTest, IdsAreOpaqueAndDistinct) {
+  const auto a = add("alice", titled("a"));
+  const auto b = add("alice", titled("b"));
+  EXPECT_NE(a.id, b.id);
+  EXPECT_EQ(a.id.size(), 36u);
+}
+
+TEST_P(TodoRepositoryTest, TitleLengthIsEnforced) {
+  std::string longest;
+  for (int i = 0; i < 500; ++i) longest += "é";  // 500 characters, 1000 bytes
+  EXPECT_EQ(add("alice", titled(longest)).title, longest);
+  EXPECT_THROW(todos().add("alice", titled(longest + "x"), {}), invalid_request);
+  EXPECT_THROW(todos().add("alice", titled(""), {}), invalid_request);
+  EXPECT_THROW(todos().add("alice", titled("bad \xff utf8"), {}), invalid_request);
+  // The database enforces the limit too.
+  const std::string too_long_sql =
+      backend_->kind() == "sqlite"
+          ? "INSERT INTO todos (id, owner, title, priority, status, created_at_ms,"
+            " updated_at_ms) VALUES ('x', 'alice', printf('%.*c', 501, 'x'), 2, 'open', 0, 0)"
+          : "INSERT INTO todos (id, owner, title, priority, status, created_at, updated_at)"
+            " VALUES ('x', 'alice', repeat('x', 501), 2, 'open', now(), now())";
+  EXPECT_ANY_THROW(backend_->execute_sql(too_long_sql));
+}
+
+TEST_P(TodoRepositoryTest, SqlLikeTextIsStoredAndReturnedLiterally) {
+  const std::vector<std::string> nasty = {
+      "it's \"quoted\"", "a; b; c", "'; DROP TABLE todos; --", "100% sure", "snake_case",
+      "back\\slash\\", "Ünïcödé ✓ 日本語 🙂", "$1 ?1 :name @p", "line\nbreak\ttab"};
+  std::vector<std::string> ids;
+  for (const auto& text : nasty) {
+    new_todo item = titled(text);
+    item.notes = text;
+    item.tags = {text};
+    item.client_request_id = text;
+    ids.push_back(add("o'brien; --", item).id);
+  }
+  for (std::size_t i = 0; i < nasty.size(); ++i) {
+    const auto fetched = todos().get("o'brien; --", ids[i], {});
+    ASSERT_TRUE(fetched);
+    EXPECT_EQ(fetched->title, nasty[i]);
+    EXPECT_EQ(fetched->notes, nasty[i]);
+    EXPECT_EQ(fetched->tags, std::set<std::string>{nasty[i]});
+    EXPECT_EQ(fetched->client_request_id, nasty[i]);
+    todo_query by_tag;
+    by_tag.tag = nasty[i];
+    EXPECT_EQ(ids_of(todos().list("o'brien; --", by_tag, {}).items),
+              std::vector<std::string>{ids[i]});
+  }
+  EXPECT_EQ(todos().export_all("o'brien; --", {}).size(), nasty.size());
+}
+
+TEST_P(TodoRepositoryTest, TextSearchIsALiteralCaseInsensitiveSubstring) {
+  for (const char* title : {"100% done", "100 done", "a_b", "axb", "back\\slash", "backslash",
+                            "Ünïcode ✓", "it's", "plain"}) {
+    add("alice", titled(title));
+  }
+  auto notes_only = titled("untitled");
+  notes_only.notes = "see PAGE 12";
+  add("alice", notes_only);
+
+  const auto search = [&](std::string text) {
+    todo_query query;
+    query.text = std::move(text);
+    return titles("alice", query);
+  };
+  EXPECT_EQ(search("%"), std::vector<std::string>{"100% done"});
+  EXPECT_EQ(search("_"), std::vector<std::string>{"a_b"});
+  EXPECT_EQ(search("\\"), std::vector<std::string>{"back\\slash"});
+  EXPECT_EQ(search("DONE"), (std::vector<std::string>{"100 done", "100% done"}));
+  EXPECT_EQ(search("'"), std::vector<std::string>{"it's"});
+  EXPECT_EQ(search("ïcode ✓"), std::vector<std::string>{"Ünïcode ✓"});
+  EXPECT_EQ(search("page 1"), std::vector<std::string>{"untitled"});
+  EXPECT_TRUE(search("'; DROP TABLE todos; --").empty());
+  EXPECT_EQ(todos().export_all("alice", {}).size(), 10u);
+}
+
+TEST_P(TodoRepositoryTest, UpdateChangesOnlyTheGivenFields) {
+  new_todo item = titled("original");
+  item.notes = "notes";
+  item.due = date(2025, 5, 1);
+  item.tags = {"a", "b"};
+  item.priority = todo_priority::low;
+  const auto created = add("alice", item);
+
+  todo_patch rename;
+  rename.title = "renamed";
+  auto updated = todos().update("alice", created.id, rename, {});
+  ASSERT_TRUE(updated);
+  EXPECT_EQ(updated->title, "renamed");
+  EXPECT_EQ(updated->notes, "notes");
+  EXPECT_EQ(updated->due, item.due);
+  EXPECT_EQ(updated->tags, item.tags);
+  EXPECT_EQ(updated->priority, todo_priority::low);
+  EXPECT_GT(updated->updated_at, created.updated_at);
+  EXPECT_EQ(updated->created_at, created.created_at);
+
+  todo_patch clear;
+  clear.notes = field_change<std::string>::clear();
+  clear.due = field_change<todo_due>::clear();
+  clear.tags = field_change<std::set<std::string>>::clear();
+  clear.priority = todo_priority::high;
+  updated = todos().update("alice", created.id, clear, {});
+  ASSERT_TRUE(updated);
+  EXPECT_EQ(updated->title, "renamed");
+  EXPECT_EQ(updated->notes, "");
+  EXPECT_FALSE(updated->due);
+  EXPECT_TRUE(updated->tags.empty());
+  EXPECT_EQ(updated->priority, todo_priority::high);
+
+  todo_patch set;
+  set.due = field_change<todo_due>::set(instant("2025-06-01T08:00:00-04:00"));
+  set.tags = field_change<std::set<std::string>>::set({"x"});
+  set.notes = field_change<std::string>::set("new notes");
+  updated = todos().update("alice", created.id, set, {});
+  ASSERT_TRUE(updated);
+  EXPECT_EQ(updated->due->to_string(), "2025-06-01T08:00:00-04:00");
+  EXPECT_EQ(updated->tags, std::set<std::string>{"x"});
+  EXPECT_EQ(updated->notes, "new notes");
+  EXPECT_EQ(todos().get("alice", created.id, {}), updated);
+
+  EXPECT_FALSE(todos().update("alice", "missing", rename, {}));
+  todo_patch invalid;
+  invalid.title = "";
+  EXPECT_THROW(todos().update("alice", created.id, invalid, {}), invalid_request);
+}
+
+TEST_P(TodoRepositoryTest, CompleteAndReopen) {
+  const auto created = add("alice", titled("task"));
+  const auto done = todos().complete("alice", created.id, {});
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->status, todo_status::done);
+  ASSERT_TRUE(done->completed_at);
+  const auto again = todos().complete("alice", created.id, {});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->completed_at, done->completed_at);  // completing twice changes nothing
+
+  const auto reopened = todos().reopen("alice", created.id, {});
+  ASSERT_TRUE(reopened);
+  EXPECT_EQ(reopened->status, todo_status::open);
+  EXPECT_FALSE(reopened->completed_at);
+  EXPECT_EQ(todos().get("alice", created.id, {}), reopened);
+  EXPECT_FALSE(todos().complete("alice", "missing", {}));
+  EXPECT_FALSE(todos().reopen("alice", "missing", {}));
+}
+
+TEST_P(TodoRepositoryTest, RemoveAndRemoveAll) {
+  const auto a = add("alice", titled("a"));
+  add("alice", titled("b"));
+  add("alice", titled("c"));
+  EXPECT_TRUE(todos().remove("alice", a.id, {}));
+  EXPECT_FALSE(todos().remove("alice", a.id, {}));
+  EXPECT_FALSE(todos().get("alice", a.id, {}));
+  EXPECT_EQ(todos().remove_all("alice", {}), 2u);
+  EXPECT_EQ(todos().remove_all("alice", {}), 0u);
+  EXPECT_TRUE(todos().export_all("alice", {}).empty());
+}
+
+TEST_P(TodoRepositoryTest, OwnersCannotSeeOrChangeEachOthersTodos) {
+  new_todo item = titled("alice's");
+  item.tags = {"shared-tag"};
+  item.client_request_id = "same-key";
+  const auto alices = add("alice", item);
+  item.title = "bob's";
+  const auto bobs = todos().add("bob", item, {});
+  EXPECT_TRUE(bobs.created);  // request ids are per owner
+  EXPECT_NE(bobs.item.id, alices.id);
+
+  todo_patch patch;
+  patch.title = "hijacked";
+  EXPECT_FALSE(todos().get("bob", alices.id, {}));
+  EXPECT_FALSE(todos().update("bob", alices.id, patch, {}));
+  EXPECT_FALSE(todos().complete("bob", alices.id, {}));
+  EXPECT_FALSE(todos().reopen("bob", alices.id, {}));
+  EXPECT_FALSE(todos().remove("bob", alices.id, {}));
+  todo_query everything;
+  everything.status = status_filter::all;
+  everything.tag = "shared-tag";
+  EXPECT_EQ(ids_of(todos().list("bob", everything, {}).items),
+            std::vector<std::string>{bobs.item.id});
+  EXPECT_EQ(ids_of(todos().export_all("bob", {})), std::vector<std::string>{bobs.item.id});
+  EXPECT_EQ(todos().remove_all("bob", {}), 1u);
+
+  EXPECT_EQ(todos().get("alice", alices.id, {}), alices);  // untouched
+  EXPECT_TRUE(todos().export_all("carol", {}).empty());
+}
+
+TEST_P(TodoRepositoryTest, RetriedAddWithSameClientRequestIdReturnsTheFirstTodo) {
+  auto item = titled("first");
+  item.client_request_id = "abc";
+  const auto first = todos().add("alice", item, {});
+  item.title = "second";
+  const auto second = todos().add("alice", item, {});
+  EXPECT_TRUE(first.created);
+  EXPECT_FALSE(second.created);
+  EXPECT_EQ(second.item, first.item);
+  EXPECT_EQ(todos().export_all("alice", {}).size(), 1u);
+}
+
+TEST_P(TodoRepositoryTest, ConcurrentRetriesCreateOneTodo) {
+  constexpr int threads = 8;
+  std::latch start(threads);
+  std::vector<add_result> results(threads);
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      auto item = titled("retry");
+      item.client_request_id = "concurrent-key";
+      start.arrive_and_wait();
+      results[t] = todos().add("alice", item, {});
+    });
+  }
+  for (auto& worker : workers) worker.join();
+  EXPECT_EQ(std::count_if(results.begin(), results.end(), [](auto& r) { return r.created; }), 1);
+  for (const auto& result : results) EXPECT_EQ(result.item.id, results[0].item.id);
+  EXPECT_EQ(todos().export_all("alice", {}).size(), 1u);
+}
+
+TEST_P(TodoRepositoryTest, BatchAddReportsEachItem) {
+  std::vector<new_todo> batch = {titled("one"), titled(""), titled("three"), titled("four")};
+  batch[2].client_request_id = "k";
+  batch[3].client_request_id = "k";  // same key within the batch: the same todo
+  const auto results = todos().add_batch("alice", batch, {});
+  ASSERT_EQ(results.size(), 4u);
+  ASSERT_TRUE(results[0].added);
+  EXPECT_EQ(results[0].added->item.title, "one");
+  EXPECT_FALSE(results[1].added);
+  EXPECT_FALSE(results[1].error.empty());
+  ASSERT_TRUE(results[2].added && results[3].added);
+  EXPECT_TRUE(results[2].added->created);
+  EXPECT_FALSE(results[3].added->created);
+  EXPECT_EQ(results[3].added->item.id, results[2].added->item.id);
+  EXPECT_EQ(todos().export_all("alice", {}).size(), 2u);
+
+  std::vector<new_todo> too_many(max_batch_size + 1, titled("x"));
+  EXPECT_THROW(todos().add_batch("alice", too_many, {}), invalid_request);
+  std::vector<new_todo> full(max_batch_size, titled("x"));
+  EXPECT_EQ(todos().add_batch("alice", full, {}).size(), max_batch_size);
+  EXPECT_EQ(todos().export_all("alice", {}).size(), 2u + max_batch_size);
+}
+
+TEST_P(TodoRepositoryTest, EightThreadsAddingTwoHundredEachMakeExactly1600Todos) {
+  constexpr int threads = 8;
+  constexpr int per_thread = 200;
+  std::vector<std::vector<std::string>> ids(threads);
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      for (int i = 0; i < per_thread; ++i)
+        ids[t].push_back(add("alice", titled("t" + std::to_string(t) + "-" + std::to_string(i))).id);
+    });
+  }
+  for (auto& worker : workers) worker.join();
+  std::set<std::string> unique;
+  for (const auto& list : ids) unique.insert(list.begin(), list.end());
+  EXPECT_EQ(unique.size(), 1600u);
+  EXPECT_EQ(todos().export_all("alice", {}).size(), 1600u);
+  for (const auto& id : unique) ASSERT_TRUE(todos().get("alice", id, {})) << id;
+}
+
+TEST_P(TodoRepositoryTest, StatusAndTagFilters) {
+  auto a = titled("a");
+  a.tags = {"x", "y"};
+  const auto first = add("alice", a);
+  auto b = titled("b");
+  b.tags = {"y"};
+  add("alice", b);
+  add("alice", titled("c"));
+  todos().complete("alice", first.id, {});
+
+  todo_query query;
+  EXPECT_EQ(titles("alice", query), (std::vector<std::string>{"b", "c"}));  // open by default
+  query.status = status_filter::done;
+  EXPECT_EQ(titles("alice", query), std::vector<std::string>{"a"});
+  query.status = status_filter::all;
+  EXPECT_EQ(titles("alice", query), (std::vector<std::string>{"a", "b", "c"}));
+  query.tag = "y";
+  EXPECT_EQ(titles("alice", query), (std::vector<std::string>{"a", "b"}));
+  query.tag = "x";
+  EXPECT_EQ(titles("alice", query), std::vector<std::string>{"a"});
+  query.tag = "%";
+  EXPECT_TRUE(titles("alice", query).empty());
+}
+
+TEST_P(TodoRepositoryTest, DueRangeComparesDatesByTheReadersDay) {
+  const auto with_due = [&](const char* title, todo_due due) {
+    auto item = titled(title);
+    item.due = due;
+    add("alice", item);
+  };
+  with_due("d09", date(2025, 3, 9));
+  with_due("d10", date(2025, 3, 10));
+  with_due("d14", date(2025, 3, 14));
+  with_due("d15", date(2025, 3, 15));
+  with_due("i14-2359", instant("2025-03-14T23:59:00Z"));
+  with_due("i15-0000", instant("2025-03-15T00:00:00Z"));
+  add("alice", titled("none"));
+
+  todo_query query;
+  query.due_from = date(2025, 3, 10);
+  query.due_before = date(2025, 3, 15);
+  EXPECT_EQ(titles("alice", query), (std::vector<std::string>{"d10", "d14", "i14-2359"}));
+
+  // At UTC+02:00 the instant 2025-03-14T23:59Z is already on the 15th.
+  query.utc_offset = hours{2};
+  EXPECT_EQ(titles("alice", query), (std::vector<std::string>{"d10", "d14"}));
+
+  todo_query after;
+  after.due_from = instant("2025-03-15T00:00:00Z");
+  EXPECT_EQ(titles("alice", after), (std::vector<std::string>{"d15", "i15-0000"}));
+}
+
+TEST_P(TodoRepositoryTest, OverdueUsesNowAndTheReadersOffset) {
+  const auto with_due = [&](const char* title, todo_due due) {
+    auto item = titled(title);
+    item.due = due;
+    return add("alice", item);
+  };
+  with_due("d13", date(2025, 3, 13));
+  with_due("d14", date(2025, 3, 14));
+  with_due("d15", date(2025, 3, 15));
+  with_due("i-2300", instant("2025-03-14T23:00:00Z"));
+  with_due("i-2345", instant("2025-03-14T23:45:00Z"));
+  const auto done = with_due("done-d01", date(2025, 3, 1));
+  todos().complete("alice", done.id, {});
+  add("alice", titled("no due"));
+
+  todo_query query;
+  query.status = status_filter::all;
+  query.overdue_at = sys_days{year{2025} / March / 14} + hours{23} + minutes{30};
+  query.utc_offset = hours{2};  // local date is already the 15th
+  EXPECT_EQ(titles("alice", query), (std::vector<std::string>{"d13", "d14", "i-2300"}));
+  query.utc_offset = hours{-5};  // local date is still the 14th
+  EXPECT_EQ(titles("alice", query), (std::vector<std::string>{"d13", "i-2300"}));
+
+  // "Overdue as of local date 2025-03-15" at UTC+02:00.
+  query.overdue_at = local_midnight(year{2025} / March / 15, hours{2});
+  query.utc_offset = hours{2};
+  EXPECT_EQ(titles("alice", query), (std::vector<std::string>{"d13", "d14"}));
+}
+
+// Expected order of `items` for `query` (mirrors the documented ordering).
+std::vector<std::string> expected_order(std::vector<todo> items, const todo_query& query) {
+  const auto key = [&](const todo& t) -> std::tuple<int, std::int64_t, std::string> {
+    switch (query.sort) {
+      case todo_sort::due:
+        if (!t.due) return {1, 0, ""};
+        return {0, t.due->start_for(query.utc_offset).time_since_epoch().count(), ""};
+      case todo_sort::created:
+        return {0, t.created_at.time_since_epoch().count(), ""};
+      case todo_sort::priority:
+        return {0, static_cast<int>(t.priority), ""};
+      case todo_sort::title: {
+        std::string lower = t.title;
+        for (auto& c : lower)
+          if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        return {0, 0, lower};
+      }
+    }
+    return {0, 0, ""};
+  };
+  const bool ascending = query.direction == sort_direction::ascending;
+  std::sort(items.begin(), items.end(), [&](const todo& a, const todo& b) {
+    auto [ga, na, sa] = key(a);
+    auto [gb, nb, sb] = key(b);
+    if (ga != gb) return ga < gb;  // todos without a due last in both directions
+    if (na != nb) return ascending ? na < nb : na > nb;
+    if (sa != sb) return ascending ? sa < sb : sa > sb;
+    return ascending ? a.id < b.id : a.id > b.id;
+  });
+  return ids_of(items);
+}
+
+TEST_P(TodoRepositoryTest, EverySortAndDirectionPaginatesStablyWithTies) {
+  struct spec {
+    const char* title;
+    todo_priority priority;
+    std::optional<todo_due> due;
+  };
+  const std::vector<spec> specs = {
+      {"banana", todo_priority::low, date(2025, 3, 14)},
+      {"Apple", todo_priority::high, instant("2025-03-13T22:00:00Z")},  // = 14th 00:00 at +02
+      {"apple", todo_priority::high, date(2025, 3, 14)},
+      {"cherry", todo_priority::medium, std::nullopt},
+      {"Date", todo_priority::medium, instant("2025-03-20T10:00:00+05:00")},
+      {"banana", todo_priority::low, std::nullopt},
+      {"elder", todo_priority::high, date(2025, 1, 1)},
+      {"fig", todo_priority::low, instant("2025-01-01T00:00:00Z")},
+      {"apple", todo_priority::medium, date(2026, 1, 1)},
+      {"grape", todo_priority::medium, std::nullopt},
+      {"_under", todo_priority::low, date(2025, 3, 14)},
+  };
+  std::vector<todo> created;
+  for (const auto& s : specs) {
+    auto item = titled(s.title);
+    item.priority = s.priority;
+    item.due = s.due;
+    created.push_back(add("alice", item));
+  }
+  for (auto sort : {todo_sort::due, todo_sort::created, todo_sort::priority, todo_sort::title}) {
+    for (auto direction : {sort_direction::ascending, sort_direction::descending}) {
+      for (std::size_t limit : {1u, 3u, 100u}) {
+        todo_query query;
+        query.sort = sort;
+        query.direction = direction;
+        query.limit = limit;
+        query.utc_offset = hours{2};
+        EXPECT_EQ(ids_of(list_all("alice", query)), expected_order(created, query))
+            << "sort " << static_cast<int>(sort) << " direction " << static_cast<int>(direction)
+            << " limit " << limit;
+      }
+    }
+  }
+}
+
+TEST_P(TodoRepositoryTest, CursorsAndLimitsAreValidated) {
+  for (int i = 0; i < 3; ++i) add("alice", titled("t" + std::to_string(i)));
+  todo_query query;
+  query.limit = 1;
+  const auto page = todos().list("alice", query, {});
+  ASSERT_TRUE(page.next_cursor);
+
+  todo_query other = query;
+  other.sort = todo_sort::title;
+  other.cursor = page.next_cursor;
+  EXPECT_THROW(todos().list("alice", other, {}), invalid_request);
+  other = query;
+  other.cursor = "not a cursor";
+  EXPECT_THROW(todos().list("alice", other, {}), invalid_request);
+  other.cursor = "eyJmIjoxfQ";  // valid base64 JSON, wrong content
+  EXPECT_THROW(todos().list("alice", other, {}), invalid_request);
+  query.limit = 0;
+  EXPECT_THROW(todos().list("alice", query, {}), invalid_request);
+  query.limit = max_page_size + 1;
+  EXPECT_THROW(todos().list("alice", query, {}), invalid_request);
+  query.limit = max_page_size;
+  EXPECT_EQ(todos().list("alice", query, {}).items.size(), 3u);
+}
+
+TEST_P(TodoRepositoryTest, ExportAllIsInCreationOrder) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(add("alice", titled("t" + std::to_string(i))).id);
+  EXPECT_EQ(ids_of(todos().export_all("alice", {})), ids);
+}
+
+TEST_P(TodoRepositoryTest, AStopRequestedBeforeTheCallCancelsIt) {
+  std::stop_source stop;
+  stop.request_stop();
+  EXPECT_THROW(todos().add("alice", titled("never"), stop.get_token()), cancelled);
+  EXPECT_THROW(todos().list("alice", {}, stop.get_token()), cancelled);
+  EXPECT_TRUE(todos().export_all("alice", {}).empty());
+}
+
+BOOKMCP_INSTANTIATE_STORE_SUITE(TodoRepositoryTest);
+
+}  // namespace
+}  // namespace bookmcp::store

@@ -1,0 +1,191 @@
+#include "transport/auth.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include <array>
+#include <fstream>
+#include <sstream>
+
+#include <jwt/jwt.hpp>
+
+namespace bookmcp::transport {
+
+namespace {
+
+using digest = std::array<unsigned char, SHA256_DIGEST_LENGTH>;
+
+digest sha256(std::string_view data) {
+  digest out{};
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data());
+  return out;
+}
+
+std::optional<digest> parse_hex_digest(std::string_view hex) {
+  if (hex.size() != SHA256_DIGEST_LENGTH * 2) return std::nullopt;
+  digest out{};
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const int high = nibble(hex[2 * i]);
+    const int low = nibble(hex[2 * i + 1]);
+    if (high < 0 || low < 0) return std::nullopt;
+    out[i] = static_cast<unsigned char>(high * 16 + low);
+  }
+  return out;
+}
+
+class api_key_authenticator final : public authenticator {
+ public:
+  struct entry {
+    std::string subject;
+    digest key_digest;
+  };
+  explicit api_key_authenticator(std::vector<entry> entries) : entries_(std::move(entries)) {}
+
+  std::optional<std::string> authenticate(std::string_view token) const override {
+    const digest presented = sha256(token);
+    // Compare against every entry so that timing does not reveal which one matched.
+    const entry* match = nullptr;
+    for (const auto& item : entries_) {
+      if (CRYPTO_memcmp(item.key_digest.data(), presented.data(), presented.size()) == 0) match = &item;
+    }
+    if (!match) return std::nullopt;
+    return match->subject;
+  }
+
+ private:
+  std::vector<entry> entries_;
+};
+
+class jwt_authenticator final : public authenticator {
+ public:
+  explicit jwt_authenticator(jwt_options options) : options_(std::move(options)) {}
+
+  std::optional<std::string> authenticate(std::string_view token) const override {
+    // A token that is not three base64url parts is not a JWT; do not bother the library.
+    if (std::count(token.begin(), token.end(), '.') != 2) return std::nullopt;
+    try {
+      std::error_code error;
+      jwt::jwt_object decoded = [&] {
+        if (!options_.issuer.empty() && !options_.audience.empty()) {
+          return jwt::decode(jwt::string_view(token.data(), token.size()), jwt::params::algorithms({"HS256"}), error,
+                             jwt::params::secret(options_.secret), jwt::params::verify(true),
+                             jwt::params::leeway(static_cast<std::uint32_t>(options_.leeway.count())),
+                             jwt::params::issuer(options_.issuer), jwt::params::aud(options_.audience));
+        }
+        if (!options_.issuer.empty()) {
+          return jwt::decode(jwt::string_view(token.data(), token.size()), jwt::params::algorithms({"HS256"}), error,
+                             jwt::params::secret(options_.secret), jwt::params::verify(true),
+                             jwt::params::leeway(static_cast<std::uint32_t>(options_.leeway.count())),
+                             jwt::params::issuer(options_.issuer));
+        }
+        if (!options_.audience.empty()) {
+          return jwt::decode(jwt::string_view(token.data(), token.size()), jwt::params::algorithms({"HS256"}), error,
+                             jwt::params::secret(options_.secret), jwt::params::verify(true),
+                             jwt::params::leeway(static_cast<std::uint32_t>(options_.leeway.count())),
+                             jwt::params::aud(options_.audience));
+        }
+        return jwt::decode(jwt::string_view(token.data(), token.size()), jwt::params::algorithms({"HS256"}), error,
+                           jwt::params::secret(options_.secret), jwt::params::verify(true),
+                           jwt::params::leeway(static_cast<std::uint32_t>(options_.leeway.count())));
+      }();
+      if (error) return std::nullopt;
+      const auto& payload = decoded.payload().create_json_obj();
+      auto subject = payload.find("sub");
+      if (subject == payload.end() || !subject->is_string() || subject->get<std::string>().empty()) return std::nullopt;
+      return subject->get<std::string>();
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+  }
+
+ private:
+  jwt_options options_;
+};
+
+class combined_authenticator final : public authenticator {
+ public:
+  explicit combined_authenticator(std::vector<std::unique_ptr<authenticator>> parts) : parts_(std::move(parts)) {}
+  std::optional<std::string> authenticate(std::string_view token) const override {
+    for (const auto& part : parts_) {
+      if (auto subject = part->authenticate(token)) return subject;
+    }
+    return std::nullopt;
+  }
+
+ private:
+  std::vector<std::unique_ptr<authenticator>> parts_;
+};
+
+}  // namespace
+
+std::string sha256_hex(std::string_view data) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char byte : sha256(data)) {
+    out.push_back(digits[byte >> 4]);
+    out.push_back(digits[byte & 15]);
+  }
+  return out;
+}
+
+std::unique_ptr<authenticator> load_api_keys(const std::string& path) {
+  std::ifstream file(path);
+  if (!file) throw auth_config_error("auth-keys: cannot read " + path);
+  std::vector<api_key_authenticator::entry> entries;
+  std::string line;
+  int number = 0;
+  while (std::getline(file, line)) {
+    ++number;
+    if (const auto hash = line.find('#'); hash != std::string::npos) line.resize(hash);
+    std::istringstream fields(line);
+    std::string subject, key, extra;
+    if (!(fields >> subject)) continue;  // blank or comment
+    if (!(fields >> key) || (fields >> extra)) {
+      throw auth_config_error("auth-keys: " + path + " line " + std::to_string(number) +
+                              ": expected \"SUBJECT KEY\" or \"SUBJECT sha256:HEX\"");
+    }
+    api_key_authenticator::entry entry{subject, {}};
+    if (key.rfind("sha256:", 0) == 0) {
+      auto parsed = parse_hex_digest(std::string_view(key).substr(7));
+      if (!parsed) {
+        throw auth_config_error("auth-keys: " + path + " line " + std::to_string(number) +
+                                ": sha256: must be followed by 64 hex digits");
+      }
+      entry.key_digest = *parsed;
+    } else {
+      if (key.size() < 16) {
+        throw auth_config_error("auth-keys: " + path + " line " + std::to_string(number) +
+                                ": keys must be at least 16 characters");
+      }
+      entry.key_digest = sha256(key);
+    }
+    entries.push_back(std::move(entry));
+  }
+  if (entries.empty()) throw auth_config_error("auth-keys: " + path + " holds no keys");
+  return std::make_unique<api_key_authenticator>(std::move(entries));
+}
+
+std::unique_ptr<authenticator> make_jwt_authenticator(jwt_options options) {
+  if (options.secret.size() < 16) throw auth_config_error("jwt-secret-file: the secret must be at least 16 bytes");
+  return std::make_unique<jwt_authenticator>(std::move(options));
+}
+
+std::string read_secret_file(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw auth_config_error("jwt-secret-file: cannot read " + path);
+  std::string secret((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+  return secret;
+}
+
+std::unique_ptr<authenticator> combine(std::vector<std::unique_ptr<authenticator>> parts) {
+  return std::make_unique<combined_authenticator>(std::move(parts));
+}
+
+}  // namespace bookmcp::transport

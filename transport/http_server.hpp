@@ -1,0 +1,76 @@
+#pragma once
+// The network listener: one port serving MCP over WebSocket and Streamable HTTP on /mcp, plus
+// the ops routes /healthz, /readyz, /metrics and /.well-known/oauth-protected-resource.
+//
+// Beast and Asio stay inside the implementation; this header is cheap to include.
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mcp/server.hpp"
+#include "transport/auth.hpp"
+#include "transport/metrics.hpp"
+
+namespace bookmcp::transport {
+
+// A dependency /readyz reports: probe() returns an empty string when healthy, else the reason.
+struct dependency_check {
+  std::string name;
+  std::function<std::string()> probe;
+};
+
+struct listen_options {
+  std::string host = "127.0.0.1";
+  unsigned short port = 8765;  // 0: any free port (see http_server::port())
+  std::size_t io_threads = 2;
+  std::size_t max_message_bytes = 4 * 1024 * 1024;
+  std::size_t max_connections = 20000;
+  std::chrono::seconds idle_timeout{300};          // a connection with no traffic is closed
+  std::chrono::seconds http_session_idle{1800};    // Streamable HTTP sessions unused this long end
+  std::size_t write_queue_bytes = 8 * 1024 * 1024; // per connection or stream
+  std::chrono::milliseconds slow_reader_grace{5000};  // a full queue this long disconnects
+  std::vector<std::string> allowed_origins;        // empty: loopback origins only
+  std::shared_ptr<const authenticator> auth;       // null: no authentication
+  std::string public_url;                          // e.g. https://books.example/mcp, for metadata
+  std::string authorization_server;                // issuer for RFC 9728 metadata; empty: none
+  double rate_limit = 0;                           // requests/s per identity; 0: unlimited
+  double rate_burst = 0;                           // bucket size; 0: 2 x rate
+  std::vector<dependency_check> readiness;
+  std::shared_ptr<transport::metrics> metrics;     // required for /metrics
+  std::chrono::milliseconds shutdown_grace{10000};
+};
+
+class http_server {
+ public:
+  http_server(mcp::server& server, listen_options options);
+  ~http_server();
+  http_server(const http_server&) = delete;
+  http_server& operator=(const http_server&) = delete;
+
+  // Binds and starts the I/O threads. Throws std::runtime_error when the address cannot be used.
+  void start();
+  // The bound port (useful with port 0).
+  unsigned short port() const;
+
+  // Blocks until SIGTERM or SIGINT, then shuts down gracefully.
+  void run_until_signal();
+  // Graceful stop: stops accepting, lets in-flight calls finish within shutdown_grace, then
+  // cancels them; WebSocket peers get close code 1001. Blocks until done. Idempotent.
+  void shutdown();
+
+  struct impl;
+
+ private:
+  std::shared_ptr<impl> impl_;
+};
+
+// Parses "HOST:PORT" ("[::1]:8080" for IPv6). Throws std::invalid_argument.
+std::pair<std::string, unsigned short> parse_listen_address(const std::string& text);
+// True for 127.0.0.0/8, ::1 and "localhost".
+bool is_loopback_host(const std::string& host);
+
+}  // namespace bookmcp::transport
