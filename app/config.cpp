@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <fstream>
@@ -18,7 +19,7 @@ namespace {
 
 using json = nlohmann::json;
 
-enum class value_kind { text, list, size, milliseconds, choice };
+enum class value_kind { text, list, size, milliseconds, choice, number, flag };
 
 // One row per setting: its flag, environment variable and config-file key, how to parse it,
 // and where it goes. The same table drives parsing, validation and --help.
@@ -50,6 +51,21 @@ std::size_t parse_size(const std::string& name, const std::string& text) {
     throw config_error("setting " + name + ": \"" + text + "\" is not a size (use e.g. 1048576, 512KiB or 10MiB)");
   }
   return value * multiplier;
+}
+
+double parse_number(const std::string& name, const std::string& text) {
+  double value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || text.empty() || value < 0) {
+    throw config_error("setting " + name + ": \"" + text + "\" is not a non-negative number");
+  }
+  return value;
+}
+
+bool parse_bool(const std::string& name, const std::string& text) {
+  if (text == "1" || text == "true" || text == "yes") return true;
+  if (text == "0" || text == "false" || text == "no") return false;
+  throw config_error("setting " + name + ": \"" + text + "\" is not true or false");
 }
 
 std::chrono::milliseconds parse_milliseconds(const std::string& name, const std::string& text) {
@@ -90,14 +106,48 @@ const std::vector<setting>& settings() {
       {"log-format", "BOOKMCP_LOG_FORMAT", value_kind::choice, "log format on stderr", {"text", "json"},
        [](config& c, const auto& v) { c.log_format = v.back(); }},
       {"max-message-bytes", "BOOKMCP_MAX_MESSAGE_BYTES", value_kind::size,
-       "largest accepted message (default 10MiB on stdio)", {},
-       [](config& c, const auto& v) { c.max_message_bytes = parse_size("max-message-bytes", v.back()); }},
+       "largest accepted message (default 10MiB on stdio, 4MiB on the network)", {},
+       [](config& c, const auto& v) {
+         c.max_message_bytes = parse_size("max-message-bytes", v.back());
+         c.max_message_bytes_set = true;
+       }},
       {"worker-threads", "BOOKMCP_WORKER_THREADS", value_kind::size,
        "threads running tool handlers (default: 2 x cores, at least 4)", {},
        [](config& c, const auto& v) { c.worker_threads = parse_size("worker-threads", v.back()); }},
       {"tool-timeout", "BOOKMCP_TOOL_TIMEOUT", value_kind::milliseconds,
        "deadline of one tool call (default 60s)", {},
        [](config& c, const auto& v) { c.tool_timeout = parse_milliseconds("tool-timeout", v.back()); }},
+      {"io-threads", "BOOKMCP_IO_THREADS", value_kind::size, "network I/O threads (default 2)", {},
+       [](config& c, const auto& v) { c.io_threads = std::max<std::size_t>(1, parse_size("io-threads", v.back())); }},
+      {"max-connections", "BOOKMCP_MAX_CONNECTIONS", value_kind::size, "open connections at most (default 20000)", {},
+       [](config& c, const auto& v) { c.max_connections = parse_size("max-connections", v.back()); }},
+      {"idle-timeout", "BOOKMCP_IDLE_TIMEOUT", value_kind::milliseconds,
+       "close connections without traffic for this long (default 300s)", {},
+       [](config& c, const auto& v) { c.idle_timeout = parse_milliseconds("idle-timeout", v.back()); }},
+      {"shutdown-grace", "BOOKMCP_SHUTDOWN_GRACE", value_kind::milliseconds,
+       "on SIGTERM, time in-flight calls get to finish before they are cancelled (default 10s)", {},
+       [](config& c, const auto& v) { c.shutdown_grace = parse_milliseconds("shutdown-grace", v.back()); }},
+      {"allowed-origin", "BOOKMCP_ALLOWED_ORIGINS", value_kind::list,
+       "an allowed browser Origin (repeatable; default: loopback origins only)", {},
+       [](config& c, const auto& v) { c.allowed_origins = v; }},
+      {"auth-keys", "BOOKMCP_AUTH_KEYS", value_kind::text, "file of \"SUBJECT KEY\" or \"SUBJECT sha256:HEX\" lines", {},
+       [](config& c, const auto& v) { c.auth_keys_file = v.back(); }},
+      {"jwt-secret-file", "BOOKMCP_JWT_SECRET_FILE", value_kind::text, "file holding the HS256 JWT secret", {},
+       [](config& c, const auto& v) { c.jwt_secret_file = v.back(); }},
+      {"jwt-issuer", "BOOKMCP_JWT_ISSUER", value_kind::text, "required JWT iss (and the RFC 9728 authorization server)", {},
+       [](config& c, const auto& v) { c.jwt_issuer = v.back(); }},
+      {"jwt-audience", "BOOKMCP_JWT_AUDIENCE", value_kind::text, "required JWT aud", {},
+       [](config& c, const auto& v) { c.jwt_audience = v.back(); }},
+      {"public-url", "BOOKMCP_PUBLIC_URL", value_kind::text, "this server's public /mcp URL (for OAuth metadata)", {},
+       [](config& c, const auto& v) { c.public_url = v.back(); }},
+      {"insecure-no-auth", "BOOKMCP_INSECURE_NO_AUTH", value_kind::flag,
+       "allow listening on a non-loopback address without authentication", {},
+       [](config& c, const auto& v) { c.insecure_no_auth = parse_bool("insecure-no-auth", v.back()); }},
+      {"rate-limit", "BOOKMCP_RATE_LIMIT", value_kind::number,
+       "requests per second per identity on the network transports (default 100; 0: off)", {},
+       [](config& c, const auto& v) { c.rate_limit = parse_number("rate-limit", v.back()); }},
+      {"rate-burst", "BOOKMCP_RATE_BURST", value_kind::number, "token bucket size (default 200)", {},
+       [](config& c, const auto& v) { c.rate_burst = parse_number("rate-burst", v.back()); }},
       {"database-url", "DATABASE_URL", value_kind::text, "Postgres connection URL (server profile)", {},
        [](config& c, const auto& v) { c.database_url = v.back(); }},
       {"qdrant-url", "QDRANT_URL", value_kind::text, "Qdrant URL (server profile)", {},
@@ -146,6 +196,12 @@ std::vector<std::string> split_list(const std::string& text) {
   return out;
 }
 
+std::string fmt_number(double value) {
+  std::ostringstream text;
+  text << value;
+  return text.str();
+}
+
 void apply_file(config& out, const std::string& path) {
   std::ifstream file(path);
   if (!file) throw config_error("setting config: cannot read the config file " + path);
@@ -160,6 +216,8 @@ void apply_file(config& out, const std::string& path) {
     auto as_text = [&](const json& element) -> std::string {
       if (element.is_string()) return element.get<std::string>();
       if (element.is_number_unsigned() && item->kind != value_kind::text) return std::to_string(element.get<std::uint64_t>());
+      if (element.is_number() && item->kind == value_kind::number) return fmt_number(element.get<double>());
+      if (element.is_boolean() && item->kind == value_kind::flag) return element.get<bool>() ? "true" : "false";
       throw config_error("setting " + key + " in " + path + ": expected a string, got " + element.dump());
     };
     if (item->kind == value_kind::list) {
@@ -237,6 +295,7 @@ config load_config(const std::vector<std::string>& args, const std::map<std::str
     }
     const setting* item = find_setting(name);
     if (!item) throw config_error("unknown setting --" + name + " (see --help)");
+    if (!value && item->kind == value_kind::flag) value = "true";
     if (!value) {
       if (i + 1 >= args.size()) throw config_error("setting " + name + ": --" + name + " needs a value");
       value = args[++i];
@@ -289,6 +348,7 @@ config load_config(const std::vector<std::string>& args, const std::map<std::str
     out.user = it != environment.end() && !it->second.empty() ? it->second : "local";
   }
   if (out.max_message_bytes < 1024) throw config_error("setting max-message-bytes: must be at least 1KiB");
+  if (out.mode == run_mode::serve_listen && !out.max_message_bytes_set) out.max_message_bytes = 4 * 1024 * 1024;
   return out;
 }
 
@@ -302,7 +362,7 @@ std::string usage_text() {
       "settings (flag, environment variable; flags win over the environment, which wins over\n"
       "the JSON config file given with --config FILE or BOOKMCP_CONFIG):\n";
   for (const auto& item : settings()) {
-    std::string line = "  --" + item.name;
+    std::string line = "  --" + item.name + (item.kind == value_kind::flag ? "" : " VALUE");
     if (!item.env.empty()) line += " (" + item.env + ")";
     text += line + "\n      " + item.help;
     if (!item.choices.empty()) {

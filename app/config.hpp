@@ -35,6 +35,22 @@ struct config {
   std::string database_url;            // Postgres (server profile) when set
   std::string qdrant_url;
   std::string qdrant_api_key;
+  // Network transports (--listen).
+  std::size_t io_threads = 2;
+  std::size_t max_connections = 20000;
+  std::chrono::milliseconds idle_timeout{300000};
+  std::chrono::milliseconds shutdown_grace{10000};
+  std::vector<std::string> allowed_origins;  // empty: loopback origins
+  std::string auth_keys_file;
+  std::string jwt_secret_file;
+  std::string jwt_issuer;
+  std::string jwt_audience;
+  std::string public_url;
+  std::string authorization_server;
+  bool insecure_no_auth = false;
+  double rate_limit = 100;  // requests/s per identity; 0 disables
+  double rate_burst = 200;
+  bool max_message_bytes_set = false;  // stdio defaults to 10 MiB, the network to 4 MiB
   std::string config_file;             // where file settings came from, if any
   // Where each setting's value came from ("flag", "env", "file", "default"), for --help/logs.
   std::map<std::string, std::string> sources;

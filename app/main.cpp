@@ -10,9 +10,65 @@
 #include "app/config.hpp"
 #include "app/logging.hpp"
 #include "mcp/server.hpp"
+#include "transport/http_server.hpp"
 #include "transport/stdio_transport.hpp"
 
 namespace {
+
+int serve_network(const bookmcp::app::config& settings, bookmcp::mcp::server& server,
+                  std::shared_ptr<bookmcp::transport::metrics> metrics) {
+  using namespace bookmcp;
+  transport::listen_options listen;
+  try {
+    std::tie(listen.host, listen.port) = transport::parse_listen_address(settings.listen);
+  } catch (const std::invalid_argument& error) {
+    spdlog::critical("setting listen: {}", error.what());
+    return 2;
+  }
+  std::vector<std::unique_ptr<transport::authenticator>> authenticators;
+  try {
+    if (!settings.auth_keys_file.empty()) authenticators.push_back(transport::load_api_keys(settings.auth_keys_file));
+    if (!settings.jwt_secret_file.empty()) {
+      authenticators.push_back(transport::make_jwt_authenticator({.secret = transport::read_secret_file(settings.jwt_secret_file),
+                                                                  .issuer = settings.jwt_issuer,
+                                                                  .audience = settings.jwt_audience,
+                                                                  .leeway = std::chrono::seconds(30)}));
+    }
+  } catch (const transport::auth_config_error& error) {
+    spdlog::critical("{}", error.what());
+    return 2;
+  }
+  if (!authenticators.empty()) listen.auth = transport::combine(std::move(authenticators));
+  if (!listen.auth && !transport::is_loopback_host(listen.host) && !settings.insecure_no_auth) {
+    spdlog::critical("refusing to listen on {} without authentication: configure --auth-keys or --jwt-secret-file, "
+                     "or pass --insecure-no-auth",
+                     listen.host);
+    return 2;
+  }
+  listen.io_threads = settings.io_threads;
+  listen.max_message_bytes = settings.max_message_bytes;
+  listen.max_connections = settings.max_connections;
+  listen.idle_timeout = std::chrono::duration_cast<std::chrono::seconds>(settings.idle_timeout);
+  listen.shutdown_grace = settings.shutdown_grace;
+  listen.allowed_origins = settings.allowed_origins;
+  listen.public_url = settings.public_url.empty() ? "http://" + settings.listen + "/mcp" : settings.public_url;
+  listen.authorization_server = settings.jwt_issuer;
+  listen.rate_limit = settings.rate_limit;
+  listen.rate_burst = settings.rate_burst;
+  listen.metrics = std::move(metrics);
+  transport::http_server network(server, listen);
+  try {
+    network.start();
+  } catch (const std::exception& error) {
+    spdlog::critical("{}", error.what());
+    return 2;
+  }
+  spdlog::info("bookmcp {} listening on {}:{} (WebSocket and Streamable HTTP on /mcp; auth {})", BOOKMCP_VERSION,
+               listen.host, network.port(), listen.auth ? "on" : "off");
+  network.run_until_signal();
+  spdlog::info("bookmcp stopped");
+  return 0;
+}
 
 int run(const bookmcp::app::config& settings) {
   using namespace bookmcp;
@@ -29,7 +85,9 @@ int run(const bookmcp::app::config& settings) {
     }
   }
 
+  auto metrics = std::make_shared<transport::metrics>(settings.log_format == "json");
   mcp::server_options options;
+  options.observer = metrics;
   options.name = "bookmcp";
   options.title = "bookmcp: textbook search, indexing and study todos";
   options.version = BOOKMCP_VERSION;
@@ -38,10 +96,7 @@ int run(const bookmcp::app::config& settings) {
       "Answers questions from the registered book with citations, and keeps the user's study todo list.";
   mcp::server server(options);
 
-  if (settings.mode == app::run_mode::serve_listen) {
-    spdlog::critical("--listen is not available in this build yet; use --stdio");
-    return 2;
-  }
+  if (settings.mode == app::run_mode::serve_listen) return serve_network(settings, server, metrics);
   transport::stdio_options stdio;
   stdio.max_message_bytes = settings.max_message_bytes;
   spdlog::info("bookmcp {} serving MCP on stdio (data dir {}, {} book root(s))", BOOKMCP_VERSION,

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "examples/conformance_fixtures/fixtures.hpp"
+#include "transport/http_server.hpp"
 #include "transport/stdio_transport.hpp"
 
 int main(int argc, char** argv) {
@@ -19,6 +20,7 @@ int main(int argc, char** argv) {
   options.name = "bookmcp-conformance-fixtures";
   options.version = BOOKMCP_VERSION;
   std::string log_level = "warn";
+  std::string listen;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto next = [&]() -> std::string {
@@ -29,12 +31,14 @@ int main(int argc, char** argv) {
       return argv[++i];
     };
     if (arg == "--stdio") continue;
-    if (arg == "--page-size") {
+    if (arg == "--listen") {
+      listen = next();
+    } else if (arg == "--page-size") {
       options.page_size = std::stoul(next());
     } else if (arg == "--log-level") {
       log_level = next();
     } else if (arg == "--help") {
-      std::cout << "usage: mcp_conformance_fixtures [--stdio] [--page-size N] [--log-level LEVEL]\n";
+      std::cout << "usage: mcp_conformance_fixtures [--stdio | --listen HOST:PORT] [--page-size N] [--log-level LEVEL]\n";
       return 0;
     } else {
       std::cerr << "mcp_conformance_fixtures: unknown argument " << arg << "\n";
@@ -45,7 +49,21 @@ int main(int argc, char** argv) {
   logger->set_level(spdlog::level::from_str(log_level));
   spdlog::set_default_logger(logger);
 
+  auto metrics = std::make_shared<transport::metrics>();
+  options.observer = metrics;
   mcp::server server(options);
   examples::register_conformance_fixtures(server);
+  if (!listen.empty()) {
+    transport::listen_options network_options;
+    std::tie(network_options.host, network_options.port) = transport::parse_listen_address(listen);
+    network_options.metrics = metrics;
+    network_options.shutdown_grace = std::chrono::seconds(2);
+    transport::http_server network(server, network_options);
+    network.start();
+    // The chosen port on stdout, so that tests can use port 0.
+    std::cout << "listening on " << network_options.host << ":" << network.port() << std::endl;
+    network.run_until_signal();
+    return 0;
+  }
   return transport::serve_stdio(server, {}, {.identity = "fixtures", .transport = "stdio", .session_id = {}});
 }
