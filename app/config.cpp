@@ -98,6 +98,13 @@ const std::vector<setting>& settings() {
       {"docs", "BOOKMCP_DOCS", value_kind::list,
        "a book root to index and serve (repeatable; in the environment, ':'-separated)", {},
        [](config& c, const auto& v) { c.docs = v; }},
+      {"reindex-interval", "BOOKMCP_REINDEX_INTERVAL", value_kind::milliseconds,
+       "re-scan the --docs roots this often while serving (e.g. 60s; default: only at start)", {},
+       [](config& c, const auto& v) { c.reindex_interval = parse_milliseconds("reindex-interval", v.back()); }},
+      {"base-url", "BOOKMCP_BASE_URL", value_kind::text, "URL prefix of the book's pages (default /docs/)", {},
+       [](config& c, const auto& v) { c.base_url = v.back(); }},
+      {"timezone", "BOOKMCP_TIMEZONE", value_kind::text, "the user's time zone for overdue todos: UTC or +HH:MM", {},
+       [](config& c, const auto& v) { c.timezone = v.back(); }},
       {"user", "BOOKMCP_USER", value_kind::text, "identity of the stdio user (default: $USER)", {},
        [](config& c, const auto& v) { c.user = v.back(); }},
       {"log-level", "LOG_LEVEL", value_kind::choice, "log level on stderr",
@@ -264,7 +271,17 @@ config load_config(const std::vector<std::string>& args, const std::map<std::str
   std::string config_path;
   bool stdio_flag = false;
   config out;
-  for (std::size_t i = 0; i < args.size(); ++i) {
+  std::size_t first = 0;
+  if (!args.empty() && args[0] == "index") {
+    if (args.size() < 2 || args[1].rfind("--", 0) == 0) throw config_error("usage: bookmcp index DIR [--data-dir DIR]");
+    out.mode = run_mode::index_command;
+    out.index_target = args[1];
+    first = 2;
+  } else if (!args.empty() && args[0] == "migrate") {
+    out.mode = run_mode::migrate_command;
+    first = 1;
+  }
+  for (std::size_t i = first; i < args.size(); ++i) {
     std::string arg = args[i];
     if (arg == "--help" || arg == "-h") {
       out.mode = run_mode::show_help;
@@ -341,6 +358,11 @@ config load_config(const std::vector<std::string>& args, const std::map<std::str
   if (stdio_flag && out.sources.contains("listen") && out.sources["listen"] == "flag") {
     throw config_error("--stdio and --listen exclude each other");
   }
+  const bool command = out.mode == run_mode::index_command || out.mode == run_mode::migrate_command;
+  if (command && (stdio_flag || (out.sources.contains("listen") && out.sources["listen"] == "flag"))) {
+    throw config_error("--stdio and --listen do not apply to the index and migrate commands");
+  }
+  if (command && out.sources.contains("listen")) out.mode = first == 1 ? run_mode::migrate_command : run_mode::index_command;
   if (stdio_flag) out.mode = run_mode::serve_stdio;
   if (out.data_dir.empty()) out.data_dir = default_data_dir(environment);
   if (out.user.empty()) {
@@ -358,6 +380,8 @@ std::string usage_text() {
       "usage:\n"
       "  bookmcp --stdio [--data-dir DIR] [--docs DIR ...]\n"
       "  bookmcp --listen HOST:PORT [--data-dir DIR] [--docs DIR ...]\n"
+      "  bookmcp index DIR [--data-dir DIR]   index a book (same pipeline as index_documents)\n"
+      "  bookmcp migrate [--database-url URL] apply database migrations and exit\n"
       "  bookmcp --help | --version\n\n"
       "settings (flag, environment variable; flags win over the environment, which wins over\n"
       "the JSON config file given with --config FILE or BOOKMCP_CONFIG):\n";

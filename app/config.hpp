@@ -19,13 +19,17 @@ class config_error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-enum class run_mode { serve_stdio, serve_listen, show_help, show_version };
+enum class run_mode { serve_stdio, serve_listen, index_command, migrate_command, show_help, show_version };
 
 struct config {
   run_mode mode = run_mode::serve_stdio;
   std::string listen;                  // HOST:PORT for --listen
   std::string data_dir;                // embedded profile storage
   std::vector<std::string> docs;       // registered book roots
+  std::string index_target;            // `bookmcp index DIR`
+  std::chrono::milliseconds reindex_interval{0};  // 0: no periodic re-scan
+  std::string base_url = "/docs/";     // URL prefix of book pages (Docusaurus routeBasePath)
+  std::string timezone = "UTC";        // the user's time zone for "overdue" (UTC or +HH:MM)
   std::string user;                    // identity on stdio
   std::string log_level = "info";      // trace, debug, info, warn, error, critical, off
   std::string log_format = "text";     // text or json

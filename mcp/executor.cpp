@@ -1,34 +1,23 @@
 #include "mcp/executor.hpp"
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/thread_pool.hpp>
-#include <boost/asio/strand.hpp>
-#include <spdlog/spdlog.h>
-
+#include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <queue>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <spdlog/spdlog.h>
 
 namespace bookmcp::mcp {
 
 namespace asio = boost::asio;
 
-struct executor::impl {
-  explicit impl(std::size_t threads) : pool(threads) {}
-  asio::thread_pool pool;
-  std::once_flag joined;
-  // Posted work not yet finished; join() waits for it, but not for pending timers.
-  std::mutex mutex;
-  std::condition_variable idle;
-  std::size_t outstanding = 0;
-
-  void finished_one() {
-    std::lock_guard lock(mutex);
-    if (--outstanding == 0) idle.notify_all();
-  }
-};
-
 namespace {
+
 void run_guarded(const std::function<void()>& work) {
   try {
     work();
@@ -38,7 +27,123 @@ void run_guarded(const std::function<void()>& work) {
     spdlog::error("unhandled non-standard exception in background work");
   }
 }
+
+// Deadlines are armed on every tool call and almost always cancelled, so cancelling must be
+// cheap: it only sets a flag. One thread sleeps until the earliest deadline; cancelled entries
+// are dropped lazily (and compacted when they pile up).
+class deadline_thread {
+ public:
+  struct entry {
+    std::atomic<bool> cancelled{false};
+    std::function<void()> work;
+  };
+
+  explicit deadline_thread(std::function<void(std::function<void()>)> dispatch)
+      : dispatch_(std::move(dispatch)), thread_([this] { run(); }) {}
+
+  ~deadline_thread() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    changed_.notify_all();
+    thread_.join();
+  }
+
+  std::shared_ptr<entry> schedule(std::chrono::steady_clock::time_point when, std::function<void()> work) {
+    auto item = std::make_shared<entry>();
+    item->work = std::move(work);
+    bool earliest = false;
+    {
+      std::lock_guard lock(mutex_);
+      earliest = heap_.empty() || when < heap_.top().when;
+      heap_.push({when, item});
+      if (heap_.size() > 4096 && heap_.size() > 2 * live_estimate_) compact();
+      ++live_estimate_;
+    }
+    if (earliest) changed_.notify_one();
+    return item;
+  }
+
+  void cancelled_one() {
+    std::lock_guard lock(mutex_);
+    if (live_estimate_) --live_estimate_;
+  }
+
+ private:
+  struct slot {
+    std::chrono::steady_clock::time_point when;
+    std::shared_ptr<entry> item;
+    bool operator>(const slot& other) const { return when > other.when; }
+  };
+
+  void compact() {
+    std::vector<slot> kept;
+    while (!heap_.empty()) {
+      if (!heap_.top().item->cancelled) kept.push_back(heap_.top());
+      heap_.pop();
+    }
+    for (auto& item : kept) heap_.push(std::move(item));
+    live_estimate_ = heap_.size();
+  }
+
+  void run() {
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+      if (heap_.empty()) {
+        changed_.wait(lock);
+        continue;
+      }
+      const auto next = heap_.top().when;
+      if (std::chrono::steady_clock::now() < next) {
+        changed_.wait_until(lock, next);
+        continue;
+      }
+      slot due = heap_.top();
+      heap_.pop();
+      if (due.item->cancelled) continue;
+      if (live_estimate_) --live_estimate_;
+      lock.unlock();
+      dispatch_(std::move(due.item->work));
+      lock.lock();
+    }
+  }
+
+  std::function<void(std::function<void()>)> dispatch_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::priority_queue<slot, std::vector<slot>, std::greater<>> heap_;
+  std::size_t live_estimate_ = 0;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
 }  // namespace
+
+struct executor::impl {
+  explicit impl(std::size_t threads)
+      : pool(threads), deadlines([this](std::function<void()> work) { post(std::move(work)); }) {}
+
+  void post(std::function<void()> work) {
+    {
+      std::lock_guard lock(mutex);
+      ++outstanding;
+    }
+    asio::post(pool, [this, work = std::move(work)] {
+      run_guarded(work);
+      std::lock_guard lock(mutex);
+      if (--outstanding == 0) idle.notify_all();
+    });
+  }
+
+  asio::thread_pool pool;
+  std::once_flag joined;
+  // Posted work not yet finished; join() waits for it, but not for pending timers.
+  std::mutex mutex;
+  std::condition_variable idle;
+  std::size_t outstanding = 0;
+  deadline_thread deadlines;
+};
 
 executor::executor(std::size_t worker_threads)
     : impl_(std::make_unique<impl>(std::max<std::size_t>(1, worker_threads))),
@@ -46,28 +151,13 @@ executor::executor(std::size_t worker_threads)
 
 executor::~executor() { join(); }
 
-void executor::post(std::function<void()> work) {
-  {
-    std::lock_guard lock(impl_->mutex);
-    ++impl_->outstanding;
-  }
-  asio::post(impl_->pool, [state = impl_.get(), work = std::move(work)] {
-    run_guarded(work);
-    state->finished_one();
-  });
-}
+void executor::post(std::function<void()> work) { impl_->post(std::move(work)); }
 
-timer_handle executor::run_after(std::chrono::steady_clock::duration delay,
-                                 std::function<void()> work) {
-  // Each timer lives on its own strand so that cancel() from any thread is serialised with
-  // the wait's completion (an Asio timer object is not safe for concurrent use).
-  auto timer = std::make_shared<asio::steady_timer>(asio::make_strand(impl_->pool), delay);
-  timer->async_wait([timer, work = std::move(work)](const boost::system::error_code& error) {
-    if (!error) run_guarded(work);
-  });
+timer_handle executor::run_after(std::chrono::steady_clock::duration delay, std::function<void()> work) {
+  auto item = impl_->deadlines.schedule(std::chrono::steady_clock::now() + delay, std::move(work));
   timer_handle handle;
-  handle.cancel_ = [weak = std::weak_ptr<asio::steady_timer>(timer)] {
-    if (auto timer = weak.lock()) asio::post(timer->get_executor(), [timer] { timer->cancel(); });
+  handle.cancel_ = [weak = std::weak_ptr<deadline_thread::entry>(item), state = impl_.get()] {
+    if (auto entry = weak.lock(); entry && !entry->cancelled.exchange(true)) state->deadlines.cancelled_one();
   };
   return handle;
 }

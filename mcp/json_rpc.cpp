@@ -114,9 +114,29 @@ namespace {
 constexpr auto kDumpHandler = json::error_handler_t::replace;
 }
 
+namespace {
+// The envelope is written around the serialised payload instead of building a JSON object
+// that deep-copies the payload: responses are the hottest path of the server.
+void append_id(std::string& out, const request_id& id) {
+  if (id.is_number()) {
+    out += std::to_string(id.number());
+  } else {
+    out += json(id.text()).dump(-1, ' ', false, kDumpHandler);
+  }
+}
+}  // namespace
+
 std::string make_result(const request_id& id, const json& result) {
-  json message = {{"jsonrpc", "2.0"}, {"id", id.to_json()}, {"result", result}};
-  return message.dump(-1, ' ', false, kDumpHandler);
+  std::string out = R"({"jsonrpc":"2.0","id":)";
+  append_id(out, id);
+  out += R"(,"result":)";
+  if (result.is_object() && result.empty()) {
+    out += "{}";
+  } else {
+    out += result.dump(-1, ' ', false, kDumpHandler);
+  }
+  out += '}';
+  return out;
 }
 
 std::string make_error(const std::optional<request_id>& id, const rpc_error& error) {

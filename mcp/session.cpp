@@ -187,10 +187,7 @@ void session_impl::cancel_all(std::string_view reason) {
   }
 }
 
-bool session_impl::initialized() const {
-  std::lock_guard lock(mutex_);
-  return !protocol_version_.empty();
-}
+bool session_impl::initialized() const { return initialized_.load(std::memory_order_acquire); }
 
 std::string session_impl::protocol_version() const {
   std::lock_guard lock(mutex_);
@@ -222,11 +219,12 @@ void session_impl::send(std::string text, const outbound_route& route) {
 void session_impl::send_response_text(const request_id& id, std::string text) {
   // A member of a JSON-RPC batch is answered inside the batch's array.
   std::shared_ptr<batch_collector> batch;
-  {
+  if (open_batches_.load(std::memory_order_acquire) != 0) {
     std::lock_guard lock(mutex_);
     if (auto it = batch_of_.find(id); it != batch_of_.end()) {
       batch = it->second;
       batch_of_.erase(it);
+      if (batch_of_.empty()) open_batches_.store(0, std::memory_order_release);
     }
   }
   if (batch) {
@@ -379,6 +377,7 @@ void session_impl::handle_batch(json body) {
     if (answered) {
       std::lock_guard lock(mutex_);
       if (batch_of_.emplace(*member.id, batch).second) ++batch->remaining;
+      open_batches_.store(1, std::memory_order_release);
     } else if (member.type == incoming_message::kind::invalid) {
       ++batch->remaining;  // answered with a null id; counted here, sent below
     }
@@ -618,6 +617,7 @@ json session_impl::on_initialize(const json& params) {
       throw rpc_error(error_code::invalid_request, "Invalid Request: the session is already initialized");
     }
     protocol_version_ = negotiated;
+    initialized_.store(true, std::memory_order_release);
     client_capabilities_ = params.value("capabilities", json::object());
     if (!client_capabilities_.is_object()) client_capabilities_ = json::object();
     client_info_ = params.value("clientInfo", json::object());
@@ -869,7 +869,7 @@ void session_impl::run_tool(const std::shared_ptr<call_state>& call,
 
 void session_impl::execute_tool(const std::shared_ptr<call_state>& call, registered_tool& tool,
                                 const json& arguments) {
-  const auto started = std::chrono::steady_clock::now();
+  const auto started = call->started;
   auto backend = std::make_shared<context_backend>(shared_from_this(), call);
   tool_context context(backend);
   std::optional<json> result;
@@ -904,9 +904,11 @@ void session_impl::execute_tool(const std::shared_ptr<call_state>& call, registe
                   tool.definition.name, options_.session_id, call->id.to_string());
     error.emplace(error_code::internal_error, "Internal error");
   }
-  const auto elapsed = std::chrono::steady_clock::now() - started;
-  spdlog::debug("tool {} finished in {} us", tool.definition.name,
-                std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());
+  if (spdlog::should_log(spdlog::level::trace)) {
+    spdlog::trace("tool {} finished in {} us", tool.definition.name,
+                  std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started)
+                      .count());
+  }
   if (!result && !error) return;
   if (!call->claim()) return;
   if (result) {

@@ -33,9 +33,40 @@ class fd_writer final : public mcp::message_sink {
     std::unique_lock lock(mutex_);
     space_.wait(lock, [&] { return closed_ || queue_.size() < max_queued_; });
     if (closed_) return false;
+    if (!writing_ && queue_.empty() && !closing_ && !(corked_ && std::this_thread::get_id() == reader_)) {
+      // Nobody is writing: write from this thread and save the hand-off to the writer.
+      writing_ = true;
+      lock.unlock();
+      static char newline = '\n';
+      std::vector<iovec> vectors = {{message.data(), message.size()}, {&newline, 1}};
+      const bool ok = write_all(vectors);
+      lock.lock();
+      writing_ = false;
+      if (!ok) {
+        closed_ = true;
+        queue_.clear();
+        space_.notify_all();
+        return false;
+      }
+      if (!queue_.empty() || closing_) ready_.notify_one();
+      return true;
+    }
     queue_.push_back(std::move(message));
-    if (queue_.size() == 1) ready_.notify_one();
+    if ((queue_.size() == 1 && !corked_) || queue_.size() == max_queued_ / 2) ready_.notify_one();
     return true;
+  }
+
+  // While the reader works through a buffer of pipelined requests, its own answers are only
+  // queued; uncork() then hands them to the writer in one batch (one writev, one wake-up).
+  void cork() {
+    std::lock_guard lock(mutex_);
+    corked_ = true;
+    reader_ = std::this_thread::get_id();
+  }
+  void uncork() {
+    std::lock_guard lock(mutex_);
+    corked_ = false;
+    if (!queue_.empty()) ready_.notify_one();
   }
 
   void close() override {
@@ -58,12 +89,15 @@ class fd_writer final : public mcp::message_sink {
     for (;;) {
       {
         std::unique_lock lock(mutex_);
-        ready_.wait(lock, [&] { return closing_ || !queue_.empty(); });
+        ready_.wait(lock, [&] {
+          return !writing_ && (closing_ || (!queue_.empty() && (!corked_ || queue_.size() >= max_queued_ / 2)));
+        });
         if (queue_.empty()) {
           closed_ = true;
           space_.notify_all();
           return;
         }
+        writing_ = true;
         batch.clear();
         while (!queue_.empty() && batch.size() < 512) {
           batch.push_back(std::move(queue_.front()));
@@ -76,8 +110,10 @@ class fd_writer final : public mcp::message_sink {
         vectors.push_back({message.data(), message.size()});
         vectors.push_back({&newline, 1});
       }
-      if (!write_all(vectors)) {
-        std::lock_guard lock(mutex_);
+      const bool ok = write_all(vectors);
+      std::lock_guard lock(mutex_);
+      writing_ = false;
+      if (!ok) {
         closed_ = true;
         queue_.clear();
         space_.notify_all();
@@ -119,6 +155,9 @@ class fd_writer final : public mcp::message_sink {
   std::deque<std::string> queue_;
   bool closing_ = false;
   bool closed_ = false;
+  bool writing_ = false;  // one writer at a time: the writer thread or a sender writing directly
+  bool corked_ = false;
+  std::thread::id reader_;
   std::thread thread_;
 };
 
@@ -158,6 +197,7 @@ int serve_stdio(mcp::server& server, const stdio_options& options,
     }
     const char* data = buffer.data();
     std::size_t size = static_cast<std::size_t>(got);
+    writer->cork();
     while (size > 0) {
       const char* newline = static_cast<const char*>(std::memchr(data, '\n', size));
       const std::size_t take = newline ? static_cast<std::size_t>(newline - data) : size;
@@ -183,6 +223,7 @@ int serve_stdio(mcp::server& server, const stdio_options& options,
       data = newline + 1;
       size -= take + 1;
     }
+    writer->uncork();
   }
   if (!discarding && !pending.empty()) session->handle_message(pending);  // last line without '\n'
 

@@ -117,6 +117,8 @@ class session_impl final : public server_session, public std::enable_shared_from
   bool closed_ = false;
   bool client_ready_ = false;
   std::string protocol_version_;
+  std::atomic<bool> initialized_{false};    // protocol_version_ is set (read without the lock)
+  std::atomic<std::size_t> open_batches_{0};  // batch_of_ is not empty (skip the lookup)
   json client_capabilities_ = json::object();
   json client_info_ = json::object();
   log_level log_level_ = log_level::info;
