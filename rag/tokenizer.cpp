@@ -1,0 +1,210 @@
+#include "rag/tokenizer.hpp"
+
+#include <libstemmer.h>
+#include <utf8proc.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <stdexcept>
+#include <unordered_set>
+
+namespace bookmcp::rag {
+
+namespace {
+
+constexpr std::size_t max_word_bytes = 64;
+constexpr std::size_t max_cached_stems = 1'000'000;
+
+// Snowball's English stop list (without "not"/"no"/"against", which carry meaning in
+// questions) plus contraction remnants produced by splitting on apostrophes.
+const std::unordered_set<std::string_view>& stop_words() {
+  static const std::unordered_set<std::string_view> words = {
+      "a",      "about",    "above",      "after",   "again",   "all",   "am",      "an",
+      "and",    "any",      "are",        "as",      "at",      "be",    "because", "been",
+      "before", "being",    "below",      "between", "both",    "but",   "by",      "can",
+      "could",  "did",      "do",         "does",    "doing",   "down",  "during",  "each",
+      "few",    "for",      "from",       "further", "had",     "has",   "have",    "having",
+      "he",     "her",      "here",       "hers",    "herself", "him",   "himself", "his",
+      "how",    "i",        "if",         "in",      "into",    "is",    "it",      "its",
+      "itself", "just",     "me",         "more",    "most",    "my",    "myself",  "nor",
+      "of",     "off",      "on",         "once",    "only",    "or",    "other",   "ought",
+      "our",    "ours",     "ourselves",  "out",     "over",    "own",   "same",    "she",
+      "should", "so",       "some",       "such",    "than",    "that",  "the",     "their",
+      "theirs", "them",     "themselves", "then",    "there",   "these", "they",    "this",
+      "those",  "through",  "to",         "too",     "under",   "until", "up",      "very",
+      "was",    "we",       "were",       "what",    "when",    "where", "which",   "while",
+      "who",    "whom",     "why",        "will",    "with",    "would", "you",     "your",
+      "yours",  "yourself", "yourselves", "s",       "t",       "d",     "ll",      "m",
+      "re",     "ve",       "don",        "doesn",   "didn",    "isn",   "aren",    "wasn",
+      "weren",  "won",      "wouldn",     "shouldn", "couldn",  "also",  "us",      "via",
+      "e",      "g",        "eg",         "ie",      "etc"};
+  return words;
+}
+
+bool is_word_category(utf8proc_category_t category) {
+  switch (category) {
+    case UTF8PROC_CATEGORY_LU:
+    case UTF8PROC_CATEGORY_LL:
+    case UTF8PROC_CATEGORY_LT:
+    case UTF8PROC_CATEGORY_LM:
+    case UTF8PROC_CATEGORY_LO:
+    case UTF8PROC_CATEGORY_MN:
+    case UTF8PROC_CATEGORY_MC:
+    case UTF8PROC_CATEGORY_ME:
+    case UTF8PROC_CATEGORY_ND:
+    case UTF8PROC_CATEGORY_NL:
+    case UTF8PROC_CATEGORY_NO:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool is_ascii_word_byte(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+}  // namespace
+
+tokenizer::tokenizer() : stemmer_(sb_stemmer_new("english", "UTF_8")) {
+  if (!stemmer_) throw std::runtime_error("libstemmer: cannot create the English stemmer");
+}
+
+tokenizer::~tokenizer() {
+  sb_stemmer_delete(stemmer_);
+}
+
+bool tokenizer::is_stop_word(std::string_view folded_word) {
+  return stop_words().contains(folded_word);
+}
+
+const std::string& tokenizer::stem(std::string_view folded) {
+  std::string key(folded);
+  auto found = stem_cache_.find(key);
+  if (found != stem_cache_.end()) return found->second;
+  const sb_symbol* stemmed = sb_stemmer_stem(
+      stemmer_, reinterpret_cast<const sb_symbol*>(folded.data()), static_cast<int>(folded.size()));
+  std::string value = stemmed ? std::string(reinterpret_cast<const char*>(stemmed),
+                                            static_cast<std::size_t>(sb_stemmer_length(stemmer_)))
+                              : key;
+  if (stem_cache_.size() >= max_cached_stems) stem_cache_.clear();
+  return stem_cache_.emplace(std::move(key), std::move(value)).first->second;
+}
+
+void tokenizer::emit_word(std::string_view folded, std::uint32_t begin, std::uint32_t end,
+                          std::vector<term_occurrence>* with_offsets,
+                          std::vector<std::string>* terms) {
+  if (folded.empty() || folded.size() > max_word_bytes || is_stop_word(folded)) return;
+  const std::string& term = stem(folded);
+  if (with_offsets) with_offsets->push_back({term, begin, end});
+  if (terms) terms->push_back(term);
+}
+
+template <typename Sink>
+void tokenizer::for_each_term(std::string_view text, Sink&& sink) {
+  const auto* data = reinterpret_cast<const utf8proc_uint8_t*>(text.data());
+  const std::size_t size = text.size();
+  std::size_t i = 0;
+  while (i < size) {
+    // Find the next word run [start, i), noting whether it is pure ASCII.
+    std::size_t start = i;
+    bool ascii = true;
+    bool in_word = false;
+    while (i < size) {
+      if (data[i] < 0x80) {
+        if (!is_ascii_word_byte(data[i])) {
+          if (in_word) break;
+          ++i;
+          start = i;
+          continue;
+        }
+        in_word = true;
+        ++i;
+        continue;
+      }
+      utf8proc_int32_t code_point = 0;
+      utf8proc_ssize_t used =
+          utf8proc_iterate(data + i, static_cast<utf8proc_ssize_t>(size - i), &code_point);
+      if (used <= 0) {
+        if (in_word) break;
+        ++i;
+        start = i;
+        continue;
+      }
+      if (!is_word_category(utf8proc_category(code_point))) {
+        if (in_word) break;
+        i += static_cast<std::size_t>(used);
+        start = i;
+        continue;
+      }
+      in_word = true;
+      ascii = false;
+      i += static_cast<std::size_t>(used);
+    }
+    if (!in_word) break;
+    const auto begin = static_cast<std::uint32_t>(start);
+    const auto end = static_cast<std::uint32_t>(i);
+    if (ascii) {
+      fold_buffer_.assign(text.substr(start, i - start));
+      for (char& c : fold_buffer_) {
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+      }
+      sink(std::string_view(fold_buffer_), begin, end);
+      continue;
+    }
+    utf8proc_uint8_t* folded = nullptr;
+    utf8proc_ssize_t length = utf8proc_map(
+        data + start, static_cast<utf8proc_ssize_t>(i - start), &folded,
+        static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT |
+                                       UTF8PROC_CASEFOLD | UTF8PROC_IGNORE));
+    if (length < 0 || !folded) {
+      std::free(folded);
+      continue;
+    }
+    // NFKC may introduce separators ("½" becomes "1⁄2"): split the folded word again.
+    std::string_view normalized(reinterpret_cast<const char*>(folded),
+                                static_cast<std::size_t>(length));
+    std::size_t j = 0;
+    while (j < normalized.size()) {
+      std::size_t part_start = j;
+      while (j < normalized.size()) {
+        utf8proc_int32_t code_point = 0;
+        utf8proc_ssize_t used =
+            utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(normalized.data()) + j,
+                             static_cast<utf8proc_ssize_t>(normalized.size() - j), &code_point);
+        if (used <= 0) break;
+        if (!is_word_category(utf8proc_category(code_point))) break;
+        j += static_cast<std::size_t>(used);
+      }
+      if (j > part_start) {
+        fold_buffer_.assign(normalized.substr(part_start, j - part_start));
+        sink(std::string_view(fold_buffer_), begin, end);
+      }
+      if (j < normalized.size()) {  // skip one separator code point
+        utf8proc_int32_t code_point = 0;
+        utf8proc_ssize_t used =
+            utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(normalized.data()) + j,
+                             static_cast<utf8proc_ssize_t>(normalized.size() - j), &code_point);
+        j += used > 0 ? static_cast<std::size_t>(used) : 1;
+      }
+    }
+    std::free(folded);
+  }
+}
+
+std::vector<term_occurrence> tokenizer::tokenize(std::string_view text) {
+  std::vector<term_occurrence> out;
+  for_each_term(text, [&](std::string_view folded, std::uint32_t begin, std::uint32_t end) {
+    emit_word(folded, begin, end, &out, nullptr);
+  });
+  return out;
+}
+
+void tokenizer::append_terms(std::string_view text, std::vector<std::string>& terms) {
+  for_each_term(text, [&](std::string_view folded, std::uint32_t begin, std::uint32_t end) {
+    emit_word(folded, begin, end, nullptr, &terms);
+  });
+}
+
+}  // namespace bookmcp::rag

@@ -1,0 +1,83 @@
+#include "rag/docusaurus.hpp"
+
+#include <gtest/gtest.h>
+
+namespace bookmcp::rag {
+namespace {
+
+std::string url_of(std::string_view path, front_matter meta = {},
+                   std::string_view base = "/docs/") {
+  return locate_document(path, meta, base).url;
+}
+
+TEST(NumberPrefix, StripsDocusaurusPrefixesOnly) {
+  EXPECT_EQ(split_number_prefix("01-intro").name, "intro");
+  EXPECT_EQ(split_number_prefix("01-intro").number, 1.0);
+  EXPECT_EQ(split_number_prefix("2_setup").name, "setup");
+  EXPECT_EQ(split_number_prefix("3. Install").name, "Install");
+  EXPECT_EQ(split_number_prefix("intro").name, "intro");
+  EXPECT_FALSE(split_number_prefix("intro").number);
+  EXPECT_EQ(split_number_prefix("2021-01-01-post").name, "2021-01-01-post");
+  EXPECT_EQ(split_number_prefix("1.2-notes").name, "1.2-notes");
+  EXPECT_EQ(split_number_prefix("42").name, "42");
+  EXPECT_EQ(split_number_prefix("1-_x").name, "x");  // separators may repeat
+  EXPECT_EQ(split_number_prefix("7-").name, "7-");
+}
+
+TEST(DocumentUrl, PathsWithoutFrontMatter) {
+  EXPECT_EQ(url_of("intro.md"), "/docs/intro");
+  EXPECT_EQ(url_of("01-intro/02-setup.md"), "/docs/intro/setup");
+  EXPECT_EQ(url_of("part-1/chapter-2-sensors.mdx"), "/docs/part-1/chapter-2-sensors");
+}
+
+TEST(DocumentUrl, FolderIndexGivesTheFolderUrl) {
+  EXPECT_EQ(url_of("guide/index.md"), "/docs/guide/");
+  EXPECT_EQ(url_of("guide/README.md"), "/docs/guide/");
+  EXPECT_EQ(url_of("guide/Guide.md"), "/docs/guide/");
+  EXPECT_EQ(url_of("index.mdx"), "/docs/");
+}
+
+TEST(DocumentUrl, FrontMatterSlugAndId) {
+  front_matter absolute;
+  absolute.slug = "/intro";
+  EXPECT_EQ(url_of("deep/folder/x.md", absolute), "/docs/intro");
+  front_matter relative;
+  relative.slug = "getting-started";
+  EXPECT_EQ(url_of("01-guide/x.md", relative), "/docs/guide/getting-started");
+  front_matter parent;
+  parent.slug = "../elsewhere";
+  EXPECT_EQ(url_of("a/b/x.md", parent), "/docs/a/elsewhere");
+  front_matter id;
+  id.id = "custom";
+  EXPECT_EQ(url_of("01-guide/03-file.md", id), "/docs/guide/custom");
+  EXPECT_EQ(locate_document("01-guide/03-file.md", id).id, "guide/custom");
+  front_matter root;
+  root.slug = "/";
+  EXPECT_EQ(url_of("intro.md", root), "/docs/");
+}
+
+TEST(DocumentUrl, ConfigurableBaseUrl) {
+  EXPECT_EQ(url_of("a/b.md", {}, "/"), "/a/b");
+  EXPECT_EQ(url_of("a/b.md", {}, "book"), "/book/a/b");
+  EXPECT_EQ(url_of("a/b.md", {}, "/v2/docs/"), "/v2/docs/a/b");
+}
+
+TEST(SidebarPosition, FrontMatterThenNumberPrefix) {
+  front_matter meta;
+  meta.sidebar_position = 7;
+  EXPECT_EQ(locate_document("03-x.md", meta).sidebar_position, 7.0);
+  EXPECT_EQ(locate_document("03-x.md", {}).sidebar_position, 3.0);
+  EXPECT_FALSE(locate_document("x.md", {}).sidebar_position);
+}
+
+TEST(Names, IgnoredAndMarkdown) {
+  EXPECT_TRUE(is_ignored_name(".git"));
+  EXPECT_TRUE(is_ignored_name("_partial.md"));
+  EXPECT_TRUE(is_ignored_name("node_modules"));
+  EXPECT_FALSE(is_ignored_name("intro.md"));
+  EXPECT_TRUE(is_markdown_file("a/b.mdx"));
+  EXPECT_FALSE(is_markdown_file("a/b.json"));
+}
+
+}  // namespace
+}  // namespace bookmcp::rag

@@ -1,0 +1,64 @@
+#include "rag/tokenizer.hpp"
+
+#include <gtest/gtest.h>
+
+namespace bookmcp::rag {
+namespace {
+
+std::vector<std::string> terms(std::string_view text) {
+  tokenizer words;
+  std::vector<std::string> out;
+  words.append_terms(text, out);
+  return out;
+}
+
+using list = std::vector<std::string>;
+
+TEST(Tokenizer, LowercasesSplitsAndStems) {
+  EXPECT_EQ(terms("Robots SENSING their environments"), (list{"robot", "sens", "environ"}));
+  EXPECT_EQ(terms("sensor_msgs/Imu ROS-2"), (list{"sensor", "msgs", "imu", "ros", "2"}));
+  EXPECT_EQ(terms("running runs ran"), (list{"run", "run", "ran"}));
+}
+
+TEST(Tokenizer, DropsStopWords) {
+  EXPECT_EQ(terms("What is the role of a Kalman filter in the robot?"),
+            (list{"role", "kalman", "filter", "robot"}));
+  EXPECT_TRUE(terms("the and of to").empty());
+  EXPECT_EQ(terms("robot's"), (list{"robot"}));
+  EXPECT_TRUE(tokenizer::is_stop_word("the"));
+  EXPECT_FALSE(tokenizer::is_stop_word("not"));
+}
+
+TEST(Tokenizer, UnicodeFoldingAndNormalisation) {
+  EXPECT_EQ(terms("ＲＯＢＯＴ"), (list{"robot"}));  // full-width, NFKC
+  EXPECT_EQ(terms("Straße"), terms("STRASSE"));     // case folding
+  EXPECT_EQ(terms("ﬁlter"), (list{"filter"}));      // ligature
+  EXPECT_EQ(terms("café"), terms("cafe\u0301"));    // composed vs decomposed
+  EXPECT_EQ(terms("Ünïcödé"), (list{"ünïcödé"}));
+  EXPECT_EQ(terms("θ1 + θ2"), (list{"θ1", "θ2"}));
+  EXPECT_EQ(terms("日本語のテキスト"), (list{"日本語のテキスト"}));
+  EXPECT_EQ(terms("emoji 🤖 robot"), (list{"emoji", "robot"}));
+}
+
+TEST(Tokenizer, OffsetsPointAtTheSourceWords) {
+  tokenizer words;
+  std::string text = "Ünïcödé LiDAR-based sensing";
+  auto occurrences = words.tokenize(text);
+  ASSERT_EQ(occurrences.size(), 4u);
+  EXPECT_EQ(text.substr(occurrences[0].begin, occurrences[0].end - occurrences[0].begin),
+            "Ünïcödé");
+  EXPECT_EQ(occurrences[1].term, "lidar");
+  EXPECT_EQ(text.substr(occurrences[1].begin, occurrences[1].end - occurrences[1].begin), "LiDAR");
+  EXPECT_EQ(occurrences[3].term, "sens");
+  EXPECT_EQ(text.substr(occurrences[3].begin), "sensing");
+}
+
+TEST(Tokenizer, DropsOverlongWordsAndSurvivesInvalidUtf8) {
+  EXPECT_TRUE(terms(std::string(100, 'a')).empty());
+  EXPECT_EQ(terms("good\xff\xfe"
+                  "bytes"),
+            (list{"good", "byte"}));
+}
+
+}  // namespace
+}  // namespace bookmcp::rag
