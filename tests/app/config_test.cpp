@@ -1,0 +1,136 @@
+#include "app/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+namespace bookmcp::app {
+namespace {
+
+using environment = std::map<std::string, std::string>;
+
+config load(std::vector<std::string> args, environment env = {{"HOME", "/home/reader"}, {"USER", "reader"}}) {
+  return load_config(args, env);
+}
+
+std::string error_of(std::vector<std::string> args, environment env = {}) {
+  try {
+    load_config(args, env);
+  } catch (const config_error& error) {
+    return error.what();
+  }
+  return "";
+}
+
+class temp_file {
+ public:
+  explicit temp_file(const std::string& text)
+      : path_(std::filesystem::temp_directory_path() / ("bookmcp-config-" + std::to_string(::getpid()) + "-" +
+                                                         std::to_string(counter_++) + ".json")) {
+    std::ofstream(path_) << text;
+  }
+  ~temp_file() { std::filesystem::remove(path_); }
+  std::string path() const { return path_.string(); }
+
+ private:
+  static inline int counter_ = 0;
+  std::filesystem::path path_;
+};
+
+TEST(Config, DefaultsServeStdioWithDataDirUnderHome) {
+  const config c = load({});
+  EXPECT_EQ(c.mode, run_mode::serve_stdio);
+  EXPECT_EQ(c.data_dir, "/home/reader/.local/share/bookmcp");
+  EXPECT_EQ(c.user, "reader");
+  EXPECT_EQ(c.max_message_bytes, 10u * 1024 * 1024);
+}
+
+TEST(Config, XdgDataHomeWins) {
+  EXPECT_EQ(load({}, {{"XDG_DATA_HOME", "/x"}, {"HOME", "/h"}}).data_dir, "/x/bookmcp");
+}
+
+TEST(Config, FlagsOverEnvironmentOverFile) {
+  temp_file file(R"({"data-dir": "/from-file", "log-level": "warn", "user": "file-user"})");
+  const config c = load({"--config", file.path(), "--data-dir", "/from-flag"},
+                        {{"BOOKMCP_DATA_DIR", "/from-env"}, {"LOG_LEVEL", "debug"}});
+  EXPECT_EQ(c.data_dir, "/from-flag");
+  EXPECT_EQ(c.log_level, "debug");
+  EXPECT_EQ(c.user, "file-user");
+  EXPECT_EQ(c.sources.at("data-dir"), "flag");
+  EXPECT_EQ(c.sources.at("log-level"), "env LOG_LEVEL");
+  EXPECT_EQ(c.sources.at("user"), "file");
+}
+
+TEST(Config, DocsRepeatAndSplitInEnvironment) {
+  EXPECT_EQ(load({"--docs", "/a", "--docs=/b"}).docs, (std::vector<std::string>{"/a", "/b"}));
+  EXPECT_EQ(load({}, {{"BOOKMCP_DOCS", "/a:/b"}}).docs, (std::vector<std::string>{"/a", "/b"}));
+}
+
+TEST(Config, ListenSwitchesModeAndNetworkMessageLimit) {
+  const config c = load({"--listen", "127.0.0.1:8765"});
+  EXPECT_EQ(c.mode, run_mode::serve_listen);
+  EXPECT_EQ(c.max_message_bytes, 4u * 1024 * 1024);
+  EXPECT_EQ(load({"--listen", "127.0.0.1:1", "--max-message-bytes", "64KiB"}).max_message_bytes, 64u * 1024);
+}
+
+TEST(Config, SizesDurationsNumbersAndFlags) {
+  const config c = load({"--max-message-bytes", "2MiB", "--tool-timeout", "1500ms", "--shutdown-grace", "3s",
+                         "--rate-limit", "2.5", "--insecure-no-auth"});
+  EXPECT_EQ(c.max_message_bytes, 2u * 1024 * 1024);
+  EXPECT_EQ(c.tool_timeout.count(), 1500);
+  EXPECT_EQ(c.shutdown_grace.count(), 3000);
+  EXPECT_DOUBLE_EQ(c.rate_limit, 2.5);
+  EXPECT_TRUE(c.insecure_no_auth);
+}
+
+TEST(Config, Commands) {
+  const config index = load({"index", "/book", "--data-dir", "/d"});
+  EXPECT_EQ(index.mode, run_mode::index_command);
+  EXPECT_EQ(index.index_target, "/book");
+  EXPECT_EQ(index.data_dir, "/d");
+  EXPECT_EQ(load({"migrate"}).mode, run_mode::migrate_command);
+  EXPECT_NE(error_of({"index"}).find("usage: bookmcp index DIR"), std::string::npos);
+  EXPECT_EQ(load({"--help"}).mode, run_mode::show_help);
+  EXPECT_EQ(load({"--version"}).mode, run_mode::show_version);
+}
+
+TEST(Config, ErrorsNameTheSetting) {
+  EXPECT_NE(error_of({"--bogus"}).find("--bogus"), std::string::npos);
+  EXPECT_NE(error_of({"--log-level", "loud"}).find("log-level"), std::string::npos);
+  EXPECT_NE(error_of({"--max-message-bytes", "ten"}).find("max-message-bytes"), std::string::npos);
+  EXPECT_NE(error_of({"--max-message-bytes", "10"}).find("max-message-bytes"), std::string::npos);
+  EXPECT_NE(error_of({"--tool-timeout", "-5s"}).find("tool-timeout"), std::string::npos);
+  EXPECT_NE(error_of({"--data-dir"}).find("data-dir"), std::string::npos);
+  EXPECT_NE(error_of({"--user", "a", "--user", "b"}).find("user"), std::string::npos);
+  EXPECT_NE(error_of({"stray"}).find("stray"), std::string::npos);
+  EXPECT_NE(error_of({"--stdio", "--listen", "127.0.0.1:1"}).find("--stdio"), std::string::npos);
+  EXPECT_NE(error_of({}, {{"BOOKMCP_NOPE", "1"}}).find("BOOKMCP_NOPE"), std::string::npos);
+  EXPECT_NE(error_of({}, {{"LOG_LEVEL", "shout"}}).find("log-level"), std::string::npos);
+  EXPECT_NE(error_of({"--rate-limit", "fast"}).find("rate-limit"), std::string::npos);
+}
+
+TEST(Config, HarnessVariablesAreNotSettings) {
+  EXPECT_NO_THROW(load({}, {{"BOOKMCP_TEST_DATABASE_URL", "x"}, {"BOOKMCP_BENCH_X", "y"}}));
+}
+
+TEST(Config, ConfigFileErrors) {
+  temp_file unknown(R"({"colour": "blue"})");
+  EXPECT_NE(error_of({"--config", unknown.path()}).find("colour"), std::string::npos);
+  temp_file wrong_type(R"({"docs": "not-a-list"})");
+  EXPECT_NE(error_of({"--config", wrong_type.path()}).find("docs"), std::string::npos);
+  temp_file not_json("{nope");
+  EXPECT_NE(error_of({"--config", not_json.path()}).find("not a JSON object"), std::string::npos);
+  EXPECT_NE(error_of({"--config", "/nonexistent/bookmcp.json"}).find("cannot read"), std::string::npos);
+}
+
+TEST(Config, UsageListsEverySetting) {
+  const std::string text = usage_text();
+  for (const char* name : {"--data-dir", "--docs", "--listen", "--auth-keys", "--rate-limit", "DATABASE_URL"}) {
+    EXPECT_NE(text.find(name), std::string::npos) << name;
+  }
+}
+
+}  // namespace
+}  // namespace bookmcp::app
