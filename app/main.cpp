@@ -7,16 +7,49 @@
 
 #include <spdlog/spdlog.h>
 
+#include "app/book_service.hpp"
 #include "app/config.hpp"
 #include "app/logging.hpp"
 #include "mcp/server.hpp"
+#include "store/database.hpp"
+#include "store/errors.hpp"
+#include "tools/todo/todo_tools.hpp"
 #include "transport/http_server.hpp"
 #include "transport/stdio_transport.hpp"
 
 namespace {
 
+// The embedded profile unless DATABASE_URL is set. Applies migrations.
+std::shared_ptr<bookmcp::store::database> open_database(const bookmcp::app::config& settings,
+                                                        bool apply_migrations = true) {
+  using namespace bookmcp;
+  if (!settings.database_url.empty()) {
+    store::postgres_options options;
+    options.database_url = settings.database_url;
+    options.apply_migrations = apply_migrations;
+    return store::open_postgres(std::move(options));
+  }
+  store::sqlite_options options;
+  options.data_dir = settings.data_dir;
+  options.apply_migrations = apply_migrations;
+  return store::open_sqlite(std::move(options));
+}
+
+int run_migrate(const bookmcp::app::config& settings) {
+  auto database = open_database(settings, /*apply_migrations=*/false);
+  const auto report = database->migrate();
+  std::cout << "database (" << database->backend_name() << ") at schema version " << report.version_after;
+  if (report.applied.empty()) {
+    std::cout << "; nothing to apply\n";
+  } else {
+    std::cout << "; applied " << report.applied.size() << " migration(s) from version " << report.version_before << "\n";
+  }
+  return 0;
+}
+
 int serve_network(const bookmcp::app::config& settings, bookmcp::mcp::server& server,
-                  std::shared_ptr<bookmcp::transport::metrics> metrics) {
+                  std::shared_ptr<bookmcp::transport::metrics> metrics,
+                  std::vector<bookmcp::transport::dependency_check> readiness) {
   using namespace bookmcp;
   transport::listen_options listen;
   try {
@@ -56,6 +89,7 @@ int serve_network(const bookmcp::app::config& settings, bookmcp::mcp::server& se
   listen.rate_limit = settings.rate_limit;
   listen.rate_burst = settings.rate_burst;
   listen.metrics = std::move(metrics);
+  listen.readiness = std::move(readiness);
   transport::http_server network(server, listen);
   try {
     network.start();
@@ -84,6 +118,17 @@ int run(const bookmcp::app::config& settings) {
       return 2;
     }
   }
+  const auto time_zone = tools::parse_utc_offset(settings.timezone);
+  if (!time_zone) {
+    spdlog::critical("setting timezone: \"{}\" is not UTC or a +HH:MM offset", settings.timezone);
+    return 2;
+  }
+  if (settings.mode == app::run_mode::migrate_command) return run_migrate(settings);
+  if (settings.mode == app::run_mode::index_command) return app::run_index_command(settings);
+
+  std::shared_ptr<store::database> database = open_database(settings);
+  spdlog::info("storage: {} ({})", database->backend_name(),
+               database->backend_name() == "sqlite" ? settings.data_dir : "DATABASE_URL");
 
   auto metrics = std::make_shared<transport::metrics>(settings.log_format == "json");
   mcp::server_options options;
@@ -95,8 +140,24 @@ int run(const bookmcp::app::config& settings) {
   options.instructions =
       "Answers questions from the registered book with citations, and keeps the user's study todo list.";
   mcp::server server(options);
+  tools::todo_tool_options todo_options;
+  todo_options.time_zone = settings.timezone;
+  tools::register_todo_tools(server, database, todo_options);
+  app::book_service book(settings, database->documents());
+  book.register_with(server);
+  book.start_background_indexing(server);
 
-  if (settings.mode == app::run_mode::serve_listen) return serve_network(settings, server, metrics);
+  std::vector<transport::dependency_check> readiness;
+  readiness.push_back({database->backend_name() == "sqlite" ? "sqlite" : "postgres", [database] {
+                         try {
+                           database->ping({});
+                           return std::string();
+                         } catch (const std::exception& error) {
+                           return std::string(error.what());
+                         }
+                       }});
+
+  if (settings.mode == app::run_mode::serve_listen) return serve_network(settings, server, metrics, std::move(readiness));
   transport::stdio_options stdio;
   stdio.max_message_bytes = settings.max_message_bytes;
   spdlog::info("bookmcp {} serving MCP on stdio (data dir {}, {} book root(s))", BOOKMCP_VERSION,
@@ -129,6 +190,10 @@ int main(int argc, char** argv) {
   configure_logging(settings.log_level, settings.log_format);
   try {
     return run(settings);
+  } catch (const bookmcp::store::store_error& error) {
+    // what() is the user-facing text; the diagnostic has the detail (never credentials).
+    spdlog::critical("bookmcp stopped: {} ({})", error.what(), error.diagnostic());
+    return 1;
   } catch (const std::exception& error) {
     spdlog::critical("bookmcp stopped: {}", error.what());
     return 1;

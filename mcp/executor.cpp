@@ -122,7 +122,9 @@ class deadline_thread {
 
 struct executor::impl {
   explicit impl(std::size_t threads)
-      : pool(threads), deadlines([this](std::function<void()> work) { post(std::move(work)); }) {}
+      // Deadline work runs on the deadline thread itself: it must fire even when every worker
+      // is busy with the very calls whose deadlines passed. It is short (claim, stop, answer).
+      : pool(threads), deadlines([](std::function<void()> work) { run_guarded(work); }) {}
 
   void post(std::function<void()> work) {
     {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <limits>
 
 namespace bookmcp::mcp {
 
@@ -16,6 +17,12 @@ std::string request_id::to_string() const {
 }
 
 std::optional<request_id> request_id::from_json(const json& value) {
+  if (value.is_number_unsigned()) {
+    // Beyond int64: refuse rather than echo a different number.
+    const auto number = value.get<std::uint64_t>();
+    if (number > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return std::nullopt;
+    return request_id(static_cast<std::int64_t>(number));
+  }
   if (value.is_number_integer()) return request_id(value.get<std::int64_t>());
   // A float that holds an integer (e.g. 1.0) is not an integer id: JSON-RPC recommends
   // against fractional ids and MCP requires integers or strings.
@@ -60,6 +67,14 @@ incoming_message classify_message(json body) {
     return invalid(id, "Invalid Request: \"jsonrpc\" must be \"2.0\"");
   }
   if (has_id && !id) {
+    // An error response with a null id answers something of ours that was unreadable: it is
+    // a response, and responses are never answered.
+    if (id_it->is_null() && !body.contains("method") && body.contains("error") && !body.contains("result")) {
+      incoming_message out;
+      out.type = incoming_message::kind::error_response;
+      out.body = std::move(body);
+      return out;
+    }
     return invalid(std::nullopt, "Invalid Request: \"id\" must be an integer or a string");
   }
 

@@ -78,6 +78,36 @@ std::string describe_path(const std::vector<std::string>& context) {
   return path.empty() ? "/" : path;
 }
 
+// The subschema at a value path like /items/0/priority, following properties and items.
+const json* schema_at(const json& root, const std::string& path) {
+  const json* node = &root;
+  std::size_t start = 1;
+  while (start < path.size()) {
+    const std::size_t end = std::min(path.find('/', start), path.size());
+    const std::string part = path.substr(start, end - start);
+    start = end + 1;
+    if (!node->is_object()) return nullptr;
+    if (auto props = node->find("properties"); props != node->end() && props->contains(part)) {
+      node = &(*props)[part];
+    } else if (auto items = node->find("items"); items != node->end() && items->is_object()) {
+      node = &*items;
+    } else {
+      return nullptr;
+    }
+  }
+  return node;
+}
+
+// valijson's enum message does not say what is allowed; a model needs the list to fix its call.
+std::string with_allowed_values(const json& root, const std::string& path, std::string message) {
+  if (message.find("enum") == std::string::npos) return message;
+  const json* node = schema_at(root, path);
+  if (!node || !node->is_object() || !node->contains("enum")) return message;
+  std::string allowed;
+  for (const auto& value : (*node)["enum"]) allowed += (allowed.empty() ? "" : ", ") + value.dump();
+  return message + " Allowed values: " + allowed + ".";
+}
+
 }  // namespace
 
 compiled_schema::compiled_schema(json schema) : source_(std::move(schema)), impl_(std::make_unique<impl>()) {
@@ -109,7 +139,8 @@ std::vector<std::string> compiled_schema::validate(const json& value) const {
   // actionable part, so keep messages that are not merely "failed to validate against ...".
   std::vector<std::string> all;
   while (results.popError(error)) {
-    std::string line = describe_path(error.context) + ": " + error.description;
+    const std::string path = describe_path(error.context);
+    std::string line = path + ": " + with_allowed_values(source_, path, error.description);
     all.push_back(line);
     if (error.description.find("Failed to validate against") == std::string::npos &&
         error.description.find("Failed to validate item") == std::string::npos &&

@@ -18,6 +18,8 @@ class memory_endpoint : public message_sink {
   using receiver = std::function<void(std::string message)>;
   using close_handler = std::function<void()>;
 
+  // Closes both directions and joins this endpoint's delivery thread, which runs this side's
+  // close handler: whatever that handler touches must still be alive here.
   ~memory_endpoint() override;
 
   // Sets who receives messages sent by the peer; call before the peer sends.

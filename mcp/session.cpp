@@ -247,6 +247,32 @@ void session_impl::send_response_text(const request_id& id, std::string text) {
   send(std::move(text), {outbound_route::kind::response, id});
 }
 
+void session_impl::drop_response(const request_id& id) {
+  if (open_batches_.load(std::memory_order_acquire) == 0) return;
+  std::shared_ptr<batch_collector> batch;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = batch_of_.find(id);
+    if (it == batch_of_.end()) return;
+    batch = it->second;
+    batch_of_.erase(it);
+    if (batch_of_.empty()) open_batches_.store(0, std::memory_order_release);
+  }
+  std::string combined;
+  {
+    std::lock_guard lock(batch->mutex);
+    if (--batch->remaining != 0 || batch->flushed || batch->responses.empty()) return;
+    batch->flushed = true;
+    combined = "[";
+    for (std::size_t i = 0; i < batch->responses.size(); ++i) {
+      if (i) combined += ',';
+      combined += batch->responses[i];
+    }
+    combined += "]";
+  }
+  send(std::move(combined), {outbound_route::kind::response, id});
+}
+
 void session_impl::send_result_now(const request_id& id, const json& result) {
   send_response_text(id, make_result(id, result));
 }
@@ -434,7 +460,10 @@ void session_impl::handle_notification(const incoming_message& message) {
     }
     // Unknown or finished requests are ignored, as the spec asks.
     if (!call) return;
-    if (call->claim()) call->outcome = "cancelled";  // a cancelled request gets no response
+    if (call->claim()) {
+      call->outcome = "cancelled";  // a cancelled request gets no response
+      drop_response(call->id);      // (inside a batch, the others are still delivered)
+    }
     call->stop.request_stop();
     call->deadline_timer.cancel();
     spdlog::debug("session {}: request {} cancelled by the client", options_.session_id,
@@ -446,6 +475,11 @@ void session_impl::handle_notification(const incoming_message& message) {
 }
 
 void session_impl::handle_response(const incoming_message& message) {
+  if (!message.id) {
+    spdlog::warn("session {}: the client reported an error without an id: {}", options_.session_id,
+                 message.body.value("error", json::object()).dump());
+    return;
+  }
   std::shared_ptr<pending_client_request> request;
   {
     std::lock_guard lock(mutex_);

@@ -6,7 +6,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 bash scripts/install-deps.sh
-bash tests/e2e/install.sh
+bash tests/install-node-deps.sh
 
 echo "== build (RelWithDebInfo)"
 BUILD_DIR="$root/build" bash scripts/build.sh

@@ -71,31 +71,27 @@ class jwt_authenticator final : public authenticator {
     if (std::count(token.begin(), token.end(), '.') != 2) return std::nullopt;
     try {
       std::error_code error;
-      jwt::jwt_object decoded = [&] {
-        if (!options_.issuer.empty() && !options_.audience.empty()) {
-          return jwt::decode(jwt::string_view(token.data(), token.size()), jwt::params::algorithms({"HS256"}), error,
-                             jwt::params::secret(options_.secret), jwt::params::verify(true),
-                             jwt::params::leeway(static_cast<std::uint32_t>(options_.leeway.count())),
-                             jwt::params::issuer(options_.issuer), jwt::params::aud(options_.audience));
-        }
-        if (!options_.issuer.empty()) {
-          return jwt::decode(jwt::string_view(token.data(), token.size()), jwt::params::algorithms({"HS256"}), error,
-                             jwt::params::secret(options_.secret), jwt::params::verify(true),
-                             jwt::params::leeway(static_cast<std::uint32_t>(options_.leeway.count())),
-                             jwt::params::issuer(options_.issuer));
-        }
-        if (!options_.audience.empty()) {
-          return jwt::decode(jwt::string_view(token.data(), token.size()), jwt::params::algorithms({"HS256"}), error,
-                             jwt::params::secret(options_.secret), jwt::params::verify(true),
-                             jwt::params::leeway(static_cast<std::uint32_t>(options_.leeway.count())),
-                             jwt::params::aud(options_.audience));
-        }
-        return jwt::decode(jwt::string_view(token.data(), token.size()), jwt::params::algorithms({"HS256"}), error,
-                           jwt::params::secret(options_.secret), jwt::params::verify(true),
-                           jwt::params::leeway(static_cast<std::uint32_t>(options_.leeway.count())));
-      }();
+      // The audience is checked here rather than by the library, which only accepts a string
+      // "aud"; RFC 7519 section 4.1.3 also allows an array.
+      const jwt::string_view text(token.data(), token.size());
+      const auto leeway = jwt::params::leeway(static_cast<std::uint32_t>(options_.leeway.count()));
+      jwt::jwt_object decoded =
+          options_.issuer.empty()
+              ? jwt::decode(text, jwt::params::algorithms({"HS256"}), error, jwt::params::secret(options_.secret),
+                            jwt::params::verify(true), leeway)
+              : jwt::decode(text, jwt::params::algorithms({"HS256"}), error, jwt::params::secret(options_.secret),
+                            jwt::params::verify(true), leeway, jwt::params::issuer(options_.issuer));
       if (error) return std::nullopt;
       const auto& payload = decoded.payload().create_json_obj();
+      if (!options_.audience.empty()) {
+        auto audience = payload.find("aud");
+        if (audience == payload.end()) return std::nullopt;
+        bool matched = audience->is_string() && audience->get<std::string>() == options_.audience;
+        if (audience->is_array()) {
+          for (const auto& item : *audience) matched = matched || (item.is_string() && item.get<std::string>() == options_.audience);
+        }
+        if (!matched) return std::nullopt;
+      }
       auto subject = payload.find("sub");
       if (subject == payload.end() || !subject->is_string() || subject->get<std::string>().empty()) return std::nullopt;
       return subject->get<std::string>();

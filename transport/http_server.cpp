@@ -138,9 +138,22 @@ class http_router final : public mcp::message_sink {
     for (auto& stream : all) stream->close();
   }
 
-  void add_stream(const mcp::request_id& id, std::shared_ptr<outbox> stream) {
+  // False when `id` already has a stream (a duplicate request id in flight).
+  bool add_stream(const mcp::request_id& id, std::shared_ptr<outbox> stream) {
     std::lock_guard lock(mutex_);
-    streams_[id] = std::move(stream);
+    return streams_.emplace(id, std::move(stream)).second;
+  }
+  // Ends the stream of a request that will get no response (the client cancelled it).
+  void end_stream(const mcp::request_id& id) {
+    std::shared_ptr<outbox> stream;
+    {
+      std::lock_guard lock(mutex_);
+      auto it = streams_.find(id);
+      if (it == streams_.end()) return;
+      stream = it->second;
+      forget_locked(stream);
+    }
+    stream->close();
   }
   void remove_stream(const std::shared_ptr<outbox>& stream) {
     std::lock_guard lock(mutex_);
@@ -238,6 +251,8 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   // Security checks shared by WebSocket upgrades and HTTP requests on /mcp. Returns a
   // response when the request is refused; sets `identity` when it passes.
   std::optional<response> admit(const http::request<http::string_body>& request, std::string& identity);
+  // The per-identity rate limit; a response when over it.
+  std::optional<response> limit_rate(const http::request<http::string_body>& request, const std::string& identity);
 
   response make_response(const http::request<http::string_body>& request, http::status status,
                          std::string body, std::string_view content_type = "application/json");
@@ -300,14 +315,18 @@ std::optional<http_server::impl::response> http_server::impl::admit(
     if (auto field = request.find(http::field::authorization); field != request.end()) header = field->value();
     std::optional<std::string> subject;
     std::string problem = "missing bearer token";
+    bool presented = false;
     if (header.size() > 7 && beast::iequals(header.substr(0, 7), "Bearer ")) {
       subject = options.auth->authenticate(header.substr(7));
       problem = "invalid or expired bearer token";
+      presented = true;
     }
     if (!subject) {
       reject("unauthorized");
       auto out = json_error(request, http::status::unauthorized, -32001, "Unauthorized: " + problem);
-      std::string challenge = "Bearer error=\"invalid_token\"";
+      // RFC 6750 section 3.1: no error code when the request carried no credentials.
+      std::string challenge = "Bearer realm=\"bookmcp\"";
+      if (presented) challenge += ", error=\"invalid_token\"";
       if (!options.authorization_server.empty()) {
         std::string base = options.public_url;
         if (const auto path = base.find("/mcp"); path != std::string::npos) base.resize(path);
@@ -318,6 +337,11 @@ std::optional<http_server::impl::response> http_server::impl::admit(
     }
     identity = *subject;
   }
+  return std::nullopt;
+}
+
+std::optional<http_server::impl::response> http_server::impl::limit_rate(
+    const http::request<http::string_body>& request, const std::string& identity) {
   if (auto decision = limiter.acquire(identity); !decision.allowed) {
     reject("rate_limited");
     auto out = json_error(request, http::status::too_many_requests, -32000,
@@ -446,6 +470,13 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
   }
 
   const bool is_initialize = body.is_object() && body.value("method", json()) == "initialize" && body.contains("id");
+  // Only requests are rate limited: dropping a cancellation or an answer to a server request
+  // would leave work hanging.
+  auto is_request = [](const json& message) { return message.is_object() && message.contains("method") && message.contains("id"); };
+  const bool carries_request = is_request(body) || (body.is_array() && std::ranges::any_of(body, is_request));
+  if (carries_request) {
+    if (auto refused = limit_rate(request, identity)) co_return refused;
+  }
   std::shared_ptr<http_session_entry> entry;
   std::string new_session_id;
   if (is_initialize && request.find("Mcp-Session-Id") == request.end()) {
@@ -485,7 +516,14 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
     collect(body);
   }
   if (ids.empty()) {
-    entry->session->handle_parsed(std::move(body));
+    if (body.is_object() && body.value("method", json()) == "notifications/cancelled") {
+      if (auto id = mcp::request_id::from_json(body["params"].value("requestId", json()))) {
+        entry->session->handle_parsed(std::move(body));
+        entry->router->end_stream(*id);  // the cancelled request gets no response: end its stream
+        body = nullptr;
+      }
+    }
+    if (!body.is_null()) entry->session->handle_parsed(std::move(body));
     auto out = make_response(request, http::status::accepted, "");
     out.erase(http::field::content_type);
     co_return out;
@@ -493,7 +531,15 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
 
   auto executor = co_await net::this_coro::executor;
   auto stream_box = std::make_shared<outbox>(executor, options.write_queue_bytes, options.slow_reader_grace);
-  for (const auto& id : ids) entry->router->add_stream(id, stream_box);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (!entry->router->add_stream(ids[i], stream_box)) {
+      entry->router->remove_stream(stream_box);
+      co_return make_response(request, http::status::ok,
+                              mcp::make_error(ids[i], mcp::rpc_error(mcp::error_code::invalid_request,
+                                                                     "Invalid Request: request id " + ids[i].to_string() +
+                                                                         " is already in use")));
+    }
+  }
   entry->session->handle_parsed(std::move(body));
 
   // Wait for the first message; if the client disconnects first, cancel the request(s).
@@ -511,8 +557,10 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
   }
   std::optional<queued_message> message = std::get<0>(std::move(first));
   if (!message) {
-    co_return json_error(request, http::status::service_unavailable, mcp::error_code::internal_error,
-                         "The session closed before answering");
+    // Cancelled by the client (no response is due) or the session ended.
+    auto out = make_response(request, http::status::accepted, "");
+    out.erase(http::field::content_type);
+    co_return out;
   }
   if (message->type == mcp::outbound_route::kind::response) {
     entry->router->remove_stream(stream_box);
@@ -563,6 +611,7 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
   std::optional<response> failure;
   auto entry = find_session(request, identity, failure);
   if (!entry) co_return failure;
+  if (auto refused = limit_rate(request, identity)) co_return refused;
   auto executor = co_await net::this_coro::executor;
   auto stream_box = std::make_shared<outbox>(executor, options.write_queue_bytes, options.slow_reader_grace);
   if (!entry->router->set_get_stream(stream_box)) {
@@ -756,9 +805,14 @@ net::awaitable<void> http_server::impl::run_websocket(beast::tcp_stream stream,
       buffer.consume(buffer.size());
       if (options.rate_limit > 0) {
         if (auto decision = limiter.acquire(identity); !decision.allowed) {
-          reject("rate_limited");
+          // Only requests count: notifications (cancellations) and responses always pass.
           mcp::incoming_message parsed = mcp::parse_message(text);
-          if (parsed.type == mcp::incoming_message::kind::request) {
+          if (parsed.type != mcp::incoming_message::kind::request) {
+            session->handle_message(text);
+            continue;
+          }
+          reject("rate_limited");
+          {
             box->push(mcp::make_error(parsed.id, mcp::rpc_error(-32000,
                                                                 "Rate limit exceeded: at most " +
                                                                     fmt::format("{}", limiter.rate()) +

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   options.version = BOOKMCP_VERSION;
   std::string log_level = "warn";
   std::string listen;
+  std::chrono::milliseconds shutdown_grace{2000};
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto next = [&]() -> std::string {
@@ -31,14 +32,16 @@ int main(int argc, char** argv) {
       return argv[++i];
     };
     if (arg == "--stdio") continue;
-    if (arg == "--listen") {
+    if (arg == "--shutdown-grace-ms") {
+      shutdown_grace = std::chrono::milliseconds(std::stol(next()));
+    } else if (arg == "--listen") {
       listen = next();
     } else if (arg == "--page-size") {
       options.page_size = std::stoul(next());
     } else if (arg == "--log-level") {
       log_level = next();
     } else if (arg == "--help") {
-      std::cout << "usage: mcp_conformance_fixtures [--stdio | --listen HOST:PORT] [--page-size N] [--log-level LEVEL]\n";
+      std::cout << "usage: mcp_conformance_fixtures [--stdio | --listen HOST:PORT] [--page-size N] [--log-level LEVEL] [--shutdown-grace-ms MS]\n";
       return 0;
     } else {
       std::cerr << "mcp_conformance_fixtures: unknown argument " << arg << "\n";
@@ -57,7 +60,7 @@ int main(int argc, char** argv) {
     transport::listen_options network_options;
     std::tie(network_options.host, network_options.port) = transport::parse_listen_address(listen);
     network_options.metrics = metrics;
-    network_options.shutdown_grace = std::chrono::seconds(2);
+    network_options.shutdown_grace = shutdown_grace;
     transport::http_server network(server, network_options);
     network.start();
     // The chosen port on stdout, so that tests can use port 0.

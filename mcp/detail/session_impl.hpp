@@ -106,6 +106,8 @@ class session_impl final : public server_session, public std::enable_shared_from
   void send(std::string text, const outbound_route& route);
   void send_response_text(const request_id& id, std::string text);
   void send_result_now(const request_id& id, const json& result);
+  // A request that will get no response (cancelled): releases its place in a batch.
+  void drop_response(const request_id& id);
   void send_error_now(const std::optional<request_id>& id, const rpc_error& error);
 
   std::shared_ptr<server::state> server_;

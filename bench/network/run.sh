@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# Network benchmark driver: bookmcp (the conformance fixtures program, or bookmcp itself) against
+# the TypeScript SDK peer, R times, medians at the end; then the idle WebSocket memory test.
+# Builds nothing: pass a build directory that has bookmcp_load and the server program.
+#
+#   bench/network/run.sh BUILD_DIR [--runs R] [--duration S] [--inflight M] [--connections N]
+#                        [--idle N] [--no-idle] [--server fixtures|bookmcp] [--tool NAME]
+#                        [--arguments JSON] [--threads T] [--results FILE]
+#
+# Every process it starts is killed when it exits, however it exits.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+peer_dir=$(cd "$here/../peers/ts-streamable-http" && pwd)
+
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[[ $# -ge 1 ]] || usage
+build=$(cd "$1" && pwd) || usage
+shift
+runs=5 duration=5 inflight=4 connections=64 idle=10000 server=fixtures tool=echo
+arguments='{"text":"hi"}' threads=1 results=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --runs) runs=$2; shift 2 ;;
+    --duration) duration=$2; shift 2 ;;
+    --inflight) inflight=$2; shift 2 ;;
+    --connections) connections=$2; shift 2 ;;
+    --idle) idle=$2; shift 2 ;;
+    --no-idle) idle=0; shift ;;
+    --server) server=$2; shift 2 ;;
+    --tool) tool=$2; shift 2 ;;
+    --arguments) arguments=$2; shift 2 ;;
+    --threads) threads=$2; shift 2 ;;
+    --results) results=$2; shift 2 ;;
+    *) usage ;;
+  esac
+done
+
+load=$build/bookmcp_load
+case "$server" in
+  fixtures) server_cmd=("$build/mcp_conformance_fixtures" --listen 127.0.0.1:0) ;;
+  bookmcp) server_cmd=("$build/bookmcp" --listen 127.0.0.1:0 --rate-limit 0) ;;
+  *) echo "run.sh: --server is fixtures or bookmcp" >&2; exit 2 ;;
+esac
+for program in "$load" "${server_cmd[0]}"; do
+  [[ -x $program ]] || { echo "run.sh: $program is missing; build it first (ninja bookmcp_load ${server_cmd[0]##*/})" >&2; exit 2; }
+done
+command -v node >/dev/null || { echo "run.sh: node is required for the TypeScript peer" >&2; exit 2; }
+[[ -d $peer_dir/node_modules/@modelcontextprotocol/sdk ]] ||
+  { echo "run.sh: the peer's packages are missing; run $peer_dir/install.sh" >&2; exit 2; }
+
+work=$(mktemp -d /tmp/bookmcp-network-bench.XXXXXX)
+started=()
+cleanup() {
+  for pid in "${started[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${started[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start NAME COMMAND...: starts a server that prints "listening on HOST:PORT" (on stdout or
+# stderr); sets $pid and $port. Waits at most 30 s.
+start() {
+  local name=$1; shift
+  local log=$work/$name.log
+  "$@" >"$log" 2>&1 &
+  pid=$!
+  started+=("$pid")
+  for _ in $(seq 300); do
+    port=$(sed -n 's/.*listening on [^ ]*:\([0-9][0-9]*\).*/\1/p' "$log" | head -1)
+    [[ -n $port ]] && return 0
+    kill -0 "$pid" 2>/dev/null || { echo "run.sh: $name exited early:" >&2; tail -20 "$log" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "run.sh: $name did not report its port within 30 s" >&2; tail -20 "$log" >&2; exit 1
+}
+
+stop() {  # stop PID: SIGTERM, then SIGKILL after 5 s
+  kill "$1" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+  kill -9 "$1" 2>/dev/null || true
+}
+
+start "$server" "${server_cmd[@]}"; server_pid=$pid server_port=$port
+start peer node "$peer_dir/server.mjs" --port 0; peer_pid=$pid peer_port=$port
+echo "server: ${server_cmd[*]} (pid $server_pid, port $server_port)"
+echo "peer:   node $peer_dir/server.mjs (pid $peer_pid, port $peer_port; SDK $(node -p "require('$peer_dir/node_modules/@modelcontextprotocol/sdk/package.json').version"))"
+echo "nproc $(nproc); $runs runs of $duration s each; $connections connections; WebSocket $inflight in flight per connection"
+echo
+
+common=(--duration "$duration" --warmup 1 --tool "$tool" --arguments "$arguments" --threads "$threads" --json)
+lines=$work/results.jsonl
+: >"$lines"
+# measure LABEL ARGS...: one load run; its JSON line, labelled, goes to $lines.
+measure() {
+  local label=$1; shift
+  local out
+  out=$("$load" "$@" "${common[@]}") || true  # errors are in the JSON; keep going
+  [[ $label == warmup* ]] && return 0
+  [[ -n $out ]] || out='{"calls_per_second":0,"errors":1,"first_error":"bookmcp_load printed nothing"}'
+  echo "{\"label\":\"$label\",\"result\":$out}" >>"$lines"
+  node -e '
+    const [label, text] = process.argv.slice(1); const r = JSON.parse(text);
+    const f = (x) => (x ?? 0).toFixed(0);
+    console.log(`  ${label.padEnd(22)} ${f(r.calls_per_second).padStart(8)} calls/s  median ${f(r.median_us).padStart(6)} us  p99 ${f(r.p99_us).padStart(6)} us` +
+                `  server ${f(r.server_cpu_us_per_call).padStart(4)} us CPU/call  errors ${r.errors}` +
+                (r.first_error ? `  (${r.first_error})` : ""));' "$label" "$out"
+}
+
+ws_url="ws://127.0.0.1:$server_port/mcp" http_url="http://127.0.0.1:$server_port/mcp" peer_url="http://127.0.0.1:$peer_port/mcp"
+# Unrecorded first pass: Node's JIT (and bookmcp's allocator) reach their steady state here;
+# without it the peer's first runs are several times slower than its later ones.
+echo "warm-up pass (not recorded)"
+measure warmup-ws --url "$ws_url" --connections "$connections" --inflight "$inflight"
+measure warmup-http --url "$http_url" --connections "$connections" --inflight 1
+measure warmup-peer --url "$peer_url" --connections "$connections" --inflight 1
+for run in $(seq "$runs"); do
+  echo "run $run/$runs"
+  measure "bookmcp websocket" --url "$ws_url" --connections "$connections" --inflight "$inflight" --server-pid "$server_pid"
+  measure "bookmcp http" --url "$http_url" --connections "$connections" --inflight 1 --server-pid "$server_pid"
+  measure "ts-sdk http" --url "$peer_url" --connections "$connections" --inflight 1 --server-pid "$peer_pid"
+done
+stop "$peer_pid"
+stop "$server_pid"
+
+idle_line=""
+if [[ $idle -gt 0 ]]; then
+  echo
+  echo "idle WebSocket memory: $idle connections to a fresh server"
+  start "$server-idle" "${server_cmd[@]}"
+  idle_line=$("$load" --url "ws://127.0.0.1:$port/mcp" --idle "$idle" --server-pid "$pid" --settle 3 --json) || true
+  stop "$pid"
+fi
+
+echo
+node -e '
+  const fs = require("fs");
+  const [file, idleText, resultsFile] = process.argv.slice(1);
+  const rows = fs.readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  const median = (v) => { const s = [...v].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+  const labels = [...new Set(rows.map((r) => r.label))];
+  const summary = {};
+  console.log("medians over " + rows.filter((r) => r.label === labels[0]).length + " runs");
+  console.log("  " + "".padEnd(22) + "calls/s".padStart(9) + "median us".padStart(11) + "p99 us".padStart(9) + "CPU us/call".padStart(13) + "errors".padStart(8));
+  for (const label of labels) {
+    const mine = rows.filter((r) => r.label === label).map((r) => r.result);
+    const s = { calls_per_second: median(mine.map((r) => r.calls_per_second ?? 0)), median_us: median(mine.map((r) => r.median_us ?? 0)),
+                p99_us: median(mine.map((r) => r.p99_us ?? 0)), server_cpu_us_per_call: median(mine.map((r) => r.server_cpu_us_per_call ?? 0)),
+                errors: mine.reduce((a, r) => a + (r.errors ?? 0), 0) };
+    summary[label] = s;
+    console.log("  " + label.padEnd(22) + s.calls_per_second.toFixed(0).padStart(9) + s.median_us.toFixed(0).padStart(11) +
+                s.p99_us.toFixed(0).padStart(9) + s.server_cpu_us_per_call.toFixed(1).padStart(13) + String(s.errors).padStart(8));
+  }
+  const ratio = summary["bookmcp http"].calls_per_second / Math.max(1, summary["ts-sdk http"].calls_per_second);
+  const cpuRatio = summary["ts-sdk http"].server_cpu_us_per_call / Math.max(1e-9, summary["bookmcp http"].server_cpu_us_per_call);
+  console.log(`  HTTP ratio bookmcp / ts-sdk: ${ratio.toFixed(1)}x calls/s   (goal >= 10x); ${cpuRatio.toFixed(1)}x less server CPU per call`);
+  const ws = summary["bookmcp websocket"];
+  console.log(`  WebSocket: ${ws.calls_per_second.toFixed(0)} calls/s, p99 ${(ws.p99_us / 1000).toFixed(2)} ms   (goal > 40000 calls/s, p99 < 5 ms)`);
+  let idle = null;
+  if (idleText) {
+    idle = JSON.parse(idleText);
+    console.log(`  idle WebSocket: ${idle.held}/${idle.requested} held, ${(idle.bytes_per_connection / 1024).toFixed(1)} KiB per connection ` +
+                `(server VmRSS ${idle.server_rss_before_kib} -> ${idle.server_rss_after_kib} KiB; goal < 64 KiB)` +
+                (idle.first_error ? `; first error: ${idle.first_error}` : ""));
+  }
+  if (resultsFile) fs.writeFileSync(resultsFile, JSON.stringify({ runs: rows, medians: summary, http_ratio: ratio, http_cpu_ratio: cpuRatio, idle }, null, 2) + "\n");
+' "$lines" "$idle_line" "$results"

@@ -1,0 +1,471 @@
+// bookmcp_todo_bench: todo_add and todo_list calls per second through MCP (mcp::server with
+// the todo tools, N client sessions over the in-memory transport, each keeping P calls in
+// flight) against Postgres, beside pgbench running the same INSERT and SELECT statements on
+// the same server with the same number of clients, in the same run. Prints every round, the
+// medians and the ratios MCP / pgbench.
+//
+//   bookmcp_todo_bench --database-url URL [--clients 8] [--pipeline 4] [--seconds 5]
+//                      [--repeats 3] [--workers 16] [--pool 8] [--pgbench PATH]
+//
+// The URL defaults to $DATABASE_URL, then $BOOKMCP_TEST_DATABASE_URL (bench/todo/run.sh
+// starts a throwaway cluster with tests/testing/with_postgres.sh). The bench writes only rows
+// of owners named "bench-..." and deletes them when it ends.
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <future>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "mcp/client.hpp"
+#include "mcp/memory_transport.hpp"
+#include "mcp/server.hpp"
+#include "mcp/session.hpp"
+#include "store/database.hpp"
+#include "store/errors.hpp"
+#include "tools/todo/todo_tools.hpp"
+
+namespace {
+
+using namespace bookmcp;
+using mcp::json;
+using namespace std::chrono;
+
+struct settings {
+  std::string database_url;
+  int clients = 8;
+  int pipeline = 4;
+  int seconds = 5;
+  int repeats = 3;
+  int workers = 16;
+  int pool = 8;
+  int seed_per_reader = 200;
+  std::string pgbench = "/usr/lib/postgresql/15/bin/pgbench";
+};
+
+[[noreturn]] void usage(const std::string& problem) {
+  std::cerr
+      << "bookmcp_todo_bench: " << problem << "\n"
+      << "usage: bookmcp_todo_bench --database-url URL [--clients N] [--pipeline N] [--seconds N]\n"
+         "                          [--repeats N] [--workers N] [--pool N] [--pgbench PATH]\n";
+  std::exit(2);
+}
+
+settings parse_arguments(int argc, char** argv) {
+  settings s;
+  if (const char* url = std::getenv("DATABASE_URL"); url && *url)
+    s.database_url = url;
+  else if (const char* test_url = std::getenv("BOOKMCP_TEST_DATABASE_URL"); test_url && *test_url)
+    s.database_url = test_url;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (i + 1 >= argc) usage(flag + " needs a value");
+    const std::string value = argv[++i];
+    const auto number = [&] {
+      try {
+        const int n = std::stoi(value);
+        if (n < 1) throw std::out_of_range(value);
+        return n;
+      } catch (const std::exception&) {
+        usage(flag + " needs a positive integer");
+      }
+    };
+    if (flag == "--database-url")
+      s.database_url = value;
+    else if (flag == "--clients")
+      s.clients = number();
+    else if (flag == "--pipeline")
+      s.pipeline = number();
+    else if (flag == "--seconds")
+      s.seconds = number();
+    else if (flag == "--repeats")
+      s.repeats = number();
+    else if (flag == "--workers")
+      s.workers = number();
+    else if (flag == "--pool")
+      s.pool = number();
+    else if (flag == "--pgbench")
+      s.pgbench = value;
+    else
+      usage("unknown option " + flag);
+  }
+  if (s.database_url.empty()) usage("no database: pass --database-url or set DATABASE_URL");
+  return s;
+}
+
+// One MCP client connection with its own session and identity.
+class connection {
+ public:
+  connection(mcp::server& server, std::string identity) : pair_(mcp::make_memory_transport_pair()) {
+    session_ = server.open_session(
+        pair_.server, {.identity = std::move(identity), .transport = "memory", .session_id = {}});
+    mcp::client_options options;
+    options.timeout = seconds(120);
+    client_ = std::make_shared<mcp::client>(pair_.client, options);
+    std::weak_ptr<mcp::server_session> weak_session = session_;
+    pair_.server->set_receiver(
+        [weak_session](std::string message) {
+          if (auto live = weak_session.lock()) live->handle_message(message);
+        },
+        [weak_session, closed = server_closed_] {
+          if (auto live = weak_session.lock()) live->close();
+          closed->set_value();
+        });
+    std::weak_ptr<mcp::client> weak_client = client_;
+    pair_.client->set_receiver(
+        [weak_client](std::string message) {
+          if (auto live = weak_client.lock()) live->handle_message(message);
+        },
+        [weak_client, closed = client_closed_] {
+          if (auto live = weak_client.lock()) live->connection_closed();
+          closed->set_value();
+        });
+    client_->initialize();
+  }
+  // Waits until both ends ran their close handlers (on the transport's delivery threads).
+  ~connection() {
+    pair_.client->close();
+    server_closed_->get_future().wait_for(seconds(30));
+    client_closed_->get_future().wait_for(seconds(30));
+    session_->wait_idle(seconds(10));
+  }
+  mcp::client& client() { return *client_; }
+
+ private:
+  std::shared_ptr<std::promise<void>> server_closed_ = std::make_shared<std::promise<void>>();
+  std::shared_ptr<std::promise<void>> client_closed_ = std::make_shared<std::promise<void>>();
+  mcp::memory_transport_pair pair_;
+  std::shared_ptr<mcp::server_session> session_;
+  std::shared_ptr<mcp::client> client_;
+};
+
+struct phase_result {
+  double per_second = 0;
+  std::size_t errors = 0;
+};
+
+// Every connection keeps `pipeline` calls of `tool` in flight for `duration`; counts the calls
+// answered (without isError) before the deadline.
+phase_result run_mcp(std::vector<std::unique_ptr<connection>>& connections, int pipeline,
+                     seconds length, const std::string& tool,
+                     const std::function<json(int client, std::size_t n)>& arguments) {
+  std::atomic<std::size_t> completed{0};
+  std::atomic<std::size_t> errors{0};
+  const auto started = steady_clock::now();
+  const auto deadline = started + length;
+  std::vector<std::thread> threads;
+  for (std::size_t c = 0; c < connections.size(); ++c) {
+    threads.emplace_back([&, c] {
+      auto& client = connections[c]->client();
+      std::deque<std::future<json>> in_flight;
+      std::size_t n = 0;
+      for (int i = 0; i < pipeline; ++i)
+        in_flight.push_back(
+            client.start_tool_call(tool, arguments(static_cast<int>(c), n++)).result);
+      while (!in_flight.empty()) {
+        json result;
+        bool failed = false;
+        try {
+          result = in_flight.front().get();
+          failed = result.value("isError", false);
+        } catch (const std::exception&) {
+          failed = true;
+        }
+        in_flight.pop_front();
+        const bool in_time = steady_clock::now() < deadline;
+        if (in_time) {
+          if (failed)
+            ++errors;
+          else
+            ++completed;
+          in_flight.push_back(
+              client.start_tool_call(tool, arguments(static_cast<int>(c), n++)).result);
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  return {static_cast<double>(completed) / static_cast<double>(length.count()), errors.load()};
+}
+
+std::string shell_quote(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
+  }
+  return out + "'";
+}
+
+// Runs pgbench with one custom script; returns its tps (excluding connection time).
+phase_result run_pgbench(const settings& s, const std::filesystem::path& script) {
+  const std::string command =
+      shell_quote(s.pgbench) + " -n -M prepared -c " + std::to_string(s.clients) + " -j " +
+      std::to_string(std::min(s.clients, 2)) + " -T " + std::to_string(s.seconds) + " -f " +
+      shell_quote(script.string()) + " " + shell_quote(s.database_url) + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) throw std::runtime_error("cannot run pgbench");
+  std::string output;
+  char buffer[4096];
+  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
+  const int status = pclose(pipe);
+  std::smatch match;
+  static const std::regex tps(R"(tps = ([0-9.]+) \(without initial connection time\))");
+  static const std::regex failed(R"(number of failed transactions: ([0-9]+))");
+  if (status != 0 || !std::regex_search(output, match, tps)) {
+    throw std::runtime_error("pgbench failed (status " + std::to_string(status) + "):\n" + output);
+  }
+  phase_result result{std::stod(match[1]), 0};
+  if (std::regex_search(output, match, failed)) result.errors = std::stoul(match[1]);
+  return result;
+}
+
+// The statements the store sends for one add and one list page (store/postgres), as pgbench
+// scripts: in a transaction like the store's (BEGIN; statement; COMMIT), and bare (autocommit).
+constexpr const char* returned_columns =
+    "id, owner, title, notes, to_char(due_date, 'YYYY-MM-DD'), (extract(epoch FROM due_at) * "
+    "1000)::bigint,"
+    " due_offset_minutes, priority, tags::text, status, (extract(epoch FROM created_at) * "
+    "1000)::bigint,"
+    " (extract(epoch FROM updated_at) * 1000)::bigint, (extract(epoch FROM completed_at) * "
+    "1000)::bigint,"
+    " client_request_id";
+
+std::string insert_statement() {
+  return std::string(
+             "INSERT INTO todos (id, owner, title, notes, due_date, due_at, due_offset_minutes, "
+             "priority, tags,"
+             " status, created_at, updated_at, completed_at, client_request_id)"
+             " VALUES (md5(:client_id::text || '-' || :n::text || '-' || clock_timestamp()::text),"
+             " 'bench-pgbench-' || :client_id, 'Read chapter 3 and do the exercises', '', "
+             "'2025-03-14'::date,"
+             " NULL, NULL, 3, '[\"bench\",\"chapter-3\"]'::jsonb, 'open', now(), now(), NULL, NULL)"
+             " ON CONFLICT (owner, client_request_id) DO NOTHING RETURNING ") +
+         returned_columns + ";\n";
+}
+
+std::string select_statement() {
+  return std::string("SELECT ") + returned_columns +
+         ", 0::bigint, (extract(epoch FROM created_at) * 1000)::bigint FROM todos"
+         " WHERE owner = 'bench-reader-' || :client_id AND status = 'open'"
+         " ORDER BY created_at ASC, id COLLATE \"C\" ASC LIMIT 21;\n";
+}
+
+// The store's own list statement for this page (store/postgres make_list_sql: sort=created,
+// ascending, status open, no other filter, no cursor, limit 20 + 1), with its NULL parameters
+// passed as parameters too (NULLIF(:zero, 0)), so that the planner sees what it sees for the
+// store. Shows how much of the read gap is the SQL rather than the MCP layers.
+std::string store_select_statement() {
+  const std::string ms_created = "(extract(epoch FROM created_at) * 1000)::bigint";
+  const std::string null_bigint = "NULLIF(:zero, 0)::bigint";
+  const std::string null_text = "NULLIF(:zero, 0)::text";
+  const std::string due_key =
+      "COALESCE((due_date - DATE '1970-01-01')::bigint * 86400000 - :zero::bigint, "
+      "(extract(epoch FROM due_at) * 1000)::bigint)";
+  const std::string has_due = "(due_date IS NOT NULL OR due_at IS NOT NULL)";
+  return std::string("SELECT ") + returned_columns + ", 0::bigint, " + ms_created +
+         " FROM todos WHERE owner = 'bench-reader-' || :client_id"
+         " AND ('open'::text IS NULL OR status = 'open'::text)"
+         " AND (" +
+         null_bigint + " IS NULL OR (" + has_due + " AND " + due_key + " >= " + null_bigint +
+         "))"
+         " AND (" +
+         null_bigint + " IS NULL OR (" + has_due + " AND " + due_key + " < " + null_bigint +
+         "))"
+         " AND (" +
+         null_bigint +
+         " IS NULL OR (status = 'open' AND ((due_at IS NOT NULL AND"
+         " (extract(epoch FROM due_at) * 1000)::bigint < " +
+         null_bigint +
+         ") OR (due_date IS NOT NULL AND"
+         " due_date < NULLIF(:zero, 0)::text::date))))"
+         " AND (" +
+         null_text + " IS NULL OR tags ? " + null_text +
+         ")"
+         " AND (" +
+         null_text + " IS NULL OR title ILIKE " + null_text + " ESCAPE '\\' OR notes ILIKE " +
+         null_text +
+         " ESCAPE '\\')"
+         " AND (" +
+         null_bigint + " IS NULL OR 0::bigint > " + null_bigint +
+         " OR (0::bigint = " + null_bigint + " AND (" + ms_created + " > " + null_bigint + " OR (" +
+         ms_created + " = " + null_bigint + " AND (id COLLATE \"C\") > " + null_text +
+         "))))"
+         " ORDER BY " +
+         ms_created + " ASC, (id COLLATE \"C\") ASC LIMIT 21;\n";
+}
+
+void write_file(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+  if (!out) throw std::runtime_error("cannot write " + path.string());
+}
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const auto n = values.size();
+  return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+void clean_up(store::database& db, const settings& s) {
+  for (int c = 0; c < s.clients; ++c) {
+    for (auto prefix : {"bench-reader-", "bench-writer-", "bench-pgbench-"})
+      db.todos().remove_all(prefix + std::to_string(c), {});
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const settings s = parse_arguments(argc, argv);
+  try {
+    store::postgres_options pg;
+    pg.database_url = s.database_url;
+    pg.min_connections = static_cast<std::size_t>(s.pool);
+    pg.max_connections = static_cast<std::size_t>(s.pool);
+    pg.acquire_timeout = seconds(30);
+    std::shared_ptr<store::database> db = store::open_postgres(pg);
+    clean_up(*db, s);
+
+    mcp::server_options server_options;
+    server_options.name = "bookmcp-todo-bench";
+    server_options.worker_threads = static_cast<std::size_t>(s.workers);
+    mcp::server server(server_options);
+    tools::todo_tool_options tool_options;
+    tool_options.timeout = seconds(120);
+    tool_options.max_concurrency = 256;
+    tool_options.max_queue = 65536;
+    tools::register_todo_tools(server, db, tool_options);
+
+    // Each reader owns seed_per_reader open todos; list reads their first page of 20.
+    for (int c = 0; c < s.clients; ++c) {
+      std::vector<store::new_todo> batch;
+      for (int i = 0; i < s.seed_per_reader; ++i) {
+        batch.push_back({"Read section " + std::to_string(i),
+                         "",
+                         store::todo_due::parse("2025-03-14"),
+                         store::todo_priority::high,
+                         {"bench", "chapter-3"},
+                         std::nullopt});
+        if (batch.size() == store::max_batch_size || i + 1 == s.seed_per_reader) {
+          db->todos().add_batch("bench-reader-" + std::to_string(c), batch, {});
+          batch.clear();
+        }
+      }
+    }
+
+    const auto scripts = std::filesystem::temp_directory_path() /
+                         ("bookmcp-todo-bench-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(scripts);
+    const std::string random_n = "\\set n random(1, 2000000000)\n";
+    write_file(scripts / "insert_tx.sql", random_n + "BEGIN;\n" + insert_statement() + "COMMIT;\n");
+    write_file(scripts / "insert.sql", random_n + insert_statement());
+    write_file(scripts / "select_tx.sql", "BEGIN;\n" + select_statement() + "COMMIT;\n");
+    write_file(scripts / "select.sql", select_statement());
+    write_file(scripts / "select_store.sql",
+               "\\set zero 0\nBEGIN;\n" + store_select_statement() + "COMMIT;\n");
+
+    std::vector<std::unique_ptr<connection>> writers;
+    std::vector<std::unique_ptr<connection>> readers;
+    for (int c = 0; c < s.clients; ++c) {
+      writers.push_back(std::make_unique<connection>(server, "bench-writer-" + std::to_string(c)));
+      readers.push_back(std::make_unique<connection>(server, "bench-reader-" + std::to_string(c)));
+    }
+    const auto add_arguments = [](int, std::size_t) {
+      return json{{"title", "Read chapter 3 and do the exercises"},
+                  {"due", "2025-03-14"},
+                  {"priority", "high"},
+                  {"tags", {"bench", "chapter-3"}}};
+    };
+    const auto list_arguments = [](int, std::size_t) {
+      return json{{"status", "open"}, {"sort", "created"}, {"limit", 20}};
+    };
+
+    std::cout << "bookmcp_todo_bench: " << s.clients << " clients, MCP pipeline " << s.pipeline
+              << ", server workers " << s.workers << ", Postgres pool " << s.pool << ", "
+              << s.seconds << " s per phase, " << s.repeats << " rounds; pgbench -c " << s.clients
+              << " -M prepared\n";
+    // Warm-up: connections, prepared statements, caches.
+    run_mcp(writers, s.pipeline, seconds(1), "todo_add", add_arguments);
+    run_mcp(readers, s.pipeline, seconds(1), "todo_list", list_arguments);
+
+    std::map<std::string, std::vector<double>> rates;
+    std::size_t mcp_errors = 0;
+    std::size_t pgbench_errors = 0;
+    const seconds phase{s.seconds};
+    for (int round = 1; round <= s.repeats; ++round) {
+      auto mcp_add = run_mcp(writers, s.pipeline, phase, "todo_add", add_arguments);
+      auto pg_add_tx = run_pgbench(s, scripts / "insert_tx.sql");
+      auto pg_add = run_pgbench(s, scripts / "insert.sql");
+      auto mcp_list = run_mcp(readers, s.pipeline, phase, "todo_list", list_arguments);
+      auto pg_list_tx = run_pgbench(s, scripts / "select_tx.sql");
+      auto pg_list = run_pgbench(s, scripts / "select.sql");
+      auto pg_list_store = run_pgbench(s, scripts / "select_store.sql");
+      mcp_errors += mcp_add.errors + mcp_list.errors;
+      pgbench_errors += pg_add_tx.errors + pg_add.errors + pg_list_tx.errors + pg_list.errors +
+                        pg_list_store.errors;
+      rates["mcp_add"].push_back(mcp_add.per_second);
+      rates["pg_add_tx"].push_back(pg_add_tx.per_second);
+      rates["pg_add"].push_back(pg_add.per_second);
+      rates["mcp_list"].push_back(mcp_list.per_second);
+      rates["pg_list_tx"].push_back(pg_list_tx.per_second);
+      rates["pg_list"].push_back(pg_list.per_second);
+      rates["pg_list_store"].push_back(pg_list_store.per_second);
+      std::printf(
+          "round %d: writes/s MCP todo_add %.0f | pgbench INSERT in BEGIN/COMMIT %.0f, bare %.0f;"
+          " reads/s MCP todo_list %.0f | pgbench SELECT in BEGIN/COMMIT %.0f, bare %.0f,"
+          " the store's own list SQL %.0f\n",
+          round, mcp_add.per_second, pg_add_tx.per_second, pg_add.per_second, mcp_list.per_second,
+          pg_list_tx.per_second, pg_list.per_second, pg_list_store.per_second);
+      std::fflush(stdout);
+    }
+    const double mcp_add = median(rates["mcp_add"]), pg_add_tx = median(rates["pg_add_tx"]),
+                 pg_add = median(rates["pg_add"]), mcp_list = median(rates["mcp_list"]),
+                 pg_list_tx = median(rates["pg_list_tx"]), pg_list = median(rates["pg_list"]),
+                 pg_list_store = median(rates["pg_list_store"]);
+    std::printf("\nmedians of %d rounds (calls or transactions per second)\n", s.repeats);
+    std::printf(
+        "  writes: MCP todo_add %8.0f   pgbench (same transaction as the store) %8.0f   ratio %.2f "
+        "(goal >= 0.70)"
+        "   [pgbench bare INSERT %8.0f, ratio %.2f]\n",
+        mcp_add, pg_add_tx, mcp_add / pg_add_tx, pg_add, mcp_add / pg_add);
+    std::printf(
+        "  reads:  MCP todo_list %7.0f   pgbench (same transaction as the store) %8.0f   ratio "
+        "%.2f (goal >= 0.50)"
+        "   [pgbench bare SELECT %8.0f, ratio %.2f]\n",
+        mcp_list, pg_list_tx, mcp_list / pg_list_tx, pg_list, mcp_list / pg_list);
+    std::printf(
+        "          pgbench running the store's own list statement %8.0f   ratio %.2f (MCP overhead "
+        "alone)\n",
+        pg_list_store, mcp_list / pg_list_store);
+    std::printf("  errors: MCP %zu, pgbench %zu\n", mcp_errors, pgbench_errors);
+
+    writers.clear();
+    readers.clear();
+    server.shutdown(seconds(5));
+    clean_up(*db, s);
+    std::filesystem::remove_all(scripts);
+    return 0;
+  } catch (const store::store_error& error) {
+    std::cerr << "bookmcp_todo_bench: " << error.what() << " (" << error.diagnostic() << ")\n";
+  } catch (const std::exception& error) {
+    std::cerr << "bookmcp_todo_bench: " << error.what() << "\n";
+  }
+  return 1;
+}

@@ -1,0 +1,95 @@
+#!/bin/sh
+# Runs the official MCP conformance suite (@modelcontextprotocol/conformance 0.1.13, all active
+# server scenarios, Streamable HTTP) against `mcp_conformance_fixtures --listen 127.0.0.1:0`.
+#
+#   tests/conformance/run.sh [FIXTURES_BINARY] [extra conformance args, e.g. --scenario ping]
+#
+# The binary defaults to $BOOKMCP_FIXTURES_BIN. Exit status: 0 when every check passed, 1 when any
+# check failed (or the summary could not be read), 2 on a setup problem, 77 (skip) when
+# node_modules is missing. The fixture server is always stopped.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+
+fixtures=${BOOKMCP_FIXTURES_BIN:-}
+if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
+  fixtures=$1
+  shift
+fi
+if [ -z "$fixtures" ] || [ ! -x "$fixtures" ]; then
+  echo "conformance: no fixture program: pass its path or set BOOKMCP_FIXTURES_BIN (got \"$fixtures\")" >&2
+  exit 2
+fi
+suite="$here/node_modules/.bin/conformance"
+if [ ! -x "$suite" ]; then
+  echo "conformance skipped: tests/conformance/node_modules is missing; run tests/conformance/install.sh (npm ci) first"
+  exit 77
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/bookmcp-conformance.XXXXXX")
+server_pid=
+cleanup() {
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid" 2>/dev/null
+    # The fixture's shutdown grace is 2 s; give it a little more, then insist.
+    i=0
+    while kill -0 "$server_pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    kill -KILL "$server_pid" 2>/dev/null
+    wait "$server_pid" 2>/dev/null
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
+
+# A clean environment: the servers refuse unknown BOOKMCP_* variables.
+env -i PATH="$PATH" HOME="${HOME:-/tmp}" "$fixtures" --listen 127.0.0.1:0 --log-level warn \
+  >"$work/server.out" 2>"$work/server.err" &
+server_pid=$!
+
+port=
+i=0
+while [ $i -lt 300 ]; do  # up to 30 s: the machine may be busy
+  port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$work/server.out" | head -n 1)
+  [ -n "$port" ] && break
+  if ! kill -0 "$server_pid" 2>/dev/null; then
+    echo "conformance: the fixture program exited before listening:" >&2
+    cat "$work/server.err" >&2
+    exit 2
+  fi
+  sleep 0.1
+  i=$((i + 1))
+done
+if [ -z "$port" ]; then
+  echo "conformance: the fixture program did not print its port within 30 s" >&2
+  cat "$work/server.err" >&2
+  exit 2
+fi
+url="http://127.0.0.1:$port/mcp"
+echo "conformance: fixture server pid $server_pid at $url"
+
+"$suite" server --url "$url" "$@" 2>&1 | tee "$work/suite.out"
+# The suite's own exit status is lost in the pipe; judge by its summary instead (and require
+# the summary, so that a crash of the suite never passes).
+status=0
+if grep -q '^Total: [0-9]* passed, [0-9]* failed' "$work/suite.out"; then
+  failed=$(sed -n 's/^Total: [0-9]* passed, \([0-9]*\) failed.*/\1/p' "$work/suite.out" | tail -n 1)
+  [ "$failed" = 0 ] || status=1
+elif grep -q '^Passed: [0-9]*/[0-9]*, [0-9]* failed' "$work/suite.out"; then
+  failed=$(sed -n 's/^Passed: [0-9]*\/[0-9]*, \([0-9]*\) failed.*/\1/p' "$work/suite.out" | tail -n 1)
+  [ "$failed" = 0 ] || status=1
+else
+  echo "conformance: no summary line in the suite's output" >&2
+  status=1
+fi
+
+if ! kill -0 "$server_pid" 2>/dev/null; then
+  echo "conformance: the fixture server died during the run:" >&2
+  cat "$work/server.err" >&2
+  status=1
+elif [ -s "$work/server.err" ]; then
+  echo "--- fixture server stderr (warnings and errors) ---"
+  tail -n 50 "$work/server.err"
+fi
+echo "conformance: $( [ $status = 0 ] && echo PASSED || echo FAILED )"
+exit $status

@@ -1,0 +1,8 @@
+#!/bin/sh
+# Installs the npm packages of every Node-based test folder (tests/e2e, tests/conformance),
+# each exactly as its package-lock.json pins them. Idempotent; safe to call from scripts/test.sh.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+for dir in e2e conformance; do
+  "$here/$dir/install.sh"
+done

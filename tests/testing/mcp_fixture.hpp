@@ -1,0 +1,149 @@
+#pragma once
+// Fixtures for MCP tests:
+//   session_harness  a server and one session that writes to a recording_sink; the test
+//                    feeds raw JSON text and inspects exactly what the session sent.
+//   client_harness   a server, a session and an mcp::client joined by the in-memory
+//                    transport pair, for end-to-end tests through the real client.
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <gtest/gtest.h>
+
+#include "mcp/client.hpp"
+#include "mcp/memory_transport.hpp"
+#include "mcp/server.hpp"
+#include "mcp/session.hpp"
+#include "tests/testing/mcp_recording_sink.hpp"
+
+namespace bookmcp::mcp_testing {
+
+// A small fixed pool so that tests behave the same on every machine.
+inline mcp::server_options test_server_options() {
+  mcp::server_options options;
+  options.name = "bookmcp-test";
+  options.version = "9.9.9";
+  options.worker_threads = 4;
+  return options;
+}
+
+inline json request_message(const json& id, std::string_view method, json params = json::object()) {
+  json message = {{"jsonrpc", "2.0"}, {"id", id}, {"method", method}};
+  if (!params.is_null()) message["params"] = std::move(params);
+  return message;
+}
+
+inline json notification_message(std::string_view method, json params = json::object()) {
+  json message = {{"jsonrpc", "2.0"}, {"method", method}};
+  if (!params.is_null()) message["params"] = std::move(params);
+  return message;
+}
+
+class session_harness {
+ public:
+  explicit session_harness(mcp::server_options options = test_server_options(),
+                           mcp::session_options session = {})
+      : server(std::move(options)),
+        sink(std::make_shared<recording_sink>()),
+        session(server.open_session(sink, std::move(session))) {}
+
+  ~session_harness() { session->close(); }
+
+  void send_text(std::string_view text) { session->handle_message(text); }
+  void send(const json& message) { session->handle_message(message.dump()); }
+
+  // Sends a request with a fresh integer id and waits for its response (the whole message).
+  json request(std::string_view method, json params = json::object()) {
+    const json id = next_id_++;
+    send(request_message(id, method, std::move(params)));
+    auto response = sink->wait_for_response(id);
+    if (!response) {
+      ADD_FAILURE() << "no response to " << method << " (id " << id << ")";
+      return json::object();
+    }
+    return *response;
+  }
+
+  // initialize + notifications/initialized; returns the initialize response message.
+  json initialize(std::string_view version = mcp::latest_protocol_version,
+                  json capabilities = json::object()) {
+    json response = request("initialize", {{"protocolVersion", version},
+                                           {"capabilities", std::move(capabilities)},
+                                           {"clientInfo", {{"name", "harness"}, {"version", "1"}}}});
+    send(notification_message("notifications/initialized"));
+    return response;
+  }
+
+  // Sends a tools/call with id `id` (optionally with extra params such as _meta) without waiting.
+  void start_call(const json& id, std::string_view tool, json arguments = json::object(),
+                  json extra_params = json::object()) {
+    json params = std::move(extra_params);
+    params["name"] = tool;
+    params["arguments"] = std::move(arguments);
+    send(request_message(id, "tools/call", std::move(params)));
+  }
+
+  void cancel(const json& id, std::string_view reason = "test cancels") {
+    send(notification_message("notifications/cancelled", {{"requestId", id}, {"reason", reason}}));
+  }
+
+  mcp::server server;
+  std::shared_ptr<recording_sink> sink;
+  std::shared_ptr<mcp::server_session> session;
+
+ private:
+  std::int64_t next_id_ = 1000;
+};
+
+class client_harness {
+ public:
+  explicit client_harness(mcp::server_options options = test_server_options(),
+                          mcp::client_options client_options = {})
+      : server(std::move(options)), pair(mcp::make_memory_transport_pair()) {
+    mcp::session_options session_options;
+    session_options.identity = "tester";
+    session_options.transport = "memory";
+    session = server.open_session(pair.server, session_options);
+    client = std::make_shared<mcp::client>(pair.client, std::move(client_options));
+    // Weak captures: the receivers live inside the transport, which the client and the
+    // session own; strong captures would make a cycle.
+    std::weak_ptr<mcp::server_session> weak_session = session;
+    pair.server->set_receiver(
+        [weak_session](std::string message) {
+          if (auto live = weak_session.lock()) live->handle_message(message);
+        },
+        [weak_session, this] {
+          if (auto live = weak_session.lock()) live->close();
+          server_side_closed.set();
+        });
+    std::weak_ptr<mcp::client> weak_client = client;
+    pair.client->set_receiver(
+        [weak_client](std::string message) {
+          if (auto live = weak_client.lock()) live->handle_message(message);
+        },
+        [weak_client, this] {
+          if (auto live = weak_client.lock()) live->connection_closed();
+          client_side_closed.set();
+        });
+  }
+
+  ~client_harness() { disconnect(); }
+
+  // Ends the connection and waits until both sides saw it end.
+  void disconnect() {
+    pair.client->close();
+    EXPECT_TRUE(server_side_closed.wait()) << "the server side never saw the connection close";
+    EXPECT_TRUE(client_side_closed.wait()) << "the client side never saw the connection close";
+  }
+
+  mcp::server server;
+  mcp::memory_transport_pair pair;
+  std::shared_ptr<mcp::server_session> session;
+  std::shared_ptr<mcp::client> client;
+  signal server_side_closed;
+  signal client_side_closed;
+};
+
+}  // namespace bookmcp::mcp_testing

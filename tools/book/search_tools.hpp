@@ -1,0 +1,26 @@
+#pragma once
+// The reading side of the book as MCP offers it:
+//   search_book           BM25 search with citations (title, heading path, URL with anchor,
+//                         snippet) and a resource_link per hit;
+//   book://toc            the table of contents in sidebar order (Markdown with links);
+//   book://doc/{+path}    a whole document, or with "#anchor" one section (Markdown).
+//
+// Thread-safety: the handlers only read (the index's current snapshot, files on disk, the
+// registry), so they run concurrently with each other and with indexing runs.
+
+#include "mcp/server.hpp"
+#include "rag/indexer.hpp"
+#include "rag/lexical_index.hpp"
+
+namespace bookmcp::tools {
+
+// Registers search_book, book://toc and book://doc/{+path}. `indexer` and `index` must outlive
+// every call the server may still run: keep them alive as long as the server, or own them
+// through `owner`, which every handler holds.
+void register_search_tools(mcp::server& server, rag::indexer& indexer, rag::lexical_index& index,
+                           std::shared_ptr<const void> owner = {});
+
+// Markdown rendering of a table of contents, linking each document to its book://doc URI.
+std::string render_table_of_contents(const std::vector<rag::toc_entry>& entries);
+
+}  // namespace bookmcp::tools
