@@ -1,6 +1,8 @@
 // bookmcp's composition root: reads the configuration, sets up logging, builds the MCP
 // server with its tools, and runs the chosen transport.
 
+#include <sys/resource.h>
+
 #include <csignal>
 #include <filesystem>
 #include <iostream>
@@ -170,6 +172,11 @@ int run(const bookmcp::app::config& settings) {
 int main(int argc, char** argv) {
   using namespace bookmcp::app;
   std::signal(SIGPIPE, SIG_IGN);
+  // A network server holds one descriptor per connection: use the whole hard limit.
+  if (rlimit limit{}; ::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+  }
   config settings;
   try {
     settings = load_config(std::vector<std::string>(argv + 1, argv + argc), process_environment());

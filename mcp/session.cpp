@@ -638,6 +638,9 @@ void session_impl::handle_request(incoming_message& message) {
 }
 
 json session_impl::on_initialize(const json& params) {
+  if (initialized()) {
+    throw rpc_error(error_code::invalid_request, "Invalid Request: the session is already initialized");
+  }
   const auto version = params.find("protocolVersion");
   if (version == params.end() || !version->is_string()) {
     throw rpc_error(error_code::invalid_params, "initialize needs \"protocolVersion\" (a string)");
@@ -856,17 +859,20 @@ void session_impl::start_tool_call(const request_id& id, const json& params) {
     self->run_tool(call, tool, arguments);
   };
   bool busy = false;
+  bool start_now = false;
   {
     std::lock_guard lock(tool->slots_mutex);
     if (tool->running < tool->definition.max_concurrency) {
       ++tool->running;
-      server_->workers.post(std::move(job));
+      start_now = true;
     } else if (tool->waiting.size() < tool->definition.max_queue) {
       tool->waiting.push_back(std::move(job));
     } else {
       busy = true;
     }
   }
+  // Posting wakes a worker: do it outside the lock that every caller of this tool takes.
+  if (start_now) server_->workers.post(std::move(job));
   if (busy) {
     if (call->claim()) {
       call->outcome = "busy";
@@ -926,7 +932,12 @@ void session_impl::execute_tool(const std::shared_ptr<call_state>& call, registe
   } catch (const tool_error& failure) {
     result = tool_result::error(failure.what()).to_json();
   } catch (const cancelled_error&) {
-    // The handler noticed cancellation; whoever cancelled has decided the outcome.
+    // The handler noticed cancellation; whoever cancelled has decided the outcome. A handler
+    // that throws it without being cancelled is a bug: answer rather than leave the call hanging.
+    if (!call->stop.stop_requested()) {
+      spdlog::error("tool {} threw cancelled_error without being cancelled", tool.definition.name);
+      error.emplace(error_code::internal_error, "Internal error");
+    }
   } catch (const rpc_error& failure) {
     error = failure;
   } catch (const std::exception& failure) {

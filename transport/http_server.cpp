@@ -15,6 +15,7 @@
 #include <set>
 #include <thread>
 #include <unordered_map>
+#include <variant>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -543,8 +544,12 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
   entry->session->handle_parsed(std::move(body));
 
   // Wait for the first message; if the client disconnects first, cancel the request(s).
+  // Most answers come within a millisecond: only then is it worth watching the socket.
   using namespace net::experimental::awaitable_operators;
-  auto first = co_await (stream_box->pop() || wait_peer_closed(stream.socket()));
+  bool slow = false;
+  std::variant<std::optional<queued_message>, std::monostate> first =
+      co_await stream_box->pop(std::chrono::milliseconds(1), &slow);
+  if (slow) first = co_await (stream_box->pop() || wait_peer_closed(stream.socket()));
   if (first.index() == 1) {
     entry->router->remove_stream(stream_box);
     for (const auto& id : ids) {

@@ -37,12 +37,30 @@ void metrics::request_finished(const mcp::request_event& event) {
       h.sum += seconds;
     }
   }
+  // One record per request: info level in JSON log format (machine-readable request logs),
+  // debug otherwise. The "requests" logger is set up by the composition root; without it the
+  // default logger is used.
   const auto level = log_requests_ ? spdlog::level::info : spdlog::level::debug;
-  if (spdlog::should_log(level)) {
-    spdlog::log(level, "request id={} session={} identity={} transport={} method={} tool={} outcome={} duration_us={}",
-                event.id ? event.id->to_string() : "-", event.session_id, event.identity, event.transport,
-                event.method, event.tool.empty() ? "-" : event.tool, event.outcome,
-                std::chrono::duration_cast<std::chrono::microseconds>(event.duration).count());
+  auto logger = spdlog::get("requests");
+  if (!logger) logger = spdlog::default_logger();
+  if (!logger->should_log(level)) return;
+  const long long micros = std::chrono::duration_cast<std::chrono::microseconds>(event.duration).count();
+  const std::string id = event.id ? event.id->to_string() : "";
+  if (log_requests_) {
+    mcp::json fields = {{"request_id", event.id ? event.id->to_json() : mcp::json(nullptr)},
+                        {"session_id", event.session_id},
+                        {"identity", event.identity},
+                        {"transport", event.transport},
+                        {"method", event.method},
+                        {"tool", event.tool.empty() ? mcp::json(nullptr) : mcp::json(event.tool)},
+                        {"outcome", event.outcome},
+                        {"duration_us", micros}};
+    std::string members = fields.dump(-1, ' ', false, mcp::json::error_handler_t::replace);
+    logger->log(level, "{}", std::string_view(members).substr(1, members.size() - 2));
+  } else {
+    logger->log(level, "id={} session={} identity={} transport={} method={} tool={} outcome={} duration_us={}",
+                id.empty() ? "-" : id, event.session_id, event.identity, event.transport, event.method,
+                event.tool.empty() ? "-" : event.tool, event.outcome, micros);
   }
 }
 

@@ -1,6 +1,8 @@
 // mcp_conformance_fixtures: serves the conformance suite's fixtures (and `wait`, `echo`) over
 // stdio. Flags: --stdio (default), --page-size N (tools/list page size), --log-level LEVEL.
 
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -16,6 +18,10 @@
 int main(int argc, char** argv) {
   using namespace bookmcp;
   std::signal(SIGPIPE, SIG_IGN);
+  if (rlimit limit{}; ::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+  }
   mcp::server_options options;
   options.name = "bookmcp-conformance-fixtures";
   options.version = BOOKMCP_VERSION;

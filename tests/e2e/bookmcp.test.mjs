@@ -62,6 +62,32 @@ describe('bookmcp command line', { timeout: 5 * TEST_TIMEOUT_MS }, () => {
     assert.equal(stdout, '');
   });
 
+  it('--log-format json writes one valid JSON object per stderr line, with request records', async () => {
+    const initialize = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 0,
+      method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'quote " and \\ backslash', version: '1' } },
+    });
+    const ping = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' });
+    const { code, stderr } = await run(BOOKMCP, ['--stdio', '--log-format', 'json'], {
+      env: env(),
+      input: `${initialize}\n${ping}\n`,
+    });
+    assert.equal(code, 0);
+    const records = stderr.trim().split('\n').map((line) => JSON.parse(line));
+    assert.ok(records.some((r) => typeof r.message === 'string' && r.message.includes('quote " and')), stderr);
+    const requests = records.filter((r) => r.event === 'request');
+    assert.deepEqual(
+      requests.map((r) => [r.method, r.outcome, r.request_id, r.transport]),
+      [['initialize', 'ok', 0, 'stdio'], ['ping', 'ok', 1, 'stdio']],
+    );
+    for (const r of requests) {
+      assert.equal(typeof r.session_id, 'string');
+      assert.equal(typeof r.duration_us, 'number');
+    }
+  });
+
   it('--stdio exits 0 at once on empty input', async () => {
     const { code, stdout } = await run(BOOKMCP, ['--stdio'], { env: env(), input: '' });
     assert.equal(code, 0);
