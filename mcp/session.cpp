@@ -121,6 +121,17 @@ std::string capability_for(std::string_view method) {
 
 }  // namespace
 
+// The JSON array answering a batch.
+std::string join_batch(const std::vector<std::string>& responses) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < responses.size(); ++i) {
+    if (i) out += ',';
+    out += responses[i];
+  }
+  out += ']';
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------
 // call_state
 
@@ -234,12 +245,7 @@ void session_impl::send_response_text(const request_id& id, std::string text) {
       batch->responses.push_back(std::move(text));
       if (--batch->remaining != 0 || batch->flushed) return;
       batch->flushed = true;
-      combined = "[";
-      for (std::size_t i = 0; i < batch->responses.size(); ++i) {
-        if (i) combined += ',';
-        combined += batch->responses[i];
-      }
-      combined += "]";
+      combined = join_batch(batch->responses);
     }
     send(std::move(combined), {outbound_route::kind::response, id});
     return;
@@ -263,12 +269,7 @@ void session_impl::drop_response(const request_id& id) {
     std::lock_guard lock(batch->mutex);
     if (--batch->remaining != 0 || batch->flushed || batch->responses.empty()) return;
     batch->flushed = true;
-    combined = "[";
-    for (std::size_t i = 0; i < batch->responses.size(); ++i) {
-      if (i) combined += ',';
-      combined += batch->responses[i];
-    }
-    combined += "]";
+    combined = join_batch(batch->responses);
   }
   send(std::move(combined), {outbound_route::kind::response, id});
 }
@@ -430,12 +431,7 @@ void session_impl::handle_batch(json body) {
     std::lock_guard lock(batch->mutex);
     if (batch->remaining != 0 || batch->responses.empty() || batch->flushed) return;
     batch->flushed = true;
-    combined = "[";
-    for (std::size_t i = 0; i < batch->responses.size(); ++i) {
-      if (i) combined += ',';
-      combined += batch->responses[i];
-    }
-    combined += "]";
+    combined = join_batch(batch->responses);
   }
   send(std::move(combined), {outbound_route::kind::response, std::nullopt});
 }

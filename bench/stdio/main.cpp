@@ -2,7 +2,7 @@
 //
 // Spawns the server with pipes, does the initialize handshake, then speaks raw newline-delimited
 // JSON-RPC: requests are preformatted text, responses are only scanned for their top-level id
-// (line_scan), so the client costs little next to the server it measures. Each run uses a fresh
+// (bench/common/json_scan), so the client costs little next to the server it measures. Each run uses a fresh
 // server; the figures reported are medians across runs because the machine is shared and noisy.
 //
 //   bookmcp_stdio_bench [options] [-- SERVER [ARGS...]]
@@ -23,8 +23,8 @@
 #include <string_view>
 #include <vector>
 
-#include "bench/stdio/latency_stats.hpp"
-#include "bench/stdio/line_scan.hpp"
+#include "bench/common/latency_stats.hpp"
+#include "bench/common/json_scan.hpp"
 #include "bench/stdio/server_process.hpp"
 
 namespace bookmcp::bench {
@@ -198,7 +198,7 @@ std::string shorten(std::string_view line) {
 std::string await_response(server_process& server, std::int64_t id, bool keep = false) {
   for (;;) {
     while (auto line = server.next_line()) {
-      const line_facts facts = scan_line(*line);
+      const message_facts facts = scan_message(*line);
       if (facts.has_method || line->empty()) continue;
       if (facts.id != id) {
         throw bench_error("expected the response to request " + std::to_string(id) +
@@ -248,7 +248,7 @@ std::optional<std::string> probe_tool(session& client, const request_template& r
   ++client.calls_sent;
   for (;;) {
     while (auto line = client.server.next_line()) {
-      const line_facts facts = scan_line(*line);
+      const message_facts facts = scan_message(*line);
       if (facts.has_method || line->empty()) continue;
       if (facts.id != id)
         throw bench_error("expected the response to request " + std::to_string(id) +
@@ -325,7 +325,7 @@ pipelined_figures measure_pipelined(session& client, const request_template& req
     client.server.fill();
     const auto arrived = clock_type::now();
     while (auto line = client.server.next_line()) {
-      const line_facts facts = scan_line(*line);
+      const message_facts facts = scan_message(*line);
       if (facts.has_method || line->empty()) continue;
       const std::int64_t index = facts.id ? *facts.id - base : -1;
       if (index < 0 || static_cast<std::size_t>(index) >= issued ||

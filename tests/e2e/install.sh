@@ -1,15 +1,5 @@
 #!/bin/sh
-# Installs the end-to-end tests' npm packages exactly as package-lock.json pins them.
-# Idempotent: does nothing when node_modules was installed from the current lockfile.
+# Installs this folder's npm packages exactly as its package-lock.json pins them.
 set -eu
-cd "$(dirname "$0")"
-
-stamp=node_modules/.bookmcp-lock.sha256
-want=$(sha256sum package-lock.json | cut -d' ' -f1)
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-  echo "tests/e2e: node_modules is up to date with package-lock.json"
-  exit 0
-fi
-
-npm ci --no-audit --no-fund
-echo "$want" > "$stamp"
+here=$(cd "$(dirname "$0")" && pwd)
+exec "$here/../../scripts/npm-ci.sh" "$here"
