@@ -33,8 +33,10 @@ class fd_writer final : public mcp::message_sink {
     std::unique_lock lock(mutex_);
     space_.wait(lock, [&] { return closed_ || queue_.size() < max_queued_; });
     if (closed_) return false;
-    if (!writing_ && queue_.empty() && !closing_ && !(corked_ && std::this_thread::get_id() == reader_)) {
-      // Nobody is writing: write from this thread and save the hand-off to the writer.
+    if (!writing_ && queue_.empty() && !closing_ && !contended_ &&
+        !(corked_ && std::this_thread::get_id() == reader_)) {
+      // Nobody is writing and nobody was lately: write from this thread and save the hand-off
+      // to the writer (what a client waiting for one answer feels).
       writing_ = true;
       lock.unlock();
       static char newline = '\n';
@@ -51,6 +53,9 @@ class fd_writer final : public mcp::message_sink {
       if (!queue_.empty() || closing_) ready_.notify_one();
       return true;
     }
+    // Senders are colliding (pipelined requests): let the writer thread batch them into one
+    // writev until it finds the queue empty again.
+    if (writing_) contended_ = true;
     queue_.push_back(std::move(message));
     if ((queue_.size() == 1 && !corked_) || queue_.size() == max_queued_ / 2) ready_.notify_one();
     return true;
@@ -113,6 +118,7 @@ class fd_writer final : public mcp::message_sink {
       const bool ok = write_all(vectors);
       std::lock_guard lock(mutex_);
       writing_ = false;
+      if (queue_.empty()) contended_ = false;
       if (!ok) {
         closed_ = true;
         queue_.clear();
@@ -157,6 +163,7 @@ class fd_writer final : public mcp::message_sink {
   bool closed_ = false;
   bool writing_ = false;  // one writer at a time: the writer thread or a sender writing directly
   bool corked_ = false;
+  bool contended_ = false;  // a send found another write in progress: batch through the writer
   std::thread::id reader_;
   std::thread thread_;
 };

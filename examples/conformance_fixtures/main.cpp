@@ -38,7 +38,9 @@ int main(int argc, char** argv) {
       return argv[++i];
     };
     if (arg == "--stdio") continue;
-    if (arg == "--shutdown-grace-ms") {
+    if (arg == "--worker-threads") {
+      options.worker_threads = std::stoul(next());
+    } else if (arg == "--shutdown-grace-ms") {
       shutdown_grace = std::chrono::milliseconds(std::stol(next()));
     } else if (arg == "--listen") {
       listen = next();
@@ -47,7 +49,7 @@ int main(int argc, char** argv) {
     } else if (arg == "--log-level") {
       log_level = next();
     } else if (arg == "--help") {
-      std::cout << "usage: mcp_conformance_fixtures [--stdio | --listen HOST:PORT] [--page-size N] [--log-level LEVEL] [--shutdown-grace-ms MS]\n";
+      std::cout << "usage: mcp_conformance_fixtures [--stdio | --listen HOST:PORT] [--page-size N] [--log-level LEVEL] [--shutdown-grace-ms MS] [--worker-threads N]\n";
       return 0;
     } else {
       std::cerr << "mcp_conformance_fixtures: unknown argument " << arg << "\n";
