@@ -15,11 +15,14 @@ BUILD_DIR="$root/build-sanitize" BUILD_TYPE=Debug bash scripts/build.sh -DBOOKMC
 
 jobs="$(nproc)"
 run_all() {
+  local status=0
   echo "== tests (sanitized unit tests)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir "$root/build-sanitize" --output-on-failure -j "$jobs" -LE 'e2e|bench'
+    LSAN_OPTIONS="suppressions=$root/tests/testing/lsan.supp:print_suppressions=0" \
+    ctest --test-dir "$root/build-sanitize" --output-on-failure -j "$jobs" -LE 'e2e|bench' || status=1
   echo "== tests (all)"
-  ctest --test-dir "$root/build" --output-on-failure -j "$jobs"
+  ctest --test-dir "$root/build" --output-on-failure -j "$jobs" || status=1
+  return $status
 }
 export -f run_all
 export root jobs
