@@ -1,9 +1,11 @@
 #include "transport/stdio_transport.hpp"
 
+#include <poll.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -193,8 +195,18 @@ int serve_stdio(mcp::server& server, const stdio_options& options,
   bool discarding = false;  // inside an oversized line: drop bytes until its newline
   std::vector<char> buffer(1 << 16);
   int status = 0;
+  bool recently_busy = false;
   for (;;) {
+    // After a message, poll briefly before blocking: on an idle machine waking a sleeping
+    // thread costs tens of microseconds, more than the request itself. Bounded to ~50 µs.
+    if (recently_busy) {
+      pollfd watch{options.input_fd, POLLIN, 0};
+      const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
+      while (::poll(&watch, 1, 0) == 0 && std::chrono::steady_clock::now() < until) {
+      }
+    }
     const ssize_t got = ::read(options.input_fd, buffer.data(), buffer.size());
+    recently_busy = got > 0;
     if (got == 0) break;
     if (got < 0) {
       if (errno == EINTR) continue;
