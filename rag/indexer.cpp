@@ -296,17 +296,8 @@ index_summary indexer::index_all(const progress_callback& progress, std::stop_to
   const auto started = std::chrono::steady_clock::now();
   for (const auto& root : options_.roots) {
     index_summary one = index(root.string(), progress, stop);
-    total.added += one.added;
-    total.updated += one.updated;
-    total.unchanged += one.unchanged;
-    total.removed += one.removed;
-    total.failed += one.failed;
-    total.errors.insert(total.errors.end(), one.errors.begin(), one.errors.end());
-    total.generation = one.generation;
-    if (one.cancelled) {
-      total.cancelled = true;
-      break;
-    }
+    total.accumulate(one);
+    if (one.cancelled) break;
   }
   total.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - started);

@@ -83,6 +83,18 @@ struct index_summary {
   bool cancelled = false;       // stopped early; every file handled so far is consistent
   std::int64_t generation = 0;  // registry generation the published index reflects
   std::chrono::milliseconds elapsed{0};
+
+  // Adds a later run's counts and errors; takes its generation and cancellation.
+  void accumulate(const index_summary& later) {
+    added += later.added;
+    updated += later.updated;
+    unchanged += later.unchanged;
+    removed += later.removed;
+    failed += later.failed;
+    errors.insert(errors.end(), later.errors.begin(), later.errors.end());
+    generation = later.generation;
+    cancelled = cancelled || later.cancelled;
+  }
 };
 
 // A resolved, checked request path.

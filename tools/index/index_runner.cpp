@@ -88,17 +88,8 @@ std::optional<index_run_record> index_runner::index(const std::vector<std::strin
       rag::index_summary one = indexer_.index(path, on_file, stop);
       offset += this_total;
       auto& total = record.summary;
-      total.added += one.added;
-      total.updated += one.updated;
-      total.unchanged += one.unchanged;
-      total.removed += one.removed;
-      total.failed += one.failed;
-      total.errors.insert(total.errors.end(), one.errors.begin(), one.errors.end());
-      total.generation = one.generation;
-      if (one.cancelled) {
-        total.cancelled = true;
-        break;
-      }
+      total.accumulate(one);
+      if (one.cancelled) break;
     }
   } catch (...) {
     release(nullptr);
