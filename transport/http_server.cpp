@@ -868,6 +868,19 @@ net::awaitable<void> http_server::impl::run_connection(tcp::socket socket) {
                                 std::to_string(options.max_message_bytes / 1024) + " KiB limit");
       out.keep_alive(false);
       co_await http::async_write(stream, out, net::redirect_error(net::use_awaitable, error));
+      // Lingering close: the client may still be sending the oversized body. Closing now would
+      // reset the connection and lose the 413; stop sending, then discard what arrives for a
+      // bounded time and amount before closing.
+      boost::system::error_code ignored;
+      stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      stream.expires_after(std::chrono::seconds(2));
+      std::vector<char> discard(64 * 1024);
+      for (std::size_t drained = 0; drained < 64 * 1024 * 1024;) {
+        const std::size_t got = co_await stream.async_read_some(net::buffer(discard),
+                                                                 net::redirect_error(net::use_awaitable, ignored));
+        if (ignored || got == 0) break;
+        drained += got;
+      }
       break;
     }
     if (error) break;
