@@ -39,15 +39,24 @@ class deadline_thread {
   };
 
   explicit deadline_thread(std::function<void(std::function<void()>)> dispatch)
-      : dispatch_(std::move(dispatch)), thread_([this] { run(); }) {}
+      : core_(std::make_shared<core>()) {
+    core_->dispatch = std::move(dispatch);
+    thread_ = std::thread([state = core_] { state->run(); });
+  }
 
   ~deadline_thread() {
     {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
+      std::lock_guard lock(core_->mutex);
+      core_->stopping = true;
     }
-    changed_.notify_all();
-    thread_.join();
+    core_->changed.notify_all();
+    // Deadline work may drop the last reference to the executor that owns this thread; the
+    // thread cannot join itself, so it is detached and finishes on its own (it shares `core_`).
+    if (thread_.get_id() == std::this_thread::get_id()) {
+      thread_.detach();
+    } else {
+      thread_.join();
+    }
   }
 
   std::shared_ptr<entry> schedule(std::chrono::steady_clock::time_point when, std::function<void()> work) {
@@ -55,19 +64,20 @@ class deadline_thread {
     item->work = std::move(work);
     bool earliest = false;
     {
-      std::lock_guard lock(mutex_);
-      earliest = heap_.empty() || when < heap_.top().when;
-      heap_.push({when, item});
-      if (heap_.size() > 4096 && heap_.size() > 2 * live_estimate_) compact();
-      ++live_estimate_;
+      std::lock_guard lock(core_->mutex);
+      auto& heap = core_->heap;
+      earliest = heap.empty() || when < heap.top().when;
+      heap.push({when, item});
+      if (heap.size() > 4096 && heap.size() > 2 * core_->live_estimate) core_->compact();
+      ++core_->live_estimate;
     }
-    if (earliest) changed_.notify_one();
+    if (earliest) core_->changed.notify_one();
     return item;
   }
 
   void cancelled_one() {
-    std::lock_guard lock(mutex_);
-    if (live_estimate_) --live_estimate_;
+    std::lock_guard lock(core_->mutex);
+    if (core_->live_estimate) --core_->live_estimate;
   }
 
  private:
@@ -77,44 +87,51 @@ class deadline_thread {
     bool operator>(const slot& other) const { return when > other.when; }
   };
 
-  void compact() {
-    std::vector<slot> kept;
-    while (!heap_.empty()) {
-      if (!heap_.top().item->cancelled) kept.push_back(heap_.top());
-      heap_.pop();
-    }
-    for (auto& item : kept) heap_.push(std::move(item));
-    live_estimate_ = heap_.size();
-  }
+  // Everything the thread touches, shared with it so that it outlives a detached thread's loop.
+  struct core {
+    std::function<void(std::function<void()>)> dispatch;
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::priority_queue<slot, std::vector<slot>, std::greater<>> heap;
+    std::size_t live_estimate = 0;
+    bool stopping = false;
 
-  void run() {
-    std::unique_lock lock(mutex_);
-    while (!stopping_) {
-      if (heap_.empty()) {
-        changed_.wait(lock);
-        continue;
+    void compact() {
+      std::vector<slot> kept;
+      while (!heap.empty()) {
+        if (!heap.top().item->cancelled) kept.push_back(heap.top());
+        heap.pop();
       }
-      const auto next = heap_.top().when;
-      if (std::chrono::steady_clock::now() < next) {
-        changed_.wait_until(lock, next);
-        continue;
-      }
-      slot due = heap_.top();
-      heap_.pop();
-      if (due.item->cancelled) continue;
-      if (live_estimate_) --live_estimate_;
-      lock.unlock();
-      dispatch_(std::move(due.item->work));
-      lock.lock();
+      for (auto& item : kept) heap.push(std::move(item));
+      live_estimate = heap.size();
     }
-  }
 
-  std::function<void(std::function<void()>)> dispatch_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::priority_queue<slot, std::vector<slot>, std::greater<>> heap_;
-  std::size_t live_estimate_ = 0;
-  bool stopping_ = false;
+    void run() {
+      std::unique_lock lock(mutex);
+      while (!stopping) {
+        if (heap.empty()) {
+          changed.wait(lock);
+          continue;
+        }
+        const auto next = heap.top().when;
+        if (std::chrono::steady_clock::now() < next) {
+          changed.wait_until(lock, next);
+          continue;
+        }
+        slot due = heap.top();
+        heap.pop();
+        if (due.item->cancelled) continue;
+        if (live_estimate) --live_estimate;
+        auto work = std::move(due.item->work);
+        due = {};
+        lock.unlock();
+        dispatch(std::move(work));
+        lock.lock();
+      }
+    }
+  };
+
+  std::shared_ptr<core> core_;
   std::thread thread_;
 };
 
