@@ -4,17 +4,14 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <deque>
 #include <queue>
 #include <thread>
 #include <vector>
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <spdlog/spdlog.h>
 
 namespace bookmcp::mcp {
-
-namespace asio = boost::asio;
 
 namespace {
 
@@ -135,6 +132,143 @@ class deadline_thread {
   std::thread thread_;
 };
 
+// The workers. Tool calls are mostly short, so the cost that matters is waking threads: a
+// sleeping worker costs a futex wake and a context switch, tens of microseconds on a small VM.
+// Hence, in the manner of Go's scheduler:
+// - a post wakes a sleeper only when no idle worker is already "searching" for work, and the
+//   woken worker counts as searching until it takes a task, so a burst of posts wakes one
+//   thread, not one per post; a worker that takes a task while more are queued wakes the next
+//   (the chain grows only as fast as the work needs it);
+// - while work streams in, one idle worker at a time spins briefly before sleeping;
+// - sleepers are woken last-in first-out: the most recently active thread has a warm cache.
+class worker_pool {
+ public:
+  explicit worker_pool(std::size_t threads) : slots_(threads) {
+    threads_.reserve(threads);
+    for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this, i] { run(slots_[i]); });
+  }
+  ~worker_pool() { stop_and_join(); }
+
+  void post(std::function<void()> work) {
+    slot* woken = nullptr;
+    {
+      std::lock_guard lock(mutex_);
+      queue_.push_back(std::move(work));
+      queued_.store(queue_.size(), std::memory_order_release);
+      woken = claim_sleeper();
+    }
+    if (woken) woken->wake.notify_one();
+  }
+
+  // Runs what is queued, then stops the workers. Idempotent.
+  void stop_and_join() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    for (auto& sleeper : slots_) sleeper.wake.notify_one();
+    for (auto& thread : threads_) {
+      if (thread.joinable()) thread.join();
+    }
+  }
+
+ private:
+  struct slot {
+    std::condition_variable wake;
+    bool woken = false;  // under mutex_: claimed by claim_sleeper()
+  };
+
+  // Under mutex_: when nobody searches and someone sleeps, claims the latest sleeper as the
+  // searcher (the caller notifies it after unlocking).
+  slot* claim_sleeper() {
+    if (searching_.load(std::memory_order_acquire) != 0 || sleepers_.empty()) return nullptr;
+    slot* sleeper = sleepers_.back();
+    sleepers_.pop_back();
+    sleeper->woken = true;
+    searching_.fetch_add(1, std::memory_order_acq_rel);
+    return sleeper;
+  }
+
+  // Spins up to a few tens of microseconds for queued work; true when some appeared.
+  bool search() {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(40);
+    for (unsigned spins = 1;; ++spins) {
+      if (queued_.load(std::memory_order_acquire) != 0) return true;
+      if (spins % 64 == 0) {
+        if (std::chrono::steady_clock::now() >= until) return false;
+        std::this_thread::yield();
+      }
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    }
+  }
+
+  void run(slot& self) {
+    bool searching = false;  // this thread holds one count of searching_
+    // Work is arriving in a stream (more was queued behind this thread's last task, or its last
+    // search found some): worth spinning for more. Otherwise (one call at a time) spinning would
+    // only steal the core that the client and the reader need, so an idle worker sleeps at once.
+    bool streaming = false;
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      if (!queue_.empty()) {
+        auto work = std::move(queue_.front());
+        queue_.pop_front();
+        queued_.store(queue_.size(), std::memory_order_release);
+        streaming = streaming || !queue_.empty();
+        slot* next = nullptr;
+        if (searching) {
+          searching = false;
+          searching_.fetch_sub(1, std::memory_order_acq_rel);
+          if (!queue_.empty()) next = claim_sleeper();
+        }
+        lock.unlock();
+        if (next) next->wake.notify_one();
+        run_guarded(work);
+        work = nullptr;
+        lock.lock();
+        continue;
+      }
+      if (stopping_) break;
+      // Nothing queued: search for a moment (one searcher at a time), then sleep.
+      if (!searching && streaming && searching_.load(std::memory_order_acquire) == 0) {
+        searching = true;
+        searching_.fetch_add(1, std::memory_order_acq_rel);
+      }
+      if (searching) {
+        lock.unlock();
+        streaming = search();
+        lock.lock();
+        if (streaming) continue;
+        searching = false;
+        searching_.fetch_sub(1, std::memory_order_acq_rel);
+        // A post (or stop) that saw us searching woke nobody: look again before sleeping.
+        if (!queue_.empty() || stopping_) continue;
+      }
+      sleepers_.push_back(&self);
+      self.wake.wait(lock, [&] { return self.woken || stopping_; });
+      if (self.woken) {
+        // Claimed by claim_sleeper(), which counted this thread as searching.
+        self.woken = false;
+        searching = true;
+      } else {
+        std::erase(sleepers_, &self);
+      }
+    }
+    if (searching) searching_.fetch_sub(1, std::memory_order_acq_rel);
+  }
+
+  std::mutex mutex_;
+  std::deque<std::function<void()>> queue_;
+  std::atomic<std::size_t> queued_{0};     // queue_.size(), readable without the mutex
+  std::atomic<std::size_t> searching_{0};  // idle workers spinning for work, or woken to
+  std::vector<slot*> sleepers_;            // idle workers waiting on their slot, latest last
+  std::vector<slot> slots_;                // one per thread
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
 }  // namespace
 
 struct executor::impl {
@@ -143,24 +277,8 @@ struct executor::impl {
       // is busy with the very calls whose deadlines passed. It is short (claim, stop, answer).
       : pool(threads), deadlines([](std::function<void()> work) { run_guarded(work); }) {}
 
-  void post(std::function<void()> work) {
-    {
-      std::lock_guard lock(mutex);
-      ++outstanding;
-    }
-    asio::post(pool, [this, work = std::move(work)] {
-      run_guarded(work);
-      std::lock_guard lock(mutex);
-      if (--outstanding == 0) idle.notify_all();
-    });
-  }
-
-  asio::thread_pool pool;
+  worker_pool pool;
   std::once_flag joined;
-  // Posted work not yet finished; join() waits for it, but not for pending timers.
-  std::mutex mutex;
-  std::condition_variable idle;
-  std::size_t outstanding = 0;
   deadline_thread deadlines;
 };
 
@@ -170,7 +288,7 @@ executor::executor(std::size_t worker_threads)
 
 executor::~executor() { join(); }
 
-void executor::post(std::function<void()> work) { impl_->post(std::move(work)); }
+void executor::post(std::function<void()> work) { impl_->pool.post(std::move(work)); }
 
 timer_handle executor::run_after(std::chrono::steady_clock::duration delay, std::function<void()> work) {
   auto item = impl_->deadlines.schedule(std::chrono::steady_clock::now() + delay, std::move(work));
@@ -182,15 +300,8 @@ timer_handle executor::run_after(std::chrono::steady_clock::duration delay, std:
 }
 
 void executor::join() {
-  std::call_once(impl_->joined, [this] {
-    {
-      std::unique_lock lock(impl_->mutex);
-      impl_->idle.wait(lock, [this] { return impl_->outstanding == 0; });
-    }
-    // Pending timers are abandoned: their owners were cancelled before shutdown.
-    impl_->pool.stop();
-    impl_->pool.join();
-  });
+  // Pending timers are abandoned: their owners were cancelled before shutdown.
+  std::call_once(impl_->joined, [this] { impl_->pool.stop_and_join(); });
 }
 
 }  // namespace bookmcp::mcp
