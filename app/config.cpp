@@ -103,7 +103,7 @@ const std::vector<setting>& settings() {
        [](config& c, const auto& v) { c.reindex_interval = parse_milliseconds("reindex-interval", v.back()); }},
       {"base-url", "BOOKMCP_BASE_URL", value_kind::text, "URL prefix of the book's pages (default /docs/)", {},
        [](config& c, const auto& v) { c.base_url = v.back(); }},
-      {"timezone", "BOOKMCP_TIMEZONE", value_kind::text, "the user's time zone for overdue todos: UTC or +HH:MM", {},
+      {"timezone", "BOOKMCP_TIMEZONE", value_kind::text, "the user's time zone for overdue todos: an IANA name (Europe/Berlin), UTC or +HH:MM", {},
        [](config& c, const auto& v) { c.timezone = v.back(); }},
       {"user", "BOOKMCP_USER", value_kind::text, "identity of the stdio user (default: $USER)", {},
        [](config& c, const auto& v) { c.user = v.back(); }},

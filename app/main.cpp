@@ -15,6 +15,7 @@
 #include "mcp/server.hpp"
 #include "store/database.hpp"
 #include "store/errors.hpp"
+#include "tools/todo/time_zone.hpp"
 #include "tools/todo/todo_tools.hpp"
 #include "transport/http_server.hpp"
 #include "transport/stdio_transport.hpp"
@@ -120,9 +121,9 @@ int run(const bookmcp::app::config& settings) {
       return 2;
     }
   }
-  const auto time_zone = tools::parse_utc_offset(settings.timezone);
-  if (!time_zone) {
-    spdlog::critical("setting timezone: \"{}\" is not UTC or a +HH:MM offset", settings.timezone);
+  if (!tools::reader_time_zone::parse(settings.timezone)) {
+    spdlog::critical("setting timezone: \"{}\" is not understood; use {}", settings.timezone,
+                     tools::time_zone_forms);
     return 2;
   }
   if (settings.mode == app::run_mode::migrate_command) return run_migrate(settings);

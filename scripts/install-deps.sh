@@ -16,6 +16,7 @@ packages=(
   libutf8proc-dev libyaml-cpp-dev # rag/: Unicode folding/NFKC for the tokenizer, YAML front matter
   libgtest-dev libgmock-dev # unit tests
   libcpp-jwt-dev libssl-dev # HS256 JWT bearer tokens; SHA-256 and constant-time compare for API keys
+  libhowardhinnant-date-dev tzdata # IANA time zones (Europe/Berlin) for todos; GCC 12 lacks <chrono> zones
   nodejs npm                # end-to-end tests with the official MCP TypeScript SDK
   postgresql                # throwaway clusters for store tests
 )

@@ -307,6 +307,26 @@ TEST_P(TodoToolsTest, OverdueFollowsTheReadersTimeZone) {
   EXPECT_EQ(overdue["count"], 4);
 }
 
+TEST_P(TodoToolsTest, OverdueFollowsANamedZoneAcrossDaylightSaving) {
+  // 2025-03-30T22:30Z: in Europe/Berlin (+02:00 since that morning) already the 31st; in
+  // America/New_York (-04:00) still the 30th.
+  const store::timestamp now = sys_days{2025y / March / 30} + 22h + 30min;
+  server_ = std::make_unique<mcp::server>(server_options());
+  options_.time_zone = "Europe/Berlin";
+  options_.clock = [now] { return now; };
+  register_todo_tools(*server_, db_, options_);
+  auto alice = connect("alice");
+  const std::string due_30th =
+      alice->ok("todo_add", {{"title", "a"}, {"due", "2025-03-30"}})["todo"]["id"];
+  alice->ok("todo_add", {{"title", "b"}, {"due", "2025-03-31"}});
+
+  EXPECT_EQ(ids_of(alice->ok("todo_list", {{"overdue", true}})["todos"]),
+            std::vector<std::string>{due_30th});
+  EXPECT_EQ(alice->ok("todo_list", {{"overdue", true}, {"timezone", "America/New_York"}})["count"], 0);
+  // As of Berlin's 31st, which began at 22:00Z on the 30th: the 30th is overdue.
+  EXPECT_EQ(alice->ok("todo_list", {{"overdue", true}, {"today", "2025-03-31"}})["count"], 1);
+}
+
 TEST_P(TodoToolsTest, InvalidInputGetsAnActionableToolError) {
   auto alice = connect("alice");
   const auto expect_error = [&](std::string_view tool, const json& arguments,

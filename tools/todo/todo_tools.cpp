@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "store/errors.hpp"
+#include "tools/todo/time_zone.hpp"
 #include "tools/todo/todo_json.hpp"
 
 namespace bookmcp::tools {
@@ -44,19 +45,19 @@ std::optional<minutes> parse_utc_offset(std::string_view text) {
 
 namespace {
 
-constexpr std::string_view time_zone_forms =
-    "\"UTC\" or a UTC offset such as \"+02:00\", \"-05:30\", \"+0100\" or \"+09\" (at most ±18:00)";
-
 // ---------------------------------------------------------------------------------------
 // Shared state and error mapping
 
 struct todo_tools_state {
   std::shared_ptr<store::database> db;
-  minutes utc_offset{0};
+  reader_time_zone zone;
   store::clock_function clock;
 
   store::todo_repository& todos() { return db->todos(); }
-  reader_clock reader() const { return {clock(), utc_offset}; }
+  reader_clock reader() const {
+    const auto now = clock();
+    return {now, zone.offset_at(now)};
+  }
 };
 
 // The owner of every row a call touches: the session's identity, never an argument.
@@ -429,15 +430,22 @@ mcp::tool_result handle_add(todo_tools_state& state, mcp::tool_context& context,
 mcp::tool_result handle_list(todo_tools_state& state, mcp::tool_context& context,
                              const json& arguments) {
   store::todo_query query;
-  auto clock = state.reader();
+  auto zone = state.zone;
   if (auto it = arguments.find("timezone"); it != arguments.end()) {
-    auto offset = parse_utc_offset(it->get<std::string>());
-    if (!offset) {
+    auto named = reader_time_zone::parse(it->get<std::string>());
+    if (!named) {
       throw mcp::tool_error("Invalid argument timezone: " + it->dump() +
                             " is not understood. Use " + std::string(time_zone_forms) + ".");
     }
-    clock.utc_offset = *offset;
+    zone = std::move(*named);
   }
+  reader_clock clock{state.clock(), {}};
+  if (auto it = arguments.find("today"); it != arguments.end()) {
+    // "Overdue as of local date D": the reference instant is the reader's midnight starting D.
+    clock.now = zone.day_start(parse_date(*it, "today"));
+  }
+  clock.utc_offset = zone.offset_at(clock.now);
+  // Date-only dues are placed among instants at the reader's midnight, with today's offset.
   query.utc_offset = clock.utc_offset;
   const std::string status = arguments.value("status", "open");
   query.status = status == "done"  ? store::status_filter::done
@@ -447,10 +455,6 @@ mcp::tool_result handle_list(todo_tools_state& state, mcp::tool_context& context
     query.due_from = parse_due(*it, "due_after");
   if (auto it = arguments.find("due_before"); it != arguments.end())
     query.due_before = parse_due(*it, "due_before");
-  if (auto it = arguments.find("today"); it != arguments.end()) {
-    // "Overdue as of local date D": the reference instant is the reader's midnight starting D.
-    clock.now = store::local_midnight(parse_date(*it, "today"), clock.utc_offset);
-  }
   if (arguments.value("overdue", false)) query.overdue_at = clock.now;
   if (auto it = arguments.find("tag"); it != arguments.end()) query.tag = it->get<std::string>();
   if (auto it = arguments.find("text"); it != arguments.end()) query.text = it->get<std::string>();
@@ -617,13 +621,13 @@ mcp::tool_result handle_delete_all(todo_tools_state& state, mcp::tool_context& c
 void register_todo_tools(mcp::server& server, std::shared_ptr<store::database> db,
                          todo_tool_options options) {
   if (!db) throw std::invalid_argument("register_todo_tools: no database");
-  auto offset = parse_utc_offset(options.time_zone);
-  if (!offset) {
+  auto zone = reader_time_zone::parse(options.time_zone);
+  if (!zone) {
     throw std::invalid_argument("todo time zone " + json(options.time_zone).dump() +
                                 " is not understood; use " + std::string(time_zone_forms));
   }
   auto state = std::make_shared<todo_tools_state>(
-      todo_tools_state{std::move(db), *offset, options.clock ? options.clock : store::system_now});
+      todo_tools_state{std::move(db), std::move(*zone), options.clock ? options.clock : store::system_now});
 
   const auto add =
       [&](std::string name, std::string title, std::string description, json input, json output,

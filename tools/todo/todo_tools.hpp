@@ -35,10 +35,10 @@ namespace bookmcp::tools {
 
 struct todo_tool_options {
   // The reader's time zone, used for "overdue" and to compare date-only dues with instants:
-  // "UTC" (also "Z", "GMT") or a fixed UTC offset "+HH:MM", "-HH:MM", "+HHMM", "+HH", at
-  // most ±18:00. (A fixed offset: daylight-saving changes are not followed. todo_list also
-  // takes a per-call `timezone` and `today` so a model that knows the reader's local date can
-  // say so.)
+  // an IANA zone name ("Europe/Berlin", from the system's tzdata; daylight saving followed),
+  // "UTC" (also "Z", "GMT") or a fixed UTC offset "+HH:MM", "-HH:MM", "+HHMM", "+HH", at most
+  // ±18:00. todo_list also takes a per-call `timezone` and `today` so a model that knows the
+  // reader's local date can say so.
   std::string time_zone = "UTC";
   // The runtime's limits for each todo tool: a call past `timeout` is cancelled (its query
   // too) and answered with isError. Keep it above the store's acquire + statement timeouts
@@ -56,8 +56,8 @@ struct todo_tool_options {
 void register_todo_tools(mcp::server& server, std::shared_ptr<store::database> db,
                          todo_tool_options options = {});
 
-// Parses a time zone setting as described for todo_tool_options::time_zone; nullopt when it
-// is not one of those forms. For checking configuration early (app/).
+// Parses the fixed-offset forms of todo_tool_options::time_zone ("UTC", "+HH:MM", ...);
+// nullopt for anything else. reader_time_zone::parse (time_zone.hpp) takes zone names too.
 std::optional<std::chrono::minutes> parse_utc_offset(std::string_view text);
 
 // The names of the tools register_todo_tools adds, in registration order.
