@@ -393,7 +393,7 @@ class engine_repository final : public todo_repository {
     validate_key(owner, "owner");
     validate_key(id, "id");
     std::optional<todo> result;
-    runner_.run(retry_safety::read_only, stop, [&](todo_session& session) {
+    runner_.run_single_read(stop, [&](todo_session& session) {
       auto row = session.find(owner, id, false);
       result = row ? std::optional<todo>(from_columns(*row)) : std::nullopt;
     });
@@ -405,7 +405,7 @@ class engine_repository final : public todo_repository {
     validate_key(owner, "owner");
     const auto parameters = make_list_parameters(owner, query);
     std::vector<todo_columns> rows;
-    runner_.run(retry_safety::read_only, stop, [&](todo_session& session) {
+    runner_.run_single_read(stop, [&](todo_session& session) {
       rows = session.list(query.sort, query.direction, parameters);
     });
     todo_page page;
@@ -471,7 +471,7 @@ class engine_repository final : public todo_repository {
   std::vector<todo> export_all(const std::string& owner, std::stop_token stop) override {
     validate_key(owner, "owner");
     std::vector<todo> result;
-    runner_.run(retry_safety::read_only, stop, [&](todo_session& session) {
+    runner_.run_single_read(stop, [&](todo_session& session) {
       result.clear();
       for (const auto& row : session.export_all(owner)) result.push_back(from_columns(row));
     });

@@ -130,6 +130,12 @@ class todo_transaction_runner {
   // in a fresh transaction, so it must only assign its results.
   virtual void run(retry_safety safety, std::stop_token stop,
                    const std::function<void(todo_session&)>& body) = 0;
+  // As run(retry_safety::read_only, ...) for a `body` that sends exactly one statement: a
+  // back-end may run that statement as its own transaction, without BEGIN / COMMIT.
+  virtual void run_single_read(std::stop_token stop,
+                               const std::function<void(todo_session&)>& body) {
+    run(retry_safety::read_only, std::move(stop), body);
+  }
 };
 
 // The repository over a back-end. `runner` must outlive the result.

@@ -2,8 +2,9 @@
 //
 // Every statement is a prepared statement (or exec_params) with bound values; SQL text is
 // constant, or assembled once at start from constant fragments chosen by enums (the list
-// statements). Operations run in a transaction on a pooled connection; a stop token cancels
-// the running query on the server (see pg_pool.hpp).
+// statements). Operations run in a transaction on a pooled connection (reads of a single
+// statement in autocommit, which is the same for one statement and saves the BEGIN and
+// COMMIT round trips); a stop token cancels the running query on the server (see pg_pool.hpp).
 //
 // Broken connections: the connection is discarded. The operation is retried once on a fresh
 // connection when that cannot change its outcome: reads, idempotent writes (adds with a
@@ -370,7 +371,8 @@ const std::vector<std::pair<std::string, std::string>>& statements() {
 
 class pg_todo_session final : public internal::todo_session {
  public:
-  explicit pg_todo_session(pqxx::work& txn) : txn_(txn) {}
+  // `txn` is a transaction, or a nontransaction for a single statement (run_single_read).
+  explicit pg_todo_session(pqxx::transaction_base& txn) : txn_(txn) {}
 
   std::optional<todo_columns> insert(const todo_columns& r) override {
     params p;
@@ -453,7 +455,7 @@ class pg_todo_session final : public internal::todo_session {
     return read_todo(result[0]);
   }
 
-  pqxx::work& txn_;
+  pqxx::transaction_base& txn_;
 };
 
 std::vector<std::string> parse_strings(const std::string& text) {
@@ -533,6 +535,17 @@ class postgres_database final : public database,
       pg_todo_session session(txn);
       body(session);
     });
+  }
+
+  // One statement needs no BEGIN / COMMIT around it (it is its own transaction and sees one
+  // snapshot), so it runs in autocommit: one round trip instead of three.
+  void run_single_read(std::stop_token stop,
+                       const std::function<void(internal::todo_session&)>& body) override {
+    transact<pqxx::nontransaction>(retry_safety::read_only, stop,
+                                   [&](pqxx::nontransaction& txn) {
+                                     pg_todo_session session(txn);
+                                     body(session);
+                                   });
   }
 
   // document_registry
@@ -684,7 +697,8 @@ class postgres_database final : public database,
   enum class outcome { cancelled, timeout, unavailable, transient, internal };
 
   // Runs `body` in a transaction with retries as described at the top of this file.
-  template <typename Body>
+  // Transaction is pqxx::work, or pqxx::nontransaction for a body of one statement.
+  template <typename Transaction = pqxx::work, typename Body>
   void transact(retry_safety safety, std::stop_token stop, Body&& body) {
     const auto deadline = steady_clock::now() + options_.acquire_timeout;
     for (int attempt = 0;; ++attempt) {
@@ -698,7 +712,7 @@ class postgres_database final : public database,
         try {
           if (stop.stop_requested())
             throw cancelled("the operation was cancelled", "stop requested before BEGIN");
-          pqxx::work txn(*lease);
+          Transaction txn(*lease);
           began = true;
           body(txn);
           txn.commit();
