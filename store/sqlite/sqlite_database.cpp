@@ -83,12 +83,13 @@ std::string make_list_sql(todo_sort sort, sort_direction direction, bool by_stat
       " WHERE json_each.value = ?8))"
       " AND (?9 IS NULL OR title LIKE ?9 ESCAPE '\\' OR notes LIKE ?9 ESCAPE '\\')";
   if (sort != todo_sort::due) {
+    // lower() folds ASCII only, matching the Postgres back-end.
     const std::string column = sort == todo_sort::created    ? "created_at_ms"
                                : sort == todo_sort::priority ? "priority"
-                                                             : "lower(title)";  // ASCII only,
-                                                                                // as Postgres
+                                                             : "lower(title)";
     std::string sql = std::string("SELECT ") + todo_columns_sql + " FROM todos WHERE " + filters;
-    if (cursor != list_cursor_kind::none) sql += " AND (" + column + ", id)" + beyond + "(?10, ?11)";
+    if (cursor != list_cursor_kind::none)
+      sql += " AND (" + column + ", id)" + beyond + "(?10, ?11)";
     return sql + " ORDER BY " + column + order + ", id" + order + " LIMIT ?14";
   }
   // Dated rows first, by the due's start for the reader: among themselves date-only dues
