@@ -356,8 +356,7 @@ int main(int argc, char** argv) {
     write_file(scripts / "select_tx.sql", "BEGIN;\n" + select_statement() + "COMMIT;\n");
     write_file(scripts / "select.sql", select_statement());
     write_file(scripts / "analyze.sql", "ANALYZE todos;\n");
-    write_file(scripts / "select_store.sql",
-               "\\set limit 21\n" + store_select_statement());
+    write_file(scripts / "select_store.sql", "\\set limit 21\n" + store_select_statement());
 
     std::vector<std::unique_ptr<connection>> writers;
     std::vector<std::unique_ptr<connection>> readers;

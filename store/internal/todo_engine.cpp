@@ -200,8 +200,7 @@ struct sort_position {
 std::int64_t days_since_epoch(const std::string& date_text) {
   auto due = todo_due::parse(date_text);
   if (!due || !due->is_date()) {
-    throw store_internal_error("a stored todo could not be read",
-                               "corrupt due_date " + date_text);
+    throw store_internal_error("a stored todo could not be read", "corrupt due_date " + date_text);
   }
   return sys_days{due->as_date()->date}.time_since_epoch().count();
 }
@@ -241,8 +240,10 @@ sort_position position_of(const todo_query& query, const todo_columns& row) {
 std::string encode_cursor(const todo_query& query, const todo_columns& row) {
   const auto position = position_of(query, row);
   json cursor = {{"f", query_fingerprint(query)}, {"g", position.group}, {"i", row.id}};
-  if (query.sort == todo_sort::title) cursor["k"] = position.key_text;
-  else cursor["k"] = position.key_number;
+  if (query.sort == todo_sort::title)
+    cursor["k"] = position.key_text;
+  else
+    cursor["k"] = position.key_number;
   return base64url_encode(cursor.dump());
 }
 

@@ -69,23 +69,23 @@ struct list_position {
 // also in a generic plan). See each back-end's list SQL.
 struct list_parameters {
   std::string owner;
-  std::optional<std::string> status;                // "open" / "done"
+  std::optional<std::string> status;  // "open" / "done"
   std::int64_t utc_offset_ms = 0;
-  std::optional<std::int64_t> due_from_ms;          // inclusive, on the due key
-  std::optional<std::int64_t> due_before_ms;        // exclusive, on the due key
-  std::optional<std::int64_t> overdue_now_ms;       // instants before this are overdue
-  std::optional<std::string> overdue_today;         // dates before this are overdue
+  std::optional<std::int64_t> due_from_ms;     // inclusive, on the due key
+  std::optional<std::int64_t> due_before_ms;   // exclusive, on the due key
+  std::optional<std::int64_t> overdue_now_ms;  // instants before this are overdue
+  std::optional<std::string> overdue_today;    // dates before this are overdue
   std::optional<std::string> tag;
-  std::optional<std::string> like_pattern;          // escaped with '\', wrapped in %
-  std::optional<list_position> after;               // absent on the first page
-  std::int64_t limit = 0;                           // page size + 1
+  std::optional<std::string> like_pattern;  // escaped with '\', wrapped in %
+  std::optional<list_position> after;       // absent on the first page
+  std::int64_t limit = 0;                   // page size + 1
 };
 
 // Which keyset condition a list statement carries.
 enum class list_cursor_kind {
-  none,      // the first page
-  dated,     // after a row (for the due sort: after a row with a due)
-  undated,   // due sort only: after a row without a due (only undated rows remain)
+  none,     // the first page
+  dated,    // after a row (for the due sort: after a row with a due)
+  undated,  // due sort only: after a row without a due (only undated rows remain)
 };
 
 inline list_cursor_kind cursor_kind(const list_parameters& parameters) {

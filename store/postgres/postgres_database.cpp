@@ -13,8 +13,8 @@
 
 #include <algorithm>
 #include <array>
-#include <mutex>
 #include <cstdio>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
@@ -125,8 +125,20 @@ todo_columns read_todo(const pqxx::row& r) {
 
 // The values a list statement binds; each statement numbers the ones it uses in order.
 enum class list_value {
-  owner, status, utc_offset, due_from, due_before, overdue_now, overdue_today, tag,
-  like_pattern, after_key, after_id, after_date, after_date_id, limit,
+  owner,
+  status,
+  utc_offset,
+  due_from,
+  due_before,
+  overdue_now,
+  overdue_today,
+  tag,
+  like_pattern,
+  after_key,
+  after_id,
+  after_date,
+  after_date_id,
+  limit,
 };
 
 struct list_shape {
@@ -197,8 +209,7 @@ std::string list_filters(list_statement_builder& value, const list_shape& shape)
     sql += " AND " + due_key() + " < " + value(list_value::due_before, "bigint");
   if (shape.overdue) {
     sql += " AND status = 'open' AND ((due_at IS NOT NULL AND " BOOKMCP_MS("due_at") " < " +
-           value(list_value::overdue_now, "bigint") +
-           ") OR (due_date IS NOT NULL AND due_date < " +
+           value(list_value::overdue_now, "bigint") + ") OR (due_date IS NOT NULL AND due_date < " +
            value(list_value::overdue_today, "date") + "))";
   }
   if (shape.tag) sql += " AND tags ? " + value(list_value::tag, "text");
@@ -230,8 +241,9 @@ list_statement make_list_statement(const list_shape& shape) {
     if (shape.sort == todo_sort::priority) column = "priority";
     if (shape.sort == todo_sort::title) {
       // ASCII-only case folding and bytewise order: the same order as SQLite's lower().
-      column = "(translate(title, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
-               " COLLATE \"C\")";
+      column =
+          "(translate(title, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
+          " COLLATE \"C\")";
     }
     sql = std::string("SELECT ") + todo_select + " FROM todos WHERE " + filters;
     if (shape.cursor != list_cursor_kind::none) {
@@ -260,8 +272,8 @@ list_statement make_list_statement(const list_shape& shape) {
     std::string undated_bound;
     if (shape.cursor == list_cursor_kind::undated)
       undated_bound = "(" + id + ")" + beyond + value(list_value::after_id, "text");
-    const std::string undated = stream("1::bigint", "0::bigint",
-                                       "due_date IS NULL AND due_at IS NULL", undated_bound, "");
+    const std::string undated =
+        stream("1::bigint", "0::bigint", "due_date IS NULL AND due_at IS NULL", undated_bound, "");
     if (shape.cursor == list_cursor_kind::undated) {
       sql = "SELECT * FROM " + undated + " AS page";
     } else {
@@ -274,16 +286,16 @@ list_statement make_list_statement(const list_shape& shape) {
         instant_bound = "(due_at, " + id + ")" + beyond + "(" + after_instant(value) + ", " +
                         value(list_value::after_id, "text") + ")";
       }
-      sql = "SELECT * FROM (" +
-            stream("0::bigint",
-                   "(due_date - DATE '1970-01-01')::bigint * 86400000 - " +
-                       value(list_value::utc_offset, "bigint"),
-                   "due_date IS NOT NULL", date_bound, "due_date") +
-            " UNION ALL " +
-            stream("0::bigint", BOOKMCP_MS("due_at"), "due_at IS NOT NULL", instant_bound,
-                   "due_at") +
-            " UNION ALL " + undated + ") AS page ORDER BY g ASC, k" + order + ", " + id + order +
-            limit;
+      sql =
+          "SELECT * FROM (" +
+          stream("0::bigint",
+                 "(due_date - DATE '1970-01-01')::bigint * 86400000 - " +
+                     value(list_value::utc_offset, "bigint"),
+                 "due_date IS NOT NULL", date_bound, "due_date") +
+          " UNION ALL " +
+          stream("0::bigint", BOOKMCP_MS("due_at"), "due_at IS NOT NULL", instant_bound, "due_at") +
+          " UNION ALL " + undated + ") AS page ORDER BY g ASC, k" + order + ", " + id + order +
+          limit;
     }
   }
   return {"bookmcp_todo_list_" + std::to_string(shape.index()), std::move(sql), value.take()};
@@ -414,23 +426,51 @@ class pg_todo_session final : public internal::todo_session {
     params p;
     for (auto value : statement.values) {
       switch (value) {
-        case list_value::owner: p.add(q.owner); break;
-        case list_value::status: p.add(q.status); break;
-        case list_value::utc_offset: p.add(q.utc_offset_ms); break;
-        case list_value::due_from: p.add(q.due_from_ms); break;
-        case list_value::due_before: p.add(q.due_before_ms); break;
-        case list_value::overdue_now: p.add(q.overdue_now_ms); break;
-        case list_value::overdue_today: p.add(q.overdue_today); break;
-        case list_value::tag: p.add(q.tag); break;
-        case list_value::like_pattern: p.add(q.like_pattern); break;
-        case list_value::after_key:
-          if (sort == todo_sort::title) p.add(q.after->key_text);
-          else p.add(q.after->key_number);
+        case list_value::owner:
+          p.add(q.owner);
           break;
-        case list_value::after_id: p.add(q.after->id); break;
-        case list_value::after_date: p.add(q.after->due_date_bound); break;
-        case list_value::after_date_id: p.add(q.after->due_date_bound_id); break;
-        case list_value::limit: p.add(q.limit); break;
+        case list_value::status:
+          p.add(q.status);
+          break;
+        case list_value::utc_offset:
+          p.add(q.utc_offset_ms);
+          break;
+        case list_value::due_from:
+          p.add(q.due_from_ms);
+          break;
+        case list_value::due_before:
+          p.add(q.due_before_ms);
+          break;
+        case list_value::overdue_now:
+          p.add(q.overdue_now_ms);
+          break;
+        case list_value::overdue_today:
+          p.add(q.overdue_today);
+          break;
+        case list_value::tag:
+          p.add(q.tag);
+          break;
+        case list_value::like_pattern:
+          p.add(q.like_pattern);
+          break;
+        case list_value::after_key:
+          if (sort == todo_sort::title)
+            p.add(q.after->key_text);
+          else
+            p.add(q.after->key_number);
+          break;
+        case list_value::after_id:
+          p.add(q.after->id);
+          break;
+        case list_value::after_date:
+          p.add(q.after->due_date_bound);
+          break;
+        case list_value::after_date_id:
+          p.add(q.after->due_date_bound_id);
+          break;
+        case list_value::limit:
+          p.add(q.limit);
+          break;
       }
     }
     std::vector<todo_columns> rows;
@@ -541,11 +581,10 @@ class postgres_database final : public database,
   // snapshot), so it runs in autocommit: one round trip instead of three.
   void run_single_read(std::stop_token stop,
                        const std::function<void(internal::todo_session&)>& body) override {
-    transact<pqxx::nontransaction>(retry_safety::read_only, stop,
-                                   [&](pqxx::nontransaction& txn) {
-                                     pg_todo_session session(txn);
-                                     body(session);
-                                   });
+    transact<pqxx::nontransaction>(retry_safety::read_only, stop, [&](pqxx::nontransaction& txn) {
+      pg_todo_session session(txn);
+      body(session);
+    });
   }
 
   // document_registry

@@ -533,8 +533,8 @@ TEST_P(TodoRepositoryTest, PagesFollowTheOrderForEveryStatusOffsetAndFilter) {
   };
   with("b", todo_priority::low, date(2025, 3, 14), true);
   with("B", todo_priority::low, date(2025, 3, 14), false);
-  with("a", todo_priority::high, instant("2025-03-13T22:00:00Z"), true);    // 14th at +02
-  with("c", todo_priority::high, instant("2025-03-14T05:30:00Z"), false);   // 14th at -05:30
+  with("a", todo_priority::high, instant("2025-03-13T22:00:00Z"), true);   // 14th at +02
+  with("c", todo_priority::high, instant("2025-03-14T05:30:00Z"), false);  // 14th at -05:30
   with("c", todo_priority::medium, instant("2025-03-14T05:30:00Z"), true);
   with("d", todo_priority::medium, std::nullopt, false);
   with("D", todo_priority::medium, std::nullopt, true);
