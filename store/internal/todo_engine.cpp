@@ -188,15 +188,80 @@ std::string query_fingerprint(const todo_query& query) {
   return hex;
 }
 
-std::string encode_cursor(const todo_query& query, const listed_row& row) {
-  json cursor = {{"f", query_fingerprint(query)},
-                 {"g", row.group},
-                 {"i", row.columns.id}};
-  if (sort_key_is_text(query.sort)) cursor["k"] = row.key_text;
-  else cursor["k"] = row.key_number;
+// The position of a listed row in the order of `query` (the cursor's "g" and "k"): group 1 for
+// a row without a due when sorting by due, else 0; the key as a number, or as text for the
+// title sort. These mirror the list statements' ORDER BY.
+struct sort_position {
+  std::int64_t group = 0;
+  std::int64_t key_number = 0;
+  std::string key_text;
+};
+
+std::int64_t days_since_epoch(const std::string& date_text) {
+  auto due = todo_due::parse(date_text);
+  if (!due || !due->is_date()) {
+    throw store_internal_error("a stored todo could not be read", "corrupt due_date " + date_text);
+  }
+  return sys_days{due->as_date()->date}.time_since_epoch().count();
+}
+
+std::string lowered_ascii(std::string text) {
+  for (auto& c : text)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return text;
+}
+
+sort_position position_of(const todo_query& query, const todo_columns& row) {
+  sort_position position;
+  switch (query.sort) {
+    case todo_sort::due:
+      if (row.due_date) {
+        position.key_number = days_since_epoch(*row.due_date) * ms_per_day -
+                              duration_cast<milliseconds>(query.utc_offset).count();
+      } else if (row.due_at_ms) {
+        position.key_number = *row.due_at_ms;
+      } else {
+        position.group = 1;
+      }
+      break;
+    case todo_sort::created:
+      position.key_number = row.created_ms;
+      break;
+    case todo_sort::priority:
+      position.key_number = row.priority;
+      break;
+    case todo_sort::title:
+      position.key_text = lowered_ascii(row.title);
+      break;
+  }
+  return position;
+}
+
+std::string encode_cursor(const todo_query& query, const todo_columns& row) {
+  const auto position = position_of(query, row);
+  json cursor = {{"f", query_fingerprint(query)}, {"g", position.group}, {"i", row.id}};
+  if (query.sort == todo_sort::title)
+    cursor["k"] = position.key_text;
+  else
+    cursor["k"] = position.key_number;
   return base64url_encode(cursor.dump());
 }
 
+std::int64_t floor_divide(std::int64_t a, std::int64_t b) {
+  return a / b - ((a % b != 0) && ((a < 0) != (b < 0)) ? 1 : 0);
+}
+
+// Any key a stored row can have: timestamps and dues lie in years 1 to 9999, a date-only due
+// is shifted by at most 18 hours. A cursor outside is not one this store made.
+bool plausible_key(std::int64_t key) {
+  constexpr std::int64_t margin = 18 * 3'600'000;
+  const std::int64_t first = sys_days{year{1} / January / 1}.time_since_epoch().count();
+  const std::int64_t end = sys_days{year{10000} / January / 1}.time_since_epoch().count();
+  return key >= first * ms_per_day - margin && key <= end * ms_per_day + margin;
+}
+
+// Cursors carry the sort position of the last row shown ("g", "k") and its id ("i"); the list
+// statements compare raw columns, so the position is turned into bounds on those columns.
 void decode_cursor(const todo_query& query, list_parameters& parameters) {
   const auto invalid = [] { return invalid_request("the cursor is invalid for this query"); };
   auto bytes = base64url_decode(*query.cursor);
@@ -208,15 +273,47 @@ void decode_cursor(const todo_query& query, list_parameters& parameters) {
       !cursor["g"].is_number_integer() || !cursor["i"].is_string()) {
     throw invalid();
   }
-  parameters.cursor_group = cursor["g"].get<std::int64_t>();
-  parameters.cursor_id = cursor["i"].get<std::string>();
-  if (sort_key_is_text(query.sort)) {
+  const auto group = cursor["g"].get<std::int64_t>();
+  if (group != 0 && !(group == 1 && query.sort == todo_sort::due)) throw invalid();
+  list_position after;
+  after.undated = group == 1;
+  after.id = cursor["i"].get<std::string>();
+  if (query.sort == todo_sort::title) {
     if (!cursor["k"].is_string()) throw invalid();
-    parameters.cursor_key_text = cursor["k"].get<std::string>();
+    after.key_text = cursor["k"].get<std::string>();
   } else {
     if (!cursor["k"].is_number_integer()) throw invalid();
-    parameters.cursor_key_number = cursor["k"].get<std::int64_t>();
+    after.key_number = cursor["k"].get<std::int64_t>();
   }
+  switch (query.sort) {
+    case todo_sort::due:
+      if (after.undated) {
+        if (after.key_number != 0) throw invalid();
+        break;
+      }
+      if (!plausible_key(after.key_number)) throw invalid();
+      {
+        // A date d has the key d * ms_per_day - offset, so the dates after the position are
+        // those whose midnight d * ms_per_day lies beyond key + offset; a date whose midnight
+        // is exactly key + offset ties with the position and goes by id.
+        const std::int64_t local = after.key_number + parameters.utc_offset_ms;
+        const std::int64_t day = floor_divide(local, ms_per_day);
+        const bool on_midnight = local == day * ms_per_day;
+        const bool ascending = query.direction == sort_direction::ascending;
+        after.due_date_bound = (on_midnight || ascending) ? day : day + 1;
+        if (on_midnight) after.due_date_bound_id = after.id;
+      }
+      break;
+    case todo_sort::created:
+      if (!plausible_key(after.key_number)) throw invalid();
+      break;
+    case todo_sort::priority:
+      if (after.key_number < 1 || after.key_number > 3) throw invalid();
+      break;
+    case todo_sort::title:
+      break;
+  }
+  parameters.after = std::move(after);
 }
 
 list_parameters make_list_parameters(const std::string& owner, const todo_query& query) {
@@ -297,7 +394,7 @@ class engine_repository final : public todo_repository {
     validate_key(owner, "owner");
     validate_key(id, "id");
     std::optional<todo> result;
-    runner_.run(retry_safety::read_only, stop, [&](todo_session& session) {
+    runner_.run_single_read(stop, [&](todo_session& session) {
       auto row = session.find(owner, id, false);
       result = row ? std::optional<todo>(from_columns(*row)) : std::nullopt;
     });
@@ -308,15 +405,15 @@ class engine_repository final : public todo_repository {
                  std::stop_token stop) override {
     validate_key(owner, "owner");
     const auto parameters = make_list_parameters(owner, query);
-    std::vector<listed_row> rows;
-    runner_.run(retry_safety::read_only, stop, [&](todo_session& session) {
+    std::vector<todo_columns> rows;
+    runner_.run_single_read(stop, [&](todo_session& session) {
       rows = session.list(query.sort, query.direction, parameters);
     });
     todo_page page;
     const bool more = rows.size() > query.limit;
     if (more) rows.resize(query.limit);
     page.items.reserve(rows.size());
-    for (const auto& row : rows) page.items.push_back(from_columns(row.columns));
+    for (const auto& row : rows) page.items.push_back(from_columns(row));
     if (more) page.next_cursor = encode_cursor(query, rows.back());
     return page;
   }
@@ -375,7 +472,7 @@ class engine_repository final : public todo_repository {
   std::vector<todo> export_all(const std::string& owner, std::stop_token stop) override {
     validate_key(owner, "owner");
     std::vector<todo> result;
-    runner_.run(retry_safety::read_only, stop, [&](todo_session& session) {
+    runner_.run_single_read(stop, [&](todo_session& session) {
       result.clear();
       for (const auto& row : session.export_all(owner)) result.push_back(from_columns(row));
     });

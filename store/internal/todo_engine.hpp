@@ -42,35 +42,56 @@ todo_columns to_columns(const todo& item);
 // Throws store_internal_error when a stored value cannot be read back (a corrupt row).
 todo from_columns(const todo_columns& columns);
 
-// The bound values of the list statement, in parameter order $1..$13 (see each back-end's
-// list SQL). Unset optionals are NULL and switch their filter off.
-struct list_parameters {
-  std::string owner;                                // $1
-  std::optional<std::string> status;                // $2 "open" / "done"
-  std::int64_t utc_offset_ms = 0;                   // $3
-  std::optional<std::int64_t> due_from_ms;          // $4 inclusive, on the sort key
-  std::optional<std::int64_t> due_before_ms;        // $5 exclusive, on the sort key
-  std::optional<std::int64_t> overdue_now_ms;       // $6 instants before this are overdue
-  std::optional<std::string> overdue_today;         // $7 dates before this are overdue
-  std::optional<std::string> tag;                   // $8
-  std::optional<std::string> like_pattern;          // $9 escaped with '\', wrapped in %
-  std::optional<std::int64_t> cursor_group;         // $10
-  std::optional<std::int64_t> cursor_key_number;    // $11 for numeric sort keys
-  std::optional<std::string> cursor_key_text;       // $11 for the title sort key
-  std::optional<std::string> cursor_id;             // $12
-  std::int64_t limit = 0;                           // $13 (page size + 1)
-};
-
-// One listed row with its sort position: group (0, or 1 for "no due" when sorting by due),
-// key (number, or text for the title sort) and the id.
-struct listed_row {
-  todo_columns columns;
-  std::int64_t group = 0;
+// Where a page starts: just after the last row of the previous page (a keyset cursor).
+// Each field is the value of the row's own columns, so the list statements compare raw
+// columns and can walk an index.
+struct list_position {
+  // Sort by due only: the row had no due (it sorts after every row with one).
+  bool undated = false;
+  // The row's sort key: created_at_ms (created), the priority code 1..3 (priority), the due's
+  // start for the reader in ms (due, dated rows); 0 otherwise.
   std::int64_t key_number = 0;
-  std::string key_text;
+  std::string key_text;  // title sort: the title lowered (ASCII only)
+  std::string id;
+  // Sort by due, dated rows only. Date-only dues after the position are exactly those with
+  // (due_date, id) beyond (due_date_bound, due_date_bound_id) in the sort direction ("beyond"
+  // is > ascending, < descending, compared left to right; ids compare bytewise). The bound is
+  // a day number (days since 1970-01-01, years 0 to 10000); an absent bound id means "not on
+  // the bound day" (a row comparison with NULL there). Instant dues after the position are
+  // those with (due_at_ms, id) beyond (key_number, id).
+  std::int64_t due_date_bound = 0;
+  std::optional<std::string> due_date_bound_id;
 };
 
-inline bool sort_key_is_text(todo_sort sort) { return sort == todo_sort::title; }
+// The values a list statement filters on. Unset optionals switch their filter off; statements
+// are chosen by sort, direction, whether `status` is set and the kind of `after`, so that
+// the common filters appear in the SQL only when they apply (an index can then serve them,
+// also in a generic plan). See each back-end's list SQL.
+struct list_parameters {
+  std::string owner;
+  std::optional<std::string> status;  // "open" / "done"
+  std::int64_t utc_offset_ms = 0;
+  std::optional<std::int64_t> due_from_ms;     // inclusive, on the due key
+  std::optional<std::int64_t> due_before_ms;   // exclusive, on the due key
+  std::optional<std::int64_t> overdue_now_ms;  // instants before this are overdue
+  std::optional<std::string> overdue_today;    // dates before this are overdue
+  std::optional<std::string> tag;
+  std::optional<std::string> like_pattern;  // escaped with '\', wrapped in %
+  std::optional<list_position> after;       // absent on the first page
+  std::int64_t limit = 0;                   // page size + 1
+};
+
+// Which keyset condition a list statement carries.
+enum class list_cursor_kind {
+  none,     // the first page
+  dated,    // after a row (for the due sort: after a row with a due)
+  undated,  // due sort only: after a row without a due (only undated rows remain)
+};
+
+inline list_cursor_kind cursor_kind(const list_parameters& parameters) {
+  if (!parameters.after) return list_cursor_kind::none;
+  return parameters.after->undated ? list_cursor_kind::undated : list_cursor_kind::dated;
+}
 
 // The statements of one transaction. Implementations bind every value as a parameter.
 class todo_session {
@@ -85,8 +106,10 @@ class todo_session {
                                            bool for_update) = 0;
   virtual void update(const todo_columns& row) = 0;  // by (owner, id)
   virtual bool remove(const std::string& owner, const std::string& id) = 0;
-  virtual std::vector<listed_row> list(todo_sort sort, sort_direction direction,
-                                       const list_parameters& parameters) = 0;
+  // At most parameters.limit rows in the order of `sort` and `direction` (todo_query), ties
+  // broken by id compared bytewise.
+  virtual std::vector<todo_columns> list(todo_sort sort, sort_direction direction,
+                                         const list_parameters& parameters) = 0;
   virtual std::vector<todo_columns> export_all(const std::string& owner) = 0;
   virtual std::size_t remove_all(const std::string& owner) = 0;
 };
@@ -107,6 +130,12 @@ class todo_transaction_runner {
   // in a fresh transaction, so it must only assign its results.
   virtual void run(retry_safety safety, std::stop_token stop,
                    const std::function<void(todo_session&)>& body) = 0;
+  // As run(retry_safety::read_only, ...) for a `body` that sends exactly one statement: a
+  // back-end may run that statement as its own transaction, without BEGIN / COMMIT.
+  virtual void run_single_read(std::stop_token stop,
+                               const std::function<void(todo_session&)>& body) {
+    run(retry_safety::read_only, std::move(stop), body);
+  }
 };
 
 // The repository over a back-end. `runner` must outlive the result.

@@ -6,7 +6,7 @@ namespace bookmcp::store::postgres {
 
 namespace {
 
-constexpr std::array<internal::migration, 2> all_migrations{{
+constexpr std::array<internal::migration, 3> all_migrations{{
     {1, "todos", R"sql(
 CREATE TABLE todos (
   id                 text        NOT NULL PRIMARY KEY,
@@ -64,6 +64,22 @@ CREATE TABLE registry_state (
   generation bigint  NOT NULL
 );
 INSERT INTO registry_state (singleton, generation) VALUES (1, 0);
+)sql"},
+    {3, "todo list indexes", R"sql(
+-- One index per list order, so that a page is an index walk that stops after `limit` rows.
+-- Ties are broken by id in bytewise order, hence COLLATE "C" on id (todos_by_owner_created
+-- had the database's collation). Status leads where the list filters on it (open by
+-- default); the due order reads date-only and instant dues apart (see the list statements).
+DROP INDEX todos_by_owner_created;
+CREATE INDEX todos_by_owner_created ON todos (owner, created_at, id COLLATE "C");
+CREATE INDEX todos_by_owner_status_created ON todos (owner, status, created_at, id COLLATE "C");
+CREATE INDEX todos_by_owner_status_priority ON todos (owner, status, priority, id COLLATE "C");
+CREATE INDEX todos_by_owner_status_due_date ON todos (owner, status, due_date, id COLLATE "C")
+  WHERE due_date IS NOT NULL;
+CREATE INDEX todos_by_owner_status_due_at ON todos (owner, status, due_at, id COLLATE "C")
+  WHERE due_at IS NOT NULL;
+CREATE INDEX todos_by_owner_status_undated ON todos (owner, status, id COLLATE "C")
+  WHERE due_date IS NULL AND due_at IS NULL;
 )sql"},
 }};
 

@@ -2,16 +2,19 @@
 //
 // Every statement is a prepared statement (or exec_params) with bound values; SQL text is
 // constant, or assembled once at start from constant fragments chosen by enums (the list
-// statements). Operations run in a transaction on a pooled connection; a stop token cancels
-// the running query on the server (see pg_pool.hpp).
+// statements). Operations run in a transaction on a pooled connection (reads of a single
+// statement in autocommit, which is the same for one statement and saves the BEGIN and
+// COMMIT round trips); a stop token cancels the running query on the server (see pg_pool.hpp).
 //
 // Broken connections: the connection is discarded. The operation is retried once on a fresh
 // connection when that cannot change its outcome: reads, idempotent writes (adds with a
 // client_request_id, set-style updates), and any operation whose BEGIN failed (nothing of it
 // reached the server). Otherwise it fails with store_unavailable.
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
@@ -27,7 +30,6 @@ namespace bookmcp::store {
 namespace {
 
 using namespace std::chrono;
-using internal::listed_row;
 using internal::list_parameters;
 using internal::retry_safety;
 using internal::todo_columns;
@@ -111,58 +113,201 @@ todo_columns read_todo(const pqxx::row& r) {
   return c;
 }
 
-std::string list_statement_name(todo_sort sort, sort_direction direction) {
-  return "bookmcp_todo_list_" + std::to_string(static_cast<int>(sort)) + "_" +
-         std::to_string(static_cast<int>(direction));
+// --- the list statements ---
+//
+// One statement per shape of query: sort, direction, and which filters and which kind of
+// cursor it has. Rows are ordered by raw columns and a cursor is a row comparison on them, so
+// Postgres can walk an index of migration 3 in order and stop after `limit` rows. A statement
+// holds only the conditions its shape needs: with "$n IS NULL OR ..." conditions the generic
+// plan that a prepared statement gets after five runs estimates almost no matching rows and
+// sorts every row of the owner instead. Statements are made when first needed and prepared
+// on each connection when first used there.
+
+// The values a list statement binds; each statement numbers the ones it uses in order.
+enum class list_value {
+  owner,
+  status,
+  utc_offset,
+  due_from,
+  due_before,
+  overdue_now,
+  overdue_today,
+  tag,
+  like_pattern,
+  after_key,
+  after_id,
+  after_date,
+  after_date_id,
+  limit,
+};
+
+struct list_shape {
+  todo_sort sort = todo_sort::created;
+  sort_direction direction = sort_direction::ascending;
+  bool status = false;
+  internal::list_cursor_kind cursor = internal::list_cursor_kind::none;
+  bool due_from = false;
+  bool due_before = false;
+  bool overdue = false;
+  bool tag = false;
+  bool text = false;
+
+  static constexpr std::size_t count = 4 * 2 * 2 * 3 * 32;
+  std::size_t index() const {
+    std::size_t i = static_cast<std::size_t>(sort);
+    i = i * 2 + static_cast<std::size_t>(direction);
+    i = i * 2 + (status ? 1 : 0);
+    i = i * 3 + static_cast<std::size_t>(cursor);
+    for (bool filter : {due_from, due_before, overdue, tag, text}) i = i * 2 + (filter ? 1 : 0);
+    return i;
+  }
+};
+
+list_shape shape_of(todo_sort sort, sort_direction direction, const list_parameters& q) {
+  return {sort,
+          direction,
+          q.status.has_value(),
+          internal::cursor_kind(q),
+          q.due_from_ms.has_value(),
+          q.due_before_ms.has_value(),
+          q.overdue_now_ms.has_value(),
+          q.tag.has_value(),
+          q.like_pattern.has_value()};
 }
 
-std::string make_list_sql(todo_sort sort, sort_direction direction) {
-  const std::string due_key =
-      "COALESCE((due_date - DATE '1970-01-01')::bigint * 86400000 - $3::bigint, "
-      BOOKMCP_MS("due_at") ")";
-  const std::string has_due = "(due_date IS NOT NULL OR due_at IS NOT NULL)";
-  std::string group = "0::bigint";
-  std::string key;
-  std::string key_type = "::bigint";
-  switch (sort) {
-    case todo_sort::due:
-      group = "(CASE WHEN due_date IS NULL AND due_at IS NULL THEN 1 ELSE 0 END)::bigint";
-      key = "COALESCE((due_date - DATE '1970-01-01')::bigint * 86400000 - $3::bigint, "
-            BOOKMCP_MS("due_at") ", 0)";
-      break;
-    case todo_sort::created:
-      key = BOOKMCP_MS("created_at");
-      break;
-    case todo_sort::priority:
-      key = "priority::bigint";
-      break;
-    case todo_sort::title:
-      // ASCII-only case folding and bytewise order: the same order as SQLite's lower().
-      key = "(translate(title, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
-            " COLLATE \"C\")";
-      key_type = "::text";
-      break;
+struct list_statement {
+  std::string name;
+  std::string sql;
+  std::vector<list_value> values;  // $1, $2, ... in order
+};
+
+class list_statement_builder {
+ public:
+  // "$n::type" for `value`, numbering it on first use.
+  std::string operator()(list_value value, const char* type) {
+    auto it = std::find(values_.begin(), values_.end(), value);
+    if (it == values_.end()) it = values_.insert(values_.end(), value);
+    return "$" + std::to_string(it - values_.begin() + 1) + "::" + type;
   }
-  const bool ascending = direction == sort_direction::ascending;
-  const std::string after = ascending ? " > " : " < ";
+  std::vector<list_value> take() { return std::move(values_); }
+
+ private:
+  std::vector<list_value> values_;
+};
+
+// The owner, and the filters of `shape`.
+std::string list_filters(list_statement_builder& value, const list_shape& shape) {
+  std::string sql = "owner = " + value(list_value::owner, "text");
+  if (shape.status) sql += " AND status = " + value(list_value::status, "text");
+  const auto due_key = [&] {
+    return "(due_date IS NOT NULL OR due_at IS NOT NULL) AND COALESCE((due_date - DATE "
+           "'1970-01-01')::bigint * 86400000 - " +
+           value(list_value::utc_offset, "bigint") + ", " BOOKMCP_MS("due_at") ")";
+  };
+  if (shape.due_from) sql += " AND " + due_key() + " >= " + value(list_value::due_from, "bigint");
+  if (shape.due_before)
+    sql += " AND " + due_key() + " < " + value(list_value::due_before, "bigint");
+  if (shape.overdue) {
+    sql += " AND status = 'open' AND ((due_at IS NOT NULL AND " BOOKMCP_MS("due_at") " < " +
+           value(list_value::overdue_now, "bigint") + ") OR (due_date IS NOT NULL AND due_date < " +
+           value(list_value::overdue_today, "date") + "))";
+  }
+  if (shape.tag) sql += " AND tags ? " + value(list_value::tag, "text");
+  if (shape.text) {
+    const auto like = value(list_value::like_pattern, "text");
+    sql += " AND (title ILIKE " + like + " ESCAPE '\\' OR notes ILIKE " + like + " ESCAPE '\\')";
+  }
+  return sql;
+}
+
+// The cursor's key as a timestamptz (created_at, due_at).
+std::string after_instant(list_statement_builder& value) {
+  return "(TIMESTAMPTZ 'epoch' + " + value(list_value::after_key, "bigint") +
+         " * INTERVAL '1 millisecond')";
+}
+
+list_statement make_list_statement(const list_shape& shape) {
+  using internal::list_cursor_kind;
+  list_statement_builder value;
+  const bool ascending = shape.direction == sort_direction::ascending;
+  const std::string beyond = ascending ? " > " : " < ";
   const std::string order = ascending ? " ASC" : " DESC";
-  const std::string id = "(id COLLATE \"C\")";
-  return std::string("SELECT ") + todo_select + ", " + group + ", " + key +
-         " FROM todos WHERE owner = $1::text"
-         " AND ($2::text IS NULL OR status = $2::text)"
-         " AND ($4::bigint IS NULL OR (" + has_due + " AND " + due_key + " >= $4::bigint))"
-         " AND ($5::bigint IS NULL OR (" + has_due + " AND " + due_key + " < $5::bigint))"
-         " AND ($6::bigint IS NULL OR (status = 'open' AND ((due_at IS NOT NULL AND "
-         BOOKMCP_MS("due_at") " < $6::bigint) OR (due_date IS NOT NULL AND due_date < $7::date))))"
-         " AND ($8::text IS NULL OR tags ? $8::text)"
-         " AND ($9::text IS NULL OR title ILIKE $9::text ESCAPE '\\'"
-         " OR notes ILIKE $9::text ESCAPE '\\')"
-         " AND ($10::bigint IS NULL OR " + group + " > $10::bigint OR (" + group +
-         " = $10::bigint AND (" + key + after + "$11" + key_type + " OR (" + key + " = $11" +
-         key_type + " AND " + id + after + "$12::text))))"
-         " ORDER BY " + (sort == todo_sort::due ? group + " ASC, " : std::string()) + key +
-         order + ", " + id + order +
-         " LIMIT $13::bigint";
+  const std::string id = "id COLLATE \"C\"";
+  const std::string filters = list_filters(value, shape);
+  const std::string limit = " LIMIT " + value(list_value::limit, "bigint");
+  std::string sql;
+  if (shape.sort != todo_sort::due) {
+    std::string column = "created_at";
+    if (shape.sort == todo_sort::priority) column = "priority";
+    if (shape.sort == todo_sort::title) {
+      // ASCII-only case folding and bytewise order: the same order as SQLite's lower().
+      column =
+          "(translate(title, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
+          " COLLATE \"C\")";
+    }
+    sql = std::string("SELECT ") + todo_select + " FROM todos WHERE " + filters;
+    if (shape.cursor != list_cursor_kind::none) {
+      const std::string bound = shape.sort == todo_sort::created ? after_instant(value)
+                                : shape.sort == todo_sort::priority
+                                    ? value(list_value::after_key, "smallint")
+                                    : value(list_value::after_key, "text");
+      sql += " AND (" + column + ", " + id + ")" + beyond + "(" + bound + ", " +
+             value(list_value::after_id, "text") + ")";
+    }
+    sql += " ORDER BY " + column + order + ", " + id + order + limit;
+  } else {
+    // Rows with a due first (group 0), by the due's start for the reader: a date-only due
+    // starts at the reader's midnight, so among themselves dates order by due_date and
+    // instants by due_at. Each kind is read in its own index order up to `limit` rows, and
+    // the page is the first `limit` of these and the undated rows (group 1, by id).
+    const auto stream = [&](const std::string& group, const std::string& key,
+                            const std::string& condition, const std::string& bound,
+                            const std::string& column) {
+      std::string part = std::string("(SELECT ") + todo_select + ", " + group + " AS g, " + key +
+                         " AS k FROM todos WHERE " + filters + " AND " + condition;
+      if (!bound.empty()) part += " AND " + bound;
+      return part + " ORDER BY " + (column.empty() ? "" : column + order + ", ") + id + order +
+             limit + ")";
+    };
+    std::string undated_bound;
+    if (shape.cursor == list_cursor_kind::undated)
+      undated_bound = "(" + id + ")" + beyond + value(list_value::after_id, "text");
+    const std::string undated =
+        stream("1::bigint", "0::bigint", "due_date IS NULL AND due_at IS NULL", undated_bound, "");
+    if (shape.cursor == list_cursor_kind::undated) {
+      sql = "SELECT * FROM " + undated + " AS page";
+    } else {
+      std::string date_bound;
+      std::string instant_bound;
+      if (shape.cursor == list_cursor_kind::dated) {
+        date_bound = "(due_date, " + id + ")" + beyond + "(DATE '1970-01-01' + " +
+                     value(list_value::after_date, "integer") + ", " +
+                     value(list_value::after_date_id, "text") + ")";
+        instant_bound = "(due_at, " + id + ")" + beyond + "(" + after_instant(value) + ", " +
+                        value(list_value::after_id, "text") + ")";
+      }
+      sql =
+          "SELECT * FROM (" +
+          stream("0::bigint",
+                 "(due_date - DATE '1970-01-01')::bigint * 86400000 - " +
+                     value(list_value::utc_offset, "bigint"),
+                 "due_date IS NOT NULL", date_bound, "due_date") +
+          " UNION ALL " +
+          stream("0::bigint", BOOKMCP_MS("due_at"), "due_at IS NOT NULL", instant_bound, "due_at") +
+          " UNION ALL " + undated + ") AS page ORDER BY g ASC, k" + order + ", " + id + order +
+          limit;
+    }
+  }
+  return {"bookmcp_todo_list_" + std::to_string(shape.index()), std::move(sql), value.take()};
+}
+
+// The statement for `shape`, made on first use; safe to call from any thread.
+const list_statement& list_statement_for(const list_shape& shape) {
+  static std::array<std::once_flag, list_shape::count> made;
+  static std::array<std::optional<list_statement>, list_shape::count> statements;
+  const auto i = shape.index();
+  std::call_once(made[i], [&] { statements[i] = make_list_statement(shape); });
+  return *statements[i];
 }
 
 const std::vector<std::pair<std::string, std::string>>& statements() {
@@ -231,14 +376,6 @@ const std::vector<std::pair<std::string, std::string>>& statements() {
         {"bookmcp_ping", "SELECT 1"},
         {"bookmcp_sleep", "SELECT pg_sleep($1::double precision)"},
     };
-    for (int sort = 0; sort < 4; ++sort) {
-      for (int direction = 0; direction < 2; ++direction) {
-        s.emplace_back(list_statement_name(static_cast<todo_sort>(sort),
-                                           static_cast<sort_direction>(direction)),
-                       make_list_sql(static_cast<todo_sort>(sort),
-                                     static_cast<sort_direction>(direction)));
-      }
-    }
     return s;
   }();
   return all;
@@ -246,7 +383,8 @@ const std::vector<std::pair<std::string, std::string>>& statements() {
 
 class pg_todo_session final : public internal::todo_session {
  public:
-  explicit pg_todo_session(pqxx::work& txn) : txn_(txn) {}
+  // `txn` is a transaction, or a nontransaction for a single statement (run_single_read).
+  explicit pg_todo_session(pqxx::transaction_base& txn) : txn_(txn) {}
 
   std::optional<todo_columns> insert(const todo_columns& r) override {
     params p;
@@ -279,23 +417,64 @@ class pg_todo_session final : public internal::todo_session {
     return params().add(owner).add(id).exec(txn_, "bookmcp_todo_delete").affected_rows() > 0;
   }
 
-  std::vector<listed_row> list(todo_sort sort, sort_direction direction,
-                               const list_parameters& q) override {
+  std::vector<todo_columns> list(todo_sort sort, sort_direction direction,
+                                 const list_parameters& q) override {
+    const auto& statement = list_statement_for(shape_of(sort, direction, q));
+    // Records the definition on this connection the first time (then a lookup); libpqxx sends
+    // it to the server on first execution.
+    txn_.conn().prepare(statement.name, statement.sql);
     params p;
-    p.add(q.owner).add(q.status).add(q.utc_offset_ms).add(q.due_from_ms).add(q.due_before_ms);
-    p.add(q.overdue_now_ms).add(q.overdue_today).add(q.tag).add(q.like_pattern);
-    p.add(q.cursor_group);
-    if (q.cursor_key_text) p.add(*q.cursor_key_text);
-    else p.add(q.cursor_key_number);
-    p.add(q.cursor_id).add(q.limit);
-    const auto name = list_statement_name(sort, direction);
-    std::vector<listed_row> rows;
-    for (const auto& r : p.exec(txn_, name.c_str())) {
-      listed_row row{read_todo(r), r[14].as<std::int64_t>(), 0, {}};
-      if (internal::sort_key_is_text(sort)) row.key_text = r[15].as<std::string>();
-      else row.key_number = r[15].as<std::int64_t>();
-      rows.push_back(std::move(row));
+    for (auto value : statement.values) {
+      switch (value) {
+        case list_value::owner:
+          p.add(q.owner);
+          break;
+        case list_value::status:
+          p.add(q.status);
+          break;
+        case list_value::utc_offset:
+          p.add(q.utc_offset_ms);
+          break;
+        case list_value::due_from:
+          p.add(q.due_from_ms);
+          break;
+        case list_value::due_before:
+          p.add(q.due_before_ms);
+          break;
+        case list_value::overdue_now:
+          p.add(q.overdue_now_ms);
+          break;
+        case list_value::overdue_today:
+          p.add(q.overdue_today);
+          break;
+        case list_value::tag:
+          p.add(q.tag);
+          break;
+        case list_value::like_pattern:
+          p.add(q.like_pattern);
+          break;
+        case list_value::after_key:
+          if (sort == todo_sort::title)
+            p.add(q.after->key_text);
+          else
+            p.add(q.after->key_number);
+          break;
+        case list_value::after_id:
+          p.add(q.after->id);
+          break;
+        case list_value::after_date:
+          p.add(q.after->due_date_bound);
+          break;
+        case list_value::after_date_id:
+          p.add(q.after->due_date_bound_id);
+          break;
+        case list_value::limit:
+          p.add(q.limit);
+          break;
+      }
     }
+    std::vector<todo_columns> rows;
+    for (const auto& r : p.exec(txn_, statement.name.c_str())) rows.push_back(read_todo(r));
     return rows;
   }
 
@@ -316,7 +495,7 @@ class pg_todo_session final : public internal::todo_session {
     return read_todo(result[0]);
   }
 
-  pqxx::work& txn_;
+  pqxx::transaction_base& txn_;
 };
 
 std::vector<std::string> parse_strings(const std::string& text) {
@@ -393,6 +572,16 @@ class postgres_database final : public database,
   void run(retry_safety safety, std::stop_token stop,
            const std::function<void(internal::todo_session&)>& body) override {
     transact(safety, stop, [&](pqxx::work& txn) {
+      pg_todo_session session(txn);
+      body(session);
+    });
+  }
+
+  // One statement needs no BEGIN / COMMIT around it (it is its own transaction and sees one
+  // snapshot), so it runs in autocommit: one round trip instead of three.
+  void run_single_read(std::stop_token stop,
+                       const std::function<void(internal::todo_session&)>& body) override {
+    transact<pqxx::nontransaction>(retry_safety::read_only, stop, [&](pqxx::nontransaction& txn) {
       pg_todo_session session(txn);
       body(session);
     });
@@ -547,7 +736,8 @@ class postgres_database final : public database,
   enum class outcome { cancelled, timeout, unavailable, transient, internal };
 
   // Runs `body` in a transaction with retries as described at the top of this file.
-  template <typename Body>
+  // Transaction is pqxx::work, or pqxx::nontransaction for a body of one statement.
+  template <typename Transaction = pqxx::work, typename Body>
   void transact(retry_safety safety, std::stop_token stop, Body&& body) {
     const auto deadline = steady_clock::now() + options_.acquire_timeout;
     for (int attempt = 0;; ++attempt) {
@@ -561,7 +751,7 @@ class postgres_database final : public database,
         try {
           if (stop.stop_requested())
             throw cancelled("the operation was cancelled", "stop requested before BEGIN");
-          pqxx::work txn(*lease);
+          Transaction txn(*lease);
           began = true;
           body(txn);
           txn.commit();

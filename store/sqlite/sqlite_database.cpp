@@ -24,7 +24,6 @@ namespace bookmcp::store {
 namespace {
 
 using namespace std::chrono;
-using internal::listed_row;
 using internal::list_parameters;
 using internal::todo_columns;
 using json = nlohmann::json;
@@ -57,62 +56,102 @@ todo_columns read_todo(const statement& s) {
   return c;
 }
 
-// The list statement for one (sort, direction), assembled once from constant fragments: the
-// only variable parts are chosen by enums, every value is a bound parameter.
-std::string make_list_sql(todo_sort sort, sort_direction direction) {
+// The list statements: one per (sort, direction, status filter or not, cursor kind),
+// assembled once from constant fragments chosen by enums; every value is a bound parameter,
+// always at the same number (unused ones stay unbound):
+//   ?1 owner, ?2 status, ?3 UTC offset ms, ?4 due from, ?5 due before, ?6 overdue now,
+//   ?7 overdue today, ?8 tag, ?9 LIKE pattern, ?10 cursor key, ?11 cursor id,
+//   ?12 cursor due-date bound, ?13 its id, ?14 limit.
+// Rows are ordered by raw columns and a cursor is a row-value comparison on them, so SQLite
+// walks an index of migration 3 and stops after ?14 rows (see the Postgres back-end).
+std::string make_list_sql(todo_sort sort, sort_direction direction, bool by_status,
+                          internal::list_cursor_kind cursor) {
+  using internal::list_cursor_kind;
   const std::string due_key = "COALESCE(unixepoch(due_date) * 1000 - ?3, due_at_ms)";
   const std::string has_due = "(due_date IS NOT NULL OR due_at_ms IS NOT NULL)";
-  std::string group = "0";
-  std::string key;
-  switch (sort) {
-    case todo_sort::due:
-      group = "(due_date IS NULL AND due_at_ms IS NULL)";
-      key = "COALESCE(unixepoch(due_date) * 1000 - ?3, due_at_ms, 0)";
-      break;
-    case todo_sort::created:
-      key = "created_at_ms";
-      break;
-    case todo_sort::priority:
-      key = "priority";
-      break;
-    case todo_sort::title:
-      key = "lower(title)";  // ASCII case folding, matching the Postgres back-end
-      break;
-  }
   const bool ascending = direction == sort_direction::ascending;
-  const std::string after = ascending ? " > " : " < ";
+  const std::string beyond = ascending ? " > " : " < ";
   const std::string order = ascending ? " ASC" : " DESC";
-  return std::string("SELECT ") + todo_columns_sql + ", " + group + ", " + key +
-         " FROM todos WHERE owner = ?1"
-         " AND (?2 IS NULL OR status = ?2)"
-         " AND (?4 IS NULL OR (" + has_due + " AND " + due_key + " >= ?4))"
-         " AND (?5 IS NULL OR (" + has_due + " AND " + due_key + " < ?5))"
-         " AND (?6 IS NULL OR (status = 'open' AND ((due_at_ms IS NOT NULL AND due_at_ms < ?6)"
-         " OR (due_date IS NOT NULL AND due_date < ?7))))"
-         " AND (?8 IS NULL OR EXISTS (SELECT 1 FROM json_each(todos.tags)"
-         " WHERE json_each.value = ?8))"
-         " AND (?9 IS NULL OR title LIKE ?9 ESCAPE '\\' OR notes LIKE ?9 ESCAPE '\\')"
-         " AND (?10 IS NULL OR " + group + " > ?10 OR (" + group + " = ?10 AND (" + key + after +
-         "?11 OR (" + key + " = ?11 AND id" + after + "?12))))"
-         // A constant group is left out of ORDER BY (a literal there means a column number).
-         " ORDER BY " + (sort == todo_sort::due ? group + " ASC, " : std::string()) + key + order +
-         ", id" + order + " LIMIT ?13";
+  std::string filters = "owner = ?1";
+  if (by_status) filters += " AND status = ?2";
+  filters +=
+      " AND (?4 IS NULL OR (" + has_due + " AND " + due_key + " >= ?4))"
+      " AND (?5 IS NULL OR (" + has_due + " AND " + due_key + " < ?5))"
+      " AND (?6 IS NULL OR (status = 'open' AND ((due_at_ms IS NOT NULL AND due_at_ms < ?6)"
+      " OR (due_date IS NOT NULL AND due_date < ?7))))"
+      " AND (?8 IS NULL OR EXISTS (SELECT 1 FROM json_each(todos.tags)"
+      " WHERE json_each.value = ?8))"
+      " AND (?9 IS NULL OR title LIKE ?9 ESCAPE '\\' OR notes LIKE ?9 ESCAPE '\\')";
+  if (sort != todo_sort::due) {
+    // lower() folds ASCII only, matching the Postgres back-end.
+    const std::string column = sort == todo_sort::created    ? "created_at_ms"
+                               : sort == todo_sort::priority ? "priority"
+                                                             : "lower(title)";
+    std::string sql = std::string("SELECT ") + todo_columns_sql + " FROM todos WHERE " + filters;
+    if (cursor != list_cursor_kind::none)
+      sql += " AND (" + column + ", id)" + beyond + "(?10, ?11)";
+    return sql + " ORDER BY " + column + order + ", id" + order + " LIMIT ?14";
+  }
+  // Dated rows first, by the due's start for the reader: among themselves date-only dues
+  // order by due_date and instants by due_at_ms, so each kind is read in its own index order
+  // up to ?14 rows; the page is the first ?14 of these and the undated rows (by id).
+  const auto stream = [&](const char* group, const std::string& key, const std::string& condition,
+                          const std::string& bound, const std::string& column) {
+    std::string part = std::string("SELECT * FROM (SELECT ") + todo_columns_sql + ", " + group +
+                       " AS g, " + key + " AS k FROM todos WHERE " + filters + " AND " +
+                       condition;
+    if (!bound.empty()) part += " AND " + bound;
+    return part + " ORDER BY " + (column.empty() ? "" : column + order + ", ") + "id" + order +
+           " LIMIT ?14)";
+  };
+  const std::string undated =
+      stream("1", "0", "due_date IS NULL AND due_at_ms IS NULL",
+             cursor == list_cursor_kind::undated ? "id" + beyond + "?11" : "", "");
+  if (cursor == list_cursor_kind::undated) return undated;
+  const bool bounded = cursor == list_cursor_kind::dated;
+  return "SELECT * FROM (" +
+         stream("0", "unixepoch(due_date) * 1000 - ?3", "due_date IS NOT NULL",
+                bounded ? "(due_date, id)" + beyond + "(?12, ?13)" : "", "due_date") +
+         " UNION ALL " +
+         stream("0", "due_at_ms", "due_at_ms IS NOT NULL",
+                bounded ? "(due_at_ms, id)" + beyond + "(?10, ?11)" : "", "due_at_ms") +
+         " UNION ALL " + undated + ") ORDER BY g ASC, k" + order + ", id" + order + " LIMIT ?14";
 }
 
 class list_statements {
  public:
   list_statements() {
-    for (int s = 0; s < 4; ++s)
-      for (int d = 0; d < 2; ++d)
-        sql_[s * 2 + d] = make_list_sql(static_cast<todo_sort>(s), static_cast<sort_direction>(d));
+    using internal::list_cursor_kind;
+    for (auto sort : {todo_sort::due, todo_sort::created, todo_sort::priority, todo_sort::title})
+      for (auto direction : {sort_direction::ascending, sort_direction::descending})
+        for (bool by_status : {false, true})
+          for (auto cursor :
+               {list_cursor_kind::none, list_cursor_kind::dated, list_cursor_kind::undated})
+            sql_[index(sort, direction, by_status, cursor)] =
+                make_list_sql(sort, direction, by_status, cursor);
   }
-  const char* get(todo_sort sort, sort_direction direction) const {
-    return sql_[static_cast<int>(sort) * 2 + static_cast<int>(direction)].c_str();
+  // A constant (the connection caches statements by address).
+  const char* get(todo_sort sort, sort_direction direction, bool by_status,
+                  internal::list_cursor_kind cursor) const {
+    return sql_[index(sort, direction, by_status, cursor)].c_str();
   }
 
  private:
-  std::array<std::string, 8> sql_;
+  static std::size_t index(todo_sort sort, sort_direction direction, bool by_status,
+                           internal::list_cursor_kind cursor) {
+    return ((static_cast<std::size_t>(sort) * 2 + static_cast<std::size_t>(direction)) * 2 +
+            (by_status ? 1 : 0)) * 3 + static_cast<std::size_t>(cursor);
+  }
+  std::array<std::string, 4 * 2 * 2 * 3> sql_;
 };
+
+// A day number as due_date text for comparisons: "YYYY-MM-DD", or a text beyond every stored
+// date for days after year 9999 (years before 1 format as year 0, still below them).
+std::string due_date_text(std::int64_t day) {
+  const std::chrono::year_month_day date{sys_days{days{day}}};
+  if (date.year() > year{9999}) return "9999-99-99";
+  return todo_due::on_date(date).to_string();
+}
 
 class sqlite_todo_session final : public internal::todo_session {
  public:
@@ -172,22 +211,23 @@ class sqlite_todo_session final : public internal::todo_session {
     return s.run() > 0;
   }
 
-  std::vector<listed_row> list(todo_sort sort, sort_direction direction,
-                               const list_parameters& p) override {
-    auto s = conn_.prepare(lists_.get(sort, direction));
+  std::vector<todo_columns> list(todo_sort sort, sort_direction direction,
+                                 const list_parameters& p) override {
+    auto s = conn_.prepare(
+        lists_.get(sort, direction, p.status.has_value(), internal::cursor_kind(p)));
     s.bind(1, p.owner).bind(2, p.status).bind(3, p.utc_offset_ms).bind(4, p.due_from_ms);
     s.bind(5, p.due_before_ms).bind(6, p.overdue_now_ms).bind(7, p.overdue_today);
-    s.bind(8, p.tag).bind(9, p.like_pattern).bind(10, p.cursor_group);
-    if (p.cursor_key_text) s.bind(11, *p.cursor_key_text);
-    else s.bind(11, p.cursor_key_number);
-    s.bind(12, p.cursor_id).bind(13, p.limit);
-    std::vector<listed_row> rows;
-    while (s.step()) {
-      listed_row row{read_todo(s), s.integer(14), 0, {}};
-      if (internal::sort_key_is_text(sort)) row.key_text = s.text(15);
-      else row.key_number = s.integer(15);
-      rows.push_back(std::move(row));
+    s.bind(8, p.tag).bind(9, p.like_pattern).bind(14, p.limit);
+    if (p.after) {
+      if (sort == todo_sort::title) s.bind(10, p.after->key_text);
+      else s.bind(10, p.after->key_number);
+      s.bind(11, p.after->id);
+      if (sort == todo_sort::due && !p.after->undated) {
+        s.bind(12, due_date_text(p.after->due_date_bound)).bind(13, p.after->due_date_bound_id);
+      }
     }
+    std::vector<todo_columns> rows;
+    while (s.step()) rows.push_back(read_todo(s));
     return rows;
   }
 

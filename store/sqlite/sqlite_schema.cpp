@@ -6,7 +6,7 @@ namespace bookmcp::store::sqlite {
 
 namespace {
 
-constexpr std::array<internal::migration, 2> all_migrations{{
+constexpr std::array<internal::migration, 3> all_migrations{{
     {1, "todos", R"sql(
 CREATE TABLE todos (
   id                 TEXT    NOT NULL PRIMARY KEY,
@@ -64,6 +64,20 @@ CREATE TABLE registry_state (
   generation INTEGER NOT NULL
 ) STRICT;
 INSERT INTO registry_state (singleton, generation) VALUES (1, 0);
+)sql"},
+    {3, "todo list indexes", R"sql(
+-- One index per list order, so that a page is an index walk that stops after `limit` rows
+-- (todos_by_owner_created serves the created order without a status filter). Status leads
+-- where the list filters on it (open by default); the due order reads date-only and instant
+-- dues apart (see the list statements).
+CREATE INDEX todos_by_owner_status_created ON todos (owner, status, created_at_ms, id);
+CREATE INDEX todos_by_owner_status_priority ON todos (owner, status, priority, id);
+CREATE INDEX todos_by_owner_status_due_date ON todos (owner, status, due_date, id)
+  WHERE due_date IS NOT NULL;
+CREATE INDEX todos_by_owner_status_due_at ON todos (owner, status, due_at_ms, id)
+  WHERE due_at_ms IS NOT NULL;
+CREATE INDEX todos_by_owner_status_undated ON todos (owner, status, id)
+  WHERE due_date IS NULL AND due_at_ms IS NULL;
 )sql"},
 }};
 

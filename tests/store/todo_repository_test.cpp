@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <latch>
 #include <set>
+#include <string_view>
 #include <thread>
 
 #include "store/errors.hpp"
@@ -513,6 +514,166 @@ TEST_P(TodoRepositoryTest, EverySortAndDirectionPaginatesStablyWithTies) {
             << "sort " << static_cast<int>(sort) << " direction " << static_cast<int>(direction)
             << " limit " << limit;
       }
+    }
+  }
+}
+
+// Every list statement (sort, direction, with or without a status filter, every cursor kind)
+// against the documented order, with ties on every key, dates and instants that meet at the
+// reader's midnight, offsets that put keys on and off midnights, and a filter on top.
+TEST_P(TodoRepositoryTest, PagesFollowTheOrderForEveryStatusOffsetAndFilter) {
+  std::vector<new_todo> batch;  // one batch: every item has the same created_at
+  const auto with = [&](const char* title, todo_priority priority, std::optional<todo_due> due,
+                        bool tagged) {
+    auto item = titled(title);
+    item.priority = priority;
+    item.due = due;
+    if (tagged) item.tags = {"t"};
+    batch.push_back(item);
+  };
+  with("b", todo_priority::low, date(2025, 3, 14), true);
+  with("B", todo_priority::low, date(2025, 3, 14), false);
+  with("a", todo_priority::high, instant("2025-03-13T22:00:00Z"), true);   // 14th at +02
+  with("c", todo_priority::high, instant("2025-03-14T05:30:00Z"), false);  // 14th at -05:30
+  with("c", todo_priority::medium, instant("2025-03-14T05:30:00Z"), true);
+  with("d", todo_priority::medium, std::nullopt, false);
+  with("D", todo_priority::medium, std::nullopt, true);
+  with("e", todo_priority::low, std::nullopt, true);
+  with("f", todo_priority::high, date(2025, 3, 13), false);
+  with("g", todo_priority::medium, instant("2025-03-14T00:00:00Z"), true);  // 14th at UTC
+  with("h", todo_priority::low, date(2025, 3, 15), false);
+  auto added = todos().add_batch("alice", batch, {});
+  std::vector<todo> items;
+  for (const auto& result : added) items.push_back(result.added->item);
+  for (int i = 0; i < 4; ++i) items.push_back(add("alice", titled("later " + std::to_string(i))));
+  for (std::size_t i : {1u, 4u, 6u, 12u}) items[i] = *todos().complete("alice", items[i].id, {});
+
+  for (auto status : {status_filter::open, status_filter::done, status_filter::all}) {
+    for (auto offset : {minutes{0}, minutes{120}, minutes{-330}, minutes{14 * 60 + 15}}) {
+      // 0: no other filter; 1: a tag; 2: a due range with a text (overdue has its own test).
+      for (int filter : {0, 1, 2}) {
+        const auto due_from = todo_due::on_date(year{2025} / March / 14);
+        const auto due_before = todo_due::on_date(year{2025} / March / 15);
+        std::vector<todo> expected;
+        for (const auto& item : items) {
+          const bool status_matches =
+              status == status_filter::all ||
+              (status == status_filter::open) == (item.status == todo_status::open);
+          bool filter_matches = filter != 1 || item.tags.contains("t");
+          if (filter == 2) {
+            filter_matches = item.due && item.title.find_first_of("bB") != std::string::npos &&
+                             item.due->start_for(offset) >= due_from.start_for(offset) &&
+                             item.due->start_for(offset) < due_before.start_for(offset);
+          }
+          if (status_matches && filter_matches) expected.push_back(item);
+        }
+        for (auto sort :
+             {todo_sort::due, todo_sort::created, todo_sort::priority, todo_sort::title}) {
+          for (auto direction : {sort_direction::ascending, sort_direction::descending}) {
+            for (std::size_t limit : {1u, 2u, 5u}) {
+              todo_query query;
+              query.status = status;
+              query.utc_offset = offset;
+              if (filter == 1) query.tag = "t";
+              if (filter == 2) {
+                query.due_from = due_from;
+                query.due_before = due_before;
+                query.text = "b";
+              }
+              query.sort = sort;
+              query.direction = direction;
+              query.limit = limit;
+              EXPECT_EQ(ids_of(list_all("alice", query)), expected_order(expected, query))
+                  << "status " << static_cast<int>(status) << " offset " << offset.count()
+                  << " filter " << filter << " sort " << static_cast<int>(sort) << " direction "
+                  << static_cast<int>(direction) << " limit " << limit;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+constexpr std::string_view base64url_alphabet =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+std::string base64url_encode(const std::string& bytes) {
+  std::string out;
+  std::uint32_t buffer = 0;
+  int bits = 0;
+  for (unsigned char c : bytes) {
+    buffer = (buffer << 8) | c;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out += base64url_alphabet[(buffer >> bits) & 0x3F];
+    }
+  }
+  if (bits > 0) out += base64url_alphabet[(buffer << (6 - bits)) & 0x3F];
+  return out;
+}
+
+std::string base64url_decode(const std::string& text) {
+  std::string out;
+  std::uint32_t buffer = 0;
+  int bits = 0;
+  for (char c : text) {
+    buffer = (buffer << 6) | static_cast<std::uint32_t>(base64url_alphabet.find(c));
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((buffer >> bits) & 0xFF);
+    }
+  }
+  return out;
+}
+
+// `cursor` (JSON inside base64url) with the value of `field` replaced by `value`.
+std::string with_field(const std::string& cursor, const std::string& field,
+                       const std::string& value) {
+  std::string text = base64url_decode(cursor);
+  const auto at = text.find("\"" + field + "\":");
+  if (at == std::string::npos) return cursor;
+  const auto start = at + field.size() + 3;
+  text.replace(start, text.find_first_of(",}", start) - start, value);
+  return base64url_encode(text);
+}
+
+// A cursor of the right query whose position no stored row can have is refused, not run.
+TEST_P(TodoRepositoryTest, CursorsWithImpossiblePositionsAreRejected) {
+  for (int i = 0; i < 3; ++i) add("alice", titled("t" + std::to_string(i)));
+  auto item = titled("dated");
+  item.due = date(2025, 3, 14);
+  add("alice", item);
+  add("alice", item);
+  const std::vector<std::pair<todo_sort, std::vector<std::string>>> cases = {
+      {todo_sort::due, {"9223372036854775807", "-9000000000000000"}},
+      {todo_sort::created, {"9223372036854775807", "-9000000000000000"}},
+      {todo_sort::priority, {"0", "4", "-32769", "9223372036854775807"}},
+  };
+  for (const auto& [sort, keys] : cases) {
+    todo_query query;
+    query.sort = sort;
+    query.limit = 1;
+    const auto cursor = todos().list("alice", query, {}).next_cursor;  // a dated row for due
+    ASSERT_TRUE(cursor);
+    query.cursor = cursor;
+    EXPECT_EQ(todos().list("alice", query, {}).items.size(), 1u);
+    for (const auto& key : keys) {
+      query.cursor = with_field(*cursor, "k", key);
+      ASSERT_NE(query.cursor, cursor);
+      EXPECT_THROW(todos().list("alice", query, {}), invalid_request) << key;
+    }
+    query.cursor = with_field(*cursor, "g", sort == todo_sort::due ? "2" : "1");
+    ASSERT_NE(query.cursor, cursor);
+    EXPECT_THROW(todos().list("alice", query, {}), invalid_request);
+    if (sort == todo_sort::due) {
+      // After an undated row the key is 0.
+      query.cursor = with_field(with_field(*cursor, "g", "1"), "k", "5");
+      EXPECT_THROW(todos().list("alice", query, {}), invalid_request);
+      query.cursor = with_field(with_field(*cursor, "g", "1"), "k", "0");
+      EXPECT_NO_THROW(todos().list("alice", query, {}));
     }
   }
 }

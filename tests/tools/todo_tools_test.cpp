@@ -13,6 +13,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <regex>
 #include <set>
 #include <string>
 #include <thread>
@@ -210,6 +211,11 @@ TEST_P(TodoToolsTest, AddGetUpdateCompleteReopenDeleteThroughTheTools) {
   EXPECT_EQ(todo["tags"], json({"chapter-3", "reading"}));
   EXPECT_EQ(todo["status"], "open");
   EXPECT_TRUE(todo["completed_at"].is_null());
+  // RFC 3339 in UTC with milliseconds; the fake clock starts at 2025-01-01T00:00:00Z.
+  EXPECT_TRUE(std::regex_match(todo["created_at"].get<std::string>(),
+                               std::regex(R"(2025-01-01T00:00:00\.0[0-9]{2}Z)")))
+      << todo["created_at"];
+  EXPECT_EQ(todo["updated_at"], todo["created_at"]);
 
   // The text rendering names the id, due, priority and tags.
   const auto text = connection::text_of(alice->call("todo_list"));

@@ -45,13 +45,6 @@ std::string two_digits(long value) {
   return buffer;
 }
 
-std::string format_date(year_month_day date) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%04d-%02u-%02u", static_cast<int>(date.year()),
-                static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()));
-  return buffer;
-}
-
 }  // namespace
 
 year_month_day reader_clock::local_today() const {
@@ -170,16 +163,16 @@ store::new_todo parse_new_todo(const json& item, std::string_view prefix) {
 
 std::string format_timestamp(store::timestamp value) {
   const auto day = floor<days>(value);
+  const year_month_day date{day};
   const hh_mm_ss time{value - day};
-  return format_date(year_month_day{day}) + "T" + two_digits(time.hours().count()) + ":" +
-         two_digits(time.minutes().count()) + ":" + two_digits(time.seconds().count()) + "." +
-         [&] {
-           char buffer[24];
-           std::snprintf(buffer, sizeof buffer, "%03ld",
-                         static_cast<long>(time.subseconds().count()));
-           return std::string(buffer);
-         }() +
-         "Z";
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%04d-%02u-%02uT%02ld:%02ld:%02ld.%03ldZ",
+                static_cast<int>(date.year()), static_cast<unsigned>(date.month()),
+                static_cast<unsigned>(date.day()), static_cast<long>(time.hours().count()),
+                static_cast<long>(time.minutes().count()),
+                static_cast<long>(time.seconds().count()),
+                static_cast<long>(time.subseconds().count()));
+  return buffer;
 }
 
 std::string format_offset(minutes offset) {
@@ -190,23 +183,23 @@ std::string format_offset(minutes offset) {
 }
 
 json todo_to_json(const store::todo& item, const reader_clock& clock) {
-  json tags = json::array();
+  // Filled member by member: an initializer list would first build a temporary [key, value]
+  // array per member (this runs for every todo of every page).
+  json out(json::value_t::object);
+  out["id"] = item.id;
+  out["title"] = item.title;
+  out["notes"] = item.notes;
+  out["due"] = item.due ? json(item.due->to_string()) : json(nullptr);
+  out["due_kind"] = item.due ? json(item.due->is_date() ? "date" : "date-time") : json(nullptr);
+  out["priority"] = std::string(store::to_string(item.priority));
+  auto& tags = out["tags"] = json::array();
   for (const auto& tag : item.tags) tags.push_back(tag);
-  json out = {
-      {"id", item.id},
-      {"title", item.title},
-      {"notes", item.notes},
-      {"due", item.due ? json(item.due->to_string()) : json(nullptr)},
-      {"due_kind", item.due ? json(item.due->is_date() ? "date" : "date-time") : json(nullptr)},
-      {"priority", std::string(store::to_string(item.priority))},
-      {"tags", std::move(tags)},
-      {"status", std::string(store::to_string(item.status))},
-      {"overdue", clock.overdue(item)},
-      {"created_at", format_timestamp(item.created_at)},
-      {"updated_at", format_timestamp(item.updated_at)},
-      {"completed_at",
-       item.completed_at ? json(format_timestamp(*item.completed_at)) : json(nullptr)},
-  };
+  out["status"] = std::string(store::to_string(item.status));
+  out["overdue"] = clock.overdue(item);
+  out["created_at"] = format_timestamp(item.created_at);
+  out["updated_at"] = format_timestamp(item.updated_at);
+  out["completed_at"] =
+      item.completed_at ? json(format_timestamp(*item.completed_at)) : json(nullptr);
   if (item.client_request_id) out["client_request_id"] = *item.client_request_id;
   return out;
 }
