@@ -6,6 +6,8 @@
 
 #include "transport/http_server.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <atomic>
@@ -763,10 +765,20 @@ net::awaitable<void> http_server::impl::run_websocket(beast::tcp_stream stream,
   }
 
   // Writer: drains the outbox; a closed outbox ends the connection with the chosen reason.
+  // While answers queue up behind the one being written the socket is corked, so that a
+  // backlog leaves in full segments rather than one packet (and one ACK) per message.
   auto writer = [&]() -> net::awaitable<void> {
+    bool corked = false;
+    const auto cork = [&](bool on) {
+      const int value = on ? 1 : 0;
+      ::setsockopt(beast::get_lowest_layer(ws).socket().native_handle(), IPPROTO_TCP, TCP_CORK, &value,
+                   sizeof value);
+      corked = on;
+    };
     for (;;) {
       auto message = co_await box->pop();
       if (!message) break;
+      if (!corked && box->backlog()) cork(true);
       ws.text(true);
       boost::system::error_code write_error;
       co_await ws.async_write(net::buffer(message->text), net::redirect_error(net::use_awaitable, write_error));
@@ -774,7 +786,9 @@ net::awaitable<void> http_server::impl::run_websocket(beast::tcp_stream stream,
         box->close();
         co_return;
       }
+      if (corked && !box->backlog()) cork(false);
     }
+    if (corked) cork(false);
     if (box->overflowed() && !*close_reason) {
       reject("slow_reader");
       *close_reason = websocket::close_reason(websocket::close_code::policy_error, "client reads too slowly");

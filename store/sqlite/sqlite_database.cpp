@@ -10,6 +10,7 @@
 #include <array>
 #include <nlohmann/json.hpp>
 #include <system_error>
+#include <thread>
 
 #include "store/database.hpp"
 #include "store/errors.hpp"
@@ -323,7 +324,18 @@ class sqlite_database final : public database,
     }
     const auto file = options_.data_dir / options_.file_name;
     auto writer = std::make_unique<connection>(file, true, options_.busy_timeout);
-    writer->execute("PRAGMA journal_mode = WAL");
+    // Switching a new file to WAL takes an exclusive lock, and SQLite answers "locked" at once,
+    // without the busy handler, while another process is doing the same or migrating: retry
+    // within the busy timeout.
+    for (const auto until = steady_clock::now() + options_.busy_timeout;;) {
+      try {
+        writer->execute("PRAGMA journal_mode = WAL");
+        break;
+      } catch (const store_timeout&) {
+        if (steady_clock::now() >= until) throw;
+        std::this_thread::sleep_for(milliseconds(5));
+      }
+    }
     // NORMAL is crash-safe in WAL mode (a crash never corrupts or tears a transaction);
     // only the last transactions before a power loss may be lost.
     writer->execute("PRAGMA synchronous = NORMAL");

@@ -60,6 +60,8 @@ TEST_P(MigrationTest, ConcurrentMigrationsApplyEachVersionOnce) {
       start.arrive_and_wait();
       try {
         opened[i] = backend_->open({});
+      } catch (const store_error& e) {
+        errors[i] = std::string(e.what()) + " (" + e.diagnostic() + ")";
       } catch (const std::exception& e) {
         errors[i] = e.what();
       }

@@ -80,6 +80,11 @@ class outbox : public std::enable_shared_from_this<outbox> {
     return bytes_;
   }
   std::size_t limit() const { return limit_; }
+  // Messages queued behind the one being written.
+  bool backlog() const {
+    std::lock_guard lock(mutex_);
+    return !queue_.empty();
+  }
 
   // On the strand: the next message, or nullopt when closed and drained, or when `timeout`
   // passes first (then `timed_out` is set).
