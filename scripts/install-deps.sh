@@ -9,6 +9,7 @@ packages=(
   nlohmann-json3-dev        # JSON values everywhere in the protocol core
   libvalijson-dev           # JSON Schema validation of tool arguments and results
   libspdlog-dev             # logging to stderr
+  libjemalloc-dev           # the server programs' allocator (less lock contention than glibc malloc)
   libpqxx-dev libpq-dev     # Postgres client (server profile)
   libsqlite3-dev            # embedded profile storage
   libstemmer-dev            # English stemming for BM25

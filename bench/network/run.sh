@@ -8,6 +8,10 @@
 #                        [--arguments JSON] [--threads T] [--results FILE]
 #
 # Every process it starts is killed when it exits, however it exits.
+#
+# WebSocket calls in flight per connection default to 1 (64 in flight at 64 connections, one
+# call at a time per client as a chat backend sends them): by Little's law 40,000 calls/s with
+# 256 in flight (--inflight 4) means 6.4 ms mean latency, so "p99 under 5 ms" presumes ~64.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -17,7 +21,7 @@ usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [[ $# -ge 1 ]] || usage
 build=$(cd "$1" && pwd) || usage
 shift
-runs=5 duration=5 inflight=4 connections=64 idle=10000 server=fixtures tool=echo
+runs=5 duration=5 inflight=1 connections=64 idle=10000 server=fixtures tool=echo
 arguments='{"text":"hi"}' threads=1 results=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
