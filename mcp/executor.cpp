@@ -208,9 +208,10 @@ class worker_pool {
 
   void run(slot& self) {
     bool searching = false;  // this thread holds one count of searching_
-    // Work is arriving in a stream (more was queued behind this thread's last task, or its last
-    // search found some): worth spinning for more. Otherwise (one call at a time) spinning would
-    // only steal the core that the client and the reader need, so an idle worker sleeps at once.
+    // Short tasks are arriving in a stream (more was queued behind this thread's last task, or
+    // its last search found some, and that task took little time): worth spinning for more.
+    // Otherwise spinning would only steal a core that others need: the client and the reader
+    // when calls come one at a time, the database when tasks wait on it.
     bool streaming = false;
     std::unique_lock lock(mutex_);
     for (;;) {
@@ -227,8 +228,12 @@ class worker_pool {
         }
         lock.unlock();
         if (next) next->wake.notify_one();
+        const auto started = std::chrono::steady_clock::now();
         run_guarded(work);
         work = nullptr;
+        if (streaming && std::chrono::steady_clock::now() - started > std::chrono::microseconds(100)) {
+          streaming = false;
+        }
         lock.lock();
         continue;
       }
