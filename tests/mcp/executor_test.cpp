@@ -3,6 +3,7 @@
 #include <set>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -52,6 +53,54 @@ TEST(Executor, JoinWaitsForQueuedWork) {
     pool.join();  // idempotent
   }
   EXPECT_EQ(done.load(), 50);
+}
+
+TEST(Executor, BlockedWorkersDoNotHoldUpOthers) {
+  // Three of four workers block; work posted afterwards still runs on the fourth.
+  executor pool(4);
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<int> blocked{0};
+  for (int i = 0; i < 3; ++i) {
+    pool.post([&, released] {
+      ++blocked;
+      released.wait();
+    });
+  }
+  std::atomic<int> quick{0};
+  signal all_quick;
+  for (int i = 0; i < 100; ++i) {
+    pool.post([&] {
+      if (++quick == 100) all_quick.set();
+    });
+  }
+  EXPECT_TRUE(all_quick.wait());
+  release.set_value();
+  pool.join();
+  EXPECT_EQ(blocked.load(), 3);
+}
+
+TEST(Executor, NoPostIsLostUnderContention) {
+  // Posters on several threads, in bursts and one at a time, with workers idling in between:
+  // every piece of work runs (a lost wake-up would leave some queued until the limit).
+  constexpr int posters = 4;
+  constexpr int per_poster = 20000;
+  executor pool(3);
+  std::atomic<int> done{0};
+  signal finished;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < posters; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < per_poster; ++i) {
+        pool.post([&] {
+          if (++done == posters * per_poster) finished.set();
+        });
+        if ((i + t) % 512 == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_TRUE(finished.wait()) << done.load() << " of " << posters * per_poster << " ran";
 }
 
 TEST(Executor, RunAfterRunsOnce) {
