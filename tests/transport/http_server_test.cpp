@@ -1,0 +1,296 @@
+// The listener's HTTP and WebSocket session logic, over loopback on port 0 with Beast's own
+// synchronous client: subprotocol negotiation, frame kinds and sizes, closing cancels, the
+// Streamable HTTP session rules (session ids, versions, 202s, DELETE), Origin, limits, ops.
+#include "transport/http_server.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <string>
+#include <thread>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <nlohmann/json.hpp>
+
+#include "mcp/server.hpp"
+
+namespace bookmcp::transport {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = net::ip::tcp;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+const json initialize_request = {
+    {"jsonrpc", "2.0"},
+    {"id", 1},
+    {"method", "initialize"},
+    {"params",
+     {{"protocolVersion", "2025-11-25"}, {"capabilities", json::object()}, {"clientInfo", {{"name", "t"}, {"version", "1"}}}}}};
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    mcp::server_options options;
+    options.name = "transport-test";
+    options.observer = metrics_;
+    server_ = std::make_unique<mcp::server>(options);
+    mcp::tool_definition echo;
+    echo.name = "echo";
+    echo.description = "Returns the text.";
+    echo.input_schema = {{"type", "object"}, {"properties", {{"text", {{"type", "string"}}}}}, {"required", {"text"}}};
+    echo.handler = [](mcp::tool_context&, const json& arguments) {
+      return mcp::tool_result::text(arguments.at("text").get<std::string>());
+    };
+    server_->add_tool(std::move(echo));
+    mcp::tool_definition hold;
+    hold.name = "hold";
+    hold.description = "Waits until cancelled.";
+    hold.input_schema = {{"type", "object"}};
+    hold.handler = [this](mcp::tool_context& context, const json&) -> mcp::tool_result {
+      started_.store(true);
+      while (!context.cancelled()) std::this_thread::sleep_for(1ms);
+      cancelled_.store(true);
+      throw mcp::cancelled_error();
+    };
+    server_->add_tool(std::move(hold));
+  }
+
+  void start(listen_options options = {}) {
+    options.host = "127.0.0.1";
+    options.port = 0;
+    options.max_message_bytes = 64 * 1024;
+    options.metrics = metrics_;
+    listener_ = std::make_unique<http_server>(*server_, options);
+    listener_->start();
+  }
+
+  void TearDown() override {
+    if (listener_) listener_->shutdown();
+  }
+
+  tcp::socket connect() {
+    tcp::socket socket(io_);
+    socket.connect({net::ip::make_address("127.0.0.1"), listener_->port()});
+    return socket;
+  }
+
+  // One HTTP exchange on a fresh connection.
+  http::response<http::string_body> exchange(http::request<http::string_body> request) {
+    beast::tcp_stream stream(connect());
+    request.set(http::field::host, "127.0.0.1");
+    request.prepare_payload();
+    http::write(stream, request);
+    beast::flat_buffer buffer;
+    http::response<http::string_body> response;
+    http::read(stream, buffer, response);
+    return response;
+  }
+
+  static http::request<http::string_body> post(const json& body, const std::string& session = {}) {
+    http::request<http::string_body> request{http::verb::post, "/mcp", 11};
+    request.set(http::field::content_type, "application/json");
+    request.set(http::field::accept, "application/json, text/event-stream");
+    if (!session.empty()) request.set("Mcp-Session-Id", session);
+    request.body() = body.dump();
+    return request;
+  }
+
+  // A WebSocket on /mcp offering `protocols` (comma separated), handshake done.
+  std::unique_ptr<websocket::stream<tcp::socket>> open_websocket(const std::string& protocols = "mcp") {
+    auto ws = std::make_unique<websocket::stream<tcp::socket>>(connect());
+    ws->set_option(websocket::stream_base::decorator([protocols](websocket::request_type& request) {
+      request.set(http::field::sec_websocket_protocol, protocols);
+    }));
+    websocket::response_type response;
+    ws->handshake(response, "127.0.0.1", "/mcp");
+    EXPECT_EQ(response[http::field::sec_websocket_protocol], "mcp");
+    return ws;
+  }
+
+  static json call(websocket::stream<tcp::socket>& ws, const json& message) {
+    ws.text(true);
+    ws.write(net::buffer(message.dump()));
+    beast::flat_buffer buffer;
+    ws.read(buffer);
+    return json::parse(beast::buffers_to_string(buffer.data()));
+  }
+
+  static void initialize(websocket::stream<tcp::socket>& ws) {
+    ASSERT_TRUE(call(ws, initialize_request).contains("result"));
+    ws.write(net::buffer(json{{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}}.dump()));
+  }
+
+  // Reads until the server closes; returns its close code.
+  static websocket::close_code read_until_closed(websocket::stream<tcp::socket>& ws) {
+    beast::flat_buffer buffer;
+    boost::system::error_code error;
+    for (int i = 0; i < 100 && !error; ++i) ws.read(buffer, error);
+    EXPECT_EQ(error, websocket::error::closed);
+    return static_cast<websocket::close_code>(ws.reason().code);
+  }
+
+  net::io_context io_;
+  std::shared_ptr<transport::metrics> metrics_ = std::make_shared<transport::metrics>(false);
+  std::unique_ptr<mcp::server> server_;
+  std::unique_ptr<http_server> listener_;
+  std::atomic<bool> started_{false};
+  std::atomic<bool> cancelled_{false};
+};
+
+TEST_F(HttpServerTest, WebSocketCallsAToolWithTheMcpSubprotocol) {
+  start();
+  auto ws = open_websocket("chat, mcp");
+  initialize(*ws);
+  const json answer = call(*ws, {{"jsonrpc", "2.0"}, {"id", 2}, {"method", "tools/call"},
+                                 {"params", {{"name", "echo"}, {"arguments", {{"text", "hello"}}}}}});
+  EXPECT_EQ(answer["id"], 2);
+  EXPECT_EQ(answer["result"]["content"][0]["text"], "hello");
+  ws->close(websocket::close_code::normal);
+}
+
+TEST_F(HttpServerTest, WebSocketOfferingOnlyOtherSubprotocolsIsRefused) {
+  start();
+  websocket::stream<tcp::socket> ws(connect());
+  ws.set_option(websocket::stream_base::decorator(
+      [](websocket::request_type& request) { request.set(http::field::sec_websocket_protocol, "chat"); }));
+  websocket::response_type response;
+  boost::system::error_code error;
+  ws.handshake(response, "127.0.0.1", "/mcp", error);
+  EXPECT_TRUE(error);
+  EXPECT_GE(response.result_int(), 400);
+}
+
+TEST_F(HttpServerTest, WebSocketBinaryFrameClosesWithUnknownData) {
+  start();
+  auto ws = open_websocket();
+  ws->binary(true);
+  ws->write(net::buffer(std::string("{}")));
+  EXPECT_EQ(read_until_closed(*ws), websocket::close_code::unknown_data);
+}
+
+TEST_F(HttpServerTest, WebSocketOversizedMessageClosesWithTooBig) {
+  start();
+  auto ws = open_websocket();
+  ws->text(true);
+  // The server may close before the client finished writing: the answer is still the close.
+  boost::system::error_code ignored;
+  ws->write(net::buffer(std::string(64 * 1024 + 1, ' ')), ignored);
+  EXPECT_EQ(read_until_closed(*ws), websocket::close_code::too_big);
+}
+
+TEST_F(HttpServerTest, WebSocketMalformedJsonGetsAParseErrorAndTheConnectionStays) {
+  start();
+  auto ws = open_websocket();
+  ws->text(true);
+  ws->write(net::buffer(std::string("{not json")));
+  beast::flat_buffer buffer;
+  ws->read(buffer);
+  const json error = json::parse(beast::buffers_to_string(buffer.data()));
+  EXPECT_EQ(error["error"]["code"], -32700);
+  EXPECT_TRUE(error["id"].is_null());
+  initialize(*ws);  // still serving
+}
+
+TEST_F(HttpServerTest, ClosingTheWebSocketCancelsItsCalls) {
+  start();
+  auto ws = open_websocket();
+  initialize(*ws);
+  ws->write(net::buffer(json{{"jsonrpc", "2.0"}, {"id", 7}, {"method", "tools/call"},
+                             {"params", {{"name", "hold"}, {"arguments", json::object()}}}}
+                            .dump()));
+  for (int i = 0; i < 5000 && !started_; ++i) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(started_);
+  ws->next_layer().close();  // abrupt: no close frame
+  for (int i = 0; i < 5000 && !cancelled_; ++i) std::this_thread::sleep_for(1ms);
+  EXPECT_TRUE(cancelled_);
+}
+
+TEST_F(HttpServerTest, StreamableHttpSessionLifecycle) {
+  start();
+  auto initialized = exchange(post(initialize_request));
+  ASSERT_EQ(initialized.result(), http::status::ok);
+  const std::string session(initialized["Mcp-Session-Id"]);
+  ASSERT_FALSE(session.empty());
+  EXPECT_EQ(json::parse(initialized.body())["result"]["protocolVersion"], "2025-11-25");
+
+  EXPECT_EQ(exchange(post({{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}}, session)).result(),
+            http::status::accepted);
+  auto answer = exchange(post({{"jsonrpc", "2.0"}, {"id", 2}, {"method", "tools/call"},
+                               {"params", {{"name", "echo"}, {"arguments", {{"text", "hi"}}}}}},
+                              session));
+  ASSERT_EQ(answer.result(), http::status::ok);
+  EXPECT_EQ(json::parse(answer.body())["result"]["content"][0]["text"], "hi");
+
+  // Missing session: 400; unknown session: 404; unsupported protocol version: 400.
+  EXPECT_EQ(exchange(post({{"jsonrpc", "2.0"}, {"id", 3}, {"method", "ping"}})).result(), http::status::bad_request);
+  EXPECT_EQ(exchange(post({{"jsonrpc", "2.0"}, {"id", 3}, {"method", "ping"}}, "no-such-session")).result(),
+            http::status::not_found);
+  auto versioned = post({{"jsonrpc", "2.0"}, {"id", 3}, {"method", "ping"}}, session);
+  versioned.set("MCP-Protocol-Version", "1999-01-01");
+  EXPECT_EQ(exchange(versioned).result(), http::status::bad_request);
+
+  http::request<http::string_body> end{http::verb::delete_, "/mcp", 11};
+  end.set("Mcp-Session-Id", session);
+  EXPECT_EQ(exchange(end).result(), http::status::ok);
+  EXPECT_EQ(exchange(post({{"jsonrpc", "2.0"}, {"id", 4}, {"method", "ping"}}, session)).result(),
+            http::status::not_found);
+}
+
+TEST_F(HttpServerTest, StreamableHttpRefusesBadBodiesClearly) {
+  start();
+  auto garbage = post(json::object());
+  garbage.body() = "{not json";
+  auto parsed = exchange(garbage);
+  EXPECT_EQ(parsed.result(), http::status::bad_request);
+  EXPECT_EQ(json::parse(parsed.body())["error"]["code"], -32700);
+
+  auto wrong_type = post(initialize_request);
+  wrong_type.set(http::field::content_type, "text/plain");
+  EXPECT_EQ(exchange(wrong_type).result(), http::status::unsupported_media_type);
+
+  auto huge = post(initialize_request);
+  huge.body() = std::string(128 * 1024, ' ');
+  auto refused = exchange(huge);
+  EXPECT_EQ(refused.result(), http::status::payload_too_large);
+  EXPECT_NE(refused.body().find("limit"), std::string::npos);
+}
+
+TEST_F(HttpServerTest, ForeignOriginsAreForbiddenAndLoopbackOnesPass) {
+  start();
+  auto foreign = post(initialize_request);
+  foreign.set(http::field::origin, "https://evil.example");
+  EXPECT_EQ(exchange(foreign).result(), http::status::forbidden);
+  auto local = post(initialize_request);
+  local.set(http::field::origin, "http://localhost:3000");
+  EXPECT_EQ(exchange(local).result(), http::status::ok);
+}
+
+TEST_F(HttpServerTest, OpsEndpointsAnswer) {
+  listen_options options;
+  options.readiness.push_back({"database", [] { return std::string("connection refused"); }});
+  start(options);
+  EXPECT_EQ(exchange({http::verb::get, "/healthz", 11}).result(), http::status::ok);
+  auto ready = exchange({http::verb::get, "/readyz", 11});
+  EXPECT_EQ(ready.result(), http::status::service_unavailable);
+  EXPECT_NE(ready.body().find("connection refused"), std::string::npos);
+  exchange(post(initialize_request));
+  auto metrics = exchange({http::verb::get, "/metrics", 11});
+  EXPECT_EQ(metrics.result(), http::status::ok);
+  EXPECT_NE(metrics.body().find("initialize"), std::string::npos);
+  EXPECT_EQ(exchange({http::verb::get, "/nothing-here", 11}).result(), http::status::not_found);
+}
+
+}  // namespace
+}  // namespace bookmcp::transport
