@@ -61,6 +61,25 @@ std::string to_hex(std::uint64_t value) {
   return out;
 }
 
+bool is_letter_mark_or_number(std::int32_t code_point) noexcept {
+  switch (utf8proc_category(code_point)) {
+    case UTF8PROC_CATEGORY_LU:
+    case UTF8PROC_CATEGORY_LL:
+    case UTF8PROC_CATEGORY_LT:
+    case UTF8PROC_CATEGORY_LM:
+    case UTF8PROC_CATEGORY_LO:
+    case UTF8PROC_CATEGORY_MN:
+    case UTF8PROC_CATEGORY_MC:
+    case UTF8PROC_CATEGORY_ME:
+    case UTF8PROC_CATEGORY_ND:
+    case UTF8PROC_CATEGORY_NL:
+    case UTF8PROC_CATEGORY_NO:
+      return true;
+    default:
+      return false;
+  }
+}
+
 std::string slugify(std::string_view heading_text) {
   std::string out;
   out.reserve(heading_text.size());
@@ -84,27 +103,11 @@ std::string slugify(std::string_view heading_text) {
       out.push_back('-');
       continue;
     }
-    switch (utf8proc_category(code_point)) {
-      case UTF8PROC_CATEGORY_LU:
-      case UTF8PROC_CATEGORY_LL:
-      case UTF8PROC_CATEGORY_LT:
-      case UTF8PROC_CATEGORY_LM:
-      case UTF8PROC_CATEGORY_LO:
-      case UTF8PROC_CATEGORY_MN:
-      case UTF8PROC_CATEGORY_MC:
-      case UTF8PROC_CATEGORY_ME:
-      case UTF8PROC_CATEGORY_ND:
-      case UTF8PROC_CATEGORY_NL:
-      case UTF8PROC_CATEGORY_NO:
-      case UTF8PROC_CATEGORY_PC: {
-        // JavaScript's toLowerCase, code point by code point.
-        utf8proc_uint8_t buffer[4];
-        utf8proc_ssize_t n = utf8proc_encode_char(utf8proc_tolower(code_point), buffer);
-        out.append(reinterpret_cast<const char*>(buffer), static_cast<std::size_t>(n));
-        break;
-      }
-      default:
-        break;
+    if (is_letter_mark_or_number(code_point) || utf8proc_category(code_point) == UTF8PROC_CATEGORY_PC) {
+      // JavaScript's toLowerCase, code point by code point.
+      utf8proc_uint8_t buffer[4];
+      utf8proc_ssize_t n = utf8proc_encode_char(utf8proc_tolower(code_point), buffer);
+      out.append(reinterpret_cast<const char*>(buffer), static_cast<std::size_t>(n));
     }
   }
   return out;

@@ -19,6 +19,10 @@ bool is_valid_utf8(std::string_view bytes) noexcept;
 std::uint64_t stable_hash(std::string_view bytes,
                           std::uint64_t seed = 0xcbf29ce484222325ULL) noexcept;
 
+// True for a Unicode letter, mark or number (categories L*, M*, N*): what makes up a word, for
+// the tokenizer and for anchors alike.
+bool is_letter_mark_or_number(std::int32_t code_point) noexcept;
+
 // `value` as 16 lowercase hex digits.
 std::string to_hex(std::uint64_t value);
 

@@ -1,5 +1,7 @@
 #include "rag/tokenizer.hpp"
 
+#include "rag/text.hpp"
+
 #include <libstemmer.h>
 #include <utf8proc.h>
 
@@ -40,25 +42,6 @@ const std::unordered_set<std::string_view>& stop_words() {
       "weren",  "won",      "wouldn",     "shouldn", "couldn",  "also",  "us",      "via",
       "e",      "g",        "eg",         "ie",      "etc"};
   return words;
-}
-
-bool is_word_category(utf8proc_category_t category) {
-  switch (category) {
-    case UTF8PROC_CATEGORY_LU:
-    case UTF8PROC_CATEGORY_LL:
-    case UTF8PROC_CATEGORY_LT:
-    case UTF8PROC_CATEGORY_LM:
-    case UTF8PROC_CATEGORY_LO:
-    case UTF8PROC_CATEGORY_MN:
-    case UTF8PROC_CATEGORY_MC:
-    case UTF8PROC_CATEGORY_ME:
-    case UTF8PROC_CATEGORY_ND:
-    case UTF8PROC_CATEGORY_NL:
-    case UTF8PROC_CATEGORY_NO:
-      return true;
-    default:
-      return false;
-  }
 }
 
 bool is_ascii_word_byte(unsigned char c) {
@@ -132,7 +115,7 @@ void tokenizer::for_each_term(std::string_view text, Sink&& sink) {
         start = i;
         continue;
       }
-      if (!is_word_category(utf8proc_category(code_point))) {
+      if (!is_letter_mark_or_number(code_point)) {
         if (in_word) break;
         i += static_cast<std::size_t>(used);
         start = i;
@@ -174,7 +157,7 @@ void tokenizer::for_each_term(std::string_view text, Sink&& sink) {
             utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(normalized.data()) + j,
                              static_cast<utf8proc_ssize_t>(normalized.size() - j), &code_point);
         if (used <= 0) break;
-        if (!is_word_category(utf8proc_category(code_point))) break;
+        if (!is_letter_mark_or_number(code_point)) break;
         j += static_cast<std::size_t>(used);
       }
       if (j > part_start) {

@@ -125,6 +125,8 @@ std::int64_t priority_code(todo_priority priority) {
 
 // --- cursors --------------------------------------------------------------------------------
 
+}  // namespace
+
 std::string base64url_encode(const std::string& bytes) {
   static constexpr char alphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -164,6 +166,8 @@ std::optional<std::string> base64url_decode(const std::string& text) {
   }
   return out;
 }
+
+namespace {
 
 // Identifies the query a cursor belongs to (everything but the page size).
 std::string query_fingerprint(const todo_query& query) {

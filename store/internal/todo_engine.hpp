@@ -145,5 +145,8 @@ std::unique_ptr<todo_repository> make_todo_repository(todo_transaction_runner& r
 // Exposed for tests.
 std::string escape_like(const std::string& text);
 std::string new_todo_id();
+// Cursors are JSON in unpadded base64url; decoding gives nullopt for characters outside it.
+std::string base64url_encode(const std::string& bytes);
+std::optional<std::string> base64url_decode(const std::string& text);
 
 }  // namespace bookmcp::store::internal

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "store/errors.hpp"
+#include "store/internal/todo_engine.hpp"
 #include "tests/store/store_test_fixture.hpp"
 
 namespace bookmcp::store {
@@ -595,49 +596,15 @@ TEST_P(TodoRepositoryTest, PagesFollowTheOrderForEveryStatusOffsetAndFilter) {
   }
 }
 
-constexpr std::string_view base64url_alphabet =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-std::string base64url_encode(const std::string& bytes) {
-  std::string out;
-  std::uint32_t buffer = 0;
-  int bits = 0;
-  for (unsigned char c : bytes) {
-    buffer = (buffer << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out += base64url_alphabet[(buffer >> bits) & 0x3F];
-    }
-  }
-  if (bits > 0) out += base64url_alphabet[(buffer << (6 - bits)) & 0x3F];
-  return out;
-}
-
-std::string base64url_decode(const std::string& text) {
-  std::string out;
-  std::uint32_t buffer = 0;
-  int bits = 0;
-  for (char c : text) {
-    buffer = (buffer << 6) | static_cast<std::uint32_t>(base64url_alphabet.find(c));
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((buffer >> bits) & 0xFF);
-    }
-  }
-  return out;
-}
-
 // `cursor` (JSON inside base64url) with the value of `field` replaced by `value`.
 std::string with_field(const std::string& cursor, const std::string& field,
                        const std::string& value) {
-  std::string text = base64url_decode(cursor);
+  std::string text = internal::base64url_decode(cursor).value();
   const auto at = text.find("\"" + field + "\":");
   if (at == std::string::npos) return cursor;
   const auto start = at + field.size() + 3;
   text.replace(start, text.find_first_of(",}", start) - start, value);
-  return base64url_encode(text);
+  return internal::base64url_encode(text);
 }
 
 // A cursor of the right query whose position no stored row can have is refused, not run.
