@@ -121,6 +121,11 @@ const std::vector<setting>& settings() {
       {"worker-threads", "BOOKMCP_WORKER_THREADS", value_kind::size,
        "threads running tool handlers (default: 2 x cores, at least 4)", {},
        [](config& c, const auto& v) { c.worker_threads = parse_size("worker-threads", v.back()); }},
+      {"validate-output", "BOOKMCP_VALIDATE_OUTPUT", value_kind::flag,
+       "check every structured tool result against the tool's outputSchema before sending it "
+       "(a development check: the test suite runs with it; off by default, it costs ~60us per "
+       "page of 20 todos)", {},
+       [](config& c, const auto& v) { c.validate_output = parse_bool("validate-output", v.back()); }},
       {"tool-timeout", "BOOKMCP_TOOL_TIMEOUT", value_kind::milliseconds,
        "deadline of one tool call (default 60s)", {},
        [](config& c, const auto& v) { c.tool_timeout = parse_milliseconds("tool-timeout", v.back()); }},
@@ -157,6 +162,20 @@ const std::vector<setting>& settings() {
        [](config& c, const auto& v) { c.rate_burst = parse_number("rate-burst", v.back()); }},
       {"database-url", "DATABASE_URL", value_kind::text, "Postgres connection URL (server profile)", {},
        [](config& c, const auto& v) { c.database_url = v.back(); }},
+      {"db-pool-min", "BOOKMCP_DB_POOL_MIN", value_kind::size,
+       "Postgres connections opened at start and kept (default 5)", {},
+       [](config& c, const auto& v) { c.db_pool_min = parse_size("db-pool-min", v.back()); }},
+      {"db-pool-max", "BOOKMCP_DB_POOL_MAX", value_kind::size,
+       "Postgres connections at most (default 20); also how many todo calls run at once", {},
+       [](config& c, const auto& v) {
+         c.db_pool_max = parse_size("db-pool-max", v.back());
+         if (c.db_pool_max == 0) throw config_error("setting db-pool-max: must be at least 1");
+       }},
+      {"db-statement-timeout", "BOOKMCP_DB_STATEMENT_TIMEOUT", value_kind::milliseconds,
+       "Postgres statement_timeout of every session (default 30s)", {},
+       [](config& c, const auto& v) {
+         c.db_statement_timeout = parse_milliseconds("db-statement-timeout", v.back());
+       }},
       {"qdrant-url", "QDRANT_URL", value_kind::text, "Qdrant URL (server profile)", {},
        [](config& c, const auto& v) { c.qdrant_url = v.back(); }},
       {"qdrant-api-key", "QDRANT_API_KEY", value_kind::text, "Qdrant API key", {},
@@ -370,6 +389,10 @@ config load_config(const std::vector<std::string>& args, const std::map<std::str
     out.user = it != environment.end() && !it->second.empty() ? it->second : "local";
   }
   if (out.max_message_bytes < 1024) throw config_error("setting max-message-bytes: must be at least 1KiB");
+  if (out.db_pool_min > out.db_pool_max) {
+    throw config_error("setting db-pool-min: " + std::to_string(out.db_pool_min) + " is more than db-pool-max (" +
+                       std::to_string(out.db_pool_max) + ")");
+  }
   if (out.mode == run_mode::serve_listen && !out.max_message_bytes_set) out.max_message_bytes = 4 * 1024 * 1024;
   return out;
 }

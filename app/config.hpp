@@ -36,7 +36,11 @@ struct config {
   std::size_t max_message_bytes = 10 * 1024 * 1024;
   std::size_t worker_threads = 0;      // 0: from the hardware
   std::chrono::milliseconds tool_timeout{60000};
+  bool validate_output = false;        // check structured results against outputSchema
   std::string database_url;            // Postgres (server profile) when set
+  std::size_t db_pool_min = 5;         // Postgres pool: opened at start and kept
+  std::size_t db_pool_max = 20;        // Postgres pool: at most
+  std::chrono::milliseconds db_statement_timeout{30000};
   std::string qdrant_url;
   std::string qdrant_api_key;
   // Network transports (--listen).

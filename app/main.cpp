@@ -29,6 +29,9 @@ std::shared_ptr<bookmcp::store::database> open_database(const bookmcp::app::conf
   if (!settings.database_url.empty()) {
     store::postgres_options options;
     options.database_url = settings.database_url;
+    options.min_connections = settings.db_pool_min;
+    options.max_connections = settings.db_pool_max;
+    options.statement_timeout = settings.db_statement_timeout;
     options.apply_migrations = apply_migrations;
     return store::open_postgres(std::move(options));
   }
@@ -140,11 +143,15 @@ int run(const bookmcp::app::config& settings) {
   options.title = "bookmcp: textbook search, indexing and study todos";
   options.version = BOOKMCP_VERSION;
   options.worker_threads = settings.worker_threads;
+  options.validate_output = settings.validate_output;
   options.instructions =
       "Answers questions from the registered book with citations, and keeps the user's study todo list.";
   mcp::server server(options);
   tools::todo_tool_options todo_options;
   todo_options.time_zone = settings.timezone;
+  // No more todo calls run at once than the pool has connections: the others wait in the
+  // tool's queue without holding a worker thread (which would only block on the pool).
+  if (database->backend_name() == "postgres") todo_options.max_concurrency = settings.db_pool_max;
   tools::register_todo_tools(server, database, todo_options);
   app::book_service book(settings, database->documents());
   book.register_with(server);

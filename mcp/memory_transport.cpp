@@ -72,9 +72,13 @@ void memory_endpoint::set_receiver(receiver on_message, close_handler on_close) 
 
 bool memory_endpoint::send(std::string message, const outbound_route&) {
   auto& box = link_->inboxes[1 - side_];
-  std::lock_guard lock(box.mutex);
-  if (box.closed) return false;
-  box.messages.push_back(std::move(message));
+  {
+    std::lock_guard lock(box.mutex);
+    if (box.closed) return false;
+    box.messages.push_back(std::move(message));
+  }
+  // Outside the lock, so that the woken thread does not block on it at once. The box lives
+  // as long as the link, which this endpoint holds.
   box.ready.notify_one();
   return true;
 }

@@ -916,15 +916,17 @@ void session_impl::execute_tool(const std::shared_ptr<call_state>& call, registe
       if (!outcome.structured_content) {
         spdlog::error("tool {} declares an outputSchema but returned no structuredContent", tool.definition.name);
         error.emplace(error_code::internal_error, "Internal error");
-      } else if (auto problems = tool.output_schema->validate(*outcome.structured_content); !problems.empty()) {
-        std::string joined;
-        for (const auto& problem : problems) joined += "\n- " + problem;
-        spdlog::error("tool {} returned structuredContent that does not match its outputSchema:{}",
-                      tool.definition.name, joined);
-        error.emplace(error_code::internal_error, "Internal error");
+      } else if (server_->options.validate_output) {
+        if (auto problems = tool.output_schema->validate(*outcome.structured_content); !problems.empty()) {
+          std::string joined;
+          for (const auto& problem : problems) joined += "\n- " + problem;
+          spdlog::error("tool {} returned structuredContent that does not match its outputSchema:{}",
+                        tool.definition.name, joined);
+          error.emplace(error_code::internal_error, "Internal error");
+        }
       }
     }
-    if (!error) result = outcome.to_json();
+    if (!error) result = std::move(outcome).to_json();
   } catch (const tool_error& failure) {
     result = tool_result::error(failure.what()).to_json();
   } catch (const cancelled_error&) {

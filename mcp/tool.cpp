@@ -22,9 +22,12 @@ tool_result tool_result::structured(json value, std::string text) {
   return result;
 }
 
-json tool_result::to_json() const {
-  json out = {{"content", content}};
-  if (structured_content) out["structuredContent"] = *structured_content;
+json tool_result::to_json() const& { return tool_result(*this).to_json(); }
+
+json tool_result::to_json() && {
+  json out(json::value_t::object);
+  out["content"] = std::move(content);
+  if (structured_content) out["structuredContent"] = std::move(*structured_content);
   if (is_error) out["isError"] = true;
   return out;
 }

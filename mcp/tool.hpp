@@ -40,7 +40,8 @@ struct tool_result {
   // Structured result with its readable rendering as text content.
   static tool_result structured(json value, std::string text);
 
-  json to_json() const;
+  json to_json() const&;
+  json to_json() &&;  // moves the content into the result
 };
 
 enum class log_level { debug, info, notice, warning, error, critical, alert, emergency };

@@ -6,11 +6,17 @@
 //
 //   bookmcp_todo_bench --database-url URL [--clients 8] [--pipeline 4] [--seconds 5]
 //                      [--repeats 3] [--workers 16] [--pool 8] [--pgbench PATH]
+//                      [--validate-output] [--only add|list]
+//
+// --validate-output checks each result against the tool's outputSchema (bookmcp's
+// --validate-output; off by default as in bookmcp). --only runs that MCP phase alone, without
+// pgbench, for profiling.
 //
 // The URL defaults to $DATABASE_URL, then $BOOKMCP_TEST_DATABASE_URL (bench/todo/run.sh
 // starts a throwaway cluster with tests/testing/with_postgres.sh). The bench writes only rows
 // of owners named "bench-..." and deletes them when it ends.
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -55,13 +61,16 @@ struct settings {
   int pool = 8;
   int seed_per_reader = 200;
   std::string pgbench = "/usr/lib/postgresql/15/bin/pgbench";
+  bool validate_output = false;  // bookmcp's default (--validate-output)
+  std::string only;  // "add" or "list": that MCP phase alone, no pgbench (for profiling)
 };
 
 [[noreturn]] void usage(const std::string& problem) {
   std::cerr
       << "bookmcp_todo_bench: " << problem << "\n"
       << "usage: bookmcp_todo_bench --database-url URL [--clients N] [--pipeline N] [--seconds N]\n"
-         "                          [--repeats N] [--workers N] [--pool N] [--pgbench PATH]\n";
+         "                          [--repeats N] [--workers N] [--pool N] [--pgbench PATH]\n"
+         "                          [--only add|list] [--validate-output]\n";
   std::exit(2);
 }
 
@@ -73,6 +82,10 @@ settings parse_arguments(int argc, char** argv) {
     s.database_url = test_url;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
+    if (flag == "--validate-output") {
+      s.validate_output = true;
+      continue;
+    }
     if (i + 1 >= argc) usage(flag + " needs a value");
     const std::string value = argv[++i];
     const auto number = [&] {
@@ -100,7 +113,10 @@ settings parse_arguments(int argc, char** argv) {
       s.pool = number();
     else if (flag == "--pgbench")
       s.pgbench = value;
-    else
+    else if (flag == "--only") {
+      if (value != "add" && value != "list") usage("--only takes add or list");
+      s.only = value;
+    } else
       usage("unknown option " + flag);
   }
   if (s.database_url.empty()) usage("no database: pass --database-url or set DATABASE_URL");
@@ -200,6 +216,14 @@ phase_result run_mcp(std::vector<std::unique_ptr<connection>>& connections, int 
   }
   for (auto& thread : threads) thread.join();
   return {static_cast<double>(completed) / static_cast<double>(length.count()), errors.load()};
+}
+
+// CPU time (user + system) this process has used so far, in microseconds.
+double process_cpu_us() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  const auto us = [](const timeval& t) { return t.tv_sec * 1e6 + static_cast<double>(t.tv_usec); };
+  return us(usage.ru_utime) + us(usage.ru_stime);
 }
 
 std::string shell_quote(const std::string& text) {
@@ -323,10 +347,11 @@ int main(int argc, char** argv) {
     mcp::server_options server_options;
     server_options.name = "bookmcp-todo-bench";
     server_options.worker_threads = static_cast<std::size_t>(s.workers);
+    server_options.validate_output = s.validate_output;
     mcp::server server(server_options);
     tools::todo_tool_options tool_options;
     tool_options.timeout = seconds(120);
-    tool_options.max_concurrency = 256;
+    tool_options.max_concurrency = static_cast<std::size_t>(s.pool);
     tool_options.max_queue = 65536;
     tools::register_todo_tools(server, db, tool_options);
 
@@ -376,17 +401,32 @@ int main(int argc, char** argv) {
 
     std::cout << "bookmcp_todo_bench: " << s.clients << " clients, MCP pipeline " << s.pipeline
               << ", server workers " << s.workers << ", Postgres pool " << s.pool << ", "
-              << s.seconds << " s per phase, " << s.repeats << " rounds; pgbench -c " << s.clients
-              << " -M prepared\n";
+              << s.seconds << " s per phase, output check " << (s.validate_output ? "on" : "off")
+              << ", " << s.repeats << " rounds; pgbench -c " << s.clients << " -M prepared\n";
     // Warm-up: connections, prepared statements, caches.
     run_mcp(writers, s.pipeline, seconds(1), "todo_add", add_arguments);
     run_mcp(readers, s.pipeline, seconds(1), "todo_list", list_arguments);
 
+    if (!s.only.empty()) {
+      const bool add = s.only == "add";
+      for (int round = 1; round <= s.repeats; ++round) {
+        const double cpu_before = process_cpu_us();
+        auto r =
+            add ? run_mcp(writers, s.pipeline, seconds(s.seconds), "todo_add", add_arguments)
+                : run_mcp(readers, s.pipeline, seconds(s.seconds), "todo_list", list_arguments);
+        const double cpu_per_call =
+            (process_cpu_us() - cpu_before) / (r.per_second * static_cast<double>(s.seconds));
+        std::printf(
+            "round %d: MCP %s %.0f/s, %.0f us of CPU per call in this process, %zu errors\n", round,
+            add ? "todo_add" : "todo_list", r.per_second, cpu_per_call, r.errors);
+        std::fflush(stdout);
+      }
+    }
     std::map<std::string, std::vector<double>> rates;
     std::size_t mcp_errors = 0;
     std::size_t pgbench_errors = 0;
     const seconds phase{s.seconds};
-    for (int round = 1; round <= s.repeats; ++round) {
+    for (int round = 1; s.only.empty() && round <= s.repeats; ++round) {
       auto mcp_add = run_mcp(writers, s.pipeline, phase, "todo_add", add_arguments);
       auto pg_add_tx = run_pgbench(s, scripts / "insert_tx.sql");
       auto pg_add = run_pgbench(s, scripts / "insert.sql");
@@ -415,26 +455,30 @@ int main(int argc, char** argv) {
           pg_list_tx.per_second, pg_list.per_second, pg_list_store.per_second);
       std::fflush(stdout);
     }
-    const double mcp_add = median(rates["mcp_add"]), pg_add_tx = median(rates["pg_add_tx"]),
-                 pg_add = median(rates["pg_add"]), mcp_list = median(rates["mcp_list"]),
-                 pg_list_tx = median(rates["pg_list_tx"]), pg_list = median(rates["pg_list"]),
-                 pg_list_store = median(rates["pg_list_store"]);
-    std::printf("\nmedians of %d rounds (calls or transactions per second)\n", s.repeats);
-    std::printf(
-        "  writes: MCP todo_add %8.0f   pgbench (same transaction as the store) %8.0f   ratio %.2f "
-        "(goal >= 0.70)"
-        "   [pgbench bare INSERT %8.0f, ratio %.2f]\n",
-        mcp_add, pg_add_tx, mcp_add / pg_add_tx, pg_add, mcp_add / pg_add);
-    std::printf(
-        "  reads:  MCP todo_list %7.0f   pgbench (BEGIN; SELECT; COMMIT)         %8.0f   ratio "
-        "%.2f (goal >= 0.50)"
-        "   [pgbench bare SELECT %8.0f, ratio %.2f]\n",
-        mcp_list, pg_list_tx, mcp_list / pg_list_tx, pg_list, mcp_list / pg_list);
-    std::printf(
-        "          pgbench running the store's own list statement %8.0f   ratio %.2f (MCP overhead "
-        "alone)\n",
-        pg_list_store, mcp_list / pg_list_store);
-    std::printf("  errors: MCP %zu, pgbench %zu\n", mcp_errors, pgbench_errors);
+    if (s.only.empty()) {
+      const double mcp_add = median(rates["mcp_add"]), pg_add_tx = median(rates["pg_add_tx"]),
+                   pg_add = median(rates["pg_add"]), mcp_list = median(rates["mcp_list"]),
+                   pg_list_tx = median(rates["pg_list_tx"]), pg_list = median(rates["pg_list"]),
+                   pg_list_store = median(rates["pg_list_store"]);
+      std::printf("\nmedians of %d rounds (calls or transactions per second)\n", s.repeats);
+      std::printf(
+          "  writes: MCP todo_add %8.0f   pgbench (same transaction as the store) %8.0f   ratio "
+          "%.2f "
+          "(goal >= 0.70)"
+          "   [pgbench bare INSERT %8.0f, ratio %.2f]\n",
+          mcp_add, pg_add_tx, mcp_add / pg_add_tx, pg_add, mcp_add / pg_add);
+      std::printf(
+          "  reads:  MCP todo_list %7.0f   pgbench (BEGIN; SELECT; COMMIT)         %8.0f   ratio "
+          "%.2f (goal >= 0.50)"
+          "   [pgbench bare SELECT %8.0f, ratio %.2f]\n",
+          mcp_list, pg_list_tx, mcp_list / pg_list_tx, pg_list, mcp_list / pg_list);
+      std::printf(
+          "          pgbench running the store's own list statement %8.0f   ratio %.2f (MCP "
+          "overhead "
+          "alone)\n",
+          pg_list_store, mcp_list / pg_list_store);
+      std::printf("  errors: MCP %zu, pgbench %zu\n", mcp_errors, pgbench_errors);
+    }
 
     writers.clear();
     readers.clear();

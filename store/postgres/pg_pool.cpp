@@ -96,9 +96,9 @@ std::unique_ptr<pqxx::connection> pool::connect() {
 pool::lease pool::acquire(std::stop_token stop, steady_clock::time_point deadline) {
   std::unique_lock lock(mutex_);
   for (;;) {
-    const bool ready = changed_.wait_until(lock, stop, deadline, [&] {
-      return !idle_.empty() || total_ < settings_.max_connections;
-    });
+    const auto available = [&] { return !idle_.empty() || total_ < settings_.max_connections; };
+    // Waiting registers a stop callback; most acquisitions find a connection at once.
+    const bool ready = available() || changed_.wait_until(lock, stop, deadline, available);
     if (!ready) {
       if (stop.stop_requested())
         throw cancelled("the operation was cancelled", "stop requested while waiting");
@@ -131,10 +131,12 @@ pool::lease pool::acquire(std::stop_token stop, steady_clock::time_point deadlin
 
 void pool::release(std::unique_ptr<pqxx::connection> conn, bool discard) {
   if (discard || !conn->is_open()) conn.reset();
-  std::lock_guard lock(mutex_);
-  if (conn) idle_.push_back(std::move(conn));
-  else --total_;
-  changed_.notify_one();
+  {
+    std::lock_guard lock(mutex_);
+    if (conn) idle_.push_back(std::move(conn));
+    else --total_;
+  }
+  changed_.notify_one();  // outside the lock: the woken waiter does not block on it at once
 }
 
 std::size_t pool::open_connections() {

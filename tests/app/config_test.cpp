@@ -83,6 +83,22 @@ TEST(Config, SizesDurationsNumbersAndFlags) {
   EXPECT_EQ(c.shutdown_grace.count(), 3000);
   EXPECT_DOUBLE_EQ(c.rate_limit, 2.5);
   EXPECT_TRUE(c.insecure_no_auth);
+  EXPECT_FALSE(c.validate_output);
+  EXPECT_TRUE(load({"--validate-output"}).validate_output);
+  EXPECT_FALSE(load({"--validate-output=false"}).validate_output);
+}
+
+TEST(Config, PostgresPoolAndStatementTimeout) {
+  const config defaults = load({});
+  EXPECT_EQ(defaults.db_pool_min, 5u);
+  EXPECT_EQ(defaults.db_pool_max, 20u);
+  EXPECT_EQ(defaults.db_statement_timeout.count(), 30000);
+  const config c = load({"--db-pool-min", "2", "--db-pool-max", "8", "--db-statement-timeout", "5s"});
+  EXPECT_EQ(c.db_pool_min, 2u);
+  EXPECT_EQ(c.db_pool_max, 8u);
+  EXPECT_EQ(c.db_statement_timeout.count(), 5000);
+  EXPECT_NE(error_of({"--db-pool-min", "30"}).find("db-pool-min"), std::string::npos);
+  EXPECT_NE(error_of({"--db-pool-max", "0"}).find("db-pool-max"), std::string::npos);
 }
 
 TEST(Config, Commands) {

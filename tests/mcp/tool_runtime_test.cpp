@@ -282,6 +282,31 @@ TEST_F(ToolRuntime, StructuredContentIsCheckedAgainstOutputSchema) {
   EXPECT_EQ(text_of(failed), "could not count");
 }
 
+// With validate_output off (bookmcp's default) the result goes out as the tool made it, but a
+// tool with an outputSchema must still return structured content.
+TEST_F(ToolRuntime, OutputCheckCanBeTurnedOffButStructuredContentIsStillRequired) {
+  auto options = mcp_testing::test_server_options();
+  options.validate_output = false;
+  harness = std::make_unique<session_harness>(options);
+  const json output_schema = {{"type", "object"},
+                              {"properties", {{"count", {{"type", "integer"}}}}},
+                              {"required", {"count"}}};
+  tool_definition unchecked = make_tool("unchecked", [](tool_context&, const json&) {
+    return tool_result::structured({{"count", "three"}}, "three");
+  });
+  unchecked.output_schema = output_schema;
+  harness->server.add_tool(unchecked);
+  tool_definition plain = make_tool("plain", [](tool_context&, const json&) { return tool_result::text("no structure"); });
+  plain.output_schema = output_schema;
+  harness->server.add_tool(plain);
+  harness->initialize();
+
+  const json sent = call("unchecked");
+  ASSERT_TRUE(sent.contains("result")) << sent;
+  EXPECT_EQ(sent["result"]["structuredContent"], json({{"count", "three"}}));
+  EXPECT_EQ(error_code_of(call("plain")), error_code::internal_error);
+}
+
 // ---------------------------------------------------------------------------------------
 // cancellation, deadlines, closing
 
