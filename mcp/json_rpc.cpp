@@ -142,16 +142,53 @@ void append_id(std::string& out, const request_id& id) {
 }  // namespace
 
 std::string make_result(const request_id& id, const json& result) {
+  return make_serialized_result(id, result.is_object() && result.empty() ? "{}" : dump_json(result));
+}
+
+std::string make_serialized_result(const request_id& id, std::string_view result_json) {
   std::string out = R"({"jsonrpc":"2.0","id":)";
+  out.reserve(out.size() + 24 + result_json.size());
   append_id(out, id);
   out += R"(,"result":)";
-  if (result.is_object() && result.empty()) {
-    out += "{}";
-  } else {
-    out += result.dump(-1, ' ', false, kDumpHandler);
-  }
+  out += result_json;
   out += '}';
   return out;
+}
+
+std::string dump_json(const json& value) { return value.dump(-1, ' ', false, kDumpHandler); }
+
+void append_json_string(std::string& out, std::string_view text) {
+  // Plain ASCII (the common case) is escaped here; anything else goes through the library,
+  // which also checks the UTF-8.
+  static constexpr char hex[] = "0123456789abcdef";
+  const auto start = out.size();
+  out += '"';
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x80) {
+      out.resize(start);
+      out += dump_json(json(text));
+      return;
+    }
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        if (byte < 0x20) {
+          out += "\\u00";
+          out += hex[byte >> 4];
+          out += hex[byte & 0xf];
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
 }
 
 std::string make_error(const std::optional<request_id>& id, const rpc_error& error) {

@@ -92,9 +92,16 @@ incoming_message classify_message(json body);
 
 // Serialisers for outbound messages. `id` may be absent only for errors whose id was unreadable.
 std::string make_result(const request_id& id, const json& result);
+// The same with the result already serialised (a JSON value's text, inserted as is).
+std::string make_serialized_result(const request_id& id, std::string_view result_json);
 std::string make_error(const std::optional<request_id>& id, const rpc_error& error);
 std::string make_request(const request_id& id, std::string_view method, const json& params);
 std::string make_notification(std::string_view method, const json& params);
+
+// Serialises a value as messages are serialised (invalid UTF-8 becomes U+FFFD).
+std::string dump_json(const json& value);
+// Appends `text` as a JSON string literal, quotes included (for writing JSON text directly).
+void append_json_string(std::string& out, std::string_view text);
 
 // Protocol revisions this server speaks, newest first.
 inline constexpr std::string_view latest_protocol_version = "2025-11-25";

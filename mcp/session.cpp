@@ -908,16 +908,16 @@ void session_impl::execute_tool(const std::shared_ptr<call_state>& call, registe
   const auto started = call->started;
   auto backend = std::make_shared<context_backend>(shared_from_this(), call);
   tool_context context(backend);
-  std::optional<json> result;
+  std::optional<tool_result> result;
   std::optional<rpc_error> error;
   try {
     tool_result outcome = tool.definition.handler(context, arguments);
     if (tool.output_schema && !outcome.is_error) {
-      if (!outcome.structured_content) {
+      if (!outcome.has_structured_content()) {
         spdlog::error("tool {} declares an outputSchema but returned no structuredContent", tool.definition.name);
         error.emplace(error_code::internal_error, "Internal error");
       } else if (server_->options.validate_output) {
-        if (auto problems = tool.output_schema->validate(*outcome.structured_content); !problems.empty()) {
+        if (auto problems = tool.output_schema->validate(outcome.structured_value()); !problems.empty()) {
           std::string joined;
           for (const auto& problem : problems) joined += "\n- " + problem;
           spdlog::error("tool {} returned structuredContent that does not match its outputSchema:{}",
@@ -926,9 +926,9 @@ void session_impl::execute_tool(const std::shared_ptr<call_state>& call, registe
         }
       }
     }
-    if (!error) result = std::move(outcome).to_json();
+    if (!error) result = std::move(outcome);
   } catch (const tool_error& failure) {
-    result = tool_result::error(failure.what()).to_json();
+    result = tool_result::error(failure.what());
   } catch (const cancelled_error&) {
     // The handler noticed cancellation; whoever cancelled has decided the outcome. A handler
     // that throws it without being cancelled is a bug: answer rather than leave the call hanging.
@@ -955,8 +955,8 @@ void session_impl::execute_tool(const std::shared_ptr<call_state>& call, registe
   if (!result && !error) return;
   if (!call->claim()) return;
   if (result) {
-    if (result->value("isError", false)) call->outcome = "tool_error";
-    send_result_now(call->id, *result);
+    if (result->is_error) call->outcome = "tool_error";
+    send_response_text(call->id, make_serialized_result(call->id, std::move(*result).serialize()));
   } else {
     call->outcome = error->code() == error_code::internal_error ? "internal_error" : "error";
     send_error_now(call->id, *error);

@@ -22,13 +22,41 @@ tool_result tool_result::structured(json value, std::string text) {
   return result;
 }
 
+tool_result tool_result::structured_text(std::string object_json, std::string text) {
+  tool_result result = tool_result::text(std::move(text));
+  result.structured_json = std::move(object_json);
+  return result;
+}
+
+json tool_result::structured_value() const {
+  if (structured_json) return json::parse(*structured_json);
+  return structured_content.value_or(json());
+}
+
 json tool_result::to_json() const& { return tool_result(*this).to_json(); }
 
 json tool_result::to_json() && {
   json out(json::value_t::object);
   out["content"] = std::move(content);
   if (structured_content) out["structuredContent"] = std::move(*structured_content);
+  if (structured_json) out["structuredContent"] = json::parse(*structured_json);
   if (is_error) out["isError"] = true;
+  return out;
+}
+
+std::string tool_result::serialize() && {
+  // Members in the order nlohmann's sorted objects give, as to_json().dump() would.
+  std::string out = R"({"content":)";
+  out += dump_json(content);
+  if (is_error) out += R"(,"isError":true)";
+  if (structured_json) {
+    out += R"(,"structuredContent":)";
+    out += *structured_json;
+  } else if (structured_content) {
+    out += R"(,"structuredContent":)";
+    out += dump_json(*structured_content);
+  }
+  out += '}';
   return out;
 }
 

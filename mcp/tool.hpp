@@ -33,15 +33,25 @@ class cancelled_error : public std::runtime_error {
 struct tool_result {
   json content = json::array();           // MCP content blocks
   std::optional<json> structured_content;  // must match outputSchema when one is declared
+  // Or the structured content already written as JSON text (an object), for results that are
+  // large and frequent (a page of todos): sent as is, no tree is built. At most one is set.
+  std::optional<std::string> structured_json;
   bool is_error = false;
 
   static tool_result text(std::string text);
   static tool_result error(std::string message);
   // Structured result with its readable rendering as text content.
   static tool_result structured(json value, std::string text);
+  static tool_result structured_text(std::string object_json, std::string text);
+
+  bool has_structured_content() const { return structured_content || structured_json; }
+  // The structured content as a tree (parses structured_json; throws json::parse_error).
+  json structured_value() const;
 
   json to_json() const&;
   json to_json() &&;  // moves the content into the result
+  // The result's JSON text (what to_json() would give, without building it).
+  std::string serialize() &&;
 };
 
 enum class log_level { debug, info, notice, warning, error, critical, alert, emergency };

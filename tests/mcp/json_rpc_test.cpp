@@ -18,6 +18,41 @@ using mcp_testing::session_harness;
 using kind = incoming_message::kind;
 
 // ---------------------------------------------------------------------------------------
+// writing JSON text directly
+
+std::string as_json_string(std::string_view text) {
+  std::string out = "[";
+  append_json_string(out, text);
+  return out + "]";
+}
+
+TEST(AppendJsonString, EscapesWhatJsonRequiresAndRoundTrips) {
+  const std::string samples[] = {"plain",
+                                 "",
+                                 "quote \" and backslash \\ ; DROP TABLE todos; --",
+                                 std::string("controls \n\r\t\b\f \x01 \x1f and NUL ") + '\0' + " end",
+                                 "caf\xc3\xa9 \xe2\x80\x94 \xf0\x9f\x93\x9a and \"quotes\""};
+  for (const auto& sample : samples) {
+    const std::string written = as_json_string(sample);
+    const json parsed = json::parse(written);
+    EXPECT_EQ(parsed.at(0).get<std::string>(), sample) << written;
+    EXPECT_EQ(written, json::array({sample}).dump()) << "differs from the library's own writing";
+  }
+}
+
+TEST(AppendJsonString, InvalidUtf8IsReplacedNotPassedThrough) {
+  const std::string written = as_json_string("bad \xff\xfe byte");
+  const json parsed = json::parse(written);  // would throw on invalid UTF-8
+  EXPECT_EQ(parsed.at(0).get<std::string>(), "bad \xef\xbf\xbd\xef\xbf\xbd byte");
+}
+
+TEST(MakeSerializedResult, WrapsTheTextAsTheResult) {
+  const json message = json::parse(make_serialized_result(request_id("r-1"), R"({"a":[1,2]})"));
+  EXPECT_EQ(message, json({{"jsonrpc", "2.0"}, {"id", "r-1"}, {"result", {{"a", {1, 2}}}}}));
+  EXPECT_EQ(make_serialized_result(request_id(7), "{}"), make_result(request_id(7), json::object()));
+}
+
+// ---------------------------------------------------------------------------------------
 // parse_message / classify_message
 
 TEST(ParseMessage, UnparsableTextIsParseError) {

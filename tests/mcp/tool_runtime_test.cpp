@@ -282,6 +282,38 @@ TEST_F(ToolRuntime, StructuredContentIsCheckedAgainstOutputSchema) {
   EXPECT_EQ(text_of(failed), "could not count");
 }
 
+// A tool may hand its structured content over as JSON text; it is sent as the same object and
+// checked like a tree (malformed text is a bug of the tool: "Internal error", never sent).
+TEST_F(ToolRuntime, StructuredContentWrittenAsTextIsSentAndChecked) {
+  const json output_schema = {{"type", "object"},
+                              {"properties", {{"count", {{"type", "integer"}}}}},
+                              {"required", {"count"}}};
+  auto text_tool = [&](std::string name, std::string object_json) {
+    tool_definition tool = make_tool(std::move(name), [object_json](tool_context&, const json&) {
+      return tool_result::structured_text(object_json, "as text");
+    });
+    tool.output_schema = output_schema;
+    return tool;
+  };
+  harness->server.add_tool(text_tool("good", R"({"count":3,"note":"a \"quoted\" word"})"));
+  harness->server.add_tool(text_tool("mismatch", R"({"count":"three"})"));
+  harness->server.add_tool(text_tool("malformed", R"({"count":3)"));
+  harness->initialize();
+
+  const json good = call("good");
+  ASSERT_TRUE(good.contains("result")) << good;
+  EXPECT_EQ(good["result"]["structuredContent"], json({{"count", 3}, {"note", "a \"quoted\" word"}}));
+  EXPECT_EQ(text_of(good), "as text");
+  EXPECT_FALSE(good["result"].value("isError", false));
+  EXPECT_EQ(error_code_of(call("mismatch")), error_code::internal_error);
+  EXPECT_EQ(error_code_of(call("malformed")), error_code::internal_error);
+  // The same result as a tree and as text serialise alike.
+  EXPECT_EQ(tool_result::structured_text(R"({"count":3})", "t").to_json(),
+            tool_result::structured({{"count", 3}}, "t").to_json());
+  EXPECT_EQ(json::parse(tool_result::structured({{"count", 3}}, "t").serialize()),
+            tool_result::structured({{"count", 3}}, "t").to_json());
+}
+
 // With validate_output off (bookmcp's default) the result goes out as the tool made it, but a
 // tool with an outputSchema must still return structured content.
 TEST_F(ToolRuntime, OutputCheckCanBeTurnedOffButStructuredContentIsStillRequired) {

@@ -410,6 +410,12 @@ TEST_P(TodoToolsTest, QuotesSemicolonsAndSqlAreStoredAndReturnedLiterally) {
     // Text search is literal: % and _ and quotes match themselves.
     const auto found = alice->ok("todo_list", {{"text", hostile[i]}});
     EXPECT_EQ(ids_of(found["todos"]), std::vector<std::string>{ids[i]}) << hostile[i];
+    // The page is written as JSON text directly: every field comes back as stored.
+    ASSERT_EQ(found["todos"].size(), 1u);
+    EXPECT_EQ(found["todos"][0]["title"], hostile[i]);
+    EXPECT_EQ(found["todos"][0]["notes"], hostile[i]);
+    EXPECT_EQ(found["todos"][0]["client_request_id"], hostile[i]);
+    EXPECT_EQ(found["todos"][0]["tags"], json::array({hostile[i].substr(0, 20)}));
     const auto tagged = alice->ok("todo_list", {{"tag", hostile[i].substr(0, 20)}});
     EXPECT_EQ(tagged["count"], 1) << hostile[i];
   }

@@ -182,26 +182,60 @@ std::string format_offset(minutes offset) {
          two_digits(magnitude.count() % 60);
 }
 
+void append_todo_json(std::string& out, const store::todo& item, const reader_clock& clock) {
+  // Written as text, members in sorted order like a dumped json object: a page of todos is
+  // the largest frequent result, and building a tree for it only to serialise it costs more
+  // than the rest of the tool.
+  const auto member = [&](std::string_view key) {
+    out += out.back() == '{' ? "\"" : ",\"";
+    out += key;
+    out += "\":";
+  };
+  const auto string_or_null = [&](const std::optional<std::string>& value) {
+    if (value) mcp::append_json_string(out, *value);
+    else out += "null";
+  };
+  out += '{';
+  if (item.client_request_id) {
+    member("client_request_id");
+    mcp::append_json_string(out, *item.client_request_id);
+  }
+  member("completed_at");
+  string_or_null(item.completed_at ? std::optional(format_timestamp(*item.completed_at)) : std::nullopt);
+  member("created_at");
+  mcp::append_json_string(out, format_timestamp(item.created_at));
+  member("due");
+  string_or_null(item.due ? std::optional(item.due->to_string()) : std::nullopt);
+  member("due_kind");
+  out += item.due ? (item.due->is_date() ? "\"date\"" : "\"date-time\"") : "null";
+  member("id");
+  mcp::append_json_string(out, item.id);
+  member("notes");
+  mcp::append_json_string(out, item.notes);
+  member("overdue");
+  out += clock.overdue(item) ? "true" : "false";
+  member("priority");
+  mcp::append_json_string(out, store::to_string(item.priority));
+  member("status");
+  mcp::append_json_string(out, store::to_string(item.status));
+  member("tags");
+  out += '[';
+  for (const auto& tag : item.tags) {
+    if (out.back() != '[') out += ',';
+    mcp::append_json_string(out, tag);
+  }
+  out += ']';
+  member("title");
+  mcp::append_json_string(out, item.title);
+  member("updated_at");
+  mcp::append_json_string(out, format_timestamp(item.updated_at));
+  out += '}';
+}
+
 json todo_to_json(const store::todo& item, const reader_clock& clock) {
-  // Filled member by member: an initializer list would first build a temporary [key, value]
-  // array per member (this runs for every todo of every page).
-  json out(json::value_t::object);
-  out["id"] = item.id;
-  out["title"] = item.title;
-  out["notes"] = item.notes;
-  out["due"] = item.due ? json(item.due->to_string()) : json(nullptr);
-  out["due_kind"] = item.due ? json(item.due->is_date() ? "date" : "date-time") : json(nullptr);
-  out["priority"] = std::string(store::to_string(item.priority));
-  auto& tags = out["tags"] = json::array();
-  for (const auto& tag : item.tags) tags.push_back(tag);
-  out["status"] = std::string(store::to_string(item.status));
-  out["overdue"] = clock.overdue(item);
-  out["created_at"] = format_timestamp(item.created_at);
-  out["updated_at"] = format_timestamp(item.updated_at);
-  out["completed_at"] =
-      item.completed_at ? json(format_timestamp(*item.completed_at)) : json(nullptr);
-  if (item.client_request_id) out["client_request_id"] = *item.client_request_id;
-  return out;
+  std::string text;
+  append_todo_json(text, item, clock);
+  return json::parse(text);
 }
 
 json todo_object_schema() {

@@ -46,7 +46,9 @@ store::new_todo parse_new_todo(const json& item, std::string_view prefix);
 std::string format_timestamp(store::timestamp value);
 std::string format_offset(std::chrono::minutes offset);  // "+02:00", "UTC" for 0
 
-// A todo as the tools return it (see todo_object_schema()).
+// A todo as the tools return it (see todo_object_schema()), as JSON text appended to `out`,
+// or as a tree.
+void append_todo_json(std::string& out, const store::todo& item, const reader_clock& clock);
 json todo_to_json(const store::todo& item, const reader_clock& clock);
 json todo_object_schema();
 

@@ -342,8 +342,10 @@ mcp::tool_result add_single(todo_tools_state& state, mcp::tool_context& context,
                            : "Already added by an earlier call with the same client_request_id "
                              "(nothing new was created): " +
                                  todo_line(added.item, clock);
-    return mcp::tool_result::structured(
-        {{"status", status}, {"todo", todo_to_json(added.item, clock)}}, std::move(text));
+    std::string structured = R"({"status":")" + status + R"(","todo":)";
+    append_todo_json(structured, added.item, clock);
+    structured += '}';
+    return mcp::tool_result::structured_text(std::move(structured), std::move(text));
   });
 }
 
@@ -474,31 +476,35 @@ mcp::tool_result handle_list(todo_tools_state& state, mcp::tool_context& context
   const auto& owner = owner_of(context);
   return guarded("todo_list", [&] {
     auto page = state.todos().list(owner, query, context.stop_token());
-    json todos = json::array();
+    // {"count":N,"next_cursor":...,"todos":[...]}, written directly (see append_todo_json).
+    std::string structured = R"({"count":)" + std::to_string(page.items.size()) + R"(,"next_cursor":)";
+    if (page.next_cursor) mcp::append_json_string(structured, *page.next_cursor);
+    else structured += "null";
+    structured += R"(,"todos":[)";
     std::string text;
     for (const auto& item : page.items) {
-      todos.push_back(todo_to_json(item, clock));
+      if (structured.back() != '[') structured += ',';
+      append_todo_json(structured, item, clock);
       text += "\n- " + todo_line(item, clock);
     }
+    structured += "]}";
     const std::string what = status == "all" ? "todo(s)" : status + " todo(s)";
     text = page.items.empty()
                ? "No " + (status == "all" ? std::string("todos") : status + " todos") + " match."
                : std::to_string(page.items.size()) + " " + what + ":" + text;
     if (page.next_cursor)
       text += "\nMore on the next page: call again with cursor \"" + *page.next_cursor + "\".";
-    const auto count = page.items.size();
-    return mcp::tool_result::structured(
-        {{"todos", std::move(todos)},
-         {"count", count},
-         {"next_cursor", page.next_cursor ? json(*page.next_cursor) : json(nullptr)}},
-        std::move(text));
+    return mcp::tool_result::structured_text(std::move(structured), std::move(text));
   });
 }
 
 mcp::tool_result single_todo_result(const store::todo& item, const reader_clock& clock,
                                     std::string_view lead) {
-  return mcp::tool_result::structured({{"todo", todo_to_json(item, clock)}},
-                                      std::string(lead) + todo_details(item, clock));
+  std::string structured = R"({"todo":)";
+  append_todo_json(structured, item, clock);
+  structured += '}';
+  return mcp::tool_result::structured_text(std::move(structured),
+                                           std::string(lead) + todo_details(item, clock));
 }
 
 mcp::tool_result handle_get(todo_tools_state& state, mcp::tool_context& context,
