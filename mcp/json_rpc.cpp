@@ -127,22 +127,20 @@ incoming_message parse_message(std::string_view text) {
 
 namespace {
 constexpr auto kDumpHandler = json::error_handler_t::replace;
-}
 
-namespace {
 // The envelope is written around the serialised payload instead of building a JSON object
 // that deep-copies the payload: responses are the hottest path of the server.
 void append_id(std::string& out, const request_id& id) {
   if (id.is_number()) {
     out += std::to_string(id.number());
   } else {
-    out += json(id.text()).dump(-1, ' ', false, kDumpHandler);
+    append_json_string(out, id.text());
   }
 }
 }  // namespace
 
 std::string make_result(const request_id& id, const json& result) {
-  return make_serialized_result(id, result.is_object() && result.empty() ? "{}" : dump_json(result));
+  return make_serialized_result(id, dump_json(result));
 }
 
 std::string make_serialized_result(const request_id& id, std::string_view result_json) {
@@ -195,19 +193,19 @@ std::string make_error(const std::optional<request_id>& id, const rpc_error& err
   json message = {{"jsonrpc", "2.0"},
                   {"id", id ? id->to_json() : json(nullptr)},
                   {"error", error.to_json()}};
-  return message.dump(-1, ' ', false, kDumpHandler);
+  return dump_json(message);
 }
 
 std::string make_request(const request_id& id, std::string_view method, const json& params) {
   json message = {{"jsonrpc", "2.0"}, {"id", id.to_json()}, {"method", method}};
   if (!params.is_null()) message["params"] = params;
-  return message.dump(-1, ' ', false, kDumpHandler);
+  return dump_json(message);
 }
 
 std::string make_notification(std::string_view method, const json& params) {
   json message = {{"jsonrpc", "2.0"}, {"method", method}};
   if (!params.is_null()) message["params"] = params;
-  return message.dump(-1, ' ', false, kDumpHandler);
+  return dump_json(message);
 }
 
 bool is_supported_protocol_version(std::string_view version) {

@@ -248,10 +248,13 @@ TEST_F(ToolRuntime, UnexpectedExceptionIsInternalErrorWithoutDetails) {
   EXPECT_EQ(response.dump().find("hunter2"), std::string::npos) << response;
 }
 
+// {"count": integer}, required: the outputSchema of the structured-result tests.
+json count_schema() {
+  return {{"type", "object"}, {"properties", {{"count", {{"type", "integer"}}}}}, {"required", {"count"}}};
+}
+
 TEST_F(ToolRuntime, StructuredContentIsCheckedAgainstOutputSchema) {
-  const json output_schema = {{"type", "object"},
-                              {"properties", {{"count", {{"type", "integer"}}}}},
-                              {"required", {"count"}}};
+  const json output_schema = count_schema();
   auto structured_tool = [&](std::string name, json value) {
     tool_definition tool = make_tool(std::move(name), [value](tool_context&, const json&) {
       return tool_result::structured(value, value.dump());
@@ -285,9 +288,7 @@ TEST_F(ToolRuntime, StructuredContentIsCheckedAgainstOutputSchema) {
 // A tool may hand its structured content over as JSON text; it is sent as the same object and
 // checked like a tree (malformed text is a bug of the tool: "Internal error", never sent).
 TEST_F(ToolRuntime, StructuredContentWrittenAsTextIsSentAndChecked) {
-  const json output_schema = {{"type", "object"},
-                              {"properties", {{"count", {{"type", "integer"}}}}},
-                              {"required", {"count"}}};
+  const json output_schema = count_schema();
   auto text_tool = [&](std::string name, std::string object_json) {
     tool_definition tool = make_tool(std::move(name), [object_json](tool_context&, const json&) {
       return tool_result::structured_text(object_json, "as text");
@@ -320,9 +321,7 @@ TEST_F(ToolRuntime, OutputCheckCanBeTurnedOffButStructuredContentIsStillRequired
   auto options = mcp_testing::test_server_options();
   options.validate_output = false;
   harness = std::make_unique<session_harness>(options);
-  const json output_schema = {{"type", "object"},
-                              {"properties", {{"count", {{"type", "integer"}}}}},
-                              {"required", {"count"}}};
+  const json output_schema = count_schema();
   tool_definition unchecked = make_tool("unchecked", [](tool_context&, const json&) {
     return tool_result::structured({{"count", "three"}}, "three");
   });

@@ -134,6 +134,13 @@ class TodoToolsTest : public ::testing::TestWithParam<testing::store_backend_par
   std::unique_ptr<connection> connect(std::string identity) {
     return std::make_unique<connection>(*server_, std::move(identity));
   }
+  // Serves the tools afresh for a reader in `zone` whose clock stands at `now`.
+  void serve_at(store::timestamp now, std::string zone) {
+    server_ = std::make_unique<mcp::server>(server_options());
+    options_.time_zone = std::move(zone);
+    options_.clock = [now] { return now; };
+    register_todo_tools(*server_, db_, options_);
+  }
   std::int64_t rows() { return backend_->query_integer("SELECT count(*) FROM todos"); }
 
   testing::store_fake_clock clock_;
@@ -284,10 +291,7 @@ TEST_P(TodoToolsTest, DateOnlyDueStaysADateAndDateTimesKeepTheirOffset) {
 TEST_P(TodoToolsTest, OverdueFollowsTheReadersTimeZone) {
   // Now is 2025-06-15T12:00Z. In +02:00 that is the 15th; in -14:00 still the 14th.
   const store::timestamp now = sys_days{2025y / June / 15} + 12h;
-  server_ = std::make_unique<mcp::server>(server_options());
-  options_.time_zone = "+02:00";
-  options_.clock = [now] { return now; };
-  register_todo_tools(*server_, db_, options_);
+  serve_at(now, "+02:00");
   auto alice = connect("alice");
   const std::string yesterday =
       alice->ok("todo_add", {{"title", "y"}, {"due", "2025-06-14"}})["todo"]["id"];
@@ -317,10 +321,7 @@ TEST_P(TodoToolsTest, OverdueFollowsANamedZoneAcrossDaylightSaving) {
   // 2025-03-30T22:30Z: in Europe/Berlin (+02:00 since that morning) already the 31st; in
   // America/New_York (-04:00) still the 30th.
   const store::timestamp now = sys_days{2025y / March / 30} + 22h + 30min;
-  server_ = std::make_unique<mcp::server>(server_options());
-  options_.time_zone = "Europe/Berlin";
-  options_.clock = [now] { return now; };
-  register_todo_tools(*server_, db_, options_);
+  serve_at(now, "Europe/Berlin");
   auto alice = connect("alice");
   const std::string due_30th =
       alice->ok("todo_add", {{"title", "a"}, {"due", "2025-03-30"}})["todo"]["id"];
