@@ -359,8 +359,11 @@ class engine_repository final : public todo_repository {
     validate(item);
     const auto row = make_row(owner, item, now());
     add_result result;
-    runner_.run(item.client_request_id ? retry_safety::idempotent_write : retry_safety::write,
-                stop, [&](todo_session& session) { result = insert(session, row); });
+    // The insert, and for a conflicting client_request_id the read of the row it conflicted
+    // with: each stands alone (the read needs no snapshot shared with the insert).
+    runner_.run_autocommit(
+        item.client_request_id ? retry_safety::idempotent_write : retry_safety::write, stop,
+        [&](todo_session& session) { result = insert(session, row); });
     return result;
   }
 
@@ -398,7 +401,7 @@ class engine_repository final : public todo_repository {
     validate_key(owner, "owner");
     validate_key(id, "id");
     std::optional<todo> result;
-    runner_.run_single_read(stop, [&](todo_session& session) {
+    runner_.run_autocommit(retry_safety::read_only, stop, [&](todo_session& session) {
       auto row = session.find(owner, id, false);
       result = row ? std::optional<todo>(from_columns(*row)) : std::nullopt;
     });
@@ -410,7 +413,7 @@ class engine_repository final : public todo_repository {
     validate_key(owner, "owner");
     const auto parameters = make_list_parameters(owner, query);
     std::vector<todo_columns> rows;
-    runner_.run_single_read(stop, [&](todo_session& session) {
+    runner_.run_autocommit(retry_safety::read_only, stop, [&](todo_session& session) {
       rows = session.list(query.sort, query.direction, parameters);
     });
     todo_page page;
@@ -468,15 +471,15 @@ class engine_repository final : public todo_repository {
     validate_key(owner, "owner");
     validate_key(id, "id");
     bool removed = false;
-    runner_.run(retry_safety::write, stop,
-                [&](todo_session& session) { removed = session.remove(owner, id); });
+    runner_.run_autocommit(retry_safety::write, stop,
+                           [&](todo_session& session) { removed = session.remove(owner, id); });
     return removed;
   }
 
   std::vector<todo> export_all(const std::string& owner, std::stop_token stop) override {
     validate_key(owner, "owner");
     std::vector<todo> result;
-    runner_.run_single_read(stop, [&](todo_session& session) {
+    runner_.run_autocommit(retry_safety::read_only, stop, [&](todo_session& session) {
       result.clear();
       for (const auto& row : session.export_all(owner)) result.push_back(from_columns(row));
     });

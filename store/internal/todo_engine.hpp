@@ -130,11 +130,12 @@ class todo_transaction_runner {
   // in a fresh transaction, so it must only assign its results.
   virtual void run(retry_safety safety, std::stop_token stop,
                    const std::function<void(todo_session&)>& body) = 0;
-  // As run(retry_safety::read_only, ...) for a `body` that sends exactly one statement: a
-  // back-end may run that statement as its own transaction, without BEGIN / COMMIT.
-  virtual void run_single_read(std::stop_token stop,
-                               const std::function<void(todo_session&)>& body) {
-    run(retry_safety::read_only, std::move(stop), body);
+  // As run() for a `body` whose statements each stand alone (one statement, or an insert and
+  // the read of the row it conflicted with): a back-end may run each as its own transaction,
+  // without BEGIN / COMMIT (one round trip instead of three for a single statement).
+  virtual void run_autocommit(retry_safety safety, std::stop_token stop,
+                              const std::function<void(todo_session&)>& body) {
+    run(safety, std::move(stop), body);
   }
 };
 

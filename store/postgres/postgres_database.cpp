@@ -383,7 +383,7 @@ const std::vector<std::pair<std::string, std::string>>& statements() {
 
 class pg_todo_session final : public internal::todo_session {
  public:
-  // `txn` is a transaction, or a nontransaction for a single statement (run_single_read).
+  // `txn` is a transaction, or a nontransaction for statements that stand alone (run_autocommit).
   explicit pg_todo_session(pqxx::transaction_base& txn) : txn_(txn) {}
 
   std::optional<todo_columns> insert(const todo_columns& r) override {
@@ -577,11 +577,11 @@ class postgres_database final : public database,
     });
   }
 
-  // One statement needs no BEGIN / COMMIT around it (it is its own transaction and sees one
-  // snapshot), so it runs in autocommit: one round trip instead of three.
-  void run_single_read(std::stop_token stop,
-                       const std::function<void(internal::todo_session&)>& body) override {
-    transact<pqxx::nontransaction>(retry_safety::read_only, stop, [&](pqxx::nontransaction& txn) {
+  // A statement that stands alone needs no BEGIN / COMMIT around it (it is its own
+  // transaction and sees one snapshot), so it runs in autocommit: one round trip, not three.
+  void run_autocommit(retry_safety safety, std::stop_token stop,
+                      const std::function<void(internal::todo_session&)>& body) override {
+    transact<pqxx::nontransaction>(safety, stop, [&](pqxx::nontransaction& txn) {
       pg_todo_session session(txn);
       body(session);
     });
