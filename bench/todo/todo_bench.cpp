@@ -38,7 +38,7 @@
 #include <vector>
 
 #include "mcp/client.hpp"
-#include "mcp/memory_transport.hpp"
+#include "mcp/memory_connection.hpp"
 #include "mcp/server.hpp"
 #include "mcp/session.hpp"
 #include "store/database.hpp"
@@ -126,47 +126,19 @@ settings parse_arguments(int argc, char** argv) {
 // One MCP client connection with its own session and identity.
 class connection {
  public:
-  connection(mcp::server& server, std::string identity) : pair_(mcp::make_memory_transport_pair()) {
-    session_ = server.open_session(
-        pair_.server, {.identity = std::move(identity), .transport = "memory", .session_id = {}});
-    mcp::client_options options;
-    options.timeout = seconds(120);
-    client_ = std::make_shared<mcp::client>(pair_.client, options);
-    std::weak_ptr<mcp::server_session> weak_session = session_;
-    pair_.server->set_receiver(
-        [weak_session](std::string message) {
-          if (auto live = weak_session.lock()) live->handle_message(message);
-        },
-        [weak_session, closed = server_closed_] {
-          if (auto live = weak_session.lock()) live->close();
-          closed->set_value();
-        });
-    std::weak_ptr<mcp::client> weak_client = client_;
-    pair_.client->set_receiver(
-        [weak_client](std::string message) {
-          if (auto live = weak_client.lock()) live->handle_message(message);
-        },
-        [weak_client, closed = client_closed_] {
-          if (auto live = weak_client.lock()) live->connection_closed();
-          closed->set_value();
-        });
-    client_->initialize();
+  connection(mcp::server& server, std::string identity)
+      : link_(server, {.identity = std::move(identity), .transport = "memory", .session_id = {}},
+              {.timeout = seconds(120)}) {
+    link_.client().initialize();
   }
-  // Waits until both ends ran their close handlers (on the transport's delivery threads).
   ~connection() {
-    pair_.client->close();
-    server_closed_->get_future().wait_for(seconds(30));
-    client_closed_->get_future().wait_for(seconds(30));
-    session_->wait_idle(seconds(10));
+    link_.close(seconds(30));
+    link_.session().wait_idle(seconds(10));
   }
-  mcp::client& client() { return *client_; }
+  mcp::client& client() { return link_.client(); }
 
  private:
-  std::shared_ptr<std::promise<void>> server_closed_ = std::make_shared<std::promise<void>>();
-  std::shared_ptr<std::promise<void>> client_closed_ = std::make_shared<std::promise<void>>();
-  mcp::memory_transport_pair pair_;
-  std::shared_ptr<mcp::server_session> session_;
-  std::shared_ptr<mcp::client> client_;
+  mcp::memory_connection link_;
 };
 
 struct phase_result {

@@ -13,7 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "mcp/client.hpp"
-#include "mcp/memory_transport.hpp"
+#include "mcp/memory_connection.hpp"
 #include "mcp/server.hpp"
 #include "mcp/session.hpp"
 #include "tests/testing/mcp_recording_sink.hpp"
@@ -101,49 +101,26 @@ class client_harness {
  public:
   explicit client_harness(mcp::server_options options = test_server_options(),
                           mcp::client_options client_options = {})
-      : server(std::move(options)), pair(mcp::make_memory_transport_pair()) {
-    mcp::session_options session_options;
-    session_options.identity = "tester";
-    session_options.transport = "memory";
-    session = server.open_session(pair.server, session_options);
-    client = std::make_shared<mcp::client>(pair.client, std::move(client_options));
-    // Weak captures: the receivers live inside the transport, which the client and the
-    // session own; strong captures would make a cycle.
-    std::weak_ptr<mcp::server_session> weak_session = session;
-    pair.server->set_receiver(
-        [weak_session](std::string message) {
-          if (auto live = weak_session.lock()) live->handle_message(message);
-        },
-        [weak_session, this] {
-          if (auto live = weak_session.lock()) live->close();
-          server_side_closed.set();
-        });
-    std::weak_ptr<mcp::client> weak_client = client;
-    pair.client->set_receiver(
-        [weak_client](std::string message) {
-          if (auto live = weak_client.lock()) live->handle_message(message);
-        },
-        [weak_client, this] {
-          if (auto live = weak_client.lock()) live->connection_closed();
-          client_side_closed.set();
-        });
-  }
+      : server(std::move(options)),
+        connection(std::make_unique<mcp::memory_connection>(
+            server, mcp::session_options{.identity = "tester", .transport = "memory", .session_id = {}},
+            std::move(client_options))),
+        client(&connection->client()),
+        session(&connection->session()) {}
 
   ~client_harness() { disconnect(); }
 
   // Ends the connection and waits until both sides saw it end.
   void disconnect() {
-    pair.client->close();
-    EXPECT_TRUE(server_side_closed.wait()) << "the server side never saw the connection close";
-    EXPECT_TRUE(client_side_closed.wait()) << "the client side never saw the connection close";
+    const auto ended = connection->close(wait_limit);
+    EXPECT_TRUE(ended.server_side) << "the server side never saw the connection close";
+    EXPECT_TRUE(ended.client_side) << "the client side never saw the connection close";
   }
 
   mcp::server server;
-  mcp::memory_transport_pair pair;
-  std::shared_ptr<mcp::server_session> session;
-  std::shared_ptr<mcp::client> client;
-  signal server_side_closed;
-  signal client_side_closed;
+  std::unique_ptr<mcp::memory_connection> connection;
+  mcp::client* client;             // owned by the connection
+  mcp::server_session* session;
 };
 
 }  // namespace bookmcp::mcp_testing

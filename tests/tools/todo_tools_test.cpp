@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "mcp/client.hpp"
-#include "mcp/memory_transport.hpp"
+#include "mcp/memory_connection.hpp"
 #include "mcp/server.hpp"
 #include "mcp/session.hpp"
 #include "store/database.hpp"
@@ -37,45 +37,22 @@ using namespace std::chrono_literals;
 // One client connection with its own session and identity.
 class connection {
  public:
-  connection(mcp::server& server, std::string identity) : pair_(mcp::make_memory_transport_pair()) {
-    mcp::session_options options;
-    options.identity = std::move(identity);
-    session_ = server.open_session(pair_.server, options);
-    mcp::client_options client_options;
-    client_options.timeout = 60s;
-    client_ = std::make_shared<mcp::client>(pair_.client, client_options);
-    std::weak_ptr<mcp::server_session> weak_session = session_;
-    pair_.server->set_receiver(
-        [weak_session](std::string message) {
-          if (auto live = weak_session.lock()) live->handle_message(message);
-        },
-        [weak_session, closed = server_closed_] {
-          if (auto live = weak_session.lock()) live->close();
-          closed->set_value();
-        });
-    std::weak_ptr<mcp::client> weak_client = client_;
-    pair_.client->set_receiver(
-        [weak_client](std::string message) {
-          if (auto live = weak_client.lock()) live->handle_message(message);
-        },
-        [weak_client, closed = client_closed_] {
-          if (auto live = weak_client.lock()) live->connection_closed();
-          closed->set_value();
-        });
-    client_->initialize();
+  connection(mcp::server& server, std::string identity)
+      : link_(server, {.identity = std::move(identity), .transport = "memory", .session_id = {}},
+              {.timeout = 60s}) {
+    link_.client().initialize();
   }
-  // Ends the connection and waits until both ends saw it end (their close handlers run on
-  // the transport's delivery threads and must finish before the transport is destroyed).
+  // Ends the connection and waits until both ends saw it end and the session's calls ended.
   ~connection() {
-    pair_.client->close();
-    EXPECT_EQ(server_closed_->get_future().wait_for(30s), std::future_status::ready);
-    EXPECT_EQ(client_closed_->get_future().wait_for(30s), std::future_status::ready);
-    session_->wait_idle(10s);
+    const auto ended = link_.close(30s);
+    EXPECT_TRUE(ended.server_side);
+    EXPECT_TRUE(ended.client_side);
+    link_.session().wait_idle(10s);
   }
 
   // The whole tools/call result: content, structuredContent, isError.
   json call(std::string_view tool, json arguments = json::object()) {
-    return client_->call_tool(tool, std::move(arguments));
+    return link_.client().call_tool(tool, std::move(arguments));
   }
   // A call expected to succeed; returns its structuredContent.
   json ok(std::string_view tool, json arguments = json::object()) {
@@ -99,14 +76,10 @@ class connection {
     return text;
   }
 
-  mcp::client& client() { return *client_; }
+  mcp::client& client() { return link_.client(); }
 
  private:
-  std::shared_ptr<std::promise<void>> server_closed_ = std::make_shared<std::promise<void>>();
-  std::shared_ptr<std::promise<void>> client_closed_ = std::make_shared<std::promise<void>>();
-  mcp::memory_transport_pair pair_;
-  std::shared_ptr<mcp::server_session> session_;
-  std::shared_ptr<mcp::client> client_;
+  mcp::memory_connection link_;
 };
 
 mcp::server_options server_options() {
