@@ -18,21 +18,31 @@ struct memory_connection::close_state {
   }
 };
 
-memory_connection::memory_connection(server& target, session_options session, client_options options)
-    : closed_(std::make_shared<close_state>()), pair_(make_memory_transport_pair()) {
-  session_ = target.open_session(pair_.server, std::move(session));
-  client_ = std::make_shared<mcp::client>(pair_.client, std::move(options));
-  // Weak captures: the receivers live inside the transport, which the client and the session
-  // own; strong captures would make a cycle.
-  std::weak_ptr<server_session> weak_session = session_;
-  pair_.server->set_receiver(
+std::shared_ptr<server_session> serve_memory_endpoint(server& target,
+                                                      const std::shared_ptr<memory_endpoint>& endpoint,
+                                                      session_options session,
+                                                      std::function<void()> on_closed) {
+  auto opened = target.open_session(endpoint, std::move(session));
+  // Weak captures: the receiver lives inside the transport, which the session owns.
+  std::weak_ptr<server_session> weak_session = opened;
+  endpoint->set_receiver(
       [weak_session](std::string message) {
         if (auto live = weak_session.lock()) live->handle_message(message);
       },
-      [weak_session, closed = closed_] {
+      [weak_session, on_closed = std::move(on_closed)] {
         if (auto live = weak_session.lock()) live->close();
-        closed->mark(&closed_ends::server_side);
+        if (on_closed) on_closed();
       });
+  return opened;
+}
+
+memory_connection::memory_connection(server& target, session_options session, client_options options)
+    : closed_(std::make_shared<close_state>()), pair_(make_memory_transport_pair()) {
+  session_ = serve_memory_endpoint(target, pair_.server, std::move(session),
+                                   [closed = closed_] { closed->mark(&closed_ends::server_side); });
+  client_ = std::make_shared<mcp::client>(pair_.client, std::move(options));
+  // A weak capture: the receiver lives inside the transport, which the client owns; a strong
+  // capture would make a cycle.
   std::weak_ptr<mcp::client> weak_client = client_;
   pair_.client->set_receiver(
       [weak_client](std::string message) {

@@ -3,6 +3,7 @@
 // tests and benchmarks talk to a server in-process, through the real client and session.
 
 #include <chrono>
+#include <functional>
 #include <memory>
 
 #include "mcp/client.hpp"
@@ -11,6 +12,15 @@
 #include "mcp/session.hpp"
 
 namespace bookmcp::mcp {
+
+// Opens a session of `target` on the server end of an in-memory pair: what the client end
+// sends is handled by the session; when the connection ends, the session is closed and then
+// `on_closed` runs (on the server end's delivery thread). For load clients that speak
+// JSON-RPC text themselves; memory_connection joins an mcp::client the same way.
+std::shared_ptr<server_session> serve_memory_endpoint(server& target,
+                                                      const std::shared_ptr<memory_endpoint>& endpoint,
+                                                      session_options session,
+                                                      std::function<void()> on_closed = {});
 
 class memory_connection {
  public:

@@ -14,7 +14,7 @@
 #include "bench/common/json_scan.hpp"
 #include "bench/network/client_threads.hpp"
 #include "bench/network/load_run.hpp"
-#include "bench/network/mcp_messages.hpp"
+#include "bench/common/mcp_messages.hpp"
 
 namespace bookmcp::bench {
 

@@ -7,7 +7,7 @@
 #include <boost/beast/websocket.hpp>
 
 #include "bench/common/json_scan.hpp"
-#include "bench/network/mcp_messages.hpp"
+#include "bench/common/mcp_messages.hpp"
 
 namespace bookmcp::bench::detail {
 

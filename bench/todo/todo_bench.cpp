@@ -6,7 +6,11 @@
 //
 //   bookmcp_todo_bench --database-url URL [--clients 8] [--pipeline 4] [--seconds 5]
 //                      [--repeats 3] [--workers 16] [--pool 8] [--pgbench PATH]
-//                      [--validate-output] [--only add|list]
+//                      [--validate-output] [--only add|list] [--full-client]
+//
+// The MCP clients are lean by default (bench/todo/load_connection.hpp: preformatted requests,
+// answers scanned, not parsed), as pgbench is a lean client of Postgres; --full-client uses
+// mcp::client instead, which parses every answer into a JSON tree as an application would.
 //
 // --validate-output checks each result against the tool's outputSchema (bookmcp's
 // --validate-output; off by default as in bookmcp). --only runs that MCP phase alone, without
@@ -37,6 +41,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/todo/load_connection.hpp"
 #include "mcp/client.hpp"
 #include "mcp/memory_connection.hpp"
 #include "mcp/server.hpp"
@@ -63,6 +68,7 @@ struct settings {
   std::string pgbench = "/usr/lib/postgresql/15/bin/pgbench";
   bool validate_output = false;  // bookmcp's default (--validate-output)
   std::string only;  // "add" or "list": that MCP phase alone, no pgbench (for profiling)
+  bool full_client = false;  // mcp::client instead of the lean load client
 };
 
 [[noreturn]] void usage(const std::string& problem) {
@@ -70,7 +76,7 @@ struct settings {
       << "bookmcp_todo_bench: " << problem << "\n"
       << "usage: bookmcp_todo_bench --database-url URL [--clients N] [--pipeline N] [--seconds N]\n"
          "                          [--repeats N] [--workers N] [--pool N] [--pgbench PATH]\n"
-         "                          [--only add|list] [--validate-output]\n";
+         "                          [--only add|list] [--validate-output] [--full-client]\n";
   std::exit(2);
 }
 
@@ -82,8 +88,8 @@ settings parse_arguments(int argc, char** argv) {
     s.database_url = test_url;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
-    if (flag == "--validate-output") {
-      s.validate_output = true;
+    if (flag == "--validate-output" || flag == "--full-client") {
+      (flag == "--validate-output" ? s.validate_output : s.full_client) = true;
       continue;
     }
     if (i + 1 >= argc) usage(flag + " needs a value");
@@ -146,24 +152,53 @@ struct phase_result {
   std::size_t errors = 0;
 };
 
+// The MCP clients of one phase: lean load connections (the default) or, with --full-client,
+// mcp::client connections that parse every answer into a JSON tree as an application would.
+struct mcp_clients {
+  std::vector<std::unique_ptr<bench::load_connection>> lean;
+  std::vector<std::unique_ptr<connection>> full;
+
+  mcp_clients(mcp::server& server, const std::string& owner_prefix, int count, bool full_client) {
+    for (int c = 0; c < count; ++c) {
+      const std::string identity = owner_prefix + std::to_string(c);
+      if (full_client)
+        full.push_back(std::make_unique<connection>(server, identity));
+      else
+        lean.push_back(std::make_unique<bench::load_connection>(server, identity));
+    }
+  }
+};
+
 // Every connection keeps `pipeline` calls of `tool` in flight for `duration`; counts the calls
 // answered (without isError) before the deadline.
-phase_result run_mcp(std::vector<std::unique_ptr<connection>>& connections, int pipeline,
-                     seconds length, const std::string& tool,
-                     const std::function<json(int client, std::size_t n)>& arguments) {
+phase_result run_mcp(mcp_clients& clients, int pipeline, seconds length, const std::string& tool,
+                     const json& arguments) {
+  const auto deadline = steady_clock::now() + length;
+  if (!clients.lean.empty()) {
+    const bench::call_builder call(tool, arguments.dump());
+    for (auto& connection : clients.lean) connection->start(call, pipeline, deadline);
+    phase_result result;
+    std::size_t completed = 0;
+    for (auto& connection : clients.lean) {
+      bench::load_connection::outcome outcome;
+      if (!connection->wait(length + seconds(120), outcome))
+        throw std::runtime_error(tool + " calls were not all answered");
+      completed += outcome.completed;
+      result.errors += outcome.errors;
+    }
+    result.per_second = static_cast<double>(completed) / static_cast<double>(length.count());
+    return result;
+  }
+  auto& connections = clients.full;
   std::atomic<std::size_t> completed{0};
   std::atomic<std::size_t> errors{0};
-  const auto started = steady_clock::now();
-  const auto deadline = started + length;
   std::vector<std::thread> threads;
   for (std::size_t c = 0; c < connections.size(); ++c) {
     threads.emplace_back([&, c] {
       auto& client = connections[c]->client();
       std::deque<std::future<json>> in_flight;
-      std::size_t n = 0;
       for (int i = 0; i < pipeline; ++i)
-        in_flight.push_back(
-            client.start_tool_call(tool, arguments(static_cast<int>(c), n++)).result);
+        in_flight.push_back(client.start_tool_call(tool, arguments).result);
       while (!in_flight.empty()) {
         json result;
         bool failed = false;
@@ -180,8 +215,7 @@ phase_result run_mcp(std::vector<std::unique_ptr<connection>>& connections, int 
             ++errors;
           else
             ++completed;
-          in_flight.push_back(
-              client.start_tool_call(tool, arguments(static_cast<int>(c), n++)).result);
+          in_flight.push_back(client.start_tool_call(tool, arguments).result);
         }
       }
     });
@@ -355,37 +389,30 @@ int main(int argc, char** argv) {
     write_file(scripts / "analyze.sql", "VACUUM ANALYZE todos;\n");
     write_file(scripts / "select_store.sql", "\\set limit 21\n" + store_select_statement());
 
-    std::vector<std::unique_ptr<connection>> writers;
-    std::vector<std::unique_ptr<connection>> readers;
-    for (int c = 0; c < s.clients; ++c) {
-      writers.push_back(std::make_unique<connection>(server, "bench-writer-" + std::to_string(c)));
-      readers.push_back(std::make_unique<connection>(server, "bench-reader-" + std::to_string(c)));
-    }
-    const auto add_arguments = [](int, std::size_t) {
-      return json{{"title", "Read chapter 3 and do the exercises"},
-                  {"due", "2025-03-14"},
-                  {"priority", "high"},
-                  {"tags", {"bench", "chapter-3"}}};
-    };
-    const auto list_arguments = [](int, std::size_t) {
-      return json{{"status", "open"}, {"sort", "created"}, {"limit", 20}};
-    };
+    auto writers = std::make_unique<mcp_clients>(server, "bench-writer-", s.clients, s.full_client);
+    auto readers = std::make_unique<mcp_clients>(server, "bench-reader-", s.clients, s.full_client);
+    const json add_arguments = {{"title", "Read chapter 3 and do the exercises"},
+                                {"due", "2025-03-14"},
+                                {"priority", "high"},
+                                {"tags", {"bench", "chapter-3"}}};
+    const json list_arguments = {{"status", "open"}, {"sort", "created"}, {"limit", 20}};
 
     std::cout << "bookmcp_todo_bench: " << s.clients << " clients, MCP pipeline " << s.pipeline
               << ", server workers " << s.workers << ", Postgres pool " << s.pool << ", "
               << s.seconds << " s per phase, output check " << (s.validate_output ? "on" : "off")
+              << (s.full_client ? ", full mcp::client" : ", lean load client")
               << ", " << s.repeats << " rounds; pgbench -c " << s.clients << " -M prepared\n";
     // Warm-up: connections, prepared statements, caches.
-    run_mcp(writers, s.pipeline, seconds(1), "todo_add", add_arguments);
-    run_mcp(readers, s.pipeline, seconds(1), "todo_list", list_arguments);
+    run_mcp(*writers, s.pipeline, seconds(1), "todo_add", add_arguments);
+    run_mcp(*readers, s.pipeline, seconds(1), "todo_list", list_arguments);
 
     if (!s.only.empty()) {
       const bool add = s.only == "add";
       for (int round = 1; round <= s.repeats; ++round) {
         const double cpu_before = process_cpu_us();
         auto r =
-            add ? run_mcp(writers, s.pipeline, seconds(s.seconds), "todo_add", add_arguments)
-                : run_mcp(readers, s.pipeline, seconds(s.seconds), "todo_list", list_arguments);
+            add ? run_mcp(*writers, s.pipeline, seconds(s.seconds), "todo_add", add_arguments)
+                : run_mcp(*readers, s.pipeline, seconds(s.seconds), "todo_list", list_arguments);
         const double cpu_per_call =
             (process_cpu_us() - cpu_before) / (r.per_second * static_cast<double>(s.seconds));
         std::printf(
@@ -399,14 +426,14 @@ int main(int argc, char** argv) {
     std::size_t pgbench_errors = 0;
     const seconds phase{s.seconds};
     for (int round = 1; s.only.empty() && round <= s.repeats; ++round) {
-      auto mcp_add = run_mcp(writers, s.pipeline, phase, "todo_add", add_arguments);
+      auto mcp_add = run_mcp(*writers, s.pipeline, phase, "todo_add", add_arguments);
       auto pg_add_tx = run_pgbench(s, scripts / "insert_tx.sql");
       auto pg_add = run_pgbench(s, scripts / "insert.sql");
       // Each write phase adds some 10^5 rows; without fresh statistics the planner's choices
       // for the reads (MCP and pgbench alike) drift from round to round with autovacuum, and
       // an autovacuum of those rows would run during the first read phase (MCP's) only.
       analyze(s, scripts / "analyze.sql");
-      auto mcp_list = run_mcp(readers, s.pipeline, phase, "todo_list", list_arguments);
+      auto mcp_list = run_mcp(*readers, s.pipeline, phase, "todo_list", list_arguments);
       auto pg_list_tx = run_pgbench(s, scripts / "select_tx.sql");
       auto pg_list = run_pgbench(s, scripts / "select.sql");
       auto pg_list_store = run_pgbench(s, scripts / "select_store.sql");
@@ -452,8 +479,8 @@ int main(int argc, char** argv) {
       std::printf("  errors: MCP %zu, pgbench %zu\n", mcp_errors, pgbench_errors);
     }
 
-    writers.clear();
-    readers.clear();
+    writers.reset();
+    readers.reset();
     server.shutdown(seconds(5));
     clean_up(*db, s);
     std::filesystem::remove_all(scripts);

@@ -1,4 +1,4 @@
-#include "bench/network/mcp_messages.hpp"
+#include "bench/common/mcp_messages.hpp"
 
 #include <charconv>
 
