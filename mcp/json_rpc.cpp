@@ -156,19 +156,24 @@ std::string make_serialized_result(const request_id& id, std::string_view result
 std::string dump_json(const json& value) { return value.dump(-1, ' ', false, kDumpHandler); }
 
 void append_json_string(std::string& out, std::string_view text) {
-  // Plain ASCII (the common case) is escaped here; anything else goes through the library,
-  // which also checks the UTF-8.
+  // Plain ASCII (the common case) is escaped here, runs of characters that need no escape
+  // appended at once; anything else goes through the library, which also checks the UTF-8.
   static constexpr char hex[] = "0123456789abcdef";
   const auto start = out.size();
+  out.reserve(start + text.size() + 2);
   out += '"';
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
+  std::size_t run = 0;  // start of the pending run of plain characters
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (byte >= 0x20 && byte < 0x80 && byte != '"' && byte != '\\') continue;
     if (byte >= 0x80) {
       out.resize(start);
       out += dump_json(json(text));
       return;
     }
-    switch (c) {
+    out.append(text.data() + run, i - run);
+    run = i + 1;
+    switch (byte) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
       case '\n': out += "\\n"; break;
@@ -177,15 +182,12 @@ void append_json_string(std::string& out, std::string_view text) {
       case '\b': out += "\\b"; break;
       case '\f': out += "\\f"; break;
       default:
-        if (byte < 0x20) {
-          out += "\\u00";
-          out += hex[byte >> 4];
-          out += hex[byte & 0xf];
-        } else {
-          out += c;
-        }
+        out += "\\u00";
+        out += hex[byte >> 4];
+        out += hex[byte & 0xf];
     }
   }
+  out.append(text.data() + run, text.size() - run);
   out += '"';
 }
 

@@ -119,6 +119,22 @@ std::string capability_for(std::string_view method) {
   return {};
 }
 
+// Runs `job` in one of the tool's concurrency slots, then the calls waiting for a slot, one
+// after another on this worker, and frees the slot when none is left. Handing the slot on to
+// the next call here, rather than posting it, saves a wake-up of another worker per call.
+void run_in_slot(registered_tool& tool, std::function<void()> job) {
+  for (;;) {
+    job();
+    std::lock_guard lock(tool.slots_mutex);
+    if (tool.waiting.empty()) {
+      --tool.running;
+      return;
+    }
+    job = std::move(tool.waiting.front());
+    tool.waiting.pop_front();
+  }
+}
+
 }  // namespace
 
 // The JSON array answering a batch.
@@ -868,7 +884,11 @@ void session_impl::start_tool_call(const request_id& id, const json& params) {
     }
   }
   // Posting wakes a worker: do it outside the lock that every caller of this tool takes.
-  if (start_now) server_->workers.post(std::move(job));
+  if (start_now) {
+    server_->workers.post([tool, job = std::function<void()>(std::move(job))]() mutable {
+      run_in_slot(*tool, std::move(job));
+    });
+  }
   if (busy) {
     if (call->claim()) {
       call->outcome = "busy";
@@ -889,18 +909,6 @@ void session_impl::run_tool(const std::shared_ptr<call_state>& call,
     execute_tool(call, *tool, arguments);
   }
   finish_call(call);
-  // Hand the slot to the next waiting call, or free it.
-  std::function<void()> next;
-  {
-    std::lock_guard lock(tool->slots_mutex);
-    if (!tool->waiting.empty()) {
-      next = std::move(tool->waiting.front());
-      tool->waiting.pop_front();
-    } else {
-      --tool->running;
-    }
-  }
-  if (next) server_->workers.post(std::move(next));
 }
 
 void session_impl::execute_tool(const std::shared_ptr<call_state>& call, registered_tool& tool,

@@ -46,8 +46,23 @@ json tool_result::to_json() && {
 
 std::string tool_result::serialize() && {
   // Members in the order nlohmann's sorted objects give, as to_json().dump() would.
-  std::string out = R"({"content":)";
-  out += dump_json(content);
+  std::string out = R"({"content":[)";
+  for (const auto& block : content) {
+    if (out.back() != '[') out += ',';
+    // Text blocks (nearly all) are written here: their text is often the structured content
+    // again, the largest string of the answer, and append_json_string escapes it faster.
+    const auto text = block.find("text");
+    const auto type = block.find("type");
+    if (block.size() == 2 && text != block.end() && text->is_string() && type != block.end() &&
+        type->is_string() && type->get_ref<const std::string&>() == "text") {
+      out += R"({"text":)";
+      append_json_string(out, text->get_ref<const std::string&>());
+      out += R"(,"type":"text"})";
+    } else {
+      out += dump_json(block);
+    }
+  }
+  out += ']';
   if (is_error) out += R"(,"isError":true)";
   if (structured_json) {
     out += R"(,"structuredContent":)";

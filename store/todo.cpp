@@ -1,7 +1,6 @@
 #include "store/todo.hpp"
 
 #include <charconv>
-#include <cstdio>
 
 namespace bookmcp::store {
 
@@ -85,36 +84,63 @@ std::optional<todo_due> todo_due::parse(std::string_view text) {
   return at(time_point_cast<milliseconds>(local - offset), offset);
 }
 
+namespace {
+
+// `value` in exactly `width` decimal digits (leading zeros).
+void append_digits(std::string& out, unsigned value, int width) {
+  char digits[10];
+  for (int i = width - 1; i >= 0; --i, value /= 10) digits[i] = static_cast<char>('0' + value % 10);
+  out.append(digits, static_cast<std::size_t>(width));
+}
+
+}  // namespace
+
+void append_rfc3339_date(std::string& out, year_month_day date) {
+  const int year = static_cast<int>(date.year());
+  if (year >= 0 && year <= 9999)
+    append_digits(out, static_cast<unsigned>(year), 4);
+  else
+    out += std::to_string(year);
+  out += '-';
+  append_digits(out, static_cast<unsigned>(date.month()), 2);
+  out += '-';
+  append_digits(out, static_cast<unsigned>(date.day()), 2);
+}
+
+void append_rfc3339_time(std::string& out, milliseconds time_of_day, bool with_milliseconds) {
+  const hh_mm_ss<milliseconds> time{time_of_day};
+  append_digits(out, static_cast<unsigned>(time.hours().count()), 2);
+  out += ':';
+  append_digits(out, static_cast<unsigned>(time.minutes().count()), 2);
+  out += ':';
+  append_digits(out, static_cast<unsigned>(time.seconds().count()), 2);
+  if (with_milliseconds || time.subseconds().count() != 0) {
+    out += '.';
+    append_digits(out, static_cast<unsigned>(time.subseconds().count()), 3);
+  }
+}
+
 std::string todo_due::to_string() const {
-  char buffer[64];
+  std::string text;
   if (const auto* d = as_date()) {
-    std::snprintf(buffer, sizeof buffer, "%04d-%02u-%02u", static_cast<int>(d->date.year()),
-                  static_cast<unsigned>(d->date.month()), static_cast<unsigned>(d->date.day()));
-    return buffer;
+    append_rfc3339_date(text, d->date);
+    return text;
   }
   const auto& i = std::get<instant>(value_);
   const auto local = i.utc + i.offset;
   const auto day_point = floor<days>(local);
-  const year_month_day date{day_point};
-  const hh_mm_ss<milliseconds> time{local - day_point};
-  int written = std::snprintf(
-      buffer, sizeof buffer, "%04d-%02u-%02uT%02d:%02d:%02d", static_cast<int>(date.year()),
-      static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
-      static_cast<int>(time.hours().count()), static_cast<int>(time.minutes().count()),
-      static_cast<int>(time.seconds().count()));
-  std::string text(buffer, static_cast<std::size_t>(written));
-  if (time.subseconds().count() != 0) {
-    std::snprintf(buffer, sizeof buffer, ".%03d", static_cast<int>(time.subseconds().count()));
-    text += buffer;
-  }
+  append_rfc3339_date(text, year_month_day{day_point});
+  text += 'T';
+  append_rfc3339_time(text, local - day_point, false);
   if (i.offset.count() == 0) {
     text += 'Z';
   } else {
     const auto total = i.offset.count();
-    const auto magnitude = total < 0 ? -total : total;
-    std::snprintf(buffer, sizeof buffer, "%c%02d:%02d", total < 0 ? '-' : '+',
-                  static_cast<int>(magnitude / 60), static_cast<int>(magnitude % 60));
-    text += buffer;
+    const auto magnitude = static_cast<unsigned>(total < 0 ? -total : total);
+    text += total < 0 ? '-' : '+';
+    append_digits(text, magnitude / 60, 2);
+    text += ':';
+    append_digits(text, magnitude % 60, 2);
   }
   return text;
 }

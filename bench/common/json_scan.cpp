@@ -1,6 +1,7 @@
 #include "bench/common/json_scan.hpp"
 
 #include <charconv>
+#include <cstring>
 
 namespace bookmcp::bench {
 
@@ -30,9 +31,18 @@ message_facts scan_message(std::string_view text) {
     }
     if (c != '"') continue;
     const std::size_t start = i + 1;
+    // The closing quote: the next '"' not escaped by an odd run of backslashes (memchr skips
+    // the long strings of an answer, the text content above all, many bytes at a time).
     std::size_t end = start;
-    while (end < size && text[end] != '"') end += text[end] == '\\' ? 2 : 1;
-    if (end >= size) return facts;
+    for (;;) {
+      const void* quote = std::memchr(text.data() + end, '"', size - end);
+      if (!quote) return facts;
+      end = static_cast<std::size_t>(static_cast<const char*>(quote) - text.data());
+      std::size_t backslashes = 0;
+      while (end - backslashes > start && text[end - backslashes - 1] == '\\') ++backslashes;
+      if (backslashes % 2 == 0) break;
+      ++end;
+    }
     i = end;
     if (depth != 1 && !(depth == 2 && in_result)) continue;
     // A key is a string followed by ':'; string values are skipped the same way.

@@ -73,11 +73,17 @@ std::unique_ptr<pqxx::connection> pool::connect() {
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
     conn->inhibit_reactivation(true);
 #pragma GCC diagnostic pop
-    conn->prepare("bookmcp_set_statement_timeout",
-                  "SELECT set_config('statement_timeout', $1, false)");
+    // Session settings. plan_cache_mode: every statement of the store is scoped by an indexed
+    // key (the owner, a path), so one generic plan per prepared statement serves every call.
+    // Left to itself, Postgres plans a statement with a LIMIT parameter again on every call
+    // (the generic plan, not knowing the limit, looks costlier): for a todo list page that
+    // was ~40% of the server's time per call.
+    conn->prepare("bookmcp_session_settings",
+                  "SELECT set_config('statement_timeout', $1, false),"
+                  " set_config('plan_cache_mode', 'force_generic_plan', false)");
     {
       pqxx::nontransaction session(*conn);
-      session.exec_prepared("bookmcp_set_statement_timeout",
+      session.exec_prepared("bookmcp_session_settings",
                             std::to_string(settings_.statement_timeout.count()));
     }
     if (settings_.setup) settings_.setup(*conn);

@@ -315,6 +315,18 @@ TEST_F(ToolRuntime, StructuredContentWrittenAsTextIsSentAndChecked) {
             tool_result::structured({{"count", 3}}, "t").to_json());
 }
 
+// serialize() writes text blocks itself: the same text as the library's, for every kind of block.
+TEST(ToolResultSerialize, WritesWhatTheLibraryWrites) {
+  tool_result result = tool_result::structured_text(R"({"count":3})", "quote \" backslash \\ newline \n caf\xc3\xa9");
+  result.content.push_back({{"type", "image"}, {"data", "AAAA"}, {"mimeType", "image/png"}});
+  result.content.push_back({{"type", "text"}, {"text", "with annotations"}, {"annotations", {{"priority", 1}}}});
+  result.content.push_back({{"type", "text"}, {"text", "bad \xff byte"}});
+  result.is_error = true;
+  const std::string written = tool_result(result).serialize();
+  EXPECT_EQ(written, std::move(result).to_json().dump(-1, ' ', false, json::error_handler_t::replace));
+  EXPECT_EQ(tool_result::text("").serialize(), R"({"content":[{"text":"","type":"text"}]})");
+}
+
 // With validate_output off (bookmcp's default) the result goes out as the tool made it, but a
 // tool with an outputSchema must still return structured content.
 TEST_F(ToolRuntime, OutputCheckCanBeTurnedOffButStructuredContentIsStillRequired) {

@@ -163,16 +163,12 @@ store::new_todo parse_new_todo(const json& item, std::string_view prefix) {
 
 std::string format_timestamp(store::timestamp value) {
   const auto day = floor<days>(value);
-  const year_month_day date{day};
-  const hh_mm_ss time{value - day};
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%04d-%02u-%02uT%02ld:%02ld:%02ld.%03ldZ",
-                static_cast<int>(date.year()), static_cast<unsigned>(date.month()),
-                static_cast<unsigned>(date.day()), static_cast<long>(time.hours().count()),
-                static_cast<long>(time.minutes().count()),
-                static_cast<long>(time.seconds().count()),
-                static_cast<long>(time.subseconds().count()));
-  return buffer;
+  std::string text;
+  store::append_rfc3339_date(text, year_month_day{day});
+  text += 'T';
+  store::append_rfc3339_time(text, value - day, true);
+  text += 'Z';
+  return text;
 }
 
 std::string format_offset(minutes offset) {

@@ -1,0 +1,51 @@
+// The Postgres pool's sessions: the settings every pooled connection starts with.
+
+#include <gtest/gtest.h>
+
+#include <pqxx/nontransaction>
+#include <string>
+
+#include "store/postgres/pg_pool.hpp"
+#include "tests/testing/postgres_test_cluster.hpp"
+
+namespace bookmcp::store {
+namespace {
+
+using namespace std::chrono;
+
+class PostgresPoolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto url = testing::postgres_test_url();
+    if (!url) GTEST_SKIP() << testing::postgres_skip_message;
+    database_ = std::make_unique<testing::postgres_test_database>(*url);
+  }
+  std::unique_ptr<testing::postgres_test_database> database_;
+};
+
+TEST_F(PostgresPoolTest, SessionsHaveTheStatementTimeoutAndOneGenericPlanPerStatement) {
+  postgres::pool pool({.conninfo = database_->url(),
+                       .min_connections = 1,
+                       .max_connections = 1,
+                       .statement_timeout = milliseconds(1234),
+                       .setup = {}});
+  auto lease = pool.acquire({}, steady_clock::now() + seconds(10));
+  pqxx::nontransaction session(*lease);
+  EXPECT_EQ(session.exec1("SHOW statement_timeout")[0].as<std::string>(), "1234ms");
+  EXPECT_EQ(session.exec1("SHOW plan_cache_mode")[0].as<std::string>(), "force_generic_plan");
+
+  // A statement with a LIMIT parameter, as a todo list page has: left to itself, Postgres
+  // plans it again on every call. Here every call uses the one generic plan.
+  lease->prepare("probe", "SELECT g FROM generate_series(1, 100) AS g WHERE g > $1 ORDER BY g LIMIT $2");
+  for (int call = 0; call < 8; ++call) {
+    const auto rows = session.exec_prepared("probe", call, 3);
+    ASSERT_EQ(rows.size(), 3u);
+    EXPECT_EQ(rows[0][0].as<int>(), call + 1);
+  }
+  const auto plans = session.exec1("SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = 'probe'");
+  EXPECT_EQ(plans[0].as<long>(), 8);
+  EXPECT_EQ(plans[1].as<long>(), 0);
+}
+
+}  // namespace
+}  // namespace bookmcp::store
