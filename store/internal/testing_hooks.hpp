@@ -8,6 +8,8 @@
 
 namespace bookmcp::store::internal {
 
+class todo_transaction_runner;
+
 class testing_hooks {
  public:
   virtual ~testing_hooks() = default;
@@ -15,6 +17,8 @@ class testing_hooks {
   // recursive query) through the normal pool, timeout and cancellation path.
   virtual void slow_query_for_testing(std::chrono::milliseconds duration,
                                       std::stop_token stop) = 0;
+  // The back-end's transaction runner, for repositories over a runner that wraps it.
+  virtual todo_transaction_runner& transaction_runner_for_testing() = 0;
 };
 
 }  // namespace bookmcp::store::internal

@@ -359,11 +359,11 @@ class engine_repository final : public todo_repository {
     validate(item);
     const auto row = make_row(owner, item, now());
     add_result result;
-    // The insert, and for a conflicting client_request_id the read of the row it conflicted
-    // with: each stands alone (the read needs no snapshot shared with the insert).
-    runner_.run_autocommit(
-        item.client_request_id ? retry_safety::idempotent_write : retry_safety::write, stop,
-        [&](todo_session& session) { result = insert(session, row); });
+    // The insert, and when it inserted nothing the read of the row it conflicted with: each
+    // stands alone (the read needs no snapshot shared with the insert). Safe to re-run (see
+    // insert()).
+    runner_.run_autocommit(retry_safety::idempotent_write, stop,
+                           [&](todo_session& session) { result = insert(session, row); });
     return result;
   }
 
@@ -377,17 +377,15 @@ class engine_repository final : public todo_repository {
     std::vector<batch_item_result> results(items.size());
     std::vector<std::optional<todo_columns>> rows(items.size());
     const auto created = now();
-    bool all_keyed = true;
     for (std::size_t i = 0; i < items.size(); ++i) {
       try {
         validate(items[i]);
         rows[i] = make_row(owner, items[i], created);
-        all_keyed = all_keyed && items[i].client_request_id.has_value();
       } catch (const invalid_request& e) {
         results[i].error = e.what();
       }
     }
-    runner_.run(all_keyed ? retry_safety::idempotent_write : retry_safety::write, stop,
+    runner_.run(retry_safety::idempotent_write, stop,
                 [&](todo_session& session) {
                   for (std::size_t i = 0; i < items.size(); ++i) {
                     if (rows[i]) results[i].added = insert(session, *rows[i]);
@@ -512,14 +510,22 @@ class engine_repository final : public todo_repository {
     return to_columns(created);
   }
 
+  // Inserts `row`, whose id was made for this call. Re-running it is safe: when nothing was
+  // inserted, either the todo with this client_request_id exists (the caller's earlier call,
+  // or this one's earlier attempt), or an earlier attempt of this call committed the row
+  // before its connection broke; both are read back, and the row counts as added by this
+  // call when it carries this call's id.
   static add_result insert(todo_session& session, const todo_columns& row) {
     if (auto inserted = session.insert(row)) return {from_columns(*inserted), true};
-    auto existing = session.find_by_request_id(row.owner, *row.client_request_id);
+    std::optional<todo_columns> existing =
+        row.client_request_id ? session.find_by_request_id(row.owner, *row.client_request_id)
+                              : session.find(row.owner, row.id, false);
     if (!existing) {
       throw store_internal_error("the todo could not be saved; try again",
-                                 "insert conflicted but no row has the client_request_id");
+                                 "insert conflicted but neither the id nor the client_request_id is there");
     }
-    return {from_columns(*existing), false};
+    const bool added = existing->id == row.id;
+    return {from_columns(*existing), added};
   }
 
   // Reads the todo under a row lock, lets `change` edit it (returning false for "nothing to

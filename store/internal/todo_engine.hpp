@@ -117,8 +117,8 @@ class todo_session {
 // How a back-end may react when the connection breaks under an operation.
 enum class retry_safety {
   read_only,        // may be re-run on a fresh connection
-  idempotent_write, // re-running cannot change the outcome (add with a client_request_id,
-                    // set-style updates): may be re-run
+  idempotent_write, // re-running cannot change the outcome (adds, whose id is made before
+                    // the first attempt; set-style updates): may be re-run
   write,            // re-run only when the failure happened before any statement was sent
 };
 

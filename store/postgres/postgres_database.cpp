@@ -319,7 +319,7 @@ const std::vector<std::pair<std::string, std::string>>& statements() {
                      " completed_at, client_request_id) VALUES ($1, $2, $3, $4, $5::date, ") +
              BOOKMCP_TS("$6") + ", $7::smallint, $8::smallint, $9::jsonb, $10, " +
              BOOKMCP_TS("$11") + ", " + BOOKMCP_TS("$12") + ", " + BOOKMCP_TS("$13") +
-             ", $14) ON CONFLICT (owner, client_request_id) DO NOTHING RETURNING " +
+             ", $14) ON CONFLICT DO NOTHING RETURNING " +
              todo_select},
         {"bookmcp_todo_find_request",
          std::string("SELECT ") + todo_select +
@@ -561,6 +561,8 @@ class postgres_database final : public database,
     transact(retry_safety::read_only, stop,
              [&](pqxx::work& txn) { txn.exec_prepared("bookmcp_ping"); });
   }
+
+  internal::todo_transaction_runner& transaction_runner_for_testing() override { return *this; }
 
   void slow_query_for_testing(milliseconds duration, std::stop_token stop) override {
     transact(retry_safety::read_only, stop, [&](pqxx::work& txn) {

@@ -164,7 +164,7 @@ class sqlite_todo_session final : public internal::todo_session {
         "INSERT INTO todos (id, owner, title, notes, due_date, due_at_ms, due_offset_minutes,"
         " priority, tags, status, created_at_ms, updated_at_ms, completed_at_ms,"
         " client_request_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
-        " ON CONFLICT (owner, client_request_id) DO NOTHING"
+        " ON CONFLICT DO NOTHING"
         " RETURNING id, owner, title, notes, due_date, due_at_ms, due_offset_minutes, priority,"
         " tags, status, created_at_ms, updated_at_ms, completed_at_ms, client_request_id");
     bind_row(s, r);
@@ -367,6 +367,8 @@ class sqlite_database final : public database,
   void ping(std::stop_token stop) override {
     read(stop, [&](connection& conn) { conn.prepare("SELECT 1").run(); });
   }
+
+  internal::todo_transaction_runner& transaction_runner_for_testing() override { return *this; }
 
   void slow_query_for_testing(milliseconds duration, std::stop_token stop) override {
     read(stop, [&](connection& conn) {

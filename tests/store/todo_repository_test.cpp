@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "store/errors.hpp"
+#include "store/internal/testing_hooks.hpp"
 #include "store/internal/todo_engine.hpp"
 #include "tests/store/store_test_fixture.hpp"
 
@@ -301,6 +302,50 @@ TEST_P(TodoRepositoryTest, RetriedAddWithSameClientRequestIdReturnsTheFirstTodo)
   EXPECT_FALSE(second.created);
   EXPECT_EQ(second.item, first.item);
   EXPECT_EQ(todos().export_all("alice", {}).size(), 1u);
+}
+
+// Runs every body twice, as a back-end does when an attempt committed but its connection broke
+// before the answer came back (the retry rules allow it for idempotent writes only).
+class replaying_runner : public internal::todo_transaction_runner {
+ public:
+  explicit replaying_runner(internal::todo_transaction_runner& inner) : inner_(inner) {}
+  void run(internal::retry_safety safety, std::stop_token stop,
+           const std::function<void(internal::todo_session&)>& body) override {
+    EXPECT_EQ(safety, internal::retry_safety::idempotent_write);
+    inner_.run(safety, stop, body);
+    inner_.run(safety, stop, body);
+  }
+  void run_autocommit(internal::retry_safety safety, std::stop_token stop,
+                      const std::function<void(internal::todo_session&)>& body) override {
+    EXPECT_EQ(safety, internal::retry_safety::idempotent_write);
+    inner_.run_autocommit(safety, stop, body);
+    inner_.run_autocommit(safety, stop, body);
+  }
+
+ private:
+  internal::todo_transaction_runner& inner_;
+};
+
+TEST_P(TodoRepositoryTest, AnAddRunAgainAfterItCommittedMakesOneTodo) {
+  replaying_runner replay(dynamic_cast<internal::testing_hooks&>(*db_).transaction_runner_for_testing());
+  const auto repository = internal::make_todo_repository(replay, clock_.function());
+  const auto plain = repository->add("alice", titled("no key"), {});
+  EXPECT_TRUE(plain.created);
+  auto keyed_item = titled("keyed");
+  keyed_item.client_request_id = "key-1";
+  const auto keyed = repository->add("alice", keyed_item, {});
+  EXPECT_TRUE(keyed.created);
+  std::vector<new_todo> batch = {titled("batch one"), titled("batch two")};
+  batch[1].client_request_id = "key-2";
+  const auto results = repository->add_batch("alice", batch, {});
+  for (const auto& result : results) {
+    ASSERT_TRUE(result.added);
+    EXPECT_TRUE(result.added->created);
+  }
+  const auto stored = todos().export_all("alice", {});
+  ASSERT_EQ(stored.size(), 4u);
+  EXPECT_EQ(stored[0], plain.item);
+  EXPECT_EQ(stored[1], keyed.item);
 }
 
 TEST_P(TodoRepositoryTest, ConcurrentRetriesCreateOneTodo) {
