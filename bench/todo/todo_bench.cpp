@@ -224,12 +224,17 @@ phase_result run_mcp(mcp_clients& clients, int pipeline, seconds length, const s
   return {static_cast<double>(completed) / static_cast<double>(length.count()), errors.load()};
 }
 
-// CPU time (user + system) this process has used so far, in microseconds.
-double process_cpu_us() {
+// CPU time (user + system) this process has used so far, in microseconds, and its context
+// switches (voluntary: a thread went to sleep; involuntary: it was preempted).
+struct process_usage {
+  double cpu_us = 0;
+  double switches = 0;
+};
+process_usage process_usage_now() {
   rusage usage{};
   ::getrusage(RUSAGE_SELF, &usage);
   const auto us = [](const timeval& t) { return t.tv_sec * 1e6 + static_cast<double>(t.tv_usec); };
-  return us(usage.ru_utime) + us(usage.ru_stime);
+  return {us(usage.ru_utime) + us(usage.ru_stime), static_cast<double>(usage.ru_nvcsw + usage.ru_nivcsw)};
 }
 
 std::string shell_quote(const std::string& text) {
@@ -411,15 +416,17 @@ int main(int argc, char** argv) {
     if (!s.only.empty()) {
       const bool add = s.only == "add";
       for (int round = 1; round <= s.repeats; ++round) {
-        const double cpu_before = process_cpu_us();
+        const process_usage before = process_usage_now();
         auto r =
             add ? run_mcp(*writers, s.pipeline, seconds(s.seconds), "todo_add", add_arguments)
                 : run_mcp(*readers, s.pipeline, seconds(s.seconds), "todo_list", list_arguments);
-        const double cpu_per_call =
-            (process_cpu_us() - cpu_before) / (r.per_second * static_cast<double>(s.seconds));
+        const process_usage after = process_usage_now();
+        const double calls = r.per_second * static_cast<double>(s.seconds);
         std::printf(
-            "round %d: MCP %s %.0f/s, %.0f us of CPU per call in this process, %zu errors\n", round,
-            add ? "todo_add" : "todo_list", r.per_second, cpu_per_call, r.errors);
+            "round %d: MCP %s %.0f/s, %.0f us of CPU and %.1f context switches per call in this "
+            "process, %zu errors\n",
+            round, add ? "todo_add" : "todo_list", r.per_second, (after.cpu_us - before.cpu_us) / calls,
+            (after.switches - before.switches) / calls, r.errors);
         std::fflush(stdout);
       }
     }
