@@ -49,8 +49,8 @@ std::string tool_result::serialize() && {
   std::string out = R"({"content":[)";
   for (const auto& block : content) {
     if (out.back() != '[') out += ',';
-    // Text blocks (nearly all) are written here: their text is often the structured content
-    // again, the largest string of the answer, and append_json_string escapes it faster.
+    // Text blocks (nearly all) are written here: append_json_string escapes a long text
+    // faster than the library does.
     const auto text = block.find("text");
     const auto type = block.find("type");
     if (block.size() == 2 && text != block.end() && text->is_string() && type != block.end() &&

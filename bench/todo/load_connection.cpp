@@ -33,6 +33,12 @@ load_connection::load_connection(mcp::server& server, std::string identity)
 
 load_connection::~load_connection() {
   pair_.client->close();
+  // The close handler touches this object's members, which go before pair_ does (whose
+  // destructor would only then join the delivery thread): wait for it here.
+  {
+    std::unique_lock lock(mutex_);
+    changed_.wait_for(lock, std::chrono::seconds(30), [&] { return closed_; });
+  }
   session_->wait_idle(std::chrono::seconds(30));
 }
 

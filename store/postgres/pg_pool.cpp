@@ -77,7 +77,7 @@ std::unique_ptr<pqxx::connection> pool::connect() {
     // key (the owner, a path), so one generic plan per prepared statement serves every call.
     // Left to itself, Postgres plans a statement with a LIMIT parameter again on every call
     // (the generic plan, not knowing the limit, looks costlier): for a todo list page that
-    // was ~40% of the server's time per call.
+    // was ~40% of Postgres's time per call.
     conn->prepare("bookmcp_session_settings",
                   "SELECT set_config('statement_timeout', $1, false),"
                   " set_config('plan_cache_mode', 'force_generic_plan', false)");
