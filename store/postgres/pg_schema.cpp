@@ -6,7 +6,7 @@ namespace bookmcp::store::postgres {
 
 namespace {
 
-constexpr std::array<internal::migration, 3> all_migrations{{
+constexpr std::array<internal::migration, 4> all_migrations{{
     {1, "todos", R"sql(
 CREATE TABLE todos (
   id                 text        NOT NULL PRIMARY KEY,
@@ -80,6 +80,14 @@ CREATE INDEX todos_by_owner_status_due_at ON todos (owner, status, due_at, id CO
   WHERE due_at IS NOT NULL;
 CREATE INDEX todos_by_owner_status_undated ON todos (owner, status, id COLLATE "C")
   WHERE due_date IS NULL AND due_at IS NULL;
+)sql"},
+    {4, "no index on tags alone", R"sql(
+-- Every todo statement is scoped by owner, and the store's sessions use one generic plan per
+-- statement: for a list filtered by tag, that plan combined the owner index with this one,
+-- which holds every owner's rows with the tag (8 ms instead of 0.3 ms for a page with
+-- 200,000 rows of other owners bearing the tag). The owner's own rows are few enough to
+-- filter; and every insert no longer updates a GIN index.
+DROP INDEX IF EXISTS todos_tags;
 )sql"},
 }};
 
