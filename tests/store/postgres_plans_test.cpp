@@ -1,10 +1,12 @@
-// The Postgres pool's sessions: the settings every pooled connection starts with.
+// Generic plans on Postgres: every pooled session uses one plan per prepared statement, and
+// the schema keeps that plan good for every owner.
 
 #include <gtest/gtest.h>
 
 #include <pqxx/nontransaction>
 #include <string>
 
+#include "store/database.hpp"
 #include "store/postgres/pg_pool.hpp"
 #include "tests/testing/postgres_test_cluster.hpp"
 
@@ -13,7 +15,7 @@ namespace {
 
 using namespace std::chrono;
 
-class PostgresPoolTest : public ::testing::Test {
+class PostgresPlansTest : public ::testing::Test {
  protected:
   void SetUp() override {
     auto url = testing::postgres_test_url();
@@ -23,7 +25,7 @@ class PostgresPoolTest : public ::testing::Test {
   std::unique_ptr<testing::postgres_test_database> database_;
 };
 
-TEST_F(PostgresPoolTest, SessionsHaveTheStatementTimeoutAndOneGenericPlanPerStatement) {
+TEST_F(PostgresPlansTest, SessionsHaveTheStatementTimeoutAndOneGenericPlanPerStatement) {
   postgres::pool pool({.conninfo = database_->url(),
                        .min_connections = 1,
                        .max_connections = 1,
@@ -45,6 +47,21 @@ TEST_F(PostgresPoolTest, SessionsHaveTheStatementTimeoutAndOneGenericPlanPerStat
   const auto plans = session.exec1("SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = 'probe'");
   EXPECT_EQ(plans[0].as<long>(), 8);
   EXPECT_EQ(plans[1].as<long>(), 0);
+}
+
+// A generic plan does not know which owner it serves: an index that does not lead with the
+// owner could make it read other owners' rows (as the GIN index on tags once did).
+TEST_F(PostgresPlansTest, EveryTodoIndexButThePrimaryKeyLeadsWithTheOwner) {
+  postgres_options options;
+  options.database_url = database_->url();
+  options.min_connections = 1;
+  auto db = open_postgres(options);  // applies the migrations
+  EXPECT_GE(database_->query_integer("SELECT count(*) FROM pg_index WHERE indrelid = 'todos'::regclass"), 7);
+  EXPECT_EQ(database_->query_integer(
+                "SELECT count(*) FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
+                " AND a.attnum = i.indkey[0] WHERE i.indrelid = 'todos'::regclass"
+                " AND NOT i.indisprimary AND a.attname <> 'owner'"),
+            0);
 }
 
 }  // namespace
