@@ -18,10 +18,9 @@ struct memory_connection::close_state {
   }
 };
 
-std::shared_ptr<server_session> serve_memory_endpoint(server& target,
-                                                      const std::shared_ptr<memory_endpoint>& endpoint,
-                                                      session_options session,
-                                                      std::function<void()> on_closed) {
+std::shared_ptr<server_session> serve_memory_endpoint(
+    server& target, const std::shared_ptr<memory_endpoint>& endpoint, session_options session,
+    std::function<void()> on_closed) {
   auto opened = target.open_session(endpoint, std::move(session));
   // Weak captures: the receiver lives inside the transport, which the session owns.
   std::weak_ptr<server_session> weak_session = opened;
@@ -36,7 +35,8 @@ std::shared_ptr<server_session> serve_memory_endpoint(server& target,
   return opened;
 }
 
-memory_connection::memory_connection(server& target, session_options session, client_options options)
+memory_connection::memory_connection(server& target, session_options session,
+                                     client_options options)
     : closed_(std::make_shared<close_state>()), pair_(make_memory_transport_pair()) {
   session_ = serve_memory_endpoint(target, pair_.server, std::move(session),
                                    [closed = closed_] { closed->mark(&closed_ends::server_side); });

@@ -17,10 +17,9 @@ namespace bookmcp::mcp {
 // sends is handled by the session; when the connection ends, the session is closed and then
 // `on_closed` runs (on the server end's delivery thread). For load clients that speak
 // JSON-RPC text themselves; memory_connection joins an mcp::client the same way.
-std::shared_ptr<server_session> serve_memory_endpoint(server& target,
-                                                      const std::shared_ptr<memory_endpoint>& endpoint,
-                                                      session_options session,
-                                                      std::function<void()> on_closed = {});
+std::shared_ptr<server_session> serve_memory_endpoint(
+    server& target, const std::shared_ptr<memory_endpoint>& endpoint, session_options session,
+    std::function<void()> on_closed = {});
 
 class memory_connection {
  public:

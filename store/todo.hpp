@@ -80,7 +80,8 @@ enum class todo_status { open, done };
 // RFC 3339 pieces, written without printf (every todo returned goes through them):
 // "YYYY-MM-DD", and "HH:MM:SS" with ".mmm" when `milliseconds` is set or the time has any.
 void append_rfc3339_date(std::string& out, std::chrono::year_month_day date);
-void append_rfc3339_time(std::string& out, std::chrono::milliseconds time_of_day, bool milliseconds);
+void append_rfc3339_time(std::string& out, std::chrono::milliseconds time_of_day,
+                         bool milliseconds);
 
 std::string_view to_string(todo_priority priority);
 std::string_view to_string(todo_status status);

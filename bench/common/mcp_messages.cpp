@@ -1,7 +1,6 @@
 #include "bench/common/mcp_messages.hpp"
 
 #include <charconv>
-
 #include <nlohmann/json.hpp>
 
 namespace bookmcp::bench {
@@ -18,12 +17,14 @@ std::string initialize_request(std::int64_t id) {
   return message.dump();
 }
 
-std::string initialized_notification() { return R"({"jsonrpc":"2.0","method":"notifications/initialized"})"; }
+std::string initialized_notification() {
+  return R"({"jsonrpc":"2.0","method":"notifications/initialized"})";
+}
 
 call_builder::call_builder(const std::string& tool, const std::string& arguments_json)
     : head_(R"({"jsonrpc":"2.0","id":)"),
-      tail_(R"(,"method":"tools/call","params":{"name":)" + nlohmann::json(tool).dump() + R"(,"arguments":)" +
-            arguments_json + "}}") {}
+      tail_(R"(,"method":"tools/call","params":{"name":)" + nlohmann::json(tool).dump() +
+            R"(,"arguments":)" + arguments_json + "}}") {}
 
 void call_builder::build(std::int64_t id, std::string& out) const {
   char digits[24];

@@ -12,9 +12,9 @@
 #include <boost/beast/http.hpp>
 
 #include "bench/common/json_scan.hpp"
+#include "bench/common/mcp_messages.hpp"
 #include "bench/network/client_threads.hpp"
 #include "bench/network/load_run.hpp"
-#include "bench/common/mcp_messages.hpp"
 
 namespace bookmcp::bench {
 

@@ -8,9 +8,9 @@
 #include <boost/beast/websocket.hpp>
 
 #include "bench/common/json_scan.hpp"
+#include "bench/common/mcp_messages.hpp"
 #include "bench/network/client_threads.hpp"
 #include "bench/network/load_run.hpp"
-#include "bench/common/mcp_messages.hpp"
 #include "bench/network/websocket_client.hpp"
 
 namespace bookmcp::bench {

@@ -13,8 +13,9 @@ constexpr std::int64_t kInitializeId = 0;
 
 load_connection::load_connection(mcp::server& server, std::string identity)
     : pair_(mcp::make_memory_transport_pair()) {
-  session_ = mcp::serve_memory_endpoint(server, pair_.server,
-                                        {.identity = std::move(identity), .transport = "memory", .session_id = {}});
+  session_ = mcp::serve_memory_endpoint(
+      server, pair_.server,
+      {.identity = std::move(identity), .transport = "memory", .session_id = {}});
   // The receiver runs on the client end's delivery thread, which the endpoint's destructor
   // joins before this object's members go away.
   pair_.client->set_receiver([this](std::string message) { on_message(std::move(message)); },
@@ -25,7 +26,8 @@ load_connection::load_connection(mcp::server& server, std::string identity)
                              });
   pair_.client->send(initialize_request(kInitializeId), {});
   std::unique_lock lock(mutex_);
-  if (!changed_.wait_for(lock, std::chrono::seconds(30), [&] { return initialized_ || closed_; }) || !initialized_)
+  if (!changed_.wait_for(lock, std::chrono::seconds(30), [&] { return initialized_ || closed_; }) ||
+      !initialized_)
     throw std::runtime_error("the session did not answer initialize");
   lock.unlock();
   pair_.client->send(initialized_notification(), {});
@@ -48,7 +50,8 @@ void load_connection::send(std::int64_t id) {
   pair_.client->send(std::move(request), {});
 }
 
-void load_connection::start(const call_builder& call, int pipeline, std::chrono::steady_clock::time_point deadline) {
+void load_connection::start(const call_builder& call, int pipeline,
+                            std::chrono::steady_clock::time_point deadline) {
   {
     std::lock_guard lock(mutex_);
     call_ = &call;
@@ -88,7 +91,8 @@ void load_connection::on_message(std::string message) {
 
 bool load_connection::wait(std::chrono::milliseconds timeout, outcome& out) {
   std::unique_lock lock(mutex_);
-  const bool drained = changed_.wait_for(lock, timeout, [&] { return drained_ || closed_; }) && drained_;
+  const bool drained =
+      changed_.wait_for(lock, timeout, [&] { return drained_ || closed_; }) && drained_;
   out = {completed_, errors_};
   return drained;
 }

@@ -31,7 +31,8 @@ class load_connection {
 
   // Sends `pipeline` calls and, for every answer received before `deadline`, one more; returns
   // at once. wait() blocks until every call sent has been answered.
-  void start(const call_builder& call, int pipeline, std::chrono::steady_clock::time_point deadline);
+  void start(const call_builder& call, int pipeline,
+             std::chrono::steady_clock::time_point deadline);
   struct outcome {
     std::size_t completed = 0;  // answered before the deadline, without an error
     std::size_t errors = 0;     // answered before the deadline with a JSON-RPC error or isError

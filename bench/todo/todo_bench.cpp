@@ -234,7 +234,8 @@ process_usage process_usage_now() {
   rusage usage{};
   ::getrusage(RUSAGE_SELF, &usage);
   const auto us = [](const timeval& t) { return t.tv_sec * 1e6 + static_cast<double>(t.tv_usec); };
-  return {us(usage.ru_utime) + us(usage.ru_stime), static_cast<double>(usage.ru_nvcsw + usage.ru_nivcsw)};
+  return {us(usage.ru_utime) + us(usage.ru_stime),
+          static_cast<double>(usage.ru_nvcsw + usage.ru_nivcsw)};
 }
 
 std::string shell_quote(const std::string& text) {
@@ -251,9 +252,11 @@ std::string shell_quote(const std::string& text) {
 // Runs pgbench with one custom script; returns its tps (excluding connection time).
 // `as_the_store`: its sessions get the store's settings (store/postgres/pg_pool.cpp: one
 // generic plan per prepared statement).
-phase_result run_pgbench(const settings& s, const std::filesystem::path& script, bool as_the_store = false) {
+phase_result run_pgbench(const settings& s, const std::filesystem::path& script,
+                         bool as_the_store = false) {
   const std::string command =
-      std::string(as_the_store ? "PGOPTIONS='-c plan_cache_mode=force_generic_plan' " : "") + shell_quote(s.pgbench) + " -n -M prepared -c " + std::to_string(s.clients) + " -j " +
+      std::string(as_the_store ? "PGOPTIONS='-c plan_cache_mode=force_generic_plan' " : "") +
+      shell_quote(s.pgbench) + " -n -M prepared -c " + std::to_string(s.clients) + " -j " +
       std::to_string(std::min(s.clients, 2)) + " -T " + std::to_string(s.seconds) + " -f " +
       shell_quote(script.string()) + " " + shell_quote(s.database_url) + " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
@@ -407,8 +410,8 @@ int main(int argc, char** argv) {
     std::cout << "bookmcp_todo_bench: " << s.clients << " clients, MCP pipeline " << s.pipeline
               << ", server workers " << s.workers << ", Postgres pool " << s.pool << ", "
               << s.seconds << " s per phase, output check " << (s.validate_output ? "on" : "off")
-              << (s.full_client ? ", full mcp::client" : ", lean load client")
-              << ", " << s.repeats << " rounds; pgbench -c " << s.clients << " -M prepared\n";
+              << (s.full_client ? ", full mcp::client" : ", lean load client") << ", " << s.repeats
+              << " rounds; pgbench -c " << s.clients << " -M prepared\n";
     // Warm-up: connections, prepared statements, caches.
     run_mcp(*writers, s.pipeline, seconds(1), "todo_add", add_arguments);
     run_mcp(*readers, s.pipeline, seconds(1), "todo_list", list_arguments);
@@ -425,8 +428,9 @@ int main(int argc, char** argv) {
         std::printf(
             "round %d: MCP %s %.0f/s, %.0f us of CPU and %.1f context switches per call in this "
             "process, %zu errors\n",
-            round, add ? "todo_add" : "todo_list", r.per_second, (after.cpu_us - before.cpu_us) / calls,
-            (after.switches - before.switches) / calls, r.errors);
+            round, add ? "todo_add" : "todo_list", r.per_second,
+            (after.cpu_us - before.cpu_us) / calls, (after.switches - before.switches) / calls,
+            r.errors);
         std::fflush(stdout);
       }
     }

@@ -385,12 +385,11 @@ class engine_repository final : public todo_repository {
         results[i].error = e.what();
       }
     }
-    runner_.run(retry_safety::idempotent_write, stop,
-                [&](todo_session& session) {
-                  for (std::size_t i = 0; i < items.size(); ++i) {
-                    if (rows[i]) results[i].added = insert(session, *rows[i]);
-                  }
-                });
+    runner_.run(retry_safety::idempotent_write, stop, [&](todo_session& session) {
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        if (rows[i]) results[i].added = insert(session, *rows[i]);
+      }
+    });
     return results;
   }
 
@@ -521,8 +520,9 @@ class engine_repository final : public todo_repository {
         row.client_request_id ? session.find_by_request_id(row.owner, *row.client_request_id)
                               : session.find(row.owner, row.id, false);
     if (!existing) {
-      throw store_internal_error("the todo could not be saved; try again",
-                                 "insert conflicted but neither the id nor the client_request_id is there");
+      throw store_internal_error(
+          "the todo could not be saved; try again",
+          "insert conflicted but neither the id nor the client_request_id is there");
     }
     const bool added = existing->id == row.id;
     return {from_columns(*existing), added};

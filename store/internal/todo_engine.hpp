@@ -116,10 +116,10 @@ class todo_session {
 
 // How a back-end may react when the connection breaks under an operation.
 enum class retry_safety {
-  read_only,        // may be re-run on a fresh connection
-  idempotent_write, // re-running cannot change the outcome (adds, whose id is made before
-                    // the first attempt; set-style updates): may be re-run
-  write,            // re-run only when the failure happened before any statement was sent
+  read_only,         // may be re-run on a fresh connection
+  idempotent_write,  // re-running cannot change the outcome (adds, whose id is made before
+                     // the first attempt; set-style updates): may be re-run
+  write,             // re-run only when the failure happened before any statement was sent
 };
 
 class todo_transaction_runner {

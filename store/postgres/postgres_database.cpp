@@ -319,22 +319,21 @@ const std::vector<std::pair<std::string, std::string>>& statements() {
                      " completed_at, client_request_id) VALUES ($1, $2, $3, $4, $5::date, ") +
              BOOKMCP_TS("$6") + ", $7::smallint, $8::smallint, $9::jsonb, $10, " +
              BOOKMCP_TS("$11") + ", " + BOOKMCP_TS("$12") + ", " + BOOKMCP_TS("$13") +
-             ", $14) ON CONFLICT DO NOTHING RETURNING " +
-             todo_select},
+             ", $14) ON CONFLICT DO NOTHING RETURNING " + todo_select},
         {"bookmcp_todo_find_request",
          std::string("SELECT ") + todo_select +
              " FROM todos WHERE owner = $1 AND client_request_id = $2"},
-        {"bookmcp_todo_find", std::string("SELECT ") + todo_select +
-                                  " FROM todos WHERE owner = $1 AND id = $2"},
-        {"bookmcp_todo_find_for_update",
-         std::string("SELECT ") + todo_select +
-             " FROM todos WHERE owner = $1 AND id = $2 FOR UPDATE"},
+        {"bookmcp_todo_find",
+         std::string("SELECT ") + todo_select + " FROM todos WHERE owner = $1 AND id = $2"},
+        {"bookmcp_todo_find_for_update", std::string("SELECT ") + todo_select +
+                                             " FROM todos WHERE owner = $1 AND id = $2 FOR UPDATE"},
         {"bookmcp_todo_update",
          std::string("UPDATE todos SET title = $3, notes = $4, due_date = $5::date, due_at = ") +
              BOOKMCP_TS("$6") +
              ", due_offset_minutes = $7::smallint, priority = $8::smallint, tags = $9::jsonb,"
-             " status = $10, updated_at = " + BOOKMCP_TS("$11") + ", completed_at = " +
-             BOOKMCP_TS("$12") + " WHERE id = $1 AND owner = $2"},
+             " status = $10, updated_at = " +
+             BOOKMCP_TS("$11") + ", completed_at = " + BOOKMCP_TS("$12") +
+             " WHERE id = $1 AND owner = $2"},
         {"bookmcp_todo_delete", "DELETE FROM todos WHERE owner = $1 AND id = $2"},
         {"bookmcp_todo_export", std::string("SELECT ") + todo_select +
                                     " FROM todos WHERE owner = $1 ORDER BY created_at,"

@@ -317,13 +317,16 @@ TEST_F(ToolRuntime, StructuredContentWrittenAsTextIsSentAndChecked) {
 
 // serialize() writes text blocks itself: the same text as the library's, for every kind of block.
 TEST(ToolResultSerialize, WritesWhatTheLibraryWrites) {
-  tool_result result = tool_result::structured_text(R"({"count":3})", "quote \" backslash \\ newline \n caf\xc3\xa9");
+  tool_result result = tool_result::structured_text(R"({"count":3})",
+                                                    "quote \" backslash \\ newline \n caf\xc3\xa9");
   result.content.push_back({{"type", "image"}, {"data", "AAAA"}, {"mimeType", "image/png"}});
-  result.content.push_back({{"type", "text"}, {"text", "with annotations"}, {"annotations", {{"priority", 1}}}});
+  result.content.push_back(
+      {{"type", "text"}, {"text", "with annotations"}, {"annotations", {{"priority", 1}}}});
   result.content.push_back({{"type", "text"}, {"text", "bad \xff byte"}});
   result.is_error = true;
   const std::string written = tool_result(result).serialize();
-  EXPECT_EQ(written, std::move(result).to_json().dump(-1, ' ', false, json::error_handler_t::replace));
+  EXPECT_EQ(written,
+            std::move(result).to_json().dump(-1, ' ', false, json::error_handler_t::replace));
   EXPECT_EQ(tool_result::text("").serialize(), R"({"content":[{"text":"","type":"text"}]})");
 }
 

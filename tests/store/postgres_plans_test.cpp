@@ -38,13 +38,15 @@ TEST_F(PostgresPlansTest, SessionsHaveTheStatementTimeoutAndOneGenericPlanPerSta
 
   // A statement with a LIMIT parameter, as a todo list page has: left to itself, Postgres
   // plans it again on every call. Here every call uses the one generic plan.
-  lease->prepare("probe", "SELECT g FROM generate_series(1, 100) AS g WHERE g > $1 ORDER BY g LIMIT $2");
+  lease->prepare("probe",
+                 "SELECT g FROM generate_series(1, 100) AS g WHERE g > $1 ORDER BY g LIMIT $2");
   for (int call = 0; call < 8; ++call) {
     const auto rows = session.exec_prepared("probe", call, 3);
     ASSERT_EQ(rows.size(), 3u);
     EXPECT_EQ(rows[0][0].as<int>(), call + 1);
   }
-  const auto plans = session.exec1("SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = 'probe'");
+  const auto plans = session.exec1(
+      "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = 'probe'");
   EXPECT_EQ(plans[0].as<long>(), 8);
   EXPECT_EQ(plans[1].as<long>(), 0);
 }
@@ -56,7 +58,9 @@ TEST_F(PostgresPlansTest, EveryTodoIndexButThePrimaryKeyLeadsWithTheOwner) {
   options.database_url = database_->url();
   options.min_connections = 1;
   auto db = open_postgres(options);  // applies the migrations
-  EXPECT_GE(database_->query_integer("SELECT count(*) FROM pg_index WHERE indrelid = 'todos'::regclass"), 7);
+  EXPECT_GE(
+      database_->query_integer("SELECT count(*) FROM pg_index WHERE indrelid = 'todos'::regclass"),
+      7);
   EXPECT_EQ(database_->query_integer(
                 "SELECT count(*) FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
                 " AND a.attnum = i.indkey[0] WHERE i.indrelid = 'todos'::regclass"

@@ -327,7 +327,8 @@ class replaying_runner : public internal::todo_transaction_runner {
 };
 
 TEST_P(TodoRepositoryTest, AnAddRunAgainAfterItCommittedMakesOneTodo) {
-  replaying_runner replay(dynamic_cast<internal::testing_hooks&>(*db_).transaction_runner_for_testing());
+  replaying_runner replay(
+      dynamic_cast<internal::testing_hooks&>(*db_).transaction_runner_for_testing());
   const auto repository = internal::make_todo_repository(replay, clock_.function());
   const auto plain = repository->add("alice", titled("no key"), {});
   EXPECT_TRUE(plain.created);
