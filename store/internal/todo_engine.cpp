@@ -400,7 +400,7 @@ class engine_repository final : public todo_repository {
     std::optional<todo> result;
     runner_.run_autocommit(retry_safety::read_only, stop, [&](todo_session& session) {
       auto row = session.find(owner, id, false);
-      result = row ? std::optional<todo>(from_columns(*row)) : std::nullopt;
+      result = row ? std::optional<todo>(from_columns(std::move(*row))) : std::nullopt;
     });
     return result;
   }
@@ -417,8 +417,8 @@ class engine_repository final : public todo_repository {
     const bool more = rows.size() > query.limit;
     if (more) rows.resize(query.limit);
     page.items.reserve(rows.size());
-    for (const auto& row : rows) page.items.push_back(from_columns(row));
     if (more) page.next_cursor = encode_cursor(query, rows.back());
+    for (auto& row : rows) page.items.push_back(from_columns(std::move(row)));
     return page;
   }
 
@@ -478,7 +478,7 @@ class engine_repository final : public todo_repository {
     std::vector<todo> result;
     runner_.run_autocommit(retry_safety::read_only, stop, [&](todo_session& session) {
       result.clear();
-      for (const auto& row : session.export_all(owner)) result.push_back(from_columns(row));
+      for (auto& row : session.export_all(owner)) result.push_back(from_columns(std::move(row)));
     });
     return result;
   }
@@ -515,7 +515,7 @@ class engine_repository final : public todo_repository {
   // before its connection broke; both are read back, and the row counts as added by this
   // call when it carries this call's id.
   static add_result insert(todo_session& session, const todo_columns& row) {
-    if (auto inserted = session.insert(row)) return {from_columns(*inserted), true};
+    if (auto inserted = session.insert(row)) return {from_columns(std::move(*inserted)), true};
     std::optional<todo_columns> existing =
         row.client_request_id ? session.find_by_request_id(row.owner, *row.client_request_id)
                               : session.find(row.owner, row.id, false);
@@ -582,16 +582,16 @@ todo_columns to_columns(const todo& item) {
   return c;
 }
 
-todo from_columns(const todo_columns& c) {
+todo from_columns(todo_columns c) {
   const auto corrupt = [&](const char* what) {
     return store_internal_error("a stored todo could not be read",
                                 std::string("corrupt todo row ") + c.id + ": " + what);
   };
   todo item;
-  item.id = c.id;
-  item.owner = c.owner;
-  item.title = c.title;
-  item.notes = c.notes;
+  item.id = std::move(c.id);
+  item.owner = std::move(c.owner);
+  item.title = std::move(c.title);
+  item.notes = std::move(c.notes);
   if (c.due_date) {
     auto due = todo_due::parse(*c.due_date);
     if (!due || !due->is_date()) throw corrupt("due_date");
@@ -624,7 +624,7 @@ todo from_columns(const todo_columns& c) {
   item.created_at = from_ms(c.created_ms);
   item.updated_at = from_ms(c.updated_ms);
   if (c.completed_ms) item.completed_at = from_ms(*c.completed_ms);
-  item.client_request_id = c.client_request_id;
+  item.client_request_id = std::move(c.client_request_id);
   return item;
 }
 

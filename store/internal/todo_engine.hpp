@@ -40,7 +40,7 @@ struct todo_columns {
 
 todo_columns to_columns(const todo& item);
 // Throws store_internal_error when a stored value cannot be read back (a corrupt row).
-todo from_columns(const todo_columns& columns);
+todo from_columns(todo_columns columns);  // moves the strings out of `columns`
 
 // Where a page starts: just after the last row of the previous page (a keyset cursor).
 // Each field is the value of the row's own columns, so the list statements compare raw

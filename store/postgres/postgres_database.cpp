@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cstdio>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -75,13 +76,25 @@ class params {
   std::vector<std::optional<std::string>> values_;
 };
 
+// Column values read straight from libpq's buffers (pqxx's conversions go through its string
+// traits and strlen; every listed todo has 14 columns).
+std::string text(const pqxx::field& f) { return std::string(f.c_str(), f.size()); }
+std::int64_t integer(const pqxx::field& f) {
+  std::int64_t value = 0;
+  const char* begin = f.c_str();
+  const char* end = begin + f.size();
+  if (const auto [rest, error] = std::from_chars(begin, end, value); error != std::errc() || rest != end)
+    throw store_internal_error("a stored todo could not be read",
+                               std::string("not an integer in column ") + f.name() + ": " + std::string(begin, end));
+  return value;
+}
 std::optional<std::string> optional_text(const pqxx::field& f) {
   if (f.is_null()) return std::nullopt;
-  return f.as<std::string>();
+  return text(f);
 }
 std::optional<std::int64_t> optional_integer(const pqxx::field& f) {
   if (f.is_null()) return std::nullopt;
-  return f.as<std::int64_t>();
+  return integer(f);
 }
 
 // --- statements -----------------------------------------------------------------------------
@@ -96,18 +109,18 @@ constexpr const char* todo_select =
 
 todo_columns read_todo(const pqxx::row& r) {
   todo_columns c;
-  c.id = r[0].as<std::string>();
-  c.owner = r[1].as<std::string>();
-  c.title = r[2].as<std::string>();
-  c.notes = r[3].as<std::string>();
+  c.id = text(r[0]);
+  c.owner = text(r[1]);
+  c.title = text(r[2]);
+  c.notes = text(r[3]);
   c.due_date = optional_text(r[4]);
   c.due_at_ms = optional_integer(r[5]);
   c.due_offset_minutes = optional_integer(r[6]);
-  c.priority = r[7].as<std::int64_t>();
-  c.tags_json = r[8].as<std::string>();
-  c.status = r[9].as<std::string>();
-  c.created_ms = r[10].as<std::int64_t>();
-  c.updated_ms = r[11].as<std::int64_t>();
+  c.priority = integer(r[7]);
+  c.tags_json = text(r[8]);
+  c.status = text(r[9]);
+  c.created_ms = integer(r[10]);
+  c.updated_ms = integer(r[11]);
   c.completed_ms = optional_integer(r[12]);
   c.client_request_id = optional_text(r[13]);
   return c;

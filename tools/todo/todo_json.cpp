@@ -161,13 +161,29 @@ store::new_todo parse_new_todo(const json& item, std::string_view prefix) {
   return todo;
 }
 
-std::string format_timestamp(store::timestamp value) {
+namespace {
+
+// RFC 3339 in UTC with milliseconds: "2025-03-14T09:30:00.000Z".
+void append_timestamp(std::string& out, store::timestamp value) {
   const auto day = floor<days>(value);
+  store::append_rfc3339_date(out, year_month_day{day});
+  out += 'T';
+  store::append_rfc3339_time(out, value - day, true);
+  out += 'Z';
+}
+
+// As a JSON string (nothing in it needs escaping).
+void append_timestamp_json(std::string& out, store::timestamp value) {
+  out += '"';
+  append_timestamp(out, value);
+  out += '"';
+}
+
+}  // namespace
+
+std::string format_timestamp(store::timestamp value) {
   std::string text;
-  store::append_rfc3339_date(text, year_month_day{day});
-  text += 'T';
-  store::append_rfc3339_time(text, value - day, true);
-  text += 'Z';
+  append_timestamp(text, value);
   return text;
 }
 
@@ -197,9 +213,10 @@ void append_todo_json(std::string& out, const store::todo& item, const reader_cl
     mcp::append_json_string(out, *item.client_request_id);
   }
   member("completed_at");
-  string_or_null(item.completed_at ? std::optional(format_timestamp(*item.completed_at)) : std::nullopt);
+  if (item.completed_at) append_timestamp_json(out, *item.completed_at);
+  else out += "null";
   member("created_at");
-  mcp::append_json_string(out, format_timestamp(item.created_at));
+  append_timestamp_json(out, item.created_at);
   member("due");
   string_or_null(item.due ? std::optional(item.due->to_string()) : std::nullopt);
   member("due_kind");
@@ -224,7 +241,7 @@ void append_todo_json(std::string& out, const store::todo& item, const reader_cl
   member("title");
   mcp::append_json_string(out, item.title);
   member("updated_at");
-  mcp::append_json_string(out, format_timestamp(item.updated_at));
+  append_timestamp_json(out, item.updated_at);
   out += '}';
 }
 
