@@ -253,23 +253,25 @@ json count_schema() {
   return {{"type", "object"}, {"properties", {{"count", {{"type", "integer"}}}}}, {"required", {"count"}}};
 }
 
+// A tool whose outputSchema is count_schema().
+tool_definition counting_tool(std::string name, tool_handler handler) {
+  tool_definition tool = make_tool(std::move(name), std::move(handler));
+  tool.output_schema = count_schema();
+  return tool;
+}
+
 TEST_F(ToolRuntime, StructuredContentIsCheckedAgainstOutputSchema) {
-  const json output_schema = count_schema();
-  auto structured_tool = [&](std::string name, json value) {
-    tool_definition tool = make_tool(std::move(name), [value](tool_context&, const json&) {
+  auto structured_tool = [](std::string name, json value) {
+    return counting_tool(std::move(name), [value](tool_context&, const json&) {
       return tool_result::structured(value, value.dump());
     });
-    tool.output_schema = output_schema;
-    return tool;
   };
   harness->server.add_tool(structured_tool("good", {{"count", 3}}));
   harness->server.add_tool(structured_tool("bad", {{"count", "three"}}));
-  tool_definition plain = make_tool("plain", [](tool_context&, const json&) { return tool_result::text("no structure"); });
-  plain.output_schema = output_schema;
-  harness->server.add_tool(plain);
-  tool_definition failing = make_tool("failing", [](tool_context&, const json&) { return tool_result::error("could not count"); });
-  failing.output_schema = output_schema;
-  harness->server.add_tool(failing);
+  harness->server.add_tool(
+      counting_tool("plain", [](tool_context&, const json&) { return tool_result::text("no structure"); }));
+  harness->server.add_tool(
+      counting_tool("failing", [](tool_context&, const json&) { return tool_result::error("could not count"); }));
   harness->initialize();
 
   const json good = call("good");
@@ -288,13 +290,10 @@ TEST_F(ToolRuntime, StructuredContentIsCheckedAgainstOutputSchema) {
 // A tool may hand its structured content over as JSON text; it is sent as the same object and
 // checked like a tree (malformed text is a bug of the tool: "Internal error", never sent).
 TEST_F(ToolRuntime, StructuredContentWrittenAsTextIsSentAndChecked) {
-  const json output_schema = count_schema();
-  auto text_tool = [&](std::string name, std::string object_json) {
-    tool_definition tool = make_tool(std::move(name), [object_json](tool_context&, const json&) {
+  auto text_tool = [](std::string name, std::string object_json) {
+    return counting_tool(std::move(name), [object_json](tool_context&, const json&) {
       return tool_result::structured_text(object_json, "as text");
     });
-    tool.output_schema = output_schema;
-    return tool;
   };
   harness->server.add_tool(text_tool("good", R"({"count":3,"note":"a \"quoted\" word"})"));
   harness->server.add_tool(text_tool("mismatch", R"({"count":"three"})"));
@@ -336,15 +335,11 @@ TEST_F(ToolRuntime, OutputCheckCanBeTurnedOffButStructuredContentIsStillRequired
   auto options = mcp_testing::test_server_options();
   options.validate_output = false;
   harness = std::make_unique<session_harness>(options);
-  const json output_schema = count_schema();
-  tool_definition unchecked = make_tool("unchecked", [](tool_context&, const json&) {
+  harness->server.add_tool(counting_tool("unchecked", [](tool_context&, const json&) {
     return tool_result::structured({{"count", "three"}}, "three");
-  });
-  unchecked.output_schema = output_schema;
-  harness->server.add_tool(unchecked);
-  tool_definition plain = make_tool("plain", [](tool_context&, const json&) { return tool_result::text("no structure"); });
-  plain.output_schema = output_schema;
-  harness->server.add_tool(plain);
+  }));
+  harness->server.add_tool(
+      counting_tool("plain", [](tool_context&, const json&) { return tool_result::text("no structure"); }));
   harness->initialize();
 
   const json sent = call("unchecked");

@@ -12,7 +12,7 @@
 #include "store/database.hpp"
 #include "store/errors.hpp"
 #include "store/internal/testing_hooks.hpp"
-#include "tests/testing/postgres_test_cluster.hpp"
+#include "tests/testing/postgres_database_test.hpp"
 
 namespace bookmcp::store {
 namespace {
@@ -21,14 +21,8 @@ using namespace std::chrono;
 
 constexpr const char* unavailable_text = "the todo database is unavailable; try again";
 
-class PostgresFaultTest : public ::testing::Test {
+class PostgresFaultTest : public testing::postgres_database_test {
  protected:
-  void SetUp() override {
-    auto url = testing::postgres_test_url();
-    if (!url) GTEST_SKIP() << testing::postgres_skip_message;
-    database_ = std::make_unique<testing::postgres_test_database>(*url);
-  }
-
   std::unique_ptr<database> open(std::size_t max_connections = 20) {
     postgres_options options;
     options.database_url = database_->url();
@@ -55,8 +49,6 @@ class PostgresFaultTest : public ::testing::Test {
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
         " AND state = 'active' AND query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()");
   }
-
-  std::unique_ptr<testing::postgres_test_database> database_;
 };
 
 TEST_F(PostgresFaultTest, CancellationStopsTheQueryOnTheServer) {

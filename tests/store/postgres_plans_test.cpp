@@ -8,22 +8,14 @@
 
 #include "store/database.hpp"
 #include "store/postgres/pg_pool.hpp"
-#include "tests/testing/postgres_test_cluster.hpp"
+#include "tests/testing/postgres_database_test.hpp"
 
 namespace bookmcp::store {
 namespace {
 
 using namespace std::chrono;
 
-class PostgresPlansTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    auto url = testing::postgres_test_url();
-    if (!url) GTEST_SKIP() << testing::postgres_skip_message;
-    database_ = std::make_unique<testing::postgres_test_database>(*url);
-  }
-  std::unique_ptr<testing::postgres_test_database> database_;
-};
+using PostgresPlansTest = testing::postgres_database_test;
 
 TEST_F(PostgresPlansTest, SessionsHaveTheStatementTimeoutAndOneGenericPlanPerStatement) {
   postgres::pool pool({.conninfo = database_->url(),

@@ -24,6 +24,7 @@
 #include "mcp/server.hpp"
 #include "mcp/session.hpp"
 #include "store/database.hpp"
+#include "tests/testing/postgres_database_test.hpp"
 #include "tests/testing/postgres_test_cluster.hpp"
 #include "tests/testing/store_backends.hpp"
 
@@ -656,13 +657,12 @@ INSTANTIATE_TEST_SUITE_P(Backends, TodoToolsTest,
 // ------------------------------------------------------------------------------------------
 // Postgres outage: stop, start and restart the test cluster while clients keep adding.
 
-class TodoToolsPostgresOutageTest : public ::testing::Test {
+class TodoToolsPostgresOutageTest : public testing::postgres_database_test {
  protected:
   void SetUp() override {
-    auto url = testing::postgres_test_url();
-    if (!url) GTEST_SKIP() << testing::postgres_skip_message;
     if (!std::getenv("BOOKMCP_TEST_PG_CTL")) GTEST_SKIP() << "BOOKMCP_TEST_PG_CTL is not set";
-    database_ = std::make_unique<testing::postgres_test_database>(*url);
+    postgres_database_test::SetUp();
+    if (IsSkipped()) return;
     store::postgres_options options;
     options.database_url = database_->url();
     options.min_connections = 2;
@@ -682,7 +682,6 @@ class TodoToolsPostgresOutageTest : public ::testing::Test {
   }
 
   static constexpr milliseconds tool_timeout{15000};
-  std::unique_ptr<testing::postgres_test_database> database_;
   std::shared_ptr<store::database> db_;
   std::unique_ptr<mcp::server> server_;
 };

@@ -1,6 +1,5 @@
 #include "tools/todo/todo_json.hpp"
 
-#include <cstdio>
 
 namespace bookmcp::tools::todo_detail {
 
@@ -37,12 +36,6 @@ std::string quoted(const json& value) {
 
 [[noreturn]] void fail(std::string_view field, const std::string& message) {
   throw mcp::tool_error("Invalid argument " + std::string(field) + ": " + message);
-}
-
-std::string two_digits(long value) {
-  char buffer[24];
-  std::snprintf(buffer, sizeof buffer, "%02ld", value);
-  return buffer;
 }
 
 }  // namespace
@@ -185,13 +178,6 @@ std::string format_timestamp(store::timestamp value) {
   std::string text;
   append_timestamp(text, value);
   return text;
-}
-
-std::string format_offset(minutes offset) {
-  if (offset == minutes{0}) return "UTC";
-  const auto magnitude = offset < minutes{0} ? -offset : offset;
-  return std::string(offset < minutes{0} ? "-" : "+") + two_digits(magnitude.count() / 60) + ":" +
-         two_digits(magnitude.count() % 60);
 }
 
 void append_todo_json(std::string& out, const store::todo& item, const reader_clock& clock) {

@@ -44,7 +44,6 @@ store::new_todo parse_new_todo(const json& item, std::string_view prefix);
 
 // "2025-01-01T00:00:00.000Z"
 std::string format_timestamp(store::timestamp value);
-std::string format_offset(std::chrono::minutes offset);  // "+02:00", "UTC" for 0
 
 // A todo as the tools return it (see todo_object_schema()), as JSON text appended to `out`,
 // or as a tree.

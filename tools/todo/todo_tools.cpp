@@ -432,15 +432,16 @@ mcp::tool_result handle_add(todo_tools_state& state, mcp::tool_context& context,
 mcp::tool_result handle_list(todo_tools_state& state, mcp::tool_context& context,
                              const json& arguments) {
   store::todo_query query;
-  auto zone = state.zone;
+  // The configured zone, or the one the call names (not copied per call).
+  std::optional<reader_time_zone> named;
   if (auto it = arguments.find("timezone"); it != arguments.end()) {
-    auto named = reader_time_zone::parse(it->get<std::string>());
+    named = reader_time_zone::parse(it->get<std::string>());
     if (!named) {
       throw mcp::tool_error("Invalid argument timezone: " + it->dump() +
                             " is not understood. Use " + std::string(time_zone_forms) + ".");
     }
-    zone = std::move(*named);
   }
+  const reader_time_zone& zone = named ? *named : state.zone;
   reader_clock clock{state.clock(), {}};
   if (auto it = arguments.find("today"); it != arguments.end()) {
     // "Overdue as of local date D": the reference instant is the reader's midnight starting D.
