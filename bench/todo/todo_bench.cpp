@@ -6,7 +6,8 @@
 //
 //   bookmcp_todo_bench --database-url URL [--clients 8] [--pipeline 4] [--seconds 5]
 //                      [--repeats 3] [--workers 16] [--pool 8] [--pgbench PATH]
-//                      [--validate-output] [--only add|list] [--full-client]
+//                      [--validate-output] [--only add|list|store-add|store-list]
+//                      [--full-client]
 //
 // The MCP clients are lean by default (bench/todo/load_connection.hpp: preformatted requests,
 // answers scanned, not parsed), as pgbench is a lean client of Postgres; --full-client uses
@@ -14,7 +15,8 @@
 //
 // --validate-output checks each result against the tool's outputSchema (bookmcp's
 // --validate-output; off by default as in bookmcp). --only runs that MCP phase alone, without
-// pgbench, for profiling.
+// pgbench, for profiling; --only store-add|store-list runs the same add or list page through
+// the store's repository from --clients threads, without MCP: what the store alone costs.
 //
 // The URL defaults to $DATABASE_URL, then $BOOKMCP_TEST_DATABASE_URL (bench/todo/run.sh
 // starts a throwaway cluster with tests/testing/with_postgres.sh). The bench writes only rows
@@ -67,7 +69,9 @@ struct settings {
   int seed_per_reader = 200;
   std::string pgbench = "/usr/lib/postgresql/15/bin/pgbench";
   bool validate_output = false;  // bookmcp's default (--validate-output)
-  std::string only;  // "add" or "list": that MCP phase alone, no pgbench (for profiling)
+  // "add" or "list": that MCP phase alone, no pgbench (for profiling); "store-add" or
+  // "store-list": the same work through the store's repository directly, without MCP.
+  std::string only;
   bool full_client = false;  // mcp::client instead of the lean load client
 };
 
@@ -76,7 +80,8 @@ struct settings {
       << "bookmcp_todo_bench: " << problem << "\n"
       << "usage: bookmcp_todo_bench --database-url URL [--clients N] [--pipeline N] [--seconds N]\n"
          "                          [--repeats N] [--workers N] [--pool N] [--pgbench PATH]\n"
-         "                          [--only add|list] [--validate-output] [--full-client]\n";
+         "                          [--only add|list|store-add|store-list] [--validate-output]\n"
+         "                          [--full-client]\n";
   std::exit(2);
 }
 
@@ -120,7 +125,8 @@ settings parse_arguments(int argc, char** argv) {
     else if (flag == "--pgbench")
       s.pgbench = value;
     else if (flag == "--only") {
-      if (value != "add" && value != "list") usage("--only takes add or list");
+      if (value != "add" && value != "list" && value != "store-add" && value != "store-list")
+        usage("--only takes add, list, store-add or store-list");
       s.only = value;
     } else
       usage("unknown option " + flag);
@@ -218,6 +224,44 @@ phase_result run_mcp(mcp_clients& clients, int pipeline, seconds length, const s
           in_flight.push_back(client.start_tool_call(tool, arguments).result);
         }
       }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  return {static_cast<double>(completed) / static_cast<double>(length.count()), errors.load()};
+}
+
+// `clients` threads each calling the store's repository directly (no MCP, no transport) for
+// `length`: the same add or list page as the MCP phases, to split the gap to pgbench between
+// the store and the layers above it.
+phase_result run_store(store::database& db, int clients, seconds length, bool add) {
+  const auto deadline = steady_clock::now() + length;
+  std::atomic<std::size_t> completed{0};
+  std::atomic<std::size_t> errors{0};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      const std::string owner = (add ? "bench-writer-" : "bench-reader-") + std::to_string(c);
+      store::todo_query query;
+      query.limit = 20;
+      const store::new_todo item{"Read chapter 3 and do the exercises",
+                                 "",
+                                 store::todo_due::parse("2025-03-14"),
+                                 store::todo_priority::high,
+                                 {"bench", "chapter-3"},
+                                 std::nullopt};
+      std::size_t mine = 0;
+      while (steady_clock::now() < deadline) {
+        try {
+          if (add)
+            db.todos().add(owner, item, {});
+          else
+            db.todos().list(owner, query, {});
+          ++mine;
+        } catch (const std::exception&) {
+          ++errors;
+        }
+      }
+      completed += mine;
     });
   }
   for (auto& thread : threads) thread.join();
@@ -410,25 +454,30 @@ int main(int argc, char** argv) {
     std::cout << "bookmcp_todo_bench: " << s.clients << " clients, MCP pipeline " << s.pipeline
               << ", server workers " << s.workers << ", Postgres pool " << s.pool << ", "
               << s.seconds << " s per phase, output check " << (s.validate_output ? "on" : "off")
-              << (s.full_client ? ", full mcp::client" : ", lean load client") << ", " << s.repeats
-              << " rounds; pgbench -c " << s.clients << " -M prepared\n";
+              << (s.full_client ? ", full mcp::client" : ", lean load client") << ", "
+              << s.repeats << " rounds; pgbench -c " << s.clients << " -j "
+              << std::min(s.clients, 2) << " -M prepared\n";
     // Warm-up: connections, prepared statements, caches.
     run_mcp(*writers, s.pipeline, seconds(1), "todo_add", add_arguments);
     run_mcp(*readers, s.pipeline, seconds(1), "todo_list", list_arguments);
 
     if (!s.only.empty()) {
-      const bool add = s.only == "add";
+      const bool add = s.only.ends_with("add");
+      const bool direct = s.only.starts_with("store-");
       for (int round = 1; round <= s.repeats; ++round) {
         const process_usage before = process_usage_now();
         auto r =
-            add ? run_mcp(*writers, s.pipeline, seconds(s.seconds), "todo_add", add_arguments)
-                : run_mcp(*readers, s.pipeline, seconds(s.seconds), "todo_list", list_arguments);
+            direct ? run_store(*db, s.clients, seconds(s.seconds), add)
+            : add  ? run_mcp(*writers, s.pipeline, seconds(s.seconds), "todo_add", add_arguments)
+                   : run_mcp(*readers, s.pipeline, seconds(s.seconds), "todo_list", list_arguments);
         const process_usage after = process_usage_now();
         const double calls = r.per_second * static_cast<double>(s.seconds);
         std::printf(
-            "round %d: MCP %s %.0f/s, %.0f us of CPU and %.1f context switches per call in this "
+            "round %d: %s %s %.0f/s, %.0f us of CPU and %.1f context switches per call in this "
             "process, %zu errors\n",
-            round, add ? "todo_add" : "todo_list", r.per_second,
+            round, direct ? "store" : "MCP",
+            direct ? (add ? "todos().add" : "todos().list") : (add ? "todo_add" : "todo_list"),
+            r.per_second,
             (after.cpu_us - before.cpu_us) / calls, (after.switches - before.switches) / calls,
             r.errors);
         std::fflush(stdout);
