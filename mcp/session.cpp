@@ -1,7 +1,8 @@
 // The dispatcher and runtime of one session. Reading guide:
 //   dispatch()        classifies a message and routes it;
 //   handle_request()  answers the protocol methods (fast ones inline on the reader thread);
-//   start_tool_call() validates, takes a concurrency slot, arms the deadline, posts the work;
+//   start_tool_call() validates, takes a concurrency slot, arms the deadline, posts the work
+//                     (or, for a tool that runs inline, runs it at once on this thread);
 //   run_tool()        runs a handler on a worker thread and answers exactly once.
 // "Exactly once" is enforced by call_state::claim(): whoever claims first (the handler's
 // completion, the deadline, a cancellation, the session closing) decides the outcome.
@@ -851,6 +852,11 @@ void session_impl::start_tool_call(const request_id& id, const json& params) {
 
   auto call = register_call(id, "tools/call", params);
   call->tool_name = name;
+  if (tool->definition.runs_inline) {
+    call->runs_inline = true;
+    run_tool(call, tool, arguments);
+    return;
+  }
   const auto timeout = tool->definition.timeout;
   call->deadline = std::chrono::steady_clock::now() + timeout;
   std::weak_ptr<session_impl> weak_self = shared_from_this();
@@ -1075,6 +1081,9 @@ void tool_context::log(log_level level, const json& data, std::string_view logge
 
 json tool_context::request_client(std::string_view method, const json& params,
                                   std::chrono::milliseconds timeout) const {
+  if (backend_->call_->runs_inline) {
+    throw tool_error(std::string(method) + " cannot be sent from a tool that runs inline");
+  }
   try {
     return backend_->session_->request_related(method, params, timeout, stop_token(),
                                                backend_->call_->id);
@@ -1084,6 +1093,9 @@ json tool_context::request_client(std::string_view method, const json& params,
 }
 
 bool tool_context::sleep_for(std::chrono::steady_clock::duration duration) const {
+  if (backend_->call_->runs_inline) {
+    throw tool_error("a tool that runs inline cannot sleep");
+  }
   std::mutex mutex;
   std::condition_variable_any never;
   std::unique_lock lock(mutex);

@@ -120,6 +120,15 @@ struct tool_definition {
   std::chrono::milliseconds timeout = std::chrono::seconds(60);
   std::size_t max_concurrency = 16;  // calls running at once
   std::size_t max_queue = 256;       // calls waiting for a slot; beyond that: busy
+
+  // For handlers that never block and return within microseconds (no I/O, no locks held for
+  // long, no waiting): the call runs on the thread that received it (a network I/O thread, the
+  // stdio reader) instead of being handed to a worker, as an event-loop server runs every
+  // handler; the hand-off costs more than such a handler. Nothing can interrupt it, so it has
+  // no deadline, and no concurrency limit (it runs to completion where it arrived);
+  // request_client and sleep_for fail in it (they would stall the thread that must deliver
+  // the answer).
+  bool runs_inline = false;
 };
 
 }  // namespace bookmcp::mcp

@@ -9,6 +9,10 @@
 #
 # Every process it starts is killed when it exits, however it exits.
 #
+# The fixtures' echo runs inline (on the I/O thread that read the call, as the peer runs every
+# handler on its event loop); with the fixtures and echo, each run also measures HTTP with
+# echo_on_worker, the same handler handed to a worker thread as handlers that may block are.
+#
 # WebSocket calls in flight per connection default to 1 (64 in flight at 64 connections, one
 # call at a time per client as a chat backend sends them): by Little's law 40,000 calls/s with
 # 256 in flight (--inflight 4) means 6.4 ms mean latency, so "p99 under 5 ms" presumes ~64.
@@ -17,7 +21,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 peer_dir=$(cd "$here/../peers/ts-streamable-http" && pwd)
 
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [[ $# -ge 1 ]] || usage
 build=$(cd "$1" && pwd) || usage
 shift
@@ -103,7 +107,7 @@ lines=$work/results.jsonl
 measure() {
   local label=$1; shift
   local out
-  out=$("$load" "$@" "${common[@]}") || true  # errors are in the JSON; keep going
+  out=$("$load" "${common[@]}" "$@") || true  # errors are in the JSON; keep going (the call's own options win)
   [[ $label == warmup* ]] && return 0
   [[ -n $out ]] || out='{"calls_per_second":0,"errors":1,"first_error":"bookmcp_load printed nothing"}'
   echo "{\"label\":\"$label\",\"result\":$out}" >>"$lines"
@@ -126,6 +130,9 @@ for run in $(seq "$runs"); do
   echo "run $run/$runs"
   measure "bookmcp websocket" --url "$ws_url" --connections "$connections" --inflight "$inflight" --server-pid "$server_pid"
   measure "bookmcp http" --url "$http_url" --connections "$connections" --inflight 1 --server-pid "$server_pid"
+  if [[ $server == fixtures && $tool == echo ]]; then
+    measure "bookmcp http, worker" --url "$http_url" --connections "$connections" --inflight 1 --server-pid "$server_pid" --tool echo_on_worker
+  fi
   measure "ts-sdk http" --url "$peer_url" --connections "$connections" --inflight 1 --server-pid "$peer_pid"
 done
 stop "$peer_pid"

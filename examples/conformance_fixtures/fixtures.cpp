@@ -25,33 +25,40 @@ mcp::tool_result content_result(json content) {
 }
 
 void add_simple_tool(mcp::server& server, std::string name, std::string description, mcp::tool_handler handler,
-                     json schema = empty_object_schema()) {
+                     json schema = empty_object_schema(), bool runs_inline = false) {
   mcp::tool_definition tool;
   tool.name = std::move(name);
   tool.description = std::move(description);
   tool.input_schema = std::move(schema);
   tool.handler = std::move(handler);
+  tool.runs_inline = runs_inline;
   server.add_tool(std::move(tool));
 }
 
+// The fixtures that only build their answer run inline (tool_definition::runs_inline), so that
+// the suite exercises that path too; those that log, sleep or ask the client run on workers.
+void add_inline_tool(mcp::server& server, std::string name, std::string description, mcp::tool_handler handler) {
+  add_simple_tool(server, std::move(name), std::move(description), std::move(handler), empty_object_schema(), true);
+}
+
 void register_tools(mcp::server& server) {
-  add_simple_tool(server, "test_simple_text", "Returns one text block", [](auto&, const json&) {
+  add_inline_tool(server, "test_simple_text", "Returns one text block", [](auto&, const json&) {
     return mcp::tool_result::text("This is a simple text response for testing.");
   });
-  add_simple_tool(server, "test_image_content", "Returns one PNG image block", [](auto&, const json&) {
+  add_inline_tool(server, "test_image_content", "Returns one PNG image block", [](auto&, const json&) {
     return content_result(json::array({{{"type", "image"}, {"data", kImagePng}, {"mimeType", "image/png"}}}));
   });
-  add_simple_tool(server, "test_audio_content", "Returns one WAV audio block", [](auto&, const json&) {
+  add_inline_tool(server, "test_audio_content", "Returns one WAV audio block", [](auto&, const json&) {
     return content_result(json::array({{{"type", "audio"}, {"data", kAudioWav}, {"mimeType", "audio/wav"}}}));
   });
-  add_simple_tool(server, "test_embedded_resource", "Returns an embedded text resource", [](auto&, const json&) {
+  add_inline_tool(server, "test_embedded_resource", "Returns an embedded text resource", [](auto&, const json&) {
     return content_result(json::array({{{"type", "resource"},
                                         {"resource",
                                          {{"uri", "test://embedded-resource"},
                                           {"mimeType", "text/plain"},
                                           {"text", "This is an embedded resource content."}}}}}));
   });
-  add_simple_tool(server, "test_multiple_content_types", "Returns text, an image and an embedded resource",
+  add_inline_tool(server, "test_multiple_content_types", "Returns text, an image and an embedded resource",
                   [](auto&, const json&) {
                     return content_result(json::array(
                         {{{"type", "text"}, {"text", "Multiple content types test:"}},
@@ -79,7 +86,7 @@ void register_tools(mcp::server& server) {
                     }
                     return mcp::tool_result::text("Progress reported");
                   });
-  add_simple_tool(server, "test_error_handling", "Always fails with isError", [](auto&, const json&) {
+  add_inline_tool(server, "test_error_handling", "Always fails with isError", [](auto&, const json&) {
     return mcp::tool_result::error("This tool intentionally returns an error for testing");
   });
   add_simple_tool(
@@ -225,7 +232,9 @@ void register_tools(mcp::server& server) {
   };
   server.add_tool(std::move(wait));
 
-  // Not a suite fixture: echoes its input back, the trivial tool that benchmarks call.
+  // Not suite fixtures: echo returns its input unchanged, the trivial tool that benchmarks
+  // call; it runs inline, as an event-loop server (the TypeScript SDK's) runs every handler.
+  // echo_on_worker is the same handler handed to a worker, as every handler that may block is.
   mcp::tool_definition echo;
   echo.name = "echo";
   echo.description = "Returns the given text unchanged.";
@@ -238,7 +247,12 @@ void register_tools(mcp::server& server) {
   echo.handler = [](mcp::tool_context&, const json& arguments) {
     return mcp::tool_result::text(arguments.at("text").get<std::string>());
   };
+  mcp::tool_definition echo_on_worker = echo;
+  echo_on_worker.name = "echo_on_worker";
+  echo_on_worker.description = "Returns the given text unchanged (on a worker thread).";
+  echo.runs_inline = true;
   server.add_tool(std::move(echo));
+  server.add_tool(std::move(echo_on_worker));
 }
 
 void register_resources(mcp::server& server) {

@@ -29,6 +29,7 @@ struct call_state {
   double last_progress = -std::numeric_limits<double>::infinity();
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   timer_handle deadline_timer;
+  bool runs_inline = false;  // the tool runs on the receiving thread (tool_definition::runs_inline)
 
   // True for exactly one caller: the one that decides how (or whether) the request is answered.
   bool claim();

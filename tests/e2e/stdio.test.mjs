@@ -20,6 +20,7 @@ fixturesBinary(); // fails the file at once, with a clear message, when BOOKMCP_
 
 const EXPECTED_TOOLS = [
   'echo',
+  'echo_on_worker',
   'json_schema_2020_12_tool',
   'test_audio_content',
   'test_elicitation',
@@ -145,6 +146,11 @@ describe('fixtures over stdio (SDK client)', { timeout: 10 * TEST_TIMEOUT_MS }, 
     const text = 'héllo wörld ✓ 📚\nsecond line "quoted" \\ backslash';
     const result = await fixtures.client.callTool({ name: 'echo', arguments: { text } });
     assert.equal(textOf(result), text);
+  });
+
+  it('echo_on_worker (the same handler on a worker) returns its text too', async () => {
+    const result = await fixtures.client.callTool({ name: 'echo_on_worker', arguments: { text: 'on a worker ✓' } });
+    assert.equal(textOf(result), 'on a worker ✓');
   });
 
   it('json_schema_2020_12_tool accepts arguments matching its $ref schema', async () => {

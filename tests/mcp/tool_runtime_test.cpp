@@ -6,6 +6,8 @@
 #include <future>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <tuple>
 
 #include <gtest/gtest.h>
 
@@ -405,6 +407,67 @@ TEST_F(ToolRuntime, DeadlinesFireEvenWhenEveryWorkerIsBusy) {
     EXPECT_TRUE(is_error_result(*response)) << *response;
     EXPECT_NE(text_of(*response).find("time limit"), std::string::npos) << *response;
   }
+}
+
+// A tool that runs inline is called on the thread that handed the session the message, and
+// answered before handle_message returns: no worker, no deadline.
+TEST_F(ToolRuntime, InlineToolRunsOnTheReceivingThreadAndAnswersAtOnce) {
+  std::thread::id handler_thread;
+  std::chrono::steady_clock::time_point deadline;
+  tool_definition tool = make_tool("quick", [&](tool_context& context, const json& arguments) {
+    handler_thread = std::this_thread::get_id();
+    deadline = context.deadline();
+    return tool_result::text("quick " + arguments.at("word").get<std::string>());
+  });
+  tool.input_schema = {{"type", "object"},
+                       {"properties", {{"word", {{"type", "string"}}}}},
+                       {"required", {"word"}}};
+  tool.runs_inline = true;
+  harness->server.add_tool(tool);
+  harness->initialize();
+  harness->start_call(7, "quick", {{"word", "fox"}});
+  // No waiting: the answer is already in the sink.
+  const auto answers = harness->sink->responses_to(7);
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(text_of(answers[0]), "quick fox");
+  EXPECT_EQ(handler_thread, std::this_thread::get_id());
+  EXPECT_EQ(deadline, std::chrono::steady_clock::time_point::max());
+
+  // Arguments are still checked against the schema first.
+  harness->start_call(8, "quick", {{"word", 3}});
+  const auto rejected = harness->sink->responses_to(8);
+  ASSERT_EQ(rejected.size(), 1u);
+  EXPECT_TRUE(is_error_result(rejected[0])) << rejected[0];
+  ASSERT_TRUE(harness->session->wait_idle(wait_limit));
+}
+
+// Waiting in an inline tool would stall the thread that must deliver the answer it waits for:
+// request_client and sleep_for fail with a tool error instead.
+TEST_F(ToolRuntime, InlineToolCannotWaitOrAskTheClient) {
+  tool_definition asking = make_tool("asking", [](tool_context& context, const json&) {
+    context.request_client("roots/list", json::object(), std::chrono::milliseconds(100));
+    return tool_result::text("unreachable");
+  });
+  asking.runs_inline = true;
+  tool_definition sleeping = make_tool("sleeping", [](tool_context& context, const json&) {
+    context.sleep_for(std::chrono::milliseconds(1));
+    return tool_result::text("unreachable");
+  });
+  sleeping.runs_inline = true;
+  harness->server.add_tool(asking);
+  harness->server.add_tool(sleeping);
+  harness->initialize("2025-06-18", {{"roots", json::object()}});
+  for (auto [id, name, expected] : {std::tuple{1, "asking", "roots/list cannot be sent"},
+                                    std::tuple{2, "sleeping", "cannot sleep"}}) {
+    harness->start_call(id, name);
+    const auto answers = harness->sink->responses_to(id);
+    ASSERT_EQ(answers.size(), 1u) << name;
+    EXPECT_TRUE(is_error_result(answers[0])) << answers[0];
+    EXPECT_NE(text_of(answers[0]).find(expected), std::string::npos) << answers[0];
+  }
+  EXPECT_TRUE(harness->sink->find([](const json& m) { return is_request(m, "roots/list"); }).empty())
+      << "no request reached the client";
+  ASSERT_TRUE(harness->session->wait_idle(wait_limit));
 }
 
 TEST_F(ToolRuntime, ClosingTheSessionCancelsInFlightCalls) {
