@@ -12,6 +12,8 @@ namespace {
 struct section {
   std::vector<std::string> path;  // title first
   std::string anchor;
+  std::vector<std::string> ancestor_anchors;  // of path[0 .. size-2] ("" for the title)
+  bool cites_parent = false;  // took in a sibling: cites the parent, takes no more siblings
   std::vector<std::string> pieces;  // rendered blocks
   std::vector<bool> piece_is_code;
   std::size_t size = 0;
@@ -126,18 +128,28 @@ std::vector<section> build_sections(const parsed_document& document) {
   }
   if (!intro.empty()) sections[0].add(intro, false);
 
-  std::vector<std::pair<int, std::string>> stack;  // open headings (level, text)
+  struct open_heading {
+    int level;
+    std::string text;
+    std::string anchor;
+  };
+  std::vector<open_heading> stack;
   bool seen_heading = false;
   for (const auto& block : document.blocks) {
     if (block.kind == block_kind::heading) {
       bool is_title_heading = !seen_heading && block.level == 1;
       seen_heading = true;
       if (is_title_heading) continue;
-      while (!stack.empty() && stack.back().first >= block.level) stack.pop_back();
-      stack.emplace_back(block.level, block.text);
+      while (!stack.empty() && stack.back().level >= block.level) stack.pop_back();
+      stack.push_back({block.level, block.text, block.anchor});
       section next;
       next.path = {document.title};
-      for (const auto& [level, text] : stack) next.path.push_back(text);
+      next.ancestor_anchors = {""};
+      for (const auto& heading : stack) {
+        next.path.push_back(heading.text);
+        next.ancestor_anchors.push_back(heading.anchor);
+      }
+      next.ancestor_anchors.pop_back();  // its own
       next.anchor = block.anchor;
       sections.push_back(std::move(next));
       continue;
@@ -191,18 +203,32 @@ std::vector<store::stored_chunk> chunk_document(const parsed_document& document,
   std::vector<section> sections = build_sections(document);
   std::erase_if(sections, [](const section& s) { return s.pieces.empty(); });
 
-  // Merge small sections with following siblings or descendants.
+  // Merge small sections with following siblings or descendants. A group that takes in a
+  // sibling cites their parent section from then on (whose text holds both): a hit on the
+  // sibling's words must never cite a section that does not contain them.
   std::vector<section> groups;
   for (auto& next : sections) {
     if (!groups.empty()) {
       section& group = groups.back();
-      auto group_parent = parent_of(group.path);
-      bool related =
-          parent_of(next.path) == group_parent || starts_with_path(next.path, group.path);
+      const bool descendant = starts_with_path(next.path, group.path);
+      const bool sibling =
+          !descendant && !group.cites_parent && parent_of(next.path) == parent_of(group.path);
       std::size_t heading_size = next.path.back().size() + 2;
+      // Citing the parent puts the group's own heading into its text.
+      if (sibling) heading_size += group.path.back().size() + 2;
       bool small = group.size < options.min_chars || next.size < options.min_chars;
       // The document-top section only absorbs sections when it is (nearly) empty.
-      if (related && small && group.size + heading_size + next.size + 2 <= target_chars) {
+      if ((descendant || sibling) && small &&
+          group.size + heading_size + next.size + 2 <= target_chars) {
+        if (sibling) {
+          group.pieces.insert(group.pieces.begin(), group.path.back());
+          group.piece_is_code.insert(group.piece_is_code.begin(), false);
+          group.size += group.path.back().size() + 2;
+          group.path.pop_back();
+          group.anchor = group.ancestor_anchors.back();
+          group.ancestor_anchors.pop_back();
+          group.cites_parent = true;
+        }
         group.add(next.path.back(), false);
         for (std::size_t i = 0; i < next.pieces.size(); ++i) {
           group.add(std::move(next.pieces[i]), next.piece_is_code[i]);

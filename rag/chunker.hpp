@@ -7,9 +7,11 @@
 //     carries that section's anchor (empty for text before the first section heading; a
 //     leading level-1 heading is the document title, not a section);
 //   - a section whose text is shorter than `min_chars` is merged with the next section that
-//     is its sibling or its descendant (same parent) when the result stays within
-//     `target_chars`; the merged chunk keeps the first section's heading path and anchor and
-//     contains the later headings as text lines;
+//     is its sibling or its descendant when the result stays within `target_chars`; the
+//     merged chunk contains the later headings as text lines and cites the first section when
+//     it only took in descendants, or else their parent section (whose text holds them all),
+//     with the first section's heading as a text line too (and then takes in no further
+//     siblings, only descendants of that parent);
 //   - a long section is cut at block boundaries (paragraph, list item, table, code fence)
 //     aiming at `target_chars`; a code fence may make a chunk grow up to `max_chars` and is
 //     split (at line boundaries, each piece re-fenced) only when it alone exceeds `max_chars`;
@@ -34,7 +36,7 @@ namespace bookmcp::rag {
 
 // Bump whenever chunk boundaries, text or ids change for the same input: the indexer
 // re-chunks every document whose registry record has another version.
-inline constexpr int chunker_version = 1;
+inline constexpr int chunker_version = 2;
 
 struct chunker_options {
   std::size_t target_chars = 1200;

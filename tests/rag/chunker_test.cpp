@@ -50,13 +50,38 @@ TEST(Chunker, SmallSectionsMergeWithSiblingsUnderTheSameParent) {
                           "\n\n### Tiny one\n\nShort text one.\n\n"
                           "### Tiny two\n\nShort text two.\n\n## Other parent\n\nShort other.\n",
                       {.target_chars = 400, .max_chars = 800, .min_chars = 100});
-  // "Tiny one" and "Tiny two" are siblings: merged. "Other parent" has another parent.
+  // "Tiny one" and "Tiny two" are siblings: merged, and the chunk cites their parent (a hit
+  // on "Short text two." must not cite #tiny-one, which does not contain it). "Other parent"
+  // has another parent.
   ASSERT_EQ(chunks.size(), 3u);
-  EXPECT_EQ(chunks[1].heading_path, (path{"T", "Parent", "Tiny one"}));
-  EXPECT_NE(chunks[1].text.find("Short text one."), std::string::npos);
+  EXPECT_EQ(chunks[1].heading_path, (path{"T", "Parent"}));
+  EXPECT_EQ(chunks[1].anchor, "parent");
+  EXPECT_EQ(chunks[1].url, "/docs/guide/doc#parent");
+  EXPECT_EQ(chunks[1].text.rfind("Tiny one\n\nShort text one.", 0), 0u) << chunks[1].text;
   EXPECT_NE(chunks[1].text.find("Tiny two"), std::string::npos);
   EXPECT_NE(chunks[1].text.find("Short text two."), std::string::npos);
+  EXPECT_NE(chunks[0].id, chunks[1].id);
   EXPECT_EQ(chunks[2].heading_path, (path{"T", "Other parent"}));
+}
+
+TEST(Chunker, SmallSectionMergedWithItsDescendantsKeepsItsOwnCitation) {
+  auto chunks = chunk("# T\n\n## Parent\n\nShort intro.\n\n### Child\n\nShort child text.\n",
+                      {.target_chars = 400, .max_chars = 800, .min_chars = 100});
+  ASSERT_EQ(chunks.size(), 1u);
+  EXPECT_EQ(chunks[0].heading_path, (path{"T", "Parent"}));
+  EXPECT_EQ(chunks[0].anchor, "parent");
+  EXPECT_EQ(chunks[0].text, "Short intro.\n\nChild\n\nShort child text.");
+}
+
+// Level-1 siblings under the document: merging them cites the page itself (no anchor).
+TEST(Chunker, MergedTopLevelSiblingsCiteThePage) {
+  auto chunks = chunk("# T\n\n## One\n\nTapir.\n\n## Two\n\nOkapi.\n",
+                      {.target_chars = 400, .max_chars = 800, .min_chars = 100});
+  ASSERT_EQ(chunks.size(), 1u);
+  EXPECT_EQ(chunks[0].heading_path, path{"T"});
+  EXPECT_EQ(chunks[0].anchor, "");
+  EXPECT_EQ(chunks[0].url, "/docs/guide/doc");
+  EXPECT_EQ(chunks[0].text, "One\n\nTapir.\n\nTwo\n\nOkapi.");
 }
 
 TEST(Chunker, EmptySectionsAddNoChunk) {
