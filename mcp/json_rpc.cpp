@@ -1,6 +1,7 @@
 #include "mcp/json_rpc.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <functional>
 #include <limits>
 
@@ -53,7 +54,17 @@ incoming_message invalid(std::optional<request_id> id, std::string message) {
 
 }  // namespace
 
-incoming_message classify_message(json body) {
+namespace {
+// An error response with a null id answers something of ours that was unreadable: it is a
+// response, and responses are never answered.
+bool is_null_id_error_response(const json& body) {
+  const auto id = body.find("id");
+  return id != body.end() && id->is_null() && !body.contains("method") && body.contains("error") &&
+         !body.contains("result");
+}
+}  // namespace
+
+std::optional<incoming_message> envelope_problem(const json& body) {
   if (!body.is_object()) {
     return invalid(std::nullopt, "Invalid Request: a JSON-RPC message must be an object");
   }
@@ -66,18 +77,9 @@ incoming_message classify_message(json body) {
   if (version == body.end() || !version->is_string() || version->get_ref<const std::string&>() != "2.0") {
     return invalid(id, "Invalid Request: \"jsonrpc\" must be \"2.0\"");
   }
-  if (has_id && !id) {
-    // An error response with a null id answers something of ours that was unreadable: it is
-    // a response, and responses are never answered.
-    if (id_it->is_null() && !body.contains("method") && body.contains("error") && !body.contains("result")) {
-      incoming_message out;
-      out.type = incoming_message::kind::error_response;
-      out.body = std::move(body);
-      return out;
-    }
+  if (has_id && !id && !is_null_id_error_response(body)) {
     return invalid(std::nullopt, "Invalid Request: \"id\" must be an integer or a string");
   }
-
   const auto method = body.find("method");
   if (method != body.end()) {
     if (!method->is_string()) return invalid(id, "Invalid Request: \"method\" must be a string");
@@ -85,37 +87,97 @@ incoming_message classify_message(json body) {
     if (params != body.end() && !params->is_object() && !params->is_array()) {
       return invalid(id, "Invalid Request: \"params\" must be an object");
     }
-    incoming_message out;
-    out.method = method->get<std::string>();
-    out.type = has_id ? incoming_message::kind::request : incoming_message::kind::notification;
-    out.id = std::move(id);
-    out.body = std::move(body);
-    return out;
+    return std::nullopt;
   }
-
   const bool has_result = body.contains("result");
   const bool has_error = body.contains("error");
   if (has_id && (has_result != has_error)) {
     if (has_error && !body["error"].is_object()) {
       return invalid(id, "Invalid Request: \"error\" must be an object");
     }
-    incoming_message out;
-    out.type = has_result ? incoming_message::kind::response
-                          : incoming_message::kind::error_response;
-    out.id = std::move(id);
-    out.body = std::move(body);
-    return out;
+    return std::nullopt;
   }
   return invalid(id, "Invalid Request: a message needs \"method\", or \"id\" with \"result\" or \"error\"");
 }
 
-incoming_message parse_message(std::string_view text) {
-  json body = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (body.is_discarded()) {
+incoming_message classify_message(json body) {
+  if (auto problem = envelope_problem(body)) return std::move(*problem);
+  if (is_null_id_error_response(body)) {
     incoming_message out;
-    out.error.emplace(error_code::parse_error, "Parse error: the message is not valid JSON");
+    out.type = incoming_message::kind::error_response;
+    out.body = std::move(body);
     return out;
   }
+  std::optional<request_id> id;
+  if (const auto id_it = body.find("id"); id_it != body.end()) id = request_id::from_json(*id_it);
+  const auto method = body.find("method");
+  if (method != body.end()) {
+    incoming_message out;
+    out.method = method->get<std::string>();
+    out.type = id ? incoming_message::kind::request : incoming_message::kind::notification;
+    out.id = std::move(id);
+    out.body = std::move(body);
+    return out;
+  }
+
+  incoming_message out;
+  out.type = body.contains("result") ? incoming_message::kind::response
+                                     : incoming_message::kind::error_response;
+  out.id = std::move(id);
+  out.body = std::move(body);
+  return out;
+}
+
+bool json_depth_within(std::string_view text, std::size_t limit) {
+  std::size_t depth = 0;
+  const char* p = text.data();
+  const char* const end = p + text.size();
+  while (p < end) {
+    const char c = *p++;
+    if (c == '"') {
+      // Skip the string: to the next quote that no backslash escapes.
+      for (;;) {
+        const void* quote = std::memchr(p, '"', static_cast<std::size_t>(end - p));
+        if (!quote) return true;  // unterminated: the parser will say so
+        const char* q = static_cast<const char*>(quote);
+        std::size_t backslashes = 0;
+        while (q - backslashes > p && q[-1 - static_cast<std::ptrdiff_t>(backslashes)] == '\\') ++backslashes;
+        p = q + 1;
+        if (backslashes % 2 == 0) break;
+      }
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return false;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return true;
+}
+
+std::optional<json> parse_json_text(std::string_view text, bool* too_deep) {
+  const bool deep = !json_depth_within(text);
+  if (too_deep) *too_deep = deep;
+  if (deep) return std::nullopt;
+  json body = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) return std::nullopt;
+  return body;
+}
+
+incoming_message parse_message(std::string_view text) {
+  bool too_deep = false;
+  auto parsed = parse_json_text(text, &too_deep);
+  if (!parsed) {
+    incoming_message out;
+    if (too_deep) {
+      out.error.emplace(error_code::invalid_request,
+                        "Invalid Request: the message nests arrays and objects more than " +
+                            std::to_string(max_json_depth) + " levels deep");
+    } else {
+      out.error.emplace(error_code::parse_error, "Parse error: the message is not valid JSON");
+    }
+    return out;
+  }
+  json body = std::move(*parsed);
   if (body.is_array()) {
     incoming_message out;
     out.type = incoming_message::kind::batch;

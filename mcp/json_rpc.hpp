@@ -82,13 +82,30 @@ struct incoming_message {
   std::optional<rpc_error> error;
 };
 
+// How deeply arrays and objects may nest in a message. Deeper values are refused before they
+// are parsed: copying or validating a tree of 100,000 levels overflows the stack, and no MCP
+// message needs more than a few dozen.
+inline constexpr std::size_t max_json_depth = 128;
+// True when the JSON text's arrays and objects nest at most `limit` deep (a cheap scan of the
+// text, strings skipped; says nothing about validity).
+bool json_depth_within(std::string_view text, std::size_t limit = max_json_depth);
+
+// Parses JSON text as a message is parsed: nullopt for invalid JSON, and for JSON nesting
+// deeper than max_json_depth (`too_deep` tells which).
+std::optional<json> parse_json_text(std::string_view text, bool* too_deep = nullptr);
+
 // Parses and classifies one message. Never throws: unparsable text gives kind::invalid with a
-// -32700 error; a well-formed JSON that is not a JSON-RPC message gives kind::invalid with
-// -32600 (and the id when one was readable). Arrays are returned as kind::batch unchecked.
+// -32700 error (-32600 when it nests deeper than max_json_depth); a well-formed JSON that is
+// not a JSON-RPC message gives kind::invalid with -32600 (and the id when one was readable).
+// Arrays are returned as kind::batch unchecked.
 incoming_message parse_message(std::string_view text);
 
 // Classifies an already parsed value (used for the members of a batch).
 incoming_message classify_message(json body);
+
+// The kind::invalid answer for a value that is not a JSON-RPC message (see classify_message),
+// or nullopt when it is one; reads the value without copying it.
+std::optional<incoming_message> envelope_problem(const json& body);
 
 // Serialisers for outbound messages. `id` may be absent only for errors whose id was unreadable.
 std::string make_result(const request_id& id, const json& result);

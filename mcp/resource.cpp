@@ -1,6 +1,7 @@
 #include "mcp/resource.hpp"
 
-#include <regex>
+#include <algorithm>
+#include <vector>
 #include <string_view>
 
 namespace bookmcp::mcp {
@@ -13,41 +14,73 @@ json resource_contents::to_json() const {
   return out;
 }
 
+namespace {
+
+// One piece of a URI template: literal text, or a variable ({var}: one path segment; {+var}
+// and {var*}: may span '/').
+struct template_part {
+  bool variable = false;
+  bool spans_slashes = false;
+  std::string text;  // the literal, or the variable's name
+};
+
+// Backtracking over the template's few parts (recursion depth: the number of parts, never
+// the URI's length). A variable takes the longest text that lets the rest match, so that
+// "docs://{name}.md" matches "docs://release.notes.md" with name "release.notes".
+bool match_parts(const std::vector<template_part>& parts, std::size_t index, std::string_view uri,
+                 std::size_t position, std::vector<std::string_view>& values) {
+  if (index == parts.size()) return position == uri.size();
+  const template_part& part = parts[index];
+  if (!part.variable) {
+    if (uri.substr(position, part.text.size()) != part.text) return false;
+    return match_parts(parts, index + 1, uri, position + part.text.size(), values);
+  }
+  std::size_t last = uri.size();
+  if (!part.spans_slashes) last = std::min(last, uri.find('/', position));
+  for (std::size_t end = last; end > position; --end) {
+    // A literal next must start here: skip ends where it does not.
+    if (index + 1 < parts.size() && !parts[index + 1].variable &&
+        uri.substr(end, parts[index + 1].text.size()) != parts[index + 1].text) {
+      continue;
+    }
+    values[index] = uri.substr(position, end - position);
+    if (match_parts(parts, index + 1, uri, end, values)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 std::optional<std::map<std::string, std::string>> match_uri_template(
     const std::string& uri_template, const std::string& uri) {
-  // Translate the template to a regular expression: {var} is one path segment, {+var} and
-  // {var*} may span '/'. Backtracking lets a variable contain the next literal character
-  // ("docs://{name}.md" matches "docs://release.notes.md" with name "release.notes").
-  std::string pattern;
-  std::vector<std::string> names;
+  if (uri.size() > max_uri_length) return std::nullopt;
+  std::vector<template_part> parts;
   for (std::size_t t = 0; t < uri_template.size();) {
     if (uri_template[t] == '{') {
       const std::size_t close = uri_template.find('}', t);
       if (close == std::string::npos) return std::nullopt;
-      std::string name = uri_template.substr(t + 1, close - t - 1);
-      bool spans_slashes = false;
-      if (!name.empty() && name.front() == '+') {
-        spans_slashes = true;
-        name.erase(0, 1);
+      template_part part{.variable = true, .text = uri_template.substr(t + 1, close - t - 1)};
+      if (!part.text.empty() && part.text.front() == '+') {
+        part.spans_slashes = true;
+        part.text.erase(0, 1);
       }
-      if (!name.empty() && name.back() == '*') {
-        spans_slashes = true;
-        name.pop_back();
+      if (!part.text.empty() && part.text.back() == '*') {
+        part.spans_slashes = true;
+        part.text.pop_back();
       }
-      names.push_back(std::move(name));
-      pattern += spans_slashes ? "(.+)" : "([^/]+)";
+      parts.push_back(std::move(part));
       t = close + 1;
       continue;
     }
-    const char c = uri_template[t++];
-    if (std::string_view("\\^$.|?*+()[]{}").find(c) != std::string_view::npos) pattern += '\\';
-    pattern += c;
+    if (parts.empty() || parts.back().variable) parts.push_back({});
+    parts.back().text += uri_template[t++];
   }
-  const std::regex expression(pattern);
-  std::smatch match;
-  if (!std::regex_match(uri, match, expression)) return std::nullopt;
+  std::vector<std::string_view> values(parts.size());
+  if (!match_parts(parts, 0, uri, 0, values)) return std::nullopt;
   std::map<std::string, std::string> vars;
-  for (std::size_t i = 0; i < names.size(); ++i) vars[names[i]] = match[i + 1].str();
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    if (parts[i].variable) vars[parts[i].text] = std::string(values[i]);
+  }
   return vars;
 }
 

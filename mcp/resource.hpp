@@ -54,7 +54,11 @@ struct resource_template_definition {
       complete;
 };
 
-// Matches `uri` against `uri_template`; returns the variables when it matches.
+// The longest URI that resources/read, subscribe and template matching accept.
+inline constexpr std::size_t max_uri_length = 8192;
+
+// Matches `uri` against `uri_template`; returns the variables when it matches (never for a
+// URI longer than max_uri_length).
 std::optional<std::map<std::string, std::string>> match_uri_template(
     const std::string& uri_template, const std::string& uri);
 

@@ -62,6 +62,15 @@ std::string require_string(const json& params, std::string_view key, std::string
   return it->get<std::string>();
 }
 
+std::string require_uri(const json& params, std::string_view method) {
+  std::string uri = require_string(params, "uri", method);
+  if (uri.size() > max_uri_length) {
+    throw rpc_error(error_code::invalid_params, std::string(method) + ": \"uri\" is longer than " +
+                                                    std::to_string(max_uri_length) + " characters");
+  }
+  return uri;
+}
+
 // Cursor: base64 of the last name/URI returned, so that pages stay correct when items are
 // added or removed between calls.
 std::string make_cursor(const std::string& last_key) { return base64_encode("after:" + last_key); }
@@ -137,6 +146,20 @@ void run_in_slot(registered_tool& tool, std::function<void()> job) {
 }
 
 }  // namespace
+
+// At most `max_bytes` of `text` (cut at a UTF-8 boundary), control characters replaced by '?'.
+std::string printable_excerpt(std::string_view text, std::size_t max_bytes) {
+  if (text.size() > max_bytes) {
+    std::size_t cut = max_bytes;
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+    text = text.substr(0, cut);
+  }
+  std::string out(text);
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return out;
+}
 
 // The JSON array answering a batch.
 std::string join_batch(const std::vector<std::string>& responses) {
@@ -574,12 +597,12 @@ void session_impl::handle_request(incoming_message& message) {
     return;
   }
   if (method == "resources/read") {
-    const std::string uri = require_string(params, "uri", method);
+    const std::string uri = require_uri(params, method);
     run_on_pool(id, method, [this, uri] { return read_resource(uri); });
     return;
   }
   if (method == "resources/subscribe" || method == "resources/unsubscribe") {
-    const std::string uri = require_string(params, "uri", method);
+    const std::string uri = require_uri(params, method);
     {
       std::lock_guard lock(mutex_);
       if (method == "resources/subscribe") {
@@ -658,6 +681,22 @@ json session_impl::on_initialize(const json& params) {
   if (version == params.end() || !version->is_string()) {
     throw rpc_error(error_code::invalid_params, "initialize needs \"protocolVersion\" (a string)");
   }
+  // clientInfo is only logged: checked, and kept as a short printable name (a client's name
+  // must neither forge log lines nor hold megabytes for the session's life).
+  std::string client_name = "unknown";
+  if (const auto info = params.find("clientInfo"); info != params.end()) {
+    if (!info->is_object()) throw rpc_error(error_code::invalid_params, "initialize: \"clientInfo\" must be an object");
+    for (const char* key : {"name", "version", "title"}) {
+      const auto field = info->find(key);
+      if (field != info->end() && !field->is_string()) {
+        throw rpc_error(error_code::invalid_params,
+                        std::string("initialize: \"clientInfo.") + key + "\" must be a string");
+      }
+    }
+    if (const auto name = info->find("name"); name != info->end()) {
+      client_name = printable_excerpt(name->get_ref<const std::string&>(), 128);
+    }
+  }
   const std::string requested = version->get<std::string>();
   const std::string negotiated =
       is_supported_protocol_version(requested) ? requested : std::string(latest_protocol_version);
@@ -670,7 +709,6 @@ json session_impl::on_initialize(const json& params) {
     initialized_.store(true, std::memory_order_release);
     client_capabilities_ = params.value("capabilities", json::object());
     if (!client_capabilities_.is_object()) client_capabilities_ = json::object();
-    client_info_ = params.value("clientInfo", json::object());
   }
   const auto& options = server_->options;
   json server_info = {{"name", options.name}, {"version", options.version}};
@@ -687,7 +725,7 @@ json session_impl::on_initialize(const json& params) {
   if (!options.instructions.empty()) result["instructions"] = options.instructions;
   spdlog::info("session {} initialized ({} via {}, protocol {}, client {})", options_.session_id,
                options_.identity, options_.transport, negotiated,
-               client_info_.value("name", std::string("unknown")));
+               client_name);
   return result;
 }
 

@@ -465,11 +465,31 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
     co_return json_error(request, http::status::unsupported_media_type, -32000,
                          "Unsupported Media Type: send application/json");
   }
-  json body = json::parse(request.body(), nullptr, false);
-  if (body.is_discarded()) {
+  bool too_deep = false;
+  std::optional<json> parsed = mcp::parse_json_text(request.body(), &too_deep);
+  if (!parsed) {
     reject("parse_error");
+    if (too_deep) {
+      co_return json_error(request, http::status::bad_request, mcp::error_code::invalid_request,
+                           "Invalid Request: the body nests arrays and objects more than " +
+                               std::to_string(mcp::max_json_depth) + " levels deep");
+    }
     co_return json_error(request, http::status::bad_request, mcp::error_code::parse_error,
                          "Parse error: the body is not valid JSON");
+  }
+  json body = std::move(*parsed);
+  // What is not a JSON-RPC message gets its error here: on a POST without a request to answer,
+  // the session's answer would have no stream to go to.
+  if (body.is_array() && body.empty()) {
+    reject("invalid_request");
+    co_return json_error(request, http::status::bad_request, mcp::error_code::invalid_request,
+                         "Invalid Request: an empty batch");
+  }
+  if (!body.is_array()) {
+    if (auto problem = mcp::envelope_problem(body)) {
+      reject("invalid_request");
+      co_return make_response(request, http::status::bad_request, mcp::make_error(problem->id, *problem->error));
+    }
   }
 
   const bool is_initialize = body.is_object() && body.value("method", json()) == "initialize" && body.contains("id");
@@ -496,8 +516,10 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
     entry = find_session(request, identity, failure);
     if (!entry) co_return failure;
     if (is_initialize) {
-      co_return json_error(request, http::status::bad_request, mcp::error_code::invalid_request,
-                           "Invalid Request: the session is already initialized");
+      co_return make_response(request, http::status::bad_request,
+                              mcp::make_error(mcp::request_id::from_json(body["id"]),
+                                              mcp::rpc_error(mcp::error_code::invalid_request,
+                                                             "Invalid Request: the session is already initialized")));
     }
   }
 
@@ -519,8 +541,10 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
     collect(body);
   }
   if (ids.empty()) {
-    if (body.is_object() && body.value("method", json()) == "notifications/cancelled") {
-      if (auto id = mcp::request_id::from_json(body["params"].value("requestId", json()))) {
+    const auto params = body.is_object() ? body.find("params") : body.end();
+    if (body.is_object() && body.value("method", json()) == "notifications/cancelled" &&
+        params != body.end() && params->is_object()) {
+      if (auto id = mcp::request_id::from_json(params->value("requestId", json()))) {
         entry->session->handle_parsed(std::move(body));
         entry->router->end_stream(*id);  // the cancelled request gets no response: end its stream
         body = nullptr;

@@ -35,6 +35,10 @@ struct call_state {
   bool claim();
 };
 
+// At most `max_bytes` of `text` (cut at a UTF-8 boundary), control characters replaced by '?':
+// what a client sent, made fit for a log line.
+std::string printable_excerpt(std::string_view text, std::size_t max_bytes);
+
 // A server-to-client request waiting for the client's answer.
 struct pending_client_request {
   std::mutex mutex;
@@ -123,7 +127,6 @@ class session_impl final : public server_session, public std::enable_shared_from
   std::atomic<bool> initialized_{false};    // protocol_version_ is set (read without the lock)
   std::atomic<std::size_t> open_batches_{0};  // batch_of_ is not empty (skip the lookup)
   json client_capabilities_ = json::object();
-  json client_info_ = json::object();
   log_level log_level_ = log_level::info;
   std::set<std::string> subscriptions_;
   std::unordered_map<request_id, std::shared_ptr<call_state>, request_id::hash> in_flight_;

@@ -168,6 +168,37 @@ TEST(SessionJsonRpc, InvalidUtf8GetsParseErrorWithNullId) {
                error_code::parse_error, nullptr);
 }
 
+std::string nested(std::size_t depth, std::string_view inner = "1") {
+  return std::string(depth, '[') + std::string(inner) + std::string(depth, ']');
+}
+
+TEST(JsonDepth, CountsArraysAndObjectsOutsideStrings) {
+  EXPECT_TRUE(json_depth_within(nested(128)));
+  EXPECT_FALSE(json_depth_within(nested(129)));
+  EXPECT_TRUE(json_depth_within(R"({"a":{"b":[1,{"c":2}]}})", 4));
+  EXPECT_FALSE(json_depth_within(R"({"a":{"b":[1,{"c":2}]}})", 3));
+  // Brackets inside strings, escaped quotes and escaped backslashes do not count.
+  EXPECT_TRUE(json_depth_within(R"(["[[[[", "\"[[[[", "\\", "]]]]"])", 1));
+  EXPECT_TRUE(json_depth_within(R"({"k\\":"[[[["})", 1));
+  EXPECT_FALSE(json_depth_within(R"(["\\", [[1]]])", 2));
+  EXPECT_TRUE(json_depth_within(R"(["unterminated [[[[)", 1));
+}
+
+// A message nested 100,000 levels deep (200 KB, far under the size limit) used to crash the
+// server when its arguments were copied; now it is refused before it is parsed.
+TEST(SessionJsonRpc, DeeplyNestedMessagesAreRefusedNotParsed) {
+  session_harness harness;
+  harness.initialize();
+  const std::string deep = R"({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"x","arguments":{"a":)" +
+                           nested(100000) + "}}}";
+  const json answer = answer_to(harness, deep);
+  expect_error(answer, error_code::invalid_request, nullptr);
+  EXPECT_NE(answer["error"]["message"].get<std::string>().find("128 levels"), std::string::npos) << answer;
+  // At the limit, the message is handled as usual.
+  const std::string fine = R"({"jsonrpc":"2.0","id":8,"method":"ping","params":{"_meta":{"x":)" + nested(125) + "}}}";
+  EXPECT_TRUE(is_response_to(answer_to(harness, fine), 8));
+}
+
 TEST(SessionJsonRpc, NonObjectMessagesAreInvalidRequests) {
   session_harness harness;
   for (const char* text : {"42", "\"ping\"", "null", "true"}) {

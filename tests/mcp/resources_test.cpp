@@ -38,6 +38,19 @@ TEST(MatchUriTemplate, NonMatchingUrisAreRejected) {
   EXPECT_FALSE(match_uri_template("plain://fixed", "plain://fixedd"));
 }
 
+// std::regex recursed per character: a 60,000-character URI overflowed the stack.
+TEST(MatchUriTemplate, LongUrisNeitherCrashNorMatchPastTheLimit) {
+  const std::string long_path(max_uri_length - 11, 'a');
+  EXPECT_EQ(match_uri_template("book://doc/{+path}", "book://doc/" + long_path),
+            vars({{"path", long_path}}));
+  EXPECT_FALSE(match_uri_template("book://doc/{+path}", "book://doc/" + std::string(60000, 'a')));
+  EXPECT_FALSE(match_uri_template("book://doc/{+path}", "book://doc/" + std::string(60000, '/')));
+  // Backtracking still finds the longest value that lets the rest match.
+  EXPECT_EQ(match_uri_template("docs://{name}.md", "docs://release.notes.md"),
+            vars({{"name", "release.notes"}}));
+  EXPECT_EQ(match_uri_template("a://{+x}/{y}/end", "a://p/q/r/end"), vars({{"x", "p/q"}, {"y", "r"}}));
+}
+
 TEST(MatchUriTemplate, SimpleVariableDoesNotSpanSlashes) {
   EXPECT_FALSE(match_uri_template("file:///{name}", "file:///a/b"));
   EXPECT_FALSE(match_uri_template("docs://{page}/raw", "docs://a/b/raw"));
@@ -174,6 +187,16 @@ TEST_F(Resources, UnknownUriIsResourceNotFound) {
     EXPECT_EQ(error_code_of(response), error_code::resource_not_found) << response;
   }
   EXPECT_EQ(error_code_of(harness->request("resources/read", json::object())), error_code::invalid_params);
+}
+
+TEST_F(Resources, OverlongUrisAreInvalidParamsNamingTheLimit) {
+  const std::string uri = "file:///" + std::string(60000, 'a');
+  for (const char* method : {"resources/read", "resources/subscribe", "resources/unsubscribe"}) {
+    SCOPED_TRACE(method);
+    const json response = harness->request(method, {{"uri", uri}});
+    EXPECT_EQ(error_code_of(response), error_code::invalid_params) << response.dump().substr(0, 300);
+    EXPECT_NE(response["error"]["message"].get<std::string>().find("8192"), std::string::npos);
+  }
 }
 
 TEST_F(Resources, UpdatesReachOnlySubscribedSessions) {

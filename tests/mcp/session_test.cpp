@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "mcp/base64.hpp"
+#include "mcp/detail/session_impl.hpp"
 #include "mcp/server.hpp"
 #include "tests/testing/mcp_fixture.hpp"
 
@@ -76,6 +77,33 @@ TEST(Lifecycle, MissingProtocolVersionIsInvalidParams) {
   EXPECT_FALSE(harness.session->initialized());
   // A correct initialize still works afterwards.
   EXPECT_EQ(harness.initialize()["result"]["protocolVersion"], "2025-11-25");
+}
+
+// Wrong types in clientInfo used to escape as an internal error.
+TEST(Lifecycle, MalformedClientInfoIsInvalidParamsNamingTheField) {
+  session_harness harness;
+  for (const auto& [info, field] : {std::pair{json("x"), "clientInfo"},
+                                    std::pair{json{{"name", 5}}, "clientInfo.name"},
+                                    std::pair{json{{"name", "ok"}, {"version", json::array()}}, "clientInfo.version"}}) {
+    const json answer = harness.request("initialize", {{"protocolVersion", "2025-11-25"}, {"clientInfo", info}});
+    EXPECT_EQ(error_code_of(answer), error_code::invalid_params) << answer;
+    EXPECT_NE(answer["error"]["message"].get<std::string>().find(std::string("\"") + field + "\""), std::string::npos)
+        << answer;
+  }
+  EXPECT_FALSE(harness.session->initialized());
+  // A name with line breaks, escapes and a megabyte of text is accepted (and logged shortened).
+  const json fine = harness.request(
+      "initialize", {{"protocolVersion", "2025-11-25"},
+                     {"clientInfo", {{"name", "evil\n2026-01-01 critical forged\x1b[31m" + std::string(1 << 20, 'x')},
+                                     {"version", "1"}}}});
+  EXPECT_EQ(fine["result"]["protocolVersion"], "2025-11-25") << fine.dump().substr(0, 200);
+}
+
+TEST(PrintableExcerpt, CutsAtUtf8BoundariesAndReplacesControlCharacters) {
+  EXPECT_EQ(detail::printable_excerpt("a\nb\x1b[0m\x7f", 100), "a?b?[0m?");
+  EXPECT_EQ(detail::printable_excerpt("h\xc3\xa9llo", 2), "h");  // never half of é
+  EXPECT_EQ(detail::printable_excerpt("h\xc3\xa9llo", 3), "h\xc3\xa9");
+  EXPECT_EQ(detail::printable_excerpt("short", 128), "short");
 }
 
 TEST(Lifecycle, SecondInitializeIsInvalidRequest) {

@@ -260,6 +260,37 @@ TEST_F(HttpServerTest, StreamableHttpRefusesBadBodiesClearly) {
   wrong_type.set(http::field::content_type, "text/plain");
   EXPECT_EQ(exchange(wrong_type).result(), http::status::unsupported_media_type);
 
+  // Deeper than the nesting limit: refused before parsing (it used to crash the server).
+  auto deep = post(json::object());
+  deep.body() = std::string(20000, '[') + std::string(20000, ']');
+  auto too_deep = exchange(deep);
+  EXPECT_EQ(too_deep.result(), http::status::bad_request);
+  EXPECT_EQ(json::parse(too_deep.body())["error"]["code"], -32600);
+
+  // What is not a JSON-RPC message gets 400 and the error, not 202 and silence.
+  auto initialized = exchange(post(initialize_request));
+  const std::string session(initialized["Mcp-Session-Id"]);
+  for (const char* text : {"42", "null", "[]", R"({"jsonrpc":"1.0","method":"ping"})",
+                           R"({"jsonrpc":"2.0","id":null,"method":"ping"})",
+                           R"({"jsonrpc":"2.0","id":1.5,"method":"ping"})",
+                           R"({"jsonrpc":"2.0","method":"ping","params":"s"})"}) {
+    SCOPED_TRACE(text);
+    auto bad = post(json::object(), session);
+    bad.body() = text;
+    auto answer = exchange(bad);
+    EXPECT_EQ(answer.result(), http::status::bad_request);
+    EXPECT_EQ(json::parse(answer.body())["error"]["code"], -32600) << answer.body();
+  }
+  // A cancellation whose params are not an object used to drop the connection unanswered:
+  // scalar params are an invalid message (400), an array is accepted and ignored (202).
+  for (const auto& [params, status] : {std::pair{"5", http::status::bad_request},
+                                       std::pair{"null", http::status::bad_request},
+                                       std::pair{"[1]", http::status::accepted}}) {
+    auto cancel = post(json::object(), session);
+    cancel.body() = std::string(R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":)") + params + "}";
+    EXPECT_EQ(exchange(cancel).result(), status) << params;
+  }
+
   auto huge = post(initialize_request);
   huge.body() = std::string(128 * 1024, ' ');
   auto refused = exchange(huge);
