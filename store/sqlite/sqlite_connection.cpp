@@ -112,6 +112,16 @@ connection::connection(const std::filesystem::path& file, bool create,
   execute("PRAGMA foreign_keys = ON");
 }
 
+void connection::check_file_in_place() {
+  int moved = 0;
+  if (sqlite3_file_control(db_, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved) {
+    throw store_unavailable(
+        "the todo database file was deleted or replaced while the server ran, so nothing can be "
+        "read or saved; restart the server to open its data directory again",
+        std::string("SQLite database moved or deleted: ") + (sqlite3_db_filename(db_, "main") ?: "?"));
+  }
+}
+
 connection::~connection() {
   for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
   sqlite3_close_v2(db_);

@@ -71,6 +71,10 @@ class connection {
   // Runs constant SQL without parameters (pragmas, DDL, BEGIN/COMMIT).
   void execute(const char* sql);
 
+  // Throws store_unavailable when the database file was deleted, renamed or replaced since it
+  // was opened: writes would go to a file nobody will ever open again.
+  void check_file_in_place();
+
   // Throws the store error for `code` (after an sqlite3 call failed).
   [[noreturn]] void fail(int code, const char* context);
 

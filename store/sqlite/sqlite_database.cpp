@@ -365,7 +365,8 @@ class sqlite_database final : public database,
   }
 
   void ping(std::stop_token stop) override {
-    read(stop, [&](connection& conn) { conn.prepare("SELECT 1").run(); });
+    // Reads a page of the file (SELECT 1 would not notice a corrupted one).
+    read(stop, [&](connection& conn) { read_schema_version(conn); });
   }
 
   internal::todo_transaction_runner& transaction_runner_for_testing() override { return *this; }
@@ -529,6 +530,7 @@ class sqlite_database final : public database,
   void read(std::stop_token stop, Work&& work) {
     const auto until = deadline();
     auto conn = readers_.acquire(stop, until);
+    conn->check_file_in_place();
     in_transaction(*conn, "BEGIN", stop, until, [&] { work(*conn); });
   }
 
@@ -536,6 +538,7 @@ class sqlite_database final : public database,
   void write(std::stop_token stop, Work&& work) {
     const auto until = deadline();
     auto conn = writer_.acquire(stop, until);
+    conn->check_file_in_place();
     in_transaction(*conn, "BEGIN IMMEDIATE", stop, until, [&] { work(*conn); });
   }
 

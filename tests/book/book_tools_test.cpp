@@ -336,6 +336,18 @@ TEST_F(BookToolsTest, UrisRoundTripThroughPercentEncoding) {
   EXPECT_FALSE(parse_document_reference("a%00b"));
 }
 
+// A data directory that went away: a tool error saying what failed (it used to be a bare
+// "Internal error"), and the book still searchable from the index in memory.
+TEST_F(BookToolsTest, ADataDirectoryThatWentAwayIsAClearToolError) {
+  ok("index_documents");
+  write_file(docs_ / "new-page.md", "# New page\n\nA kangaroo appears.\n");
+  fs::remove_all(data_);
+  const std::string message = error("index_documents");
+  EXPECT_NE(message.find("indexing failed"), std::string::npos) << message;
+  EXPECT_EQ(message.find(data_.string()), std::string::npos) << "no server paths: " << message;
+  EXPECT_FALSE(ok("search_book", {{"query", "robot"}}).at("hits").empty());
+}
+
 TEST_F(BookToolsTest, PerFileErrorsDoNotStopTheBatch) {
   write_file(docs_ / "broken" / "latin1.md", "# Caf\xe9\n\nNot UTF-8.\n");
   write_file(docs_ / "broken" / "huge.md",

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <thread>
 
 #include "store/errors.hpp"
@@ -76,6 +79,30 @@ TEST_F(SqliteStoreTest, UnwritableDataDirectoryIsUnavailable) {
   } catch (const store_unavailable& e) {
     EXPECT_STREQ(e.what(), "the todo database is unavailable; try again");
   }
+}
+
+// Deleting the data directory under a running server used to let writes "succeed" into an
+// unlinked file (lost at the next start) while readiness said "up".
+TEST(SqliteStoreFiles, ADeletedDatabaseFileFailsWritesReadsAndPingClearly) {
+  const auto directory = std::filesystem::temp_directory_path() /
+                         ("bookmcp-moved-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(directory);
+  sqlite_options options;
+  options.data_dir = directory;
+  auto db = open_sqlite(options);
+  const new_todo item{"Read chapter 3", "", std::nullopt, todo_priority::medium, {}, std::nullopt};
+  ASSERT_TRUE(db->todos().add("reader", item, {}).created);
+  db->ping({});
+
+  std::filesystem::remove_all(directory);
+  try {
+    db->todos().add("reader", item, {});
+    ADD_FAILURE() << "an add into a deleted database was acknowledged";
+  } catch (const store_unavailable& e) {
+    EXPECT_NE(std::string(e.what()).find("deleted or replaced while the server ran"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(db->todos().list("reader", {}, {}), store_unavailable);
+  EXPECT_THROW(db->ping({}), store_unavailable);
 }
 
 }  // namespace

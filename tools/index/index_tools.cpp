@@ -4,6 +4,10 @@
 #include <ctime>
 #include <string>
 
+#include <spdlog/spdlog.h>
+
+#include "store/errors.hpp"
+
 namespace bookmcp::tools {
 
 namespace {
@@ -161,6 +165,15 @@ void register_index_documents(mcp::server& server, std::shared_ptr<index_runner>
       throw mcp::tool_error(std::string(error.what()) +
                             " (index_documents only reads the registered docs roots: " +
                             "give paths relative to a root, without \"..\")");
+    } catch (const store::store_error& error) {
+      throw mcp::tool_error(std::string("indexing failed: ") + error.what());
+    } catch (const std::exception& error) {
+      // Saving the index files (a data directory that went away, a full disk): the details
+      // name server paths, so they go to the log.
+      spdlog::error("index_documents: {}", error.what());
+      throw mcp::tool_error(
+          "indexing failed: the index could not be saved in the server's data directory "
+          "(the server log has the details); the previous index is still served");
     }
     if (!run) throw mcp::cancelled_error();
     const auto& summary = run->summary;
