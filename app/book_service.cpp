@@ -113,6 +113,7 @@ void book_service::register_with(mcp::server& server) {
 
 void book_service::start_background_indexing(mcp::server&) {
   if (background_.joinable() || state_->indexer.roots().empty()) return;
+  state_->runner->announce_run();
   background_ = std::jthread([state = state_](std::stop_token stop) {
     auto run = [&](const char* trigger) {
       try {

@@ -336,6 +336,22 @@ TEST_F(BookToolsTest, UrisRoundTripThroughPercentEncoding) {
   EXPECT_FALSE(parse_document_reference("a%00b"));
 }
 
+// Right after a start with an empty data directory, the startup run is announced before its
+// thread starts: index_status says a run is in progress and a search says the book is still
+// being indexed (it used to answer "no section matches", as if the book lacked the topic).
+TEST_F(BookToolsTest, BeforeTheFirstIndexIsBuiltSearchSaysSo) {
+  runner_->announce_run();
+  EXPECT_TRUE(ok("index_status").at("indexing"));
+  const std::string message = error("search_book", {{"query", "robot"}});
+  EXPECT_NE(message.find("still being indexed"), std::string::npos) << message;
+  ok("index_documents");  // the announced run
+  EXPECT_FALSE(ok("index_status").at("indexing"));
+  EXPECT_FALSE(ok("search_book", {{"query", "robot"}}).at("hits").empty());
+  // A search without hits on a built index is an ordinary "no match", indexing or not.
+  runner_->announce_run();
+  EXPECT_TRUE(ok("search_book", {{"query", "zzyzx"}}).at("hits").empty());
+}
+
 // A data directory that went away: a tool error saying what failed (it used to be a bare
 // "Internal error"), and the book still searchable from the index in memory.
 TEST_F(BookToolsTest, ADataDirectoryThatWentAwayIsAClearToolError) {

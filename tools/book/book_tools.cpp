@@ -11,7 +11,8 @@ namespace bookmcp::tools {
 void register_book_tools(mcp::server& server, rag::indexer& indexer, rag::lexical_index& index,
                          book_tool_options options) {
   if (!options.runner) throw std::invalid_argument("register_book_tools needs an index_runner");
-  register_search_tools(server, indexer, index, options.owner);
+  register_search_tools(server, indexer, index, options.owner,
+                        [runner = options.runner] { return runner->running(); });
   options.index.owner = options.owner;
   register_index_tools(server, options.runner, options.index);
   // The server outlives its registered handlers' callers and the runner's runs (the owner stops

@@ -134,7 +134,7 @@ json search_output_schema() {
 }
 
 mcp::tool_result search_book(rag::indexer& indexer, rag::lexical_index& index,
-                             const json& arguments) {
+                             const json& arguments, const std::function<bool()>& indexing) {
   const std::string query = trim(arguments.value("query", std::string()));
   if (query.empty()) {
     throw mcp::tool_error(
@@ -168,6 +168,13 @@ mcp::tool_result search_book(rag::indexer& indexer, rag::lexical_index& index,
                             "\": read book://toc for the book's chapter and part paths, or "
                             "leave path_prefix out to search the whole book");
     }
+  }
+
+  // Nothing indexed yet while a run is in progress: the first indexing after a start with an
+  // empty data directory. "No section matches" would tell a model the book lacks the topic.
+  if (hits.empty() && snapshot->document_count() == 0 && indexing && indexing()) {
+    throw mcp::tool_error("the book is still being indexed, so nothing can be found yet; retry "
+                          "in a few seconds (index_status shows the progress)");
   }
 
   json structured_hits = json::array();
@@ -276,7 +283,7 @@ std::string render_table_of_contents(const std::vector<rag::toc_entry>& entries)
 }
 
 void register_search_tools(mcp::server& server, rag::indexer& indexer, rag::lexical_index& index,
-                           std::shared_ptr<const void> owner) {
+                           std::shared_ptr<const void> owner, std::function<bool()> indexing) {
   mcp::tool_definition search;
   search.name = "search_book";
   search.title = "Search the book";
@@ -293,8 +300,9 @@ void register_search_tools(mcp::server& server, rag::indexer& indexer, rag::lexi
   search.annotations.open_world_hint = false;
   search.timeout = std::chrono::seconds(10);
   search.max_concurrency = 32;
-  search.handler = [&indexer, &index, owner](mcp::tool_context&, const json& arguments) {
-    return search_book(indexer, index, arguments);
+  search.handler = [&indexer, &index, owner, indexing = std::move(indexing)](
+                       mcp::tool_context&, const json& arguments) {
+    return search_book(indexer, index, arguments, indexing);
   };
   server.add_tool(std::move(search));
 

@@ -8,6 +8,8 @@
 // Thread-safety: the handlers only read (the index's current snapshot, files on disk, the
 // registry), so they run concurrently with each other and with indexing runs.
 
+#include <functional>
+
 #include "mcp/server.hpp"
 #include "rag/indexer.hpp"
 #include "rag/lexical_index.hpp"
@@ -16,9 +18,12 @@ namespace bookmcp::tools {
 
 // Registers search_book, book://toc and book://doc/{+path}. `indexer` and `index` must outlive
 // every call the server may still run: keep them alive as long as the server, or own them
-// through `owner`, which every handler holds.
+// through `owner`, which every handler holds. `indexing` (optional) tells whether an indexing
+// run is in progress: a search of a still empty index then says so (a tool error) instead of
+// "no section matches".
 void register_search_tools(mcp::server& server, rag::indexer& indexer, rag::lexical_index& index,
-                           std::shared_ptr<const void> owner = {});
+                           std::shared_ptr<const void> owner = {},
+                           std::function<bool()> indexing = {});
 
 // Markdown rendering of a table of contents, linking each document to its book://doc URI.
 std::string render_table_of_contents(const std::vector<rag::toc_entry>& entries);

@@ -30,7 +30,13 @@ bool index_runner::acquire(std::stop_token stop) {
   std::unique_lock lock(mutex_);
   if (!idle_.wait(lock, stop, [this] { return !busy_; })) return false;
   busy_ = true;
+  announced_ = false;
   return true;
+}
+
+void index_runner::announce_run() {
+  std::lock_guard lock(mutex_);
+  announced_ = true;
 }
 
 void index_runner::release(const index_run_record* finished) {
@@ -133,7 +139,7 @@ std::optional<index_run_record> index_runner::last_run() const {
 
 bool index_runner::running() const {
   std::lock_guard lock(mutex_);
-  return busy_;
+  return busy_ || announced_;
 }
 
 }  // namespace bookmcp::tools

@@ -61,8 +61,11 @@ class index_runner {
 
   // The last finished indexing run of this process (removals excluded), if any.
   std::optional<index_run_record> last_run() const;
-  // True while a run (or removal) is in progress.
+  // True while a run (or removal) is in progress, or announced and not yet started.
   bool running() const;
+  // Announces a run that is about to start (the server's startup indexing, on its own thread):
+  // running() is true from now on, so that nobody takes the still empty index for the book.
+  void announce_run();
 
   // Documents whose last indexing attempt failed, with the recorded message (from the
   // registry, so they outlive restarts), ordered by (root, path).
@@ -79,6 +82,7 @@ class index_runner {
   mutable std::mutex mutex_;
   std::condition_variable_any idle_;
   bool busy_ = false;
+  bool announced_ = false;  // announce_run() until the next run starts
   std::optional<index_run_record> last_run_;
   std::vector<listener> listeners_;
 };
