@@ -2,6 +2,7 @@
 
 #include <sys/random.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdio>
@@ -90,8 +91,15 @@ void check_tags(const std::set<std::string>& tags) {
   for (const auto& tag : tags) check_text(tag, 1, max_tag_chars, "a tag");
 }
 
+// A title of spaces, tabs and line breaks only names nothing: refused like an empty one.
+void check_title(const std::string& title) {
+  check_text(title, 1, max_title_chars, "title");
+  if (title.find_first_not_of(" \t\r\n\v\f") == std::string::npos)
+    throw invalid_request("title must contain more than white space");
+}
+
 void validate(const new_todo& item) {
-  check_text(item.title, 1, max_title_chars, "title");
+  check_title(item.title);
   check_text(item.notes, 0, max_notes_chars, "notes");
   if (item.due) check_due(*item.due);
   check_tags(item.tags);
@@ -100,7 +108,7 @@ void validate(const new_todo& item) {
 }
 
 void validate(const todo_patch& patch) {
-  if (patch.title) check_text(*patch.title, 1, max_title_chars, "title");
+  if (patch.title) check_title(*patch.title);
   if (patch.notes.value()) check_text(*patch.notes.value(), 0, max_notes_chars, "notes");
   if (patch.due.value()) check_due(*patch.due.value());
   if (patch.tags.value()) check_tags(*patch.tags.value());
@@ -385,6 +393,16 @@ class engine_repository final : public todo_repository {
         results[i].error = e.what();
       }
     }
+    // The whole batch has one created_at, and ties sort by id: the batch's random ids are
+    // handed out in ascending order, so that lists and exports keep the items in the order
+    // they were given.
+    std::vector<std::string> ids;
+    for (const auto& row : rows)
+      if (row) ids.push_back(row->id);
+    std::sort(ids.begin(), ids.end());
+    auto next_id = ids.begin();
+    for (auto& row : rows)
+      if (row) row->id = *next_id++;
     runner_.run(retry_safety::idempotent_write, stop, [&](todo_session& session) {
       for (std::size_t i = 0; i < items.size(); ++i) {
         if (rows[i]) results[i].added = insert(session, *rows[i]);

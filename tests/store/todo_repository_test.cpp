@@ -119,6 +119,8 @@ TEST_P(TodoRepositoryTest, TitleLengthIsEnforced) {
   EXPECT_EQ(add("alice", titled(longest)).title, longest);
   EXPECT_THROW(todos().add("alice", titled(longest + "x"), {}), invalid_request);
   EXPECT_THROW(todos().add("alice", titled(""), {}), invalid_request);
+  EXPECT_THROW(todos().add("alice", titled(" \t\n "), {}), invalid_request);  // names nothing
+  EXPECT_EQ(add("alice", titled(" x ")).title, " x ");  // stored as given
   EXPECT_THROW(todos().add("alice", titled("bad \xff utf8"), {}), invalid_request);
   // The database enforces the limit too.
   const std::string too_long_sql =
@@ -719,6 +721,30 @@ TEST_P(TodoRepositoryTest, ExportAllIsInCreationOrder) {
   std::vector<std::string> ids;
   for (int i = 0; i < 5; ++i) ids.push_back(add("alice", titled("t" + std::to_string(i))).id);
   EXPECT_EQ(ids_of(todos().export_all("alice", {})), ids);
+}
+
+// A batch's items share one created_at: they used to come back in the random order of their
+// ids. 20 items, so that a random order passes with odds of 1 in 20!.
+TEST_P(TodoRepositoryTest, BatchItemsKeepTheirOrderInListsAndExports) {
+  std::vector<new_todo> batch;
+  std::vector<std::string> titles;
+  for (int i = 0; i < 20; ++i) {
+    titles.push_back("item " + std::to_string(i));
+    batch.push_back(titled(titles.back()));
+  }
+  todos().add_batch("alice", batch, {});
+  std::vector<std::string> exported;
+  for (const auto& item : todos().export_all("alice", {})) exported.push_back(item.title);
+  EXPECT_EQ(exported, titles);
+  todo_query query;
+  query.limit = 100;
+  std::vector<std::string> listed;
+  for (const auto& item : todos().list("alice", query, {}).items) listed.push_back(item.title);
+  EXPECT_EQ(listed, titles);
+  query.direction = sort_direction::descending;
+  listed.clear();
+  for (const auto& item : todos().list("alice", query, {}).items) listed.push_back(item.title);
+  EXPECT_EQ(listed, std::vector<std::string>(titles.rbegin(), titles.rend()));
 }
 
 TEST_P(TodoRepositoryTest, AStopRequestedBeforeTheCallCancelsIt) {

@@ -268,9 +268,34 @@ json todo_object_schema() {
   };
 }
 
+namespace {
+// Appends a one-line field (title, tag) with its control characters written as escapes: a
+// title with a line break must not read as a second todo in the text a model is given (the
+// structured content has the exact text).
+void append_one_line(std::string& out, std::string_view text) {
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x20 && byte != 0x7f) {
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else {
+      static constexpr char hex[] = "0123456789abcdef";
+      out += "\\u00";
+      out += hex[byte >> 4];
+      out += hex[byte & 15];
+    }
+  }
+}
+}  // namespace
+
 std::string todo_line(const store::todo& item, const reader_clock& clock) {
   std::string line = item.status == store::todo_status::done ? "[x] " : "[ ] ";
-  line += item.title;
+  append_one_line(line, item.title);
   line += "  (id: " + item.id;
   if (item.due) {
     line += "; due: " + item.due->to_string();
@@ -282,7 +307,7 @@ std::string todo_line(const store::todo& item, const reader_clock& clock) {
     bool first = true;
     for (const auto& tag : item.tags) {
       if (!first) line += ", ";
-      line += tag;
+      append_one_line(line, tag);
       first = false;
     }
   }
