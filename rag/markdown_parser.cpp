@@ -35,10 +35,14 @@ std::string_view line_at(std::string_view source, std::size_t pos, std::size_t* 
 }
 
 // Where the front matter block ends (offset of the first body byte), 0 without one.
+// A UTF-8 byte order mark some editors write at the start of a file (Docusaurus ignores it).
+constexpr std::string_view byte_order_mark = "\xEF\xBB\xBF";
+
 std::size_t front_matter_end(std::string_view source, std::string_view* yaml) {
   std::size_t next = 0;
-  if (source.substr(0, 3) != "---") return 0;
-  if (trim(line_at(source, 0, &next)) != "---") return 0;
+  const std::size_t start = source.starts_with(byte_order_mark) ? byte_order_mark.size() : 0;
+  if (source.substr(start, 3) != "---") return 0;
+  if (trim(line_at(source, start, &next)) != "---") return 0;
   std::size_t yaml_begin = next;
   std::size_t pos = next;
   while (pos < source.size()) {
@@ -579,7 +583,10 @@ int on_text(MD_TEXTTYPE type, const MD_CHAR* text, MD_SIZE size, void* user) {
 parsed_document parse_markdown(std::string_view source, std::string_view fallback_title) {
   parsed_document document;
   document.meta = parse_front_matter(source);
-  const std::string prepared = prepare_mdx_for_markdown(source);
+  std::string prepared = prepare_mdx_for_markdown(source);
+  // Spaces in place of a byte order mark: a first-line heading stays a heading, and every
+  // offset and line number stays that of the file.
+  if (std::string_view(prepared).starts_with(byte_order_mark)) prepared.replace(0, byte_order_mark.size(), "   ");
 
   md_collector collector;
   collector.base = prepared.data();

@@ -54,6 +54,20 @@ TEST(FrontMatter, CommaSeparatedKeywordsAndNoFrontMatter) {
   EXPECT_FALSE(none.title);
 }
 
+// Editors that write a UTF-8 byte order mark made the front matter (title, slug) be ignored.
+TEST(FrontMatter, AByteOrderMarkBeforeItIsSkipped) {
+  const std::string source = "\xEF\xBB\xBF---\ntitle: Front\nslug: /custom\n---\n# Heading\n\nText.\n";
+  std::size_t body = 0;
+  const front_matter meta = parse_front_matter(source, &body);
+  EXPECT_EQ(meta.title, "Front");
+  EXPECT_EQ(meta.slug, "/custom");
+  EXPECT_EQ(source.substr(body), "# Heading\n\nText.\n");
+  const parsed_document document = parse_markdown(source, "file");
+  EXPECT_EQ(document.title, "Front");
+  // Without front matter, a first-line heading after the mark is still the title.
+  EXPECT_EQ(parse_markdown("\xEF\xBB\xBF# From H1\n\nText.\n", "file").title, "From H1");
+}
+
 TEST(FrontMatter, MalformedYamlIsAParseError) {
   EXPECT_THROW(parse_front_matter("---\ntitle: [unclosed\n---\nbody\n"), parse_error);
   EXPECT_THROW(parse_front_matter("---\nsidebar_position: first\n---\n"), parse_error);
