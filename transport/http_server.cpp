@@ -233,6 +233,9 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   void do_shutdown();
   net::awaitable<void> accept_loop();
   net::awaitable<void> reap_sessions();
+  // Below max_http_sessions, or ends the least recently used idle session; false when every
+  // session is busy.
+  bool make_room_for_a_session();
   net::awaitable<void> run_connection(tcp::socket socket);
   net::awaitable<void> run_websocket(beast::tcp_stream stream, http::request<http::string_body> request,
                                      std::string identity);
@@ -503,6 +506,12 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
   std::shared_ptr<http_session_entry> entry;
   std::string new_session_id;
   if (is_initialize && request.find("Mcp-Session-Id") == request.end()) {
+    if (!make_room_for_a_session()) {
+      reject("too_many_sessions");
+      co_return json_error(request, http::status::service_unavailable, -32000,
+                           "Service Unavailable: " + std::to_string(options.max_http_sessions) +
+                               " sessions are open and busy; retry later");
+    }
     entry = std::make_shared<http_session_entry>();
     entry->identity = identity;
     entry->router = std::make_shared<http_router>();
@@ -987,6 +996,27 @@ net::awaitable<void> http_server::impl::accept_loop() {
       }
     });
   }
+}
+
+bool http_server::impl::make_room_for_a_session() {
+  std::shared_ptr<http_session_entry> evicted;
+  {
+    std::lock_guard lock(sessions_mutex);
+    if (sessions.size() < options.max_http_sessions) return true;
+    auto oldest = sessions.end();
+    for (auto it = sessions.begin(); it != sessions.end(); ++it) {
+      if (it->second->router->busy()) continue;
+      if (oldest == sessions.end() || it->second->last_used < oldest->second->last_used) oldest = it;
+    }
+    if (oldest == sessions.end()) return false;
+    evicted = oldest->second;
+    sessions.erase(oldest);
+  }
+  spdlog::info("session {} ended to make room: {} sessions are open", evicted->session->id(),
+               options.max_http_sessions);
+  evicted->session->close();
+  evicted->router->close();
+  return true;
 }
 
 net::awaitable<void> http_server::impl::reap_sessions() {

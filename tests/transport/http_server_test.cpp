@@ -248,6 +248,28 @@ TEST_F(HttpServerTest, StreamableHttpSessionLifecycle) {
             http::status::not_found);
 }
 
+// Sessions used to be unbounded; at the cap, a new one ends the least recently used idle one.
+TEST_F(HttpServerTest, AtTheSessionCapTheLeastRecentlyUsedIdleSessionEnds) {
+  listen_options options;
+  options.max_http_sessions = 2;
+  start(options);
+  auto open = [&] { return std::string(exchange(post(initialize_request))["Mcp-Session-Id"]); };
+  auto ping = [&](const std::string& session) {
+    return exchange(post({{"jsonrpc", "2.0"}, {"id", 9}, {"method", "ping"}}, session)).result();
+  };
+  const std::string first = open();
+  std::this_thread::sleep_for(5ms);
+  const std::string second = open();
+  std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(ping(first), http::status::ok);  // now the second is the least recently used
+  std::this_thread::sleep_for(5ms);
+  const std::string third = open();
+  ASSERT_FALSE(third.empty());
+  EXPECT_EQ(ping(second), http::status::not_found);
+  EXPECT_EQ(ping(first), http::status::ok);
+  EXPECT_EQ(ping(third), http::status::ok);
+}
+
 TEST_F(HttpServerTest, StreamableHttpRefusesBadBodiesClearly) {
   start();
   auto garbage = post(json::object());
