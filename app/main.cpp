@@ -90,7 +90,7 @@ int serve_network(const bookmcp::app::config& settings, bookmcp::mcp::server& se
   listen.idle_timeout = std::chrono::duration_cast<std::chrono::seconds>(settings.idle_timeout);
   listen.shutdown_grace = settings.shutdown_grace;
   listen.allowed_origins = settings.allowed_origins;
-  listen.public_url = settings.public_url.empty() ? "http://" + settings.listen + "/mcp" : settings.public_url;
+  listen.public_url = settings.public_url;  // empty: the listener's own URL, with its bound port
   listen.authorization_server = settings.jwt_issuer;
   listen.rate_limit = settings.rate_limit;
   listen.rate_burst = settings.rate_burst;

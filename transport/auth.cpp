@@ -82,6 +82,9 @@ class jwt_authenticator final : public authenticator {
               : jwt::decode(text, jwt::params::algorithms({"HS256"}), error, jwt::params::secret(options_.secret),
                             jwt::params::verify(true), leeway, jwt::params::issuer(options_.issuer));
       if (error) return std::nullopt;
+      // RFC 7515 section 4.1.11: a "crit" header lists extensions the recipient must
+      // understand; this one understands none.
+      if (decoded.header().create_json_obj().contains("crit")) return std::nullopt;
       const auto& payload = decoded.payload().create_json_obj();
       if (!options_.audience.empty()) {
         auto audience = payload.find("aud");

@@ -233,6 +233,14 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   void do_shutdown();
   net::awaitable<void> accept_loop();
   net::awaitable<void> reap_sessions();
+  // options.public_url, or this listener's own URL (with the port it bound, when given 0).
+  std::string public_url() const {
+    if (!options.public_url.empty()) return options.public_url;
+    boost::system::error_code error;
+    const auto bound = acceptor.local_endpoint(error);
+    const std::string host = options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host;
+    return "http://" + host + ":" + std::to_string(error ? options.port : bound.port()) + "/mcp";
+  }
   // Below max_http_sessions, or ends the least recently used idle session; false when every
   // session is busy.
   bool make_room_for_a_session();
@@ -334,7 +342,7 @@ std::optional<http_server::impl::response> http_server::impl::admit(
       std::string challenge = "Bearer realm=\"bookmcp\"";
       if (presented) challenge += ", error=\"invalid_token\"";
       if (!options.authorization_server.empty()) {
-        std::string base = options.public_url;
+        std::string base = public_url();
         if (const auto path = base.find("/mcp"); path != std::string::npos) base.resize(path);
         challenge += ", resource_metadata=\"" + base + "/.well-known/oauth-protected-resource\"";
       }
@@ -388,7 +396,7 @@ http_server::impl::response http_server::impl::ops_route(const http::request<htt
   }
   if ((path == "/.well-known/oauth-protected-resource" || path == "/.well-known/oauth-protected-resource/mcp") &&
       !options.authorization_server.empty()) {
-    json metadata = {{"resource", options.public_url},
+    json metadata = {{"resource", public_url()},
                      {"authorization_servers", {options.authorization_server}},
                      {"bearer_methods_supported", {"header"}}};
     return make_response(request, http::status::ok, metadata.dump());

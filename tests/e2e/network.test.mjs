@@ -744,6 +744,7 @@ describe('HS256 JWT authentication (--jwt-secret-file, --jwt-issuer, --jwt-audie
     ['no sub', () => makeJwt(claims({ sub: undefined }), SECRET)],
     ['a token not valid yet (nbf in an hour)', () => makeJwt(claims({ nbf: now() + 3600 }), SECRET)],
     ['alg none', () => makeJwt(claims(), SECRET, { alg: 'none', typ: 'JWT' }).replace(/[^.]*$/, '')],
+    ['a "crit" header naming an extension (RFC 7515 4.1.11)', () => makeJwt(claims(), SECRET, { alg: 'HS256', typ: 'JWT', crit: ['exp-ext'], 'exp-ext': 1 })],
     ['a tampered payload', () => {
       const [header, , signature] = makeJwt(claims(), SECRET).split('.');
       return [header, Buffer.from(JSON.stringify(claims({ sub: 'root' }))).toString('base64url'), signature].join('.');

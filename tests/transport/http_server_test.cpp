@@ -1,6 +1,7 @@
 // The listener's HTTP and WebSocket session logic, over loopback on port 0 with Beast's own
 // synchronous client: subprotocol negotiation, frame kinds and sizes, closing cancels, the
 // Streamable HTTP session rules (session ids, versions, 202s, DELETE), Origin, limits, ops.
+#include "transport/auth.hpp"
 #include "transport/http_server.hpp"
 
 #include <gtest/gtest.h>
@@ -246,6 +247,23 @@ TEST_F(HttpServerTest, StreamableHttpSessionLifecycle) {
   EXPECT_EQ(exchange(end).result(), http::status::ok);
   EXPECT_EQ(exchange(post({{"jsonrpc", "2.0"}, {"id", 4}, {"method", "ping"}}, session)).result(),
             http::status::not_found);
+}
+
+// Listening on port 0 used to advertise "http://127.0.0.1:0/..." in the OAuth metadata.
+TEST_F(HttpServerTest, OAuthMetadataNamesTheBoundPortWhenListeningOnPortZero) {
+  listen_options options;
+  options.auth = make_jwt_authenticator({.secret = "a-test-secret-of-32-bytes-length", .issuer = "https://issuer.example"});
+  options.authorization_server = "https://issuer.example";
+  start(options);
+  const std::string base = "http://127.0.0.1:" + std::to_string(listener_->port());
+  auto refused = exchange(post(initialize_request));
+  EXPECT_EQ(refused.result(), http::status::unauthorized);
+  EXPECT_NE(std::string(refused[http::field::www_authenticate])
+                .find("resource_metadata=\"" + base + "/.well-known/oauth-protected-resource\""),
+            std::string::npos)
+      << refused[http::field::www_authenticate];
+  http::request<http::string_body> metadata{http::verb::get, "/.well-known/oauth-protected-resource", 11};
+  EXPECT_EQ(json::parse(exchange(metadata).body())["resource"], base + "/mcp");
 }
 
 // Sessions used to be unbounded; at the cap, a new one ends the least recently used idle one.
