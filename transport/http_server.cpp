@@ -60,8 +60,41 @@ std::string_view path_of(std::string_view target) {
   return query == std::string_view::npos ? target : target.substr(0, query);
 }
 
-bool header_lists(std::string_view header, std::string_view token) {
-  return header.find(token) != std::string_view::npos;
+std::string_view trim_spaces(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
+// Whether a comma-separated list of media types (Accept) names `media_type` exactly (case
+// aside; parameters such as q=0.9 ignored).
+bool header_lists(std::string_view header, std::string_view media_type) {
+  while (!header.empty()) {
+    const auto comma = header.find(',');
+    std::string_view item = header.substr(0, comma);
+    header = comma == std::string_view::npos ? std::string_view() : header.substr(comma + 1);
+    if (beast::iequals(trim_spaces(item.substr(0, item.find(';'))), media_type)) return true;
+  }
+  return false;
+}
+
+// Whether a Content-Type is JSON: application/json (case aside), without a charset other
+// than UTF-8 (RFC 8259 section 8.1).
+bool is_json_content_type(std::string_view header) {
+  const auto semicolon = header.find(';');
+  if (!beast::iequals(trim_spaces(header.substr(0, semicolon)), "application/json")) return false;
+  for (auto rest = semicolon == std::string_view::npos ? std::string_view() : header.substr(semicolon + 1);
+       !rest.empty();) {
+    const auto next = rest.find(';');
+    const std::string_view parameter = trim_spaces(rest.substr(0, next));
+    rest = next == std::string_view::npos ? std::string_view() : rest.substr(next + 1);
+    const auto equals = parameter.find('=');
+    if (equals == std::string_view::npos || !beast::iequals(trim_spaces(parameter.substr(0, equals)), "charset")) continue;
+    std::string_view charset = trim_spaces(parameter.substr(equals + 1));
+    if (charset.size() >= 2 && charset.front() == '"' && charset.back() == '"') charset = charset.substr(1, charset.size() - 2);
+    if (!beast::iequals(charset, "utf-8") && !beast::iequals(charset, "utf8")) return false;
+  }
+  return true;
 }
 
 // The host part of an Origin ("http://host:port") or Host ("host:port") value.
@@ -471,7 +504,7 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
     co_return json_error(request, http::status::not_acceptable, -32000,
                          "Not Acceptable: Accept must list application/json and text/event-stream");
   }
-  if (!header_lists(request[http::field::content_type], "application/json")) {
+  if (!is_json_content_type(request[http::field::content_type])) {
     reject("unsupported_media_type");
     co_return json_error(request, http::status::unsupported_media_type, -32000,
                          "Unsupported Media Type: send application/json");
@@ -936,6 +969,25 @@ net::awaitable<void> http_server::impl::run_connection(tcp::socket socket) {
         if (ignored || got == 0) break;
         drained += got;
       }
+      break;
+    }
+    // A request that is not HTTP (a bad request line, conflicting or malformed lengths, too
+    // many header bytes) is answered before the connection closes; so is nothing else.
+    if (error && error.category() == http::make_error_code(http::error::bad_version).category() &&
+        error != http::error::end_of_stream && error != http::error::partial_message) {
+      reject("malformed_http");
+      const bool too_large = error == http::error::header_limit;
+      http::request<http::string_body> head;
+      head.version(11);
+      auto out = json_error(head,
+                            too_large ? http::status::request_header_fields_too_large : http::status::bad_request,
+                            -32000,
+                            too_large ? "Request Header Fields Too Large: the headers exceed 16 KiB"
+                                      : "Bad Request: malformed HTTP request (" + error.message() + ")");
+      out.keep_alive(false);
+      boost::system::error_code ignored;
+      co_await http::async_write(stream, out, net::redirect_error(net::use_awaitable, ignored));
+      stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
       break;
     }
     if (error) break;

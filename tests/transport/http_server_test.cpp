@@ -266,6 +266,31 @@ TEST_F(HttpServerTest, OAuthMetadataNamesTheBoundPortWhenListeningOnPortZero) {
   EXPECT_EQ(json::parse(exchange(metadata).body())["resource"], base + "/mcp");
 }
 
+// Malformed HTTP used to get the connection closed without a status line.
+TEST_F(HttpServerTest, MalformedHttpGetsAStatusBeforeTheConnectionCloses) {
+  start();
+  auto raw = [&](const std::string& bytes) {
+    tcp::socket socket = connect();
+    net::write(socket, net::buffer(bytes));
+    std::string answer;
+    boost::system::error_code error;
+    char chunk[4096];
+    for (;;) {
+      const std::size_t got = socket.read_some(net::buffer(chunk), error);
+      if (error) break;
+      answer.append(chunk, got);
+    }
+    return answer;
+  };
+  EXPECT_TRUE(raw("GARBAGE\r\n\r\n").starts_with("HTTP/1.1 400 ")) << raw("GARBAGE\r\n\r\n");
+  const std::string both_lengths =
+      "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}";
+  EXPECT_TRUE(raw(both_lengths).starts_with("HTTP/1.1 400 "));
+  const std::string huge_header =
+      "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(32 * 1024, 'x') + "\r\n\r\n";
+  EXPECT_TRUE(raw(huge_header).starts_with("HTTP/1.1 431 ")) << raw(huge_header).substr(0, 80);
+}
+
 // Sessions used to be unbounded; at the cap, a new one ends the least recently used idle one.
 TEST_F(HttpServerTest, AtTheSessionCapTheLeastRecentlyUsedIdleSessionEnds) {
   listen_options options;
@@ -299,6 +324,22 @@ TEST_F(HttpServerTest, StreamableHttpRefusesBadBodiesClearly) {
   auto wrong_type = post(initialize_request);
   wrong_type.set(http::field::content_type, "text/plain");
   EXPECT_EQ(exchange(wrong_type).result(), http::status::unsupported_media_type);
+  // Media types compare exactly, case aside; JSON is UTF-8 (prefixes used to pass, case not).
+  for (const auto& [type, status] :
+       {std::pair{"application/jsonx", http::status::unsupported_media_type},
+        std::pair{"application/json-seq", http::status::unsupported_media_type},
+        std::pair{"application/json; charset=latin1", http::status::unsupported_media_type},
+        std::pair{"APPLICATION/JSON", http::status::ok},
+        std::pair{"application/json; charset=\"UTF-8\"", http::status::ok}}) {
+    auto typed = post(initialize_request);
+    typed.set(http::field::content_type, type);
+    EXPECT_EQ(exchange(typed).result(), status) << type;
+  }
+  auto accepting = post(initialize_request);
+  accepting.set(http::field::accept, "application/jsonx, text/event-streamy");
+  EXPECT_EQ(exchange(accepting).result(), http::status::not_acceptable);
+  accepting.set(http::field::accept, "Application/JSON;q=0.9 , TEXT/EVENT-STREAM");
+  EXPECT_EQ(exchange(accepting).result(), http::status::ok);
 
   // Deeper than the nesting limit: refused before parsing (it used to crash the server).
   auto deep = post(json::object());
