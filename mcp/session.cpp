@@ -62,6 +62,17 @@ std::string require_string(const json& params, std::string_view key, std::string
   return it->get<std::string>();
 }
 
+// JSON has one number type: 2.0 is the integer 2 (JSON Schema says so too), but the parser
+// keeps it a float and the validator would refuse it where an integer is expected.
+void integral_floats_to_integers(json& value) {
+  if (value.is_number_float()) {
+    const double number = value.get<double>();
+    if (std::trunc(number) == number && std::fabs(number) < 9.2e18) value = static_cast<std::int64_t>(number);
+  } else if (value.is_structured()) {
+    for (auto& item : value) integral_floats_to_integers(item);
+  }
+}
+
 std::string require_uri(const json& params, std::string_view method) {
   std::string uri = require_string(params, "uri", method);
   if (uri.size() > max_uri_length) {
@@ -878,6 +889,7 @@ void session_impl::start_tool_call(const request_id& id, const json& params) {
     }
     arguments = *it;
   }
+  integral_floats_to_integers(arguments);
   tool->input_schema->apply_defaults(arguments);
   if (auto problems = tool->input_schema->validate(arguments); !problems.empty()) {
     std::string text = "Invalid arguments for tool " + name + ":";

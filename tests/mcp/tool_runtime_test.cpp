@@ -225,6 +225,25 @@ TEST_F(ToolRuntime, DefaultsAreAppliedBeforeTheHandlerRuns) {
   EXPECT_EQ(explicit_value["limit"], 3);
 }
 
+// 2.0 is the integer 2 in JSON (and in JSON Schema); it used to be refused as "not an integer".
+TEST_F(ToolRuntime, IntegralFloatsAreIntegers) {
+  tool_definition tool = echo_tool("paged");
+  tool.input_schema = {{"type", "object"},
+                       {"properties",
+                        {{"limit", {{"type", "integer"}, {"maximum", 100}}},
+                         {"pages", {{"type", "array"}, {"items", {{"type", "integer"}}}}},
+                         {"ratio", {{"type", "number"}}}}}};
+  harness->server.add_tool(tool);
+  harness->initialize();
+  const json seen = json::parse(text_of(call("paged", json::parse(R"({"limit": 2.0, "pages": [1.0, 3e0], "ratio": 0.5})"))));
+  EXPECT_EQ(seen, json::parse(R"({"limit": 2, "pages": [1, 3], "ratio": 0.5})"));
+  EXPECT_TRUE(is_error_result(call("paged", {{"limit", 2.5}})));
+  const json too_big = call("paged", {{"limit", 1000.0}});
+  ASSERT_TRUE(is_error_result(too_big));
+  EXPECT_EQ(text_of(too_big).find("type not permitted"), std::string::npos) << "only the range is wrong: " << text_of(too_big);
+  EXPECT_NE(text_of(too_big).find("less than or equal to 100"), std::string::npos) << text_of(too_big);
+}
+
 // ---------------------------------------------------------------------------------------
 // tools/call: handler outcomes
 
