@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -73,5 +74,9 @@ std::map<std::string, std::string> process_environment();
 
 // Usage text for --help, generated from the settings table.
 std::string usage_text();
+
+// When `root` is a Docusaurus site's root (a docusaurus.config.* file and a docs folder) rather
+// than its docs folder, that docs folder: every page would otherwise get a /docs/docs/... URL.
+std::optional<std::filesystem::path> docs_folder_of_site_root(const std::filesystem::path& root);
 
 }  // namespace bookmcp::app

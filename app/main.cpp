@@ -123,6 +123,11 @@ int run(const bookmcp::app::config& settings) {
       spdlog::critical("setting docs: {} is not a directory", root);
       return 2;
     }
+    if (auto docs = app::docs_folder_of_site_root(root)) {
+      spdlog::warn("setting docs: {} is a Docusaurus site's root; its pages are in {}: pass that folder, or "
+                   "links will read /docs/docs/...",
+                   root, docs->string());
+    }
   }
   if (!tools::reader_time_zone::parse(settings.timezone)) {
     spdlog::critical("setting timezone: \"{}\" is not understood; use {}", settings.timezone,

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -146,6 +148,18 @@ TEST(Config, UsageListsEverySetting) {
   for (const char* name : {"--data-dir", "--docs", "--listen", "--auth-keys", "--rate-limit", "DATABASE_URL"}) {
     EXPECT_NE(text.find(name), std::string::npos) << name;
   }
+}
+
+// --docs pointed at a Docusaurus site's root gives /docs/docs/... links: bookmcp warns.
+TEST(Config, ASiteRootIsToldFromItsDocsFolder) {
+  const auto site = std::filesystem::temp_directory_path() / ("bookmcp-site-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(site);
+  std::filesystem::create_directories(site / "docs");
+  EXPECT_FALSE(docs_folder_of_site_root(site)) << "no docusaurus.config.*: any folder may be called docs";
+  std::ofstream(site / "docusaurus.config.ts") << "export default {};\n";
+  EXPECT_EQ(docs_folder_of_site_root(site), site / "docs");
+  EXPECT_FALSE(docs_folder_of_site_root(site / "docs"));
+  std::filesystem::remove_all(site);
 }
 
 }  // namespace
