@@ -424,8 +424,8 @@ std::string usage_text() {
 std::optional<std::filesystem::path> docs_folder_of_site_root(const std::filesystem::path& root) {
   std::error_code error;
   if (!std::filesystem::is_directory(root / "docs", error)) return std::nullopt;
-  for (const char* name :
-       {"docusaurus.config.js", "docusaurus.config.ts", "docusaurus.config.mjs", "docusaurus.config.cjs"}) {
+  for (const char* name : {"docusaurus.config.js", "docusaurus.config.ts", "docusaurus.config.mjs",
+                           "docusaurus.config.cjs"}) {
     if (std::filesystem::exists(root / name, error)) return root / "docs";
   }
   return std::nullopt;

@@ -124,9 +124,10 @@ int run(const bookmcp::app::config& settings) {
       return 2;
     }
     if (auto docs = app::docs_folder_of_site_root(root)) {
-      spdlog::warn("setting docs: {} is a Docusaurus site's root; its pages are in {}: pass that folder, or "
-                   "links will read /docs/docs/...",
-                   root, docs->string());
+      spdlog::warn(
+          "setting docs: {} is a Docusaurus site's root; its pages are in {}: pass that folder, or "
+          "links will read /docs/docs/...",
+          root, docs->string());
     }
   }
   if (!tools::reader_time_zone::parse(settings.timezone)) {

@@ -97,7 +97,8 @@ std::optional<incoming_message> envelope_problem(const json& body) {
     }
     return std::nullopt;
   }
-  return invalid(id, "Invalid Request: a message needs \"method\", or \"id\" with \"result\" or \"error\"");
+  return invalid(
+      id, "Invalid Request: a message needs \"method\", or \"id\" with \"result\" or \"error\"");
 }
 
 incoming_message classify_message(json body) {
@@ -141,7 +142,8 @@ bool json_depth_within(std::string_view text, std::size_t limit) {
         if (!quote) return true;  // unterminated: the parser will say so
         const char* q = static_cast<const char*>(quote);
         std::size_t backslashes = 0;
-        while (q - backslashes > p && q[-1 - static_cast<std::ptrdiff_t>(backslashes)] == '\\') ++backslashes;
+        while (q - backslashes > p && q[-1 - static_cast<std::ptrdiff_t>(backslashes)] == '\\')
+          ++backslashes;
         p = q + 1;
         if (backslashes % 2 == 0) break;
       }

@@ -1,8 +1,8 @@
 #include "mcp/resource.hpp"
 
 #include <algorithm>
-#include <vector>
 #include <string_view>
+#include <vector>
 
 namespace bookmcp::mcp {
 

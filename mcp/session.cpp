@@ -67,7 +67,8 @@ std::string require_string(const json& params, std::string_view key, std::string
 void integral_floats_to_integers(json& value) {
   if (value.is_number_float()) {
     const double number = value.get<double>();
-    if (std::trunc(number) == number && std::fabs(number) < 9.2e18) value = static_cast<std::int64_t>(number);
+    if (std::trunc(number) == number && std::fabs(number) < 9.2e18)
+      value = static_cast<std::int64_t>(number);
   } else if (value.is_structured()) {
     for (auto& item : value) integral_floats_to_integers(item);
   }
@@ -696,7 +697,8 @@ json session_impl::on_initialize(const json& params) {
   // must neither forge log lines nor hold megabytes for the session's life).
   std::string client_name = "unknown";
   if (const auto info = params.find("clientInfo"); info != params.end()) {
-    if (!info->is_object()) throw rpc_error(error_code::invalid_params, "initialize: \"clientInfo\" must be an object");
+    if (!info->is_object())
+      throw rpc_error(error_code::invalid_params, "initialize: \"clientInfo\" must be an object");
     for (const char* key : {"name", "version", "title"}) {
       const auto field = info->find(key);
       if (field != info->end() && !field->is_string()) {
@@ -735,8 +737,7 @@ json session_impl::on_initialize(const json& params) {
       {"serverInfo", std::move(server_info)}};
   if (!options.instructions.empty()) result["instructions"] = options.instructions;
   spdlog::info("session {} initialized ({} via {}, protocol {}, client {})", options_.session_id,
-               options_.identity, options_.transport, negotiated,
-               client_name);
+               options_.identity, options_.transport, negotiated, client_name);
   return result;
 }
 

@@ -13,7 +13,7 @@ struct section {
   std::vector<std::string> path;  // title first
   std::string anchor;
   std::vector<std::string> ancestor_anchors;  // of path[0 .. size-2] ("" for the title)
-  bool cites_parent = false;  // took in a sibling: cites the parent, takes no more siblings
+  bool cites_parent = false;        // took in a sibling: cites the parent, takes no more siblings
   std::vector<std::string> pieces;  // rendered blocks
   std::vector<bool> piece_is_code;
   std::size_t size = 0;

@@ -586,7 +586,8 @@ parsed_document parse_markdown(std::string_view source, std::string_view fallbac
   std::string prepared = prepare_mdx_for_markdown(source);
   // Spaces in place of a byte order mark: a first-line heading stays a heading, and every
   // offset and line number stays that of the file.
-  if (std::string_view(prepared).starts_with(byte_order_mark)) prepared.replace(0, byte_order_mark.size(), "   ");
+  if (std::string_view(prepared).starts_with(byte_order_mark))
+    prepared.replace(0, byte_order_mark.size(), "   ");
 
   md_collector collector;
   collector.base = prepared.data();

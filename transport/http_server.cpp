@@ -83,15 +83,19 @@ bool header_lists(std::string_view header, std::string_view media_type) {
 bool is_json_content_type(std::string_view header) {
   const auto semicolon = header.find(';');
   if (!beast::iequals(trim_spaces(header.substr(0, semicolon)), "application/json")) return false;
-  for (auto rest = semicolon == std::string_view::npos ? std::string_view() : header.substr(semicolon + 1);
+  for (auto rest = semicolon == std::string_view::npos ? std::string_view()
+                                                       : header.substr(semicolon + 1);
        !rest.empty();) {
     const auto next = rest.find(';');
     const std::string_view parameter = trim_spaces(rest.substr(0, next));
     rest = next == std::string_view::npos ? std::string_view() : rest.substr(next + 1);
     const auto equals = parameter.find('=');
-    if (equals == std::string_view::npos || !beast::iequals(trim_spaces(parameter.substr(0, equals)), "charset")) continue;
+    if (equals == std::string_view::npos ||
+        !beast::iequals(trim_spaces(parameter.substr(0, equals)), "charset"))
+      continue;
     std::string_view charset = trim_spaces(parameter.substr(equals + 1));
-    if (charset.size() >= 2 && charset.front() == '"' && charset.back() == '"') charset = charset.substr(1, charset.size() - 2);
+    if (charset.size() >= 2 && charset.front() == '"' && charset.back() == '"')
+      charset = charset.substr(1, charset.size() - 2);
     if (!beast::iequals(charset, "utf-8") && !beast::iequals(charset, "utf8")) return false;
   }
   return true;
@@ -271,7 +275,8 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
     if (!options.public_url.empty()) return options.public_url;
     boost::system::error_code error;
     const auto bound = acceptor.local_endpoint(error);
-    const std::string host = options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host;
+    const std::string host =
+        options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host;
     return "http://" + host + ":" + std::to_string(error ? options.port : bound.port()) + "/mcp";
   }
   // Below max_http_sessions, or ends the least recently used idle session; false when every
@@ -532,7 +537,8 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
   if (!body.is_array()) {
     if (auto problem = mcp::envelope_problem(body)) {
       reject("invalid_request");
-      co_return make_response(request, http::status::bad_request, mcp::make_error(problem->id, *problem->error));
+      co_return make_response(request, http::status::bad_request,
+                              mcp::make_error(problem->id, *problem->error));
     }
   }
 
@@ -566,10 +572,11 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
     entry = find_session(request, identity, failure);
     if (!entry) co_return failure;
     if (is_initialize) {
-      co_return make_response(request, http::status::bad_request,
-                              mcp::make_error(mcp::request_id::from_json(body["id"]),
-                                              mcp::rpc_error(mcp::error_code::invalid_request,
-                                                             "Invalid Request: the session is already initialized")));
+      co_return make_response(
+          request, http::status::bad_request,
+          mcp::make_error(mcp::request_id::from_json(body["id"]),
+                          mcp::rpc_error(mcp::error_code::invalid_request,
+                                         "Invalid Request: the session is already initialized")));
     }
   }
 
@@ -979,11 +986,12 @@ net::awaitable<void> http_server::impl::run_connection(tcp::socket socket) {
       const bool too_large = error == http::error::header_limit;
       http::request<http::string_body> head;
       head.version(11);
-      auto out = json_error(head,
-                            too_large ? http::status::request_header_fields_too_large : http::status::bad_request,
-                            -32000,
-                            too_large ? "Request Header Fields Too Large: the headers exceed 16 KiB"
-                                      : "Bad Request: malformed HTTP request (" + error.message() + ")");
+      auto out = json_error(
+          head,
+          too_large ? http::status::request_header_fields_too_large : http::status::bad_request,
+          -32000,
+          too_large ? "Request Header Fields Too Large: the headers exceed 16 KiB"
+                    : "Bad Request: malformed HTTP request (" + error.message() + ")");
       out.keep_alive(false);
       boost::system::error_code ignored;
       co_await http::async_write(stream, out, net::redirect_error(net::use_awaitable, ignored));
@@ -1066,7 +1074,8 @@ bool http_server::impl::make_room_for_a_session() {
     auto oldest = sessions.end();
     for (auto it = sessions.begin(); it != sessions.end(); ++it) {
       if (it->second->router->busy()) continue;
-      if (oldest == sessions.end() || it->second->last_used < oldest->second->last_used) oldest = it;
+      if (oldest == sessions.end() || it->second->last_used < oldest->second->last_used)
+        oldest = it;
     }
     if (oldest == sessions.end()) return false;
     evicted = oldest->second;

@@ -38,7 +38,8 @@ struct listen_options {
   std::chrono::milliseconds slow_reader_grace{5000};  // a full queue this long disconnects
   std::vector<std::string> allowed_origins;        // empty: loopback origins only
   std::shared_ptr<const authenticator> auth;       // null: no authentication
-  std::string public_url;  // e.g. https://books.example/mcp, for metadata; empty: http://HOST:PORT/mcp
+  std::string
+      public_url;  // e.g. https://books.example/mcp, for metadata; empty: http://HOST:PORT/mcp
   std::string authorization_server;                // issuer for RFC 9728 metadata; empty: none
   double rate_limit = 0;                           // requests/s per identity; 0: unlimited
   double rate_burst = 0;                           // bucket size; 0: 2 x rate

@@ -454,9 +454,9 @@ int main(int argc, char** argv) {
     std::cout << "bookmcp_todo_bench: " << s.clients << " clients, MCP pipeline " << s.pipeline
               << ", server workers " << s.workers << ", Postgres pool " << s.pool << ", "
               << s.seconds << " s per phase, output check " << (s.validate_output ? "on" : "off")
-              << (s.full_client ? ", full mcp::client" : ", lean load client") << ", "
-              << s.repeats << " rounds; pgbench -c " << s.clients << " -j "
-              << std::min(s.clients, 2) << " -M prepared\n";
+              << (s.full_client ? ", full mcp::client" : ", lean load client") << ", " << s.repeats
+              << " rounds; pgbench -c " << s.clients << " -j " << std::min(s.clients, 2)
+              << " -M prepared\n";
     // Warm-up: connections, prepared statements, caches.
     run_mcp(*writers, s.pipeline, seconds(1), "todo_add", add_arguments);
     run_mcp(*readers, s.pipeline, seconds(1), "todo_list", list_arguments);
@@ -477,9 +477,8 @@ int main(int argc, char** argv) {
             "process, %zu errors\n",
             round, direct ? "store" : "MCP",
             direct ? (add ? "todos().add" : "todos().list") : (add ? "todo_add" : "todo_list"),
-            r.per_second,
-            (after.cpu_us - before.cpu_us) / calls, (after.switches - before.switches) / calls,
-            r.errors);
+            r.per_second, (after.cpu_us - before.cpu_us) / calls,
+            (after.switches - before.switches) / calls, r.errors);
         std::fflush(stdout);
       }
     }

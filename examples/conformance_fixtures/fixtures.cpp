@@ -24,8 +24,9 @@ mcp::tool_result content_result(json content) {
   return result;
 }
 
-void add_simple_tool(mcp::server& server, std::string name, std::string description, mcp::tool_handler handler,
-                     json schema = empty_object_schema(), bool runs_inline = false) {
+void add_simple_tool(mcp::server& server, std::string name, std::string description,
+                     mcp::tool_handler handler, json schema = empty_object_schema(),
+                     bool runs_inline = false) {
   mcp::tool_definition tool;
   tool.name = std::move(name);
   tool.description = std::move(description);
@@ -37,29 +38,37 @@ void add_simple_tool(mcp::server& server, std::string name, std::string descript
 
 // The fixtures that only build their answer run inline (tool_definition::runs_inline), so that
 // the suite exercises that path too; those that log, sleep or ask the client run on workers.
-void add_inline_tool(mcp::server& server, std::string name, std::string description, mcp::tool_handler handler) {
-  add_simple_tool(server, std::move(name), std::move(description), std::move(handler), empty_object_schema(), true);
+void add_inline_tool(mcp::server& server, std::string name, std::string description,
+                     mcp::tool_handler handler) {
+  add_simple_tool(server, std::move(name), std::move(description), std::move(handler),
+                  empty_object_schema(), true);
 }
 
 void register_tools(mcp::server& server) {
   add_inline_tool(server, "test_simple_text", "Returns one text block", [](auto&, const json&) {
     return mcp::tool_result::text("This is a simple text response for testing.");
   });
-  add_inline_tool(server, "test_image_content", "Returns one PNG image block", [](auto&, const json&) {
-    return content_result(json::array({{{"type", "image"}, {"data", kImagePng}, {"mimeType", "image/png"}}}));
-  });
-  add_inline_tool(server, "test_audio_content", "Returns one WAV audio block", [](auto&, const json&) {
-    return content_result(json::array({{{"type", "audio"}, {"data", kAudioWav}, {"mimeType", "audio/wav"}}}));
-  });
-  add_inline_tool(server, "test_embedded_resource", "Returns an embedded text resource", [](auto&, const json&) {
-    return content_result(json::array({{{"type", "resource"},
-                                        {"resource",
-                                         {{"uri", "test://embedded-resource"},
-                                          {"mimeType", "text/plain"},
-                                          {"text", "This is an embedded resource content."}}}}}));
-  });
-  add_inline_tool(server, "test_multiple_content_types", "Returns text, an image and an embedded resource",
+  add_inline_tool(
+      server, "test_image_content", "Returns one PNG image block", [](auto&, const json&) {
+        return content_result(
+            json::array({{{"type", "image"}, {"data", kImagePng}, {"mimeType", "image/png"}}}));
+      });
+  add_inline_tool(
+      server, "test_audio_content", "Returns one WAV audio block", [](auto&, const json&) {
+        return content_result(
+            json::array({{{"type", "audio"}, {"data", kAudioWav}, {"mimeType", "audio/wav"}}}));
+      });
+  add_inline_tool(server, "test_embedded_resource", "Returns an embedded text resource",
                   [](auto&, const json&) {
+                    return content_result(
+                        json::array({{{"type", "resource"},
+                                      {"resource",
+                                       {{"uri", "test://embedded-resource"},
+                                        {"mimeType", "text/plain"},
+                                        {"text", "This is an embedded resource content."}}}}}));
+                  });
+  add_inline_tool(server, "test_multiple_content_types",
+                  "Returns text, an image and an embedded resource", [](auto&, const json&) {
                     return content_result(json::array(
                         {{{"type", "text"}, {"text", "Multiple content types test:"}},
                          {{"type", "image"}, {"data", kImagePng}, {"mimeType", "image/png"}},
@@ -86,9 +95,10 @@ void register_tools(mcp::server& server) {
                     }
                     return mcp::tool_result::text("Progress reported");
                   });
-  add_inline_tool(server, "test_error_handling", "Always fails with isError", [](auto&, const json&) {
-    return mcp::tool_result::error("This tool intentionally returns an error for testing");
-  });
+  add_inline_tool(
+      server, "test_error_handling", "Always fails with isError", [](auto&, const json&) {
+        return mcp::tool_result::error("This tool intentionally returns an error for testing");
+      });
   add_simple_tool(
       server, "test_sampling", "Asks the client's model to complete a prompt",
       [](mcp::tool_context& context, const json& arguments) {

@@ -118,7 +118,8 @@ void connection::check_file_in_place() {
     throw store_unavailable(
         "the todo database file was deleted or replaced while the server ran, so nothing can be "
         "read or saved; restart the server to open its data directory again",
-        std::string("SQLite database moved or deleted: ") + (sqlite3_db_filename(db_, "main") ?: "?"));
+        std::string("SQLite database moved or deleted: ") +
+            (sqlite3_db_filename(db_, "main") ?: "?"));
   }
 }
 

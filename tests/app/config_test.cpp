@@ -1,7 +1,6 @@
 #include "app/config.hpp"
 
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <cstdio>
@@ -152,10 +151,12 @@ TEST(Config, UsageListsEverySetting) {
 
 // --docs pointed at a Docusaurus site's root gives /docs/docs/... links: bookmcp warns.
 TEST(Config, ASiteRootIsToldFromItsDocsFolder) {
-  const auto site = std::filesystem::temp_directory_path() / ("bookmcp-site-" + std::to_string(::getpid()));
+  const auto site =
+      std::filesystem::temp_directory_path() / ("bookmcp-site-" + std::to_string(::getpid()));
   std::filesystem::remove_all(site);
   std::filesystem::create_directories(site / "docs");
-  EXPECT_FALSE(docs_folder_of_site_root(site)) << "no docusaurus.config.*: any folder may be called docs";
+  EXPECT_FALSE(docs_folder_of_site_root(site))
+      << "no docusaurus.config.*: any folder may be called docs";
   std::ofstream(site / "docusaurus.config.ts") << "export default {};\n";
   EXPECT_EQ(docs_folder_of_site_root(site), site / "docs");
   EXPECT_FALSE(docs_folder_of_site_root(site / "docs"));

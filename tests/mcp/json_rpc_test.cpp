@@ -189,13 +189,16 @@ TEST(JsonDepth, CountsArraysAndObjectsOutsideStrings) {
 TEST(SessionJsonRpc, DeeplyNestedMessagesAreRefusedNotParsed) {
   session_harness harness;
   harness.initialize();
-  const std::string deep = R"({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"x","arguments":{"a":)" +
-                           nested(100000) + "}}}";
+  const std::string deep =
+      R"({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"x","arguments":{"a":)" +
+      nested(100000) + "}}}";
   const json answer = answer_to(harness, deep);
   expect_error(answer, error_code::invalid_request, nullptr);
-  EXPECT_NE(answer["error"]["message"].get<std::string>().find("128 levels"), std::string::npos) << answer;
+  EXPECT_NE(answer["error"]["message"].get<std::string>().find("128 levels"), std::string::npos)
+      << answer;
   // At the limit, the message is handled as usual.
-  const std::string fine = R"({"jsonrpc":"2.0","id":8,"method":"ping","params":{"_meta":{"x":)" + nested(125) + "}}}";
+  const std::string fine =
+      R"({"jsonrpc":"2.0","id":8,"method":"ping","params":{"_meta":{"x":)" + nested(125) + "}}}";
   EXPECT_TRUE(is_response_to(answer_to(harness, fine), 8));
 }
 

@@ -48,7 +48,8 @@ TEST(MatchUriTemplate, LongUrisNeitherCrashNorMatchPastTheLimit) {
   // Backtracking still finds the longest value that lets the rest match.
   EXPECT_EQ(match_uri_template("docs://{name}.md", "docs://release.notes.md"),
             vars({{"name", "release.notes"}}));
-  EXPECT_EQ(match_uri_template("a://{+x}/{y}/end", "a://p/q/r/end"), vars({{"x", "p/q"}, {"y", "r"}}));
+  EXPECT_EQ(match_uri_template("a://{+x}/{y}/end", "a://p/q/r/end"),
+            vars({{"x", "p/q"}, {"y", "r"}}));
 }
 
 TEST(MatchUriTemplate, SimpleVariableDoesNotSpanSlashes) {
@@ -194,7 +195,8 @@ TEST_F(Resources, OverlongUrisAreInvalidParamsNamingTheLimit) {
   for (const char* method : {"resources/read", "resources/subscribe", "resources/unsubscribe"}) {
     SCOPED_TRACE(method);
     const json response = harness->request(method, {{"uri", uri}});
-    EXPECT_EQ(error_code_of(response), error_code::invalid_params) << response.dump().substr(0, 300);
+    EXPECT_EQ(error_code_of(response), error_code::invalid_params)
+        << response.dump().substr(0, 300);
     EXPECT_NE(response["error"]["message"].get<std::string>().find("8192"), std::string::npos);
   }
 }

@@ -1,11 +1,11 @@
 // Session lifecycle, batches, listing and pagination, logging level, list_changed
 // notifications and server shutdown, driven with raw JSON through a recording sink.
 
+#include <gtest/gtest.h>
+
 #include <future>
 #include <string>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "mcp/base64.hpp"
 #include "mcp/detail/session_impl.hpp"
@@ -82,20 +82,24 @@ TEST(Lifecycle, MissingProtocolVersionIsInvalidParams) {
 // Wrong types in clientInfo used to escape as an internal error.
 TEST(Lifecycle, MalformedClientInfoIsInvalidParamsNamingTheField) {
   session_harness harness;
-  for (const auto& [info, field] : {std::pair{json("x"), "clientInfo"},
-                                    std::pair{json{{"name", 5}}, "clientInfo.name"},
-                                    std::pair{json{{"name", "ok"}, {"version", json::array()}}, "clientInfo.version"}}) {
-    const json answer = harness.request("initialize", {{"protocolVersion", "2025-11-25"}, {"clientInfo", info}});
+  for (const auto& [info, field] :
+       {std::pair{json("x"), "clientInfo"}, std::pair{json{{"name", 5}}, "clientInfo.name"},
+        std::pair{json{{"name", "ok"}, {"version", json::array()}}, "clientInfo.version"}}) {
+    const json answer =
+        harness.request("initialize", {{"protocolVersion", "2025-11-25"}, {"clientInfo", info}});
     EXPECT_EQ(error_code_of(answer), error_code::invalid_params) << answer;
-    EXPECT_NE(answer["error"]["message"].get<std::string>().find(std::string("\"") + field + "\""), std::string::npos)
+    EXPECT_NE(answer["error"]["message"].get<std::string>().find(std::string("\"") + field + "\""),
+              std::string::npos)
         << answer;
   }
   EXPECT_FALSE(harness.session->initialized());
   // A name with line breaks, escapes and a megabyte of text is accepted (and logged shortened).
   const json fine = harness.request(
-      "initialize", {{"protocolVersion", "2025-11-25"},
-                     {"clientInfo", {{"name", "evil\n2026-01-01 critical forged\x1b[31m" + std::string(1 << 20, 'x')},
-                                     {"version", "1"}}}});
+      "initialize",
+      {{"protocolVersion", "2025-11-25"},
+       {"clientInfo",
+        {{"name", "evil\n2026-01-01 critical forged\x1b[31m" + std::string(1 << 20, 'x')},
+         {"version", "1"}}}});
   EXPECT_EQ(fine["result"]["protocolVersion"], "2025-11-25") << fine.dump().substr(0, 200);
 }
 

@@ -2,14 +2,14 @@
 // deadlines, concurrency limits, progress, logging and server-to-client requests, driven with
 // raw JSON through a recording sink.
 
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <future>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <tuple>
-
-#include <gtest/gtest.h>
 
 #include "mcp/json_schema.hpp"
 #include "mcp/server.hpp"
@@ -235,13 +235,16 @@ TEST_F(ToolRuntime, IntegralFloatsAreIntegers) {
                          {"ratio", {{"type", "number"}}}}}};
   harness->server.add_tool(tool);
   harness->initialize();
-  const json seen = json::parse(text_of(call("paged", json::parse(R"({"limit": 2.0, "pages": [1.0, 3e0], "ratio": 0.5})"))));
+  const json seen = json::parse(
+      text_of(call("paged", json::parse(R"({"limit": 2.0, "pages": [1.0, 3e0], "ratio": 0.5})"))));
   EXPECT_EQ(seen, json::parse(R"({"limit": 2, "pages": [1, 3], "ratio": 0.5})"));
   EXPECT_TRUE(is_error_result(call("paged", {{"limit", 2.5}})));
   const json too_big = call("paged", {{"limit", 1000.0}});
   ASSERT_TRUE(is_error_result(too_big));
-  EXPECT_EQ(text_of(too_big).find("type not permitted"), std::string::npos) << "only the range is wrong: " << text_of(too_big);
-  EXPECT_NE(text_of(too_big).find("less than or equal to 100"), std::string::npos) << text_of(too_big);
+  EXPECT_EQ(text_of(too_big).find("type not permitted"), std::string::npos)
+      << "only the range is wrong: " << text_of(too_big);
+  EXPECT_NE(text_of(too_big).find("less than or equal to 100"), std::string::npos)
+      << text_of(too_big);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -438,9 +441,8 @@ TEST_F(ToolRuntime, InlineToolRunsOnTheReceivingThreadAndAnswersAtOnce) {
     deadline = context.deadline();
     return tool_result::text("quick " + arguments.at("word").get<std::string>());
   });
-  tool.input_schema = {{"type", "object"},
-                       {"properties", {{"word", {{"type", "string"}}}}},
-                       {"required", {"word"}}};
+  tool.input_schema = {
+      {"type", "object"}, {"properties", {{"word", {{"type", "string"}}}}}, {"required", {"word"}}};
   tool.runs_inline = true;
   harness->server.add_tool(tool);
   harness->initialize();
@@ -484,7 +486,8 @@ TEST_F(ToolRuntime, InlineToolCannotWaitOrAskTheClient) {
     EXPECT_TRUE(is_error_result(answers[0])) << answers[0];
     EXPECT_NE(text_of(answers[0]).find(expected), std::string::npos) << answers[0];
   }
-  EXPECT_TRUE(harness->sink->find([](const json& m) { return is_request(m, "roots/list"); }).empty())
+  EXPECT_TRUE(
+      harness->sink->find([](const json& m) { return is_request(m, "roots/list"); }).empty())
       << "no request reached the client";
   ASSERT_TRUE(harness->session->wait_idle(wait_limit));
 }

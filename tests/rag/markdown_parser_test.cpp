@@ -56,7 +56,8 @@ TEST(FrontMatter, CommaSeparatedKeywordsAndNoFrontMatter) {
 
 // Editors that write a UTF-8 byte order mark made the front matter (title, slug) be ignored.
 TEST(FrontMatter, AByteOrderMarkBeforeItIsSkipped) {
-  const std::string source = "\xEF\xBB\xBF---\ntitle: Front\nslug: /custom\n---\n# Heading\n\nText.\n";
+  const std::string source =
+      "\xEF\xBB\xBF---\ntitle: Front\nslug: /custom\n---\n# Heading\n\nText.\n";
   std::size_t body = 0;
   const front_matter meta = parse_front_matter(source, &body);
   EXPECT_EQ(meta.title, "Front");

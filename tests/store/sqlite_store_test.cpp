@@ -1,7 +1,6 @@
 // SQLite-specific behaviour: connection settings, cancellation and the statement deadline.
 
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <filesystem>
@@ -84,8 +83,8 @@ TEST_F(SqliteStoreTest, UnwritableDataDirectoryIsUnavailable) {
 // Deleting the data directory under a running server used to let writes "succeed" into an
 // unlinked file (lost at the next start) while readiness said "up".
 TEST(SqliteStoreFiles, ADeletedDatabaseFileFailsWritesReadsAndPingClearly) {
-  const auto directory = std::filesystem::temp_directory_path() /
-                         ("bookmcp-moved-" + std::to_string(::getpid()));
+  const auto directory =
+      std::filesystem::temp_directory_path() / ("bookmcp-moved-" + std::to_string(::getpid()));
   std::filesystem::remove_all(directory);
   sqlite_options options;
   options.data_dir = directory;
@@ -99,7 +98,9 @@ TEST(SqliteStoreFiles, ADeletedDatabaseFileFailsWritesReadsAndPingClearly) {
     db->todos().add("reader", item, {});
     ADD_FAILURE() << "an add into a deleted database was acknowledged";
   } catch (const store_unavailable& e) {
-    EXPECT_NE(std::string(e.what()).find("deleted or replaced while the server ran"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("deleted or replaced while the server ran"),
+              std::string::npos)
+        << e.what();
   }
   EXPECT_THROW(db->todos().list("reader", {}, {}), store_unavailable);
   EXPECT_THROW(db->ping({}), store_unavailable);

@@ -120,7 +120,7 @@ TEST_P(TodoRepositoryTest, TitleLengthIsEnforced) {
   EXPECT_THROW(todos().add("alice", titled(longest + "x"), {}), invalid_request);
   EXPECT_THROW(todos().add("alice", titled(""), {}), invalid_request);
   EXPECT_THROW(todos().add("alice", titled(" \t\n "), {}), invalid_request);  // names nothing
-  EXPECT_EQ(add("alice", titled(" x ")).title, " x ");  // stored as given
+  EXPECT_EQ(add("alice", titled(" x ")).title, " x ");                        // stored as given
   EXPECT_THROW(todos().add("alice", titled("bad \xff utf8"), {}), invalid_request);
   // The database enforces the limit too.
   const std::string too_long_sql =

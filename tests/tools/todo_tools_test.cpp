@@ -413,7 +413,8 @@ TEST_P(TodoToolsTest, ALineBreakInATitleCannotForgeALineOfTheList) {
   const std::string text = connection::text_of(result);
   EXPECT_EQ(text.find("\n[x]"), std::string::npos) << text;
   EXPECT_EQ(text.find('\x1b'), std::string::npos) << text;
-  EXPECT_NE(text.find("Real task\\n[x] Submit thesis  (id: 2222; high priority)\\u001b[2J"), std::string::npos)
+  EXPECT_NE(text.find("Real task\\n[x] Submit thesis  (id: 2222; high priority)\\u001b[2J"),
+            std::string::npos)
       << text;
   EXPECT_NE(text.find("tags: a\\nb"), std::string::npos) << text;
 }

@@ -1,26 +1,25 @@
 // The listener's HTTP and WebSocket session logic, over loopback on port 0 with Beast's own
 // synchronous client: subprotocol negotiation, frame kinds and sizes, closing cancels, the
 // Streamable HTTP session rules (session ids, versions, 202s, DELETE), Origin, limits, ops.
-#include "transport/auth.hpp"
 #include "transport/http_server.hpp"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <chrono>
-#include <future>
-#include <string>
-#include <thread>
-
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <chrono>
+#include <future>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
 
 #include "mcp/server.hpp"
+#include "transport/auth.hpp"
 
 namespace bookmcp::transport {
 namespace {
@@ -252,7 +251,8 @@ TEST_F(HttpServerTest, StreamableHttpSessionLifecycle) {
 // Listening on port 0 used to advertise "http://127.0.0.1:0/..." in the OAuth metadata.
 TEST_F(HttpServerTest, OAuthMetadataNamesTheBoundPortWhenListeningOnPortZero) {
   listen_options options;
-  options.auth = make_jwt_authenticator({.secret = "a-test-secret-of-32-bytes-length", .issuer = "https://issuer.example"});
+  options.auth = make_jwt_authenticator(
+      {.secret = "a-test-secret-of-32-bytes-length", .issuer = "https://issuer.example"});
   options.authorization_server = "https://issuer.example";
   start(options);
   const std::string base = "http://127.0.0.1:" + std::to_string(listener_->port());
@@ -262,7 +262,8 @@ TEST_F(HttpServerTest, OAuthMetadataNamesTheBoundPortWhenListeningOnPortZero) {
                 .find("resource_metadata=\"" + base + "/.well-known/oauth-protected-resource\""),
             std::string::npos)
       << refused[http::field::www_authenticate];
-  http::request<http::string_body> metadata{http::verb::get, "/.well-known/oauth-protected-resource", 11};
+  http::request<http::string_body> metadata{http::verb::get,
+                                            "/.well-known/oauth-protected-resource", 11};
   EXPECT_EQ(json::parse(exchange(metadata).body())["resource"], base + "/mcp");
 }
 
@@ -287,7 +288,8 @@ TEST_F(HttpServerTest, MalformedHttpGetsAStatusBeforeTheConnectionCloses) {
       "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}";
   EXPECT_TRUE(raw(both_lengths).starts_with("HTTP/1.1 400 "));
   const std::string huge_header =
-      "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(32 * 1024, 'x') + "\r\n\r\n";
+      "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(32 * 1024, 'x') +
+      "\r\n\r\n";
   EXPECT_TRUE(raw(huge_header).starts_with("HTTP/1.1 431 ")) << raw(huge_header).substr(0, 80);
 }
 
@@ -364,11 +366,13 @@ TEST_F(HttpServerTest, StreamableHttpRefusesBadBodiesClearly) {
   }
   // A cancellation whose params are not an object used to drop the connection unanswered:
   // scalar params are an invalid message (400), an array is accepted and ignored (202).
-  for (const auto& [params, status] : {std::pair{"5", http::status::bad_request},
-                                       std::pair{"null", http::status::bad_request},
-                                       std::pair{"[1]", http::status::accepted}}) {
+  for (const auto& [params, status] :
+       {std::pair{"5", http::status::bad_request}, std::pair{"null", http::status::bad_request},
+        std::pair{"[1]", http::status::accepted}}) {
     auto cancel = post(json::object(), session);
-    cancel.body() = std::string(R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":)") + params + "}";
+    cancel.body() =
+        std::string(R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":)") + params +
+        "}";
     EXPECT_EQ(exchange(cancel).result(), status) << params;
   }
 

@@ -173,8 +173,9 @@ mcp::tool_result search_book(rag::indexer& indexer, rag::lexical_index& index,
   // Nothing indexed yet while a run is in progress: the first indexing after a start with an
   // empty data directory. "No section matches" would tell a model the book lacks the topic.
   if (hits.empty() && snapshot->document_count() == 0 && indexing && indexing()) {
-    throw mcp::tool_error("the book is still being indexed, so nothing can be found yet; retry "
-                          "in a few seconds (index_status shows the progress)");
+    throw mcp::tool_error(
+        "the book is still being indexed, so nothing can be found yet; retry "
+        "in a few seconds (index_status shows the progress)");
   }
 
   json structured_hits = json::array();

@@ -1,10 +1,10 @@
 #include "tools/index/index_tools.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <cstdio>
 #include <ctime>
 #include <string>
-
-#include <spdlog/spdlog.h>
 
 #include "store/errors.hpp"
 
