@@ -306,6 +306,10 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   // The per-identity rate limit; a response when over it.
   std::optional<response> limit_rate(const http::request<http::string_body>& request, const std::string& identity);
 
+  // Writes a whole response (not a stream): directly when the socket takes it at once.
+  net::awaitable<void> write_response(beast::tcp_stream& stream, const response& out,
+                                      boost::system::error_code& error);
+
   response make_response(const http::request<http::string_body>& request, http::status status,
                          std::string body, std::string_view content_type = "application/json");
   response json_error(const http::request<http::string_body>& request, http::status status, int code,
@@ -1025,12 +1029,61 @@ net::awaitable<void> http_server::impl::run_connection(tcp::socket socket) {
     }
     const bool keep_alive = out->keep_alive() && !stopping;
     out->keep_alive(keep_alive);
-    stream.expires_after(std::chrono::seconds(30));
-    co_await http::async_write(stream, *out, net::redirect_error(net::use_awaitable, error));
+    co_await write_response(stream, *out, error);
     if (error || !keep_alive) break;
   }
   boost::system::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+namespace {
+
+// The response's bytes: status line, fields, body (what beast's serializer writes, in one
+// buffer).
+std::string serialize(const http::response<http::string_body>& out) {
+  std::string bytes;
+  bytes.reserve(128 + out.body().size());
+  bytes += "HTTP/1.1 ";
+  bytes += std::to_string(out.result_int());
+  bytes += ' ';
+  const auto reason = out.reason();
+  bytes.append(reason.data(), reason.size());
+  bytes += "\r\n";
+  for (const auto& field : out) {
+    const auto name = field.name_string();
+    const auto value = field.value();
+    bytes.append(name.data(), name.size());
+    bytes += ": ";
+    bytes.append(value.data(), value.size());
+    bytes += "\r\n";
+  }
+  bytes += "\r\n";
+  bytes += out.body();
+  return bytes;
+}
+
+}  // namespace
+
+net::awaitable<void> http_server::impl::write_response(beast::tcp_stream& stream,
+                                                       const http::response<http::string_body>& out,
+                                                       boost::system::error_code& error) {
+  const std::string bytes = serialize(out);
+  // Most answers fit in the socket's buffer: written at once, without an asynchronous write
+  // and its timer. What the socket does not take now is written asynchronously, within 30 s.
+  auto& socket = stream.socket();
+  std::size_t written = 0;
+  if (!socket.non_blocking()) socket.non_blocking(true, error);
+  if (!error) {
+    written = socket.write_some(net::buffer(bytes), error);
+    if (error == net::error::would_block || error == net::error::try_again) error = {};
+    if (error) co_return;
+  }
+  error = {};
+  if (written == bytes.size()) co_return;
+  stream.expires_after(std::chrono::seconds(30));
+  co_await net::async_write(stream, net::buffer(bytes.data() + written, bytes.size() - written),
+                            net::redirect_error(net::use_awaitable, error));
+  stream.expires_never();
 }
 
 net::awaitable<void> http_server::impl::accept_loop() {

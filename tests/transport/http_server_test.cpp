@@ -267,6 +267,41 @@ TEST_F(HttpServerTest, OAuthMetadataNamesTheBoundPortWhenListeningOnPortZero) {
   EXPECT_EQ(json::parse(exchange(metadata).body())["resource"], base + "/mcp");
 }
 
+// Answers are written straight into the socket when it takes them whole, and the rest
+// asynchronously when it does not: 300 pipelined calls of 50 KB each, none read until all are
+// sent, fill the socket buffers; every answer must still arrive whole and in order.
+TEST_F(HttpServerTest, AnswersLargerThanTheSocketTakesArriveWholeAndInOrder) {
+  start();
+  const std::string session(exchange(post(initialize_request))["Mcp-Session-Id"]);
+  beast::tcp_stream stream(connect());
+  constexpr int calls = 300;
+  std::thread writer([&] {
+    for (int i = 0; i < calls; ++i) {
+      auto request = post({{"jsonrpc", "2.0"}, {"id", 100 + i}, {"method", "tools/call"},
+                           {"params", {{"name", "echo"}, {"arguments", {{"text", std::string(50000, static_cast<char>('a' + i % 26))}}}}}},
+                          session);
+      request.set(http::field::host, "127.0.0.1");
+      request.prepare_payload();
+      boost::system::error_code error;
+      http::write(stream, request, error);
+      if (error) return;
+    }
+  });
+  std::this_thread::sleep_for(300ms);  // let the buffers fill before reading
+  beast::flat_buffer buffer;
+  for (int i = 0; i < calls; ++i) {
+    http::response<http::string_body> response;
+    boost::system::error_code error;
+    http::read(stream, buffer, response, error);
+    ASSERT_FALSE(error) << "answer " << i << ": " << error.message();
+    ASSERT_EQ(response.result(), http::status::ok);
+    const json answer = json::parse(response.body());
+    ASSERT_EQ(answer["id"], 100 + i);
+    ASSERT_EQ(answer["result"]["content"][0]["text"], std::string(50000, static_cast<char>('a' + i % 26)));
+  }
+  writer.join();
+}
+
 // Malformed HTTP used to get the connection closed without a status line.
 TEST_F(HttpServerTest, MalformedHttpGetsAStatusBeforeTheConnectionCloses) {
   start();
