@@ -302,6 +302,35 @@ TEST_F(HttpServerTest, AnswersLargerThanTheSocketTakesArriveWholeAndInOrder) {
   writer.join();
 }
 
+// An idle keep-alive connection is closed after idle_timeout (by the sweep of idle
+// connections); one that keeps sending requests is not.
+TEST_F(HttpServerTest, IdleKeepAliveConnectionsAreClosedAfterTheIdleTimeout) {
+  listen_options options;
+  options.idle_timeout = std::chrono::seconds(1);
+  start(options);
+  auto healthz = [](beast::tcp_stream& stream) {
+    http::request<http::string_body> request{http::verb::get, "/healthz", 11};
+    request.set(http::field::host, "127.0.0.1");
+    boost::system::error_code error;
+    http::write(stream, request, error);
+    if (error) return false;
+    beast::flat_buffer buffer;
+    http::response<http::string_body> response;
+    http::read(stream, buffer, response, error);
+    return !error && response.result() == http::status::ok;
+  };
+  beast::tcp_stream busy(connect());
+  beast::tcp_stream idle(connect());
+  ASSERT_TRUE(healthz(busy));
+  ASSERT_TRUE(healthz(idle));
+  const auto until = std::chrono::steady_clock::now() + 2500ms;
+  while (std::chrono::steady_clock::now() < until) {
+    ASSERT_TRUE(healthz(busy)) << "a connection in use was closed";
+    std::this_thread::sleep_for(200ms);
+  }
+  EXPECT_FALSE(healthz(idle)) << "the idle connection is still open";
+}
+
 // Malformed HTTP used to get the connection closed without a status line.
 TEST_F(HttpServerTest, MalformedHttpGetsAStatusBeforeTheConnectionCloses) {
   start();
