@@ -241,31 +241,14 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
         options(std::move(opts)),
         limiter(options.rate_limit, options.rate_burst > 0 ? options.rate_burst : 2 * options.rate_limit),
         acceptor(io),
-        reaper(io),
-        idle_sweeper(io) {}
+        reaper(io) {}
 
   mcp::server& server;
   listen_options options;
   rate_limiter limiter;
-  // HTTP connections waiting for their next request, closed by a periodic sweep once idle for
-  // idle_timeout: one timer for all of them, not one armed and cancelled per request read.
-  struct idle_watch {
-    explicit idle_watch(net::any_io_executor executor) : strand(std::move(executor)) {}
-    const net::any_io_executor strand;  // the connection's
-    // The rest is touched on the connection's strand only. `stream` is null once the
-    // connection ended or became a WebSocket (which has its own timeouts).
-    beast::tcp_stream* stream = nullptr;
-    bool reading = false;
-    std::chrono::steady_clock::time_point since;
-  };
-  std::mutex watches_mutex;
-  // Declared before io: connections still suspended when io goes away unregister here.
-  std::set<std::shared_ptr<idle_watch>> watches;
   net::io_context io;
   tcp::acceptor acceptor;
   net::steady_timer reaper;
-  net::steady_timer idle_sweeper;
-  net::awaitable<void> sweep_idle_connections();
   std::vector<std::thread> threads;
   std::atomic<std::size_t> connections{0};
   std::atomic<bool> stopping{false};
@@ -967,29 +950,12 @@ net::awaitable<void> http_server::impl::run_connection(tcp::socket socket) {
     ~connection_count() { --count; }
   } counted{connections};
   beast::tcp_stream stream(std::move(socket));
-  auto watch = std::make_shared<idle_watch>(stream.get_executor());
-  watch->stream = &stream;
-  {
-    std::lock_guard lock(watches_mutex);
-    watches.insert(watch);
-  }
-  struct unwatch {
-    impl& self;
-    std::shared_ptr<idle_watch> watch;
-    ~unwatch() {
-      watch->stream = nullptr;
-      std::lock_guard lock(self.watches_mutex);
-      self.watches.erase(watch);
-    }
-  } unwatched{*this, watch};
   beast::flat_buffer buffer;
   for (;;) {
     http::request_parser<http::string_body> parser;
     parser.body_limit(options.max_message_bytes);
     parser.header_limit(16 * 1024);
-    // The whole request must arrive within idle_timeout (the sweep closes the connection).
-    watch->reading = true;
-    watch->since = std::chrono::steady_clock::now();
+    stream.expires_after(options.idle_timeout);
     boost::system::error_code error;
     co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, error));
     if (error == http::error::body_limit) {
@@ -1036,9 +1002,9 @@ net::awaitable<void> http_server::impl::run_connection(tcp::socket socket) {
       stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
       break;
     }
-    watch->reading = false;
     if (error) break;
     http::request<http::string_body> request = parser.release();
+    stream.expires_never();
     const std::string_view path = path_of(request.target());
 
     std::optional<response> out;
@@ -1047,7 +1013,6 @@ net::awaitable<void> http_server::impl::run_connection(tcp::socket socket) {
       out = admit(request, identity);
       if (!out) {
         if (websocket::is_upgrade(request)) {
-          watch->stream = nullptr;
           co_await run_websocket(std::move(stream), std::move(request), std::move(identity));
           co_return;
         }
@@ -1176,30 +1141,6 @@ bool http_server::impl::make_room_for_a_session() {
   return true;
 }
 
-net::awaitable<void> http_server::impl::sweep_idle_connections() {
-  const auto period = std::clamp<std::chrono::steady_clock::duration>(
-      options.idle_timeout / 4, std::chrono::milliseconds(100), std::chrono::seconds(5));
-  for (;;) {
-    idle_sweeper.expires_after(period);
-    boost::system::error_code error;
-    co_await idle_sweeper.async_wait(net::redirect_error(net::use_awaitable, error));
-    if (error || stopping) co_return;
-    std::vector<std::shared_ptr<idle_watch>> all;
-    {
-      std::lock_guard lock(watches_mutex);
-      all.assign(watches.begin(), watches.end());
-    }
-    const auto cutoff = std::chrono::steady_clock::now() - options.idle_timeout;
-    for (auto& watch : all) {
-      // On the connection's strand, where its stream and flags live.
-      net::post(watch->strand, [watch = std::weak_ptr<idle_watch>(watch), cutoff] {
-        auto live = watch.lock();
-        if (live && live->stream && live->reading && live->since < cutoff) live->stream->close();
-      });
-    }
-  }
-}
-
 net::awaitable<void> http_server::impl::reap_sessions() {
   for (;;) {
     reaper.expires_after(std::chrono::seconds(30));
@@ -1248,7 +1189,6 @@ void http_server::impl::start() {
   };
   net::co_spawn(io, accept_loop(), log_failure("accept loop"));
   net::co_spawn(io, reap_sessions(), log_failure("session reaper"));
-  net::co_spawn(io, sweep_idle_connections(), log_failure("idle connection sweep"));
   for (std::size_t i = 0; i < std::max<std::size_t>(1, options.io_threads); ++i) {
     threads.emplace_back([this] {
       detail::on_io_thread = true;
@@ -1264,7 +1204,6 @@ void http_server::impl::do_shutdown() {
       boost::system::error_code ignored;
       acceptor.close(ignored);
       reaper.cancel();
-      idle_sweeper.cancel();
     });
     // Let in-flight calls finish within the grace period, then cancel them.
     server.shutdown(options.shutdown_grace);
