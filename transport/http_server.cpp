@@ -1043,7 +1043,11 @@ namespace {
 std::string serialize(const http::response<http::string_body>& out) {
   std::string bytes;
   bytes.reserve(128 + out.body().size());
-  bytes += "HTTP/1.1 ";
+  bytes += "HTTP/";
+  bytes += static_cast<char>('0' + out.version() / 10);
+  bytes += '.';
+  bytes += static_cast<char>('0' + out.version() % 10);
+  bytes += ' ';
   bytes += std::to_string(out.result_int());
   bytes += ' ';
   const auto reason = out.reason();

@@ -348,6 +348,10 @@ TEST_F(HttpServerTest, MalformedHttpGetsAStatusBeforeTheConnectionCloses) {
     return answer;
   };
   EXPECT_TRUE(raw("GARBAGE\r\n\r\n").starts_with("HTTP/1.1 400 ")) << raw("GARBAGE\r\n\r\n");
+  // An HTTP/1.0 request gets an HTTP/1.0 answer, whole, and the connection closes after it.
+  const std::string old_client = raw("GET /healthz HTTP/1.0\r\n\r\n");
+  EXPECT_TRUE(old_client.starts_with("HTTP/1.0 200 OK\r\n")) << old_client;
+  EXPECT_NE(old_client.find("\r\n\r\n"), std::string::npos) << old_client;
   const std::string both_lengths =
       "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}";
   EXPECT_TRUE(raw(both_lengths).starts_with("HTTP/1.1 400 "));
