@@ -277,9 +277,14 @@ TEST_F(HttpServerTest, AnswersLargerThanTheSocketTakesArriveWholeAndInOrder) {
   constexpr int calls = 300;
   std::thread writer([&] {
     for (int i = 0; i < calls; ++i) {
-      auto request = post({{"jsonrpc", "2.0"}, {"id", 100 + i}, {"method", "tools/call"},
-                           {"params", {{"name", "echo"}, {"arguments", {{"text", std::string(50000, static_cast<char>('a' + i % 26))}}}}}},
-                          session);
+      auto request =
+          post({{"jsonrpc", "2.0"},
+                {"id", 100 + i},
+                {"method", "tools/call"},
+                {"params",
+                 {{"name", "echo"},
+                  {"arguments", {{"text", std::string(50000, static_cast<char>('a' + i % 26))}}}}}},
+               session);
       request.set(http::field::host, "127.0.0.1");
       request.prepare_payload();
       boost::system::error_code error;
@@ -297,7 +302,8 @@ TEST_F(HttpServerTest, AnswersLargerThanTheSocketTakesArriveWholeAndInOrder) {
     ASSERT_EQ(response.result(), http::status::ok);
     const json answer = json::parse(response.body());
     ASSERT_EQ(answer["id"], 100 + i);
-    ASSERT_EQ(answer["result"]["content"][0]["text"], std::string(50000, static_cast<char>('a' + i % 26)));
+    ASSERT_EQ(answer["result"]["content"][0]["text"],
+              std::string(50000, static_cast<char>('a' + i % 26)));
   }
   writer.join();
 }
