@@ -232,7 +232,7 @@ void session_impl::close() {
 
 bool session_impl::wait_idle(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
-  return idle_.wait_for(lock, timeout, [this] { return in_flight_.empty(); });
+  return idle_.wait_for(lock, timeout, [this] { return running_ == 0; });
 }
 
 void session_impl::cancel_all(std::string_view reason) {
@@ -259,7 +259,7 @@ std::string session_impl::protocol_version() const {
 
 std::size_t session_impl::calls_in_flight() const {
   std::lock_guard lock(mutex_);
-  return in_flight_.size();
+  return running_;
 }
 
 bool session_impl::is_subscribed(const std::string& uri) const {
@@ -827,10 +827,17 @@ std::shared_ptr<call_state> session_impl::register_call(const request_id& id, co
   if (server_->shutting_down) {
     throw rpc_error(error_code::internal_error, "The server is shutting down; retry on another instance");
   }
-  if (!in_flight_.emplace(id, call).second) {
-    throw rpc_error(error_code::invalid_request,
-                    "Invalid Request: request id " + id.to_string() + " is already in use");
+  auto [entry, inserted] = in_flight_.try_emplace(id, call);
+  if (!inserted) {
+    // Answered already (the client may have its answer): the id is free again.
+    if (!entry->second->finished) {
+      throw rpc_error(error_code::invalid_request,
+                      "Invalid Request: request id " + id.to_string() + " is already in use");
+    }
+    entry->second = call;
   }
+  call->counted = true;
+  ++running_;
   ++server_->calls_in_flight;
   return call;
 }
@@ -839,9 +846,13 @@ void session_impl::finish_call(const std::shared_ptr<call_state>& call) {
   call->deadline_timer.cancel();
   {
     std::lock_guard lock(mutex_);
-    if (in_flight_.erase(call->id) == 0) return;
+    if (!call->counted) return;
+    call->counted = false;
+    if (auto entry = in_flight_.find(call->id); entry != in_flight_.end() && entry->second == call)
+      in_flight_.erase(entry);
+    --running_;
     --server_->calls_in_flight;
-    if (in_flight_.empty()) idle_.notify_all();
+    if (running_ == 0) idle_.notify_all();
   }
   observe(call->method, call->tool_name, call->outcome, call->id, call->started);
 }

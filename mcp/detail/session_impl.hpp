@@ -24,6 +24,7 @@ struct call_state {
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::stop_source stop;
   std::atomic<bool> finished{false};
+  bool counted = false;  // under the session's mutex: counted in running_ until finish_call
   std::optional<json> progress_token;
   std::mutex progress_mutex;
   double last_progress = -std::numeric_limits<double>::infinity();
@@ -129,7 +130,11 @@ class session_impl final : public server_session, public std::enable_shared_from
   json client_capabilities_ = json::object();
   log_level log_level_ = log_level::info;
   std::set<std::string> subscriptions_;
+  // Calls by id, for cancellation and to refuse an id still in use. An answered call gives its
+  // id up at once (a client may reuse it as soon as it has the answer), while its bookkeeping
+  // (running_, the observer) ends in finish_call.
   std::unordered_map<request_id, std::shared_ptr<call_state>, request_id::hash> in_flight_;
+  std::size_t running_ = 0;  // calls registered and not finished
   std::condition_variable idle_;
   // Server-to-client ids start at 1: some clients treat id 0 as "no id" when cancelling.
   std::int64_t next_request_id_ = 1;

@@ -20,6 +20,7 @@ namespace {
 
 using mcp_testing::is_notification;
 using mcp_testing::is_request;
+using mcp_testing::is_response_to;
 using mcp_testing::session_harness;
 using mcp_testing::signal;
 using mcp_testing::wait_limit;
@@ -529,6 +530,46 @@ TEST_F(ToolRuntime, ReusingAnInFlightIdIsInvalidRequest) {
   ASSERT_TRUE(error);
   EXPECT_EQ(error_code_of(*error), error_code::invalid_request);
   release.set();
+}
+
+// An answered id is free at once: a client that reuses it as soon as it reads the answer used
+// to get "already in use" now and then (over HTTP, 1-10% of sequential calls), because the id
+// was released only after the answer had been sent. This client reuses it from inside the
+// send of the answer, before the runtime's bookkeeping for the call ends: deterministic.
+TEST_F(ToolRuntime, AnAnsweredIdCanBeReusedAtOnce) {
+  struct reusing_sink : mcp_testing::recording_sink {
+    std::weak_ptr<server_session> session;
+    std::atomic<bool> reused{false};
+    bool send(std::string message, const outbound_route& route) override {
+      const bool first_answer = route.type == outbound_route::kind::response &&
+                                route.related_request && route.related_request->to_json() == 1 &&
+                                !reused.exchange(true);
+      const bool sent = recording_sink::send(std::move(message), route);
+      if (first_answer) {
+        if (auto live = session.lock())
+          live->handle_message(
+              mcp_testing::request_message(1, "tools/call", {{"name", "echo"}, {"arguments", {{"x", 2}}}})
+                  .dump());
+      }
+      return sent;
+    }
+  };
+  harness->server.add_tool(echo_tool("echo"));
+  auto sink = std::make_shared<reusing_sink>();
+  auto session = harness->server.open_session(sink);
+  sink->session = session;
+  session->handle_message(mcp_testing::request_message(0, "initialize", {{"protocolVersion", "2025-11-25"}}).dump());
+  session->handle_message(mcp_testing::notification_message("notifications/initialized").dump());
+  session->handle_message(
+      mcp_testing::request_message(1, "tools/call", {{"name", "echo"}, {"arguments", {{"x", 1}}}}).dump());
+  ASSERT_TRUE(sink->wait_for_count(3));  // initialize and the two calls' answers
+  const auto answers = sink->responses_to(1);
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_EQ(text_of(answers[0]), R"({"x":1})") << answers[0];
+  EXPECT_EQ(text_of(answers[1]), R"({"x":2})") << "the call that reused the id: " << answers[1];
+  ASSERT_TRUE(session->wait_idle(wait_limit));
+  EXPECT_EQ(session->calls_in_flight(), 0u);
+  session->close();
 }
 
 // ---------------------------------------------------------------------------------------
