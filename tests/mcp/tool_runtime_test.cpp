@@ -547,9 +547,9 @@ TEST_F(ToolRuntime, AnAnsweredIdCanBeReusedAtOnce) {
       const bool sent = recording_sink::send(std::move(message), route);
       if (first_answer) {
         if (auto live = session.lock())
-          live->handle_message(
-              mcp_testing::request_message(1, "tools/call", {{"name", "echo"}, {"arguments", {{"x", 2}}}})
-                  .dump());
+          live->handle_message(mcp_testing::request_message(
+                                   1, "tools/call", {{"name", "echo"}, {"arguments", {{"x", 2}}}})
+                                   .dump());
       }
       return sent;
     }
@@ -558,10 +558,12 @@ TEST_F(ToolRuntime, AnAnsweredIdCanBeReusedAtOnce) {
   auto sink = std::make_shared<reusing_sink>();
   auto session = harness->server.open_session(sink);
   sink->session = session;
-  session->handle_message(mcp_testing::request_message(0, "initialize", {{"protocolVersion", "2025-11-25"}}).dump());
+  session->handle_message(
+      mcp_testing::request_message(0, "initialize", {{"protocolVersion", "2025-11-25"}}).dump());
   session->handle_message(mcp_testing::notification_message("notifications/initialized").dump());
   session->handle_message(
-      mcp_testing::request_message(1, "tools/call", {{"name", "echo"}, {"arguments", {{"x", 1}}}}).dump());
+      mcp_testing::request_message(1, "tools/call", {{"name", "echo"}, {"arguments", {{"x", 1}}}})
+          .dump());
   ASSERT_TRUE(sink->wait_for_count(3));  // initialize and the two calls' answers
   const auto answers = sink->responses_to(1);
   ASSERT_EQ(answers.size(), 2u);
