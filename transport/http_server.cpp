@@ -958,48 +958,42 @@ net::awaitable<void> http_server::impl::run_connection(tcp::socket socket) {
     stream.expires_after(options.idle_timeout);
     boost::system::error_code error;
     co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, error));
-    if (error == http::error::body_limit) {
-      reject("message_too_big");
-      http::request<http::string_body> head;
-      head.version(11);
-      auto out = json_error(head, http::status::payload_too_large, mcp::error_code::invalid_request,
-                            "Payload Too Large: the message exceeds the " +
-                                std::to_string(options.max_message_bytes / 1024) + " KiB limit");
-      out.keep_alive(false);
-      co_await http::async_write(stream, out, net::redirect_error(net::use_awaitable, error));
-      // Lingering close: the client may still be sending the oversized body. Closing now would
-      // reset the connection and lose the 413; stop sending, then discard what arrives for a
-      // bounded time and amount before closing.
-      boost::system::error_code ignored;
-      stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-      stream.expires_after(std::chrono::seconds(2));
-      std::vector<char> discard(64 * 1024);
-      for (std::size_t drained = 0; drained < 64 * 1024 * 1024;) {
-        const std::size_t got = co_await stream.async_read_some(net::buffer(discard),
-                                                                 net::redirect_error(net::use_awaitable, ignored));
-        if (ignored || got == 0) break;
-        drained += got;
-      }
-      break;
-    }
-    // A request that is not HTTP (a bad request line, conflicting or malformed lengths, too
-    // many header bytes) is answered before the connection closes; so is nothing else.
-    if (error && error.category() == http::make_error_code(http::error::bad_version).category() &&
+    // A request refused before it was read whole is answered, then the connection closes: too
+    // big (413), or not HTTP (a bad request line, conflicting or malformed lengths: 400; too
+    // many header bytes: 431). Other read errors (the peer left) just close it.
+    if (error && error.category() == http::make_error_code(http::error::body_limit).category() &&
         error != http::error::end_of_stream && error != http::error::partial_message) {
-      reject("malformed_http");
-      const bool too_large = error == http::error::header_limit;
+      const bool too_big = error == http::error::body_limit;
+      const bool long_headers = error == http::error::header_limit;
+      reject(too_big ? "message_too_big" : "malformed_http");
       http::request<http::string_body> head;
       head.version(11);
-      auto out = json_error(
-          head,
-          too_large ? http::status::request_header_fields_too_large : http::status::bad_request,
-          -32000,
-          too_large ? "Request Header Fields Too Large: the headers exceed 16 KiB"
-                    : "Bad Request: malformed HTTP request (" + error.message() + ")");
+      auto out =
+          too_big ? json_error(head, http::status::payload_too_large, mcp::error_code::invalid_request,
+                               "Payload Too Large: the message exceeds the " +
+                                   std::to_string(options.max_message_bytes / 1024) + " KiB limit")
+          : long_headers
+              ? json_error(head, http::status::request_header_fields_too_large, -32000,
+                           "Request Header Fields Too Large: the headers exceed 16 KiB")
+              : json_error(head, http::status::bad_request, -32000,
+                           "Bad Request: malformed HTTP request (" + error.message() + ")");
       out.keep_alive(false);
       boost::system::error_code ignored;
-      co_await http::async_write(stream, out, net::redirect_error(net::use_awaitable, ignored));
+      co_await write_response(stream, out, ignored);
       stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      if (too_big) {
+        // Lingering close: the client may still be sending the oversized body. Closing now
+        // would reset the connection and lose the 413; discard what arrives for a bounded
+        // time and amount first.
+        stream.expires_after(std::chrono::seconds(2));
+        std::vector<char> discard(64 * 1024);
+        for (std::size_t drained = 0; drained < 64 * 1024 * 1024;) {
+          const std::size_t got = co_await stream.async_read_some(
+              net::buffer(discard), net::redirect_error(net::use_awaitable, ignored));
+          if (ignored || got == 0) break;
+          drained += got;
+        }
+      }
       break;
     }
     if (error) break;
