@@ -969,9 +969,10 @@ net::awaitable<void> http_server::impl::run_connection(tcp::socket socket) {
       http::request<http::string_body> head;
       head.version(11);
       auto out =
-          too_big ? json_error(head, http::status::payload_too_large, mcp::error_code::invalid_request,
-                               "Payload Too Large: the message exceeds the " +
-                                   std::to_string(options.max_message_bytes / 1024) + " KiB limit")
+          too_big
+              ? json_error(head, http::status::payload_too_large, mcp::error_code::invalid_request,
+                           "Payload Too Large: the message exceeds the " +
+                               std::to_string(options.max_message_bytes / 1024) + " KiB limit")
           : long_headers
               ? json_error(head, http::status::request_header_fields_too_large, -32000,
                            "Request Header Fields Too Large: the headers exceed 16 KiB")
