@@ -107,23 +107,40 @@ constexpr const char* todo_select =
     ", due_offset_minutes, priority, tags::text, status, " BOOKMCP_MS("created_at") ", "
     BOOKMCP_MS("updated_at") ", " BOOKMCP_MS("completed_at") ", client_request_id";
 
+// Walks the row with one column iterator: pqxx's row[i] makes a field holding its own copy of
+// the result (two reference counts taken and dropped per column, 14 columns per todo).
 todo_columns read_todo(const pqxx::row& r) {
   todo_columns c;
-  c.id = text(r[0]);
-  c.owner = text(r[1]);
-  c.title = text(r[2]);
-  c.notes = text(r[3]);
-  c.due_date = optional_text(r[4]);
-  c.due_at_ms = optional_integer(r[5]);
-  c.due_offset_minutes = optional_integer(r[6]);
-  c.priority = integer(r[7]);
-  c.tags_json = text(r[8]);
-  c.status = text(r[9]);
-  c.created_ms = integer(r[10]);
-  c.updated_ms = integer(r[11]);
-  c.completed_ms = optional_integer(r[12]);
-  c.client_request_id = optional_text(r[13]);
+  auto f = r.begin();
+  // Reads the current column with `read`, then steps to the next. The iterator is itself the
+  // field (its operator* and postfix ++ would copy it, result and all).
+  const auto take = [&f](auto read) {
+    auto value = read(static_cast<const pqxx::field&>(f));
+    ++f;
+    return value;
+  };
+  c.id = take(text);
+  c.owner = take(text);
+  c.title = take(text);
+  c.notes = take(text);
+  c.due_date = take(optional_text);
+  c.due_at_ms = take(optional_integer);
+  c.due_offset_minutes = take(optional_integer);
+  c.priority = take(integer);
+  c.tags_json = take(text);
+  c.status = take(text);
+  c.created_ms = take(integer);
+  c.updated_ms = take(integer);
+  c.completed_ms = take(optional_integer);
+  c.client_request_id = take(optional_text);
   return c;
+}
+
+std::vector<todo_columns> read_todos(const pqxx::result& result) {
+  std::vector<todo_columns> rows;
+  rows.reserve(result.size());
+  for (const auto& r : result) rows.push_back(read_todo(r));
+  return rows;
 }
 
 // --- the list statements ---
@@ -485,16 +502,11 @@ class pg_todo_session final : public internal::todo_session {
           break;
       }
     }
-    std::vector<todo_columns> rows;
-    for (const auto& r : p.exec(txn_, statement.name.c_str())) rows.push_back(read_todo(r));
-    return rows;
+    return read_todos(p.exec(txn_, statement.name.c_str()));
   }
 
   std::vector<todo_columns> export_all(const std::string& owner) override {
-    std::vector<todo_columns> rows;
-    for (const auto& r : params().add(owner).exec(txn_, "bookmcp_todo_export"))
-      rows.push_back(read_todo(r));
-    return rows;
+    return read_todos(params().add(owner).exec(txn_, "bookmcp_todo_export"));
   }
 
   std::size_t remove_all(const std::string& owner) override {
