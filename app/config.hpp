@@ -52,6 +52,7 @@ struct config {
   std::vector<std::string> allowed_origins;  // empty: loopback origins
   std::string auth_keys_file;
   std::string jwt_secret_file;
+  std::string jwt_public_key_file;
   std::string jwt_issuer;
   std::string jwt_audience;
   std::string public_url;

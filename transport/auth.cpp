@@ -1,6 +1,8 @@
 #include "transport/auth.hpp"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/sha.h>
 
 #include <array>
@@ -77,10 +79,11 @@ class jwt_authenticator final : public authenticator {
       const auto leeway = jwt::params::leeway(static_cast<std::uint32_t>(options_.leeway.count()));
       jwt::jwt_object decoded =
           options_.issuer.empty()
-              ? jwt::decode(text, jwt::params::algorithms({"HS256"}), error, jwt::params::secret(options_.secret),
-                            jwt::params::verify(true), leeway)
-              : jwt::decode(text, jwt::params::algorithms({"HS256"}), error, jwt::params::secret(options_.secret),
-                            jwt::params::verify(true), leeway, jwt::params::issuer(options_.issuer));
+              ? jwt::decode(text, jwt::params::algorithms({options_.algorithm}), error,
+                            jwt::params::secret(options_.key), jwt::params::verify(true), leeway)
+              : jwt::decode(text, jwt::params::algorithms({options_.algorithm}), error,
+                            jwt::params::secret(options_.key), jwt::params::verify(true), leeway,
+                            jwt::params::issuer(options_.issuer));
       if (error) return std::nullopt;
       // RFC 7515 section 4.1.11: a "crit" header lists extensions the recipient must
       // understand; this one understands none.
@@ -171,8 +174,41 @@ std::unique_ptr<authenticator> load_api_keys(const std::string& path) {
 }
 
 std::unique_ptr<authenticator> make_jwt_authenticator(jwt_options options) {
-  if (options.secret.size() < 16) throw auth_config_error("jwt-secret-file: the secret must be at least 16 bytes");
+  if (options.algorithm == "HS256" && options.key.size() < 16)
+    throw auth_config_error("jwt-secret-file: the secret must be at least 16 bytes");
   return std::make_unique<jwt_authenticator>(std::move(options));
+}
+
+jwt_public_key read_public_key_file(const std::string& path) {
+  const auto problem = [&](const std::string& what) {
+    return auth_config_error("jwt-public-key-file: " + path + ": " + what);
+  };
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw auth_config_error("jwt-public-key-file: cannot read " + path);
+  std::string pem((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())),
+                                                &BIO_free);
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
+      bio ? PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr) : nullptr, &EVP_PKEY_free);
+  if (!key) throw problem("not a PEM public key (expected -----BEGIN PUBLIC KEY-----)");
+  switch (EVP_PKEY_get_base_id(key.get())) {
+    case EVP_PKEY_RSA:
+      if (EVP_PKEY_get_bits(key.get()) < 2048) throw problem("an RSA key must have at least 2048 bits");
+      return {std::move(pem), "RS256"};
+    case EVP_PKEY_EC: {
+      char curve[64] = {};
+      std::size_t length = 0;
+      if (EVP_PKEY_get_group_name(key.get(), curve, sizeof curve, &length) == 1) {
+        const std::string_view name(curve, length);
+        if (name == "prime256v1" || name == "P-256") return {std::move(pem), "ES256"};
+        if (name == "secp384r1" || name == "P-384") return {std::move(pem), "ES384"};
+        if (name == "secp521r1" || name == "P-521") return {std::move(pem), "ES512"};
+      }
+      throw problem("an EC key must be on curve P-256, P-384 or P-521");
+    }
+    default:
+      throw problem("the key must be RSA (RS256) or EC (ES256, ES384, ES512)");
+  }
 }
 
 std::string read_secret_file(const std::string& path) {

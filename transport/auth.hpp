@@ -1,5 +1,6 @@
 #pragma once
-// Bearer authentication for the network transports: static API keys and HS256 JWTs.
+// Bearer authentication for the network transports: static API keys and JWTs signed with a
+// shared secret (HS256) or verified with a public key (RS256, ES256/384/512).
 //
 // authenticate() maps a bearer token to a subject (the identity todos are scoped by). It is
 // thread-safe and never logs credentials.
@@ -32,15 +33,26 @@ class authenticator {
 std::unique_ptr<authenticator> load_api_keys(const std::string& path);
 
 struct jwt_options {
-  std::string secret;    // HS256 key
-  std::string issuer;    // checked when not empty
-  std::string audience;  // checked when not empty
+  std::string key;                  // HS256: the shared secret; otherwise a PEM public key
+  std::string algorithm = "HS256";  // the only "alg" accepted
+  std::string issuer;               // checked when not empty
+  std::string audience;             // checked when not empty
   std::chrono::seconds leeway{30};
 };
-// HS256 JWTs: checks the signature, exp, nbf, and iss/aud when configured; subject = "sub".
+// JWTs of one algorithm: checks the signature, exp, nbf, and iss/aud when configured;
+// subject = "sub". Tokens of any other "alg" are refused (an HS256 token "signed" with a
+// public key as its secret among them). Throws auth_config_error for a secret under 16 bytes.
 std::unique_ptr<authenticator> make_jwt_authenticator(jwt_options options);
 // Reads the secret from a file (trailing newline stripped).
 std::string read_secret_file(const std::string& path);
+
+struct jwt_public_key {
+  std::string pem;
+  std::string algorithm;  // RS256 (RSA, 2048 bits or more); ES256, ES384, ES512 (P-256/384/521)
+};
+// Reads a PEM public key ("-----BEGIN PUBLIC KEY-----", as an issuer publishes it) and picks
+// its algorithm from the key. Throws auth_config_error naming the file and the problem.
+jwt_public_key read_public_key_file(const std::string& path);
 
 // Tries each authenticator in order.
 std::unique_ptr<authenticator> combine(std::vector<std::unique_ptr<authenticator>> parts);

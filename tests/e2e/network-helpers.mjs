@@ -3,7 +3,7 @@
 // the listener by hand (node:http for exact headers, `ws` for exact WebSocket frames).
 
 import { spawn } from 'node:child_process';
-import { createHmac } from 'node:crypto';
+import { createHmac, sign as cryptoSign } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -534,6 +534,16 @@ function base64url(data) {
 }
 
 // An HS256 JWT signed with `secret` (header overridable for alg tests).
+// A JWT signed with a private key (node:crypto KeyObject): RS256, or ES256/384/512 with the
+// signature as raw R||S (RFC 7518 3.4), as issuers send it.
+export function makeSignedJwt(payload, privateKey, alg) {
+  const header = { alg, typ: 'JWT', kid: 'e2e' };
+  const signingInput = `${base64url(JSON.stringify(header))}.${base64url(JSON.stringify(payload))}`;
+  const hash = { RS256: 'sha256', ES256: 'sha256', ES384: 'sha384', ES512: 'sha512' }[alg];
+  const signature = cryptoSign(hash, Buffer.from(signingInput), alg.startsWith('ES') ? { key: privateKey, dsaEncoding: 'ieee-p1363' } : privateKey);
+  return `${signingInput}.${signature.toString('base64url')}`;
+}
+
 export function makeJwt(payload, secret, header = { alg: 'HS256', typ: 'JWT' }) {
   const signingInput = `${base64url(JSON.stringify(header))}.${base64url(JSON.stringify(payload))}`;
   const signature = createHmac('sha256', secret).update(signingInput).digest('base64url');

@@ -8,7 +8,9 @@
 // settings only bookmcp has (auth, limits, --shutdown-grace) are tested on bookmcp.
 
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { CreateMessageRequestSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
@@ -22,6 +24,7 @@ import {
   connectHttp,
   initializeRaw,
   makeJwt,
+  makeSignedJwt,
   openStream,
   post,
   readMetrics,
@@ -789,6 +792,79 @@ describe('HS256 JWT authentication (--jwt-secret-file, --jwt-issuer, --jwt-audie
     good.close();
     const expired = new RawWs(server, { headers: { authorization: `Bearer ${makeJwt(claims({ exp: now() - 3600 }), SECRET)}` } });
     await assert.rejects(expired.open(), (error) => error.status === 401);
+  });
+});
+
+describe('JWTs verified with the issuer\'s public key (--jwt-public-key-file)', SUITE, () => {
+  const ISSUER = 'https://issuer.example';
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const otherRsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const now = () => Math.floor(Date.now() / 1000);
+  const claims = (extra = {}) => ({ sub: 'pk-alice', iss: ISSUER, iat: now(), exp: now() + 600, ...extra });
+  const initialize = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'pk', version: '1' } } };
+  let dir;
+  before(() => {
+    dir = temporaryDirectory('bookmcp-jwt-pk-');
+  });
+  after(() => dir?.cleanup());
+  const writeKey = (name, text) => {
+    const file = path.join(dir.dir, name);
+    writeFileSync(file, text);
+    return file;
+  };
+  const pem = (pair) => pair.publicKey.export({ type: 'spki', format: 'pem' });
+
+  it('RS256: a token signed by the issuer\'s key is accepted; another key, alg confusion and alg none are refused', async () => {
+    const publicPem = pem(rsa);
+    const server = await startBookmcp({ args: ['--jwt-public-key-file', writeKey('rsa.pem', publicPem), '--jwt-issuer', ISSUER] });
+    try {
+      assert.match(server.stderr, /verified with the RS256 public key/);
+      const tryToken = (token) => post(server, initialize, { auth: `Bearer ${token}` });
+      const good = await tryToken(makeSignedJwt(claims(), rsa.privateKey, 'RS256'));
+      assert.equal(good.status, 200, good.body);
+      await sleep(100);
+      assert.match(server.stderr, /identity=pk-alice\b/);
+      for (const [what, token] of [
+        ['signed by another key', makeSignedJwt(claims(), otherRsa.privateKey, 'RS256')],
+        ['expired', makeSignedJwt(claims({ iat: now() - 7200, exp: now() - 3600 }), rsa.privateKey, 'RS256')],
+        ['wrong issuer', makeSignedJwt(claims({ iss: 'https://evil.example' }), rsa.privateKey, 'RS256')],
+        // The classic confusion: HS256 with the public key's PEM as the shared secret.
+        ['HS256 keyed with the public key', makeJwt(claims(), publicPem)],
+        ['alg none', makeJwt(claims(), 'x', { alg: 'none', typ: 'JWT' }).replace(/[^.]*$/, '')],
+      ]) {
+        assert.equal((await tryToken(token)).status, 401, what);
+      }
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('ES256 with a P-256 key; an RS256 token is refused by it', async () => {
+    const server = await startBookmcp({ args: ['--jwt-public-key-file', writeKey('ec.pem', pem(ec))] });
+    try {
+      assert.match(server.stderr, /verified with the ES256 public key/);
+      const tryToken = (token) => post(server, initialize, { auth: `Bearer ${token}` });
+      assert.equal((await tryToken(makeSignedJwt(claims(), ec.privateKey, 'ES256'))).status, 200);
+      assert.equal((await tryToken(makeSignedJwt(claims(), rsa.privateKey, 'RS256'))).status, 401);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('a file that is not a usable public key stops the start with a clear message (exit 2)', async () => {
+    for (const [name, text, message] of [
+      ['private.pem', rsa.privateKey.export({ type: 'pkcs8', format: 'pem' }), /not a PEM public key/],
+      ['short.pem', pem(generateKeyPairSync('rsa', { modulusLength: 1024 })), /at least 2048 bits/],
+      ['ed25519.pem', pem(generateKeyPairSync('ed25519')), /must be RSA \(RS256\) or EC/],
+    ]) {
+      const { exit, stderr } = await startBookmcp({ args: ['--jwt-public-key-file', writeKey(name, text)], expectExit: true });
+      assert.equal(exit.code, 2, name);
+      assert.match(stderr, message, name);
+    }
+    const { exit, stderr } = await startBookmcp({ args: ['--jwt-public-key-file', path.join(dir.dir, 'missing.pem')], expectExit: true });
+    assert.equal(exit.code, 2);
+    assert.match(stderr, /cannot read/);
   });
 });
 

@@ -252,7 +252,11 @@ TEST_F(HttpServerTest, StreamableHttpSessionLifecycle) {
 TEST_F(HttpServerTest, OAuthMetadataNamesTheBoundPortWhenListeningOnPortZero) {
   listen_options options;
   options.auth = make_jwt_authenticator(
-      {.secret = "a-test-secret-of-32-bytes-length", .issuer = "https://issuer.example"});
+      {.key = "a-test-secret-of-32-bytes-length",
+       .algorithm = "HS256",
+       .issuer = "https://issuer.example",
+       .audience = {},
+       .leeway = std::chrono::seconds(30)});
   options.authorization_server = "https://issuer.example";
   start(options);
   const std::string base = "http://127.0.0.1:" + std::to_string(listener_->port());
