@@ -86,8 +86,8 @@ int serve_network(const bookmcp::app::config& settings, bookmcp::mcp::server& se
   }
   if (!authenticators.empty()) listen.auth = transport::combine(std::move(authenticators));
   if (!listen.auth && !transport::is_loopback_host(listen.host) && !settings.insecure_no_auth) {
-    spdlog::critical("refusing to listen on {} without authentication: configure --auth-keys, --jwt-secret-file or "
-                     "--jwt-public-key-file, or pass --insecure-no-auth",
+    spdlog::critical("refusing to listen on {} without authentication: configure --auth-keys, "
+                     "--jwt-secret-file or --jwt-public-key-file, or pass --insecure-no-auth",
                      listen.host);
     return 2;
   }
