@@ -68,16 +68,19 @@ int serve_network(const bookmcp::app::config& settings, bookmcp::mcp::server& se
   try {
     if (!settings.auth_keys_file.empty()) authenticators.push_back(transport::load_api_keys(settings.auth_keys_file));
     const auto jwt = [&](std::string key, std::string algorithm) {
-      authenticators.push_back(transport::make_jwt_authenticator({.key = std::move(key),
-                                                                  .algorithm = std::move(algorithm),
-                                                                  .issuer = settings.jwt_issuer,
-                                                                  .audience = settings.jwt_audience,
-                                                                  .leeway = std::chrono::seconds(30)}));
+      authenticators.push_back(
+          transport::make_jwt_authenticator({.key = std::move(key),
+                                             .algorithm = std::move(algorithm),
+                                             .issuer = settings.jwt_issuer,
+                                             .audience = settings.jwt_audience,
+                                             .leeway = std::chrono::seconds(30)}));
     };
-    if (!settings.jwt_secret_file.empty()) jwt(transport::read_secret_file(settings.jwt_secret_file), "HS256");
+    if (!settings.jwt_secret_file.empty())
+      jwt(transport::read_secret_file(settings.jwt_secret_file), "HS256");
     if (!settings.jwt_public_key_file.empty()) {
       auto key = transport::read_public_key_file(settings.jwt_public_key_file);
-      spdlog::info("JWTs are verified with the {} public key in {}", key.algorithm, settings.jwt_public_key_file);
+      spdlog::info("JWTs are verified with the {} public key in {}", key.algorithm,
+                   settings.jwt_public_key_file);
       jwt(std::move(key.pem), std::move(key.algorithm));
     }
   } catch (const transport::auth_config_error& error) {
@@ -86,9 +89,10 @@ int serve_network(const bookmcp::app::config& settings, bookmcp::mcp::server& se
   }
   if (!authenticators.empty()) listen.auth = transport::combine(std::move(authenticators));
   if (!listen.auth && !transport::is_loopback_host(listen.host) && !settings.insecure_no_auth) {
-    spdlog::critical("refusing to listen on {} without authentication: configure --auth-keys, "
-                     "--jwt-secret-file or --jwt-public-key-file, or pass --insecure-no-auth",
-                     listen.host);
+    spdlog::critical(
+        "refusing to listen on {} without authentication: configure --auth-keys, "
+        "--jwt-secret-file or --jwt-public-key-file, or pass --insecure-no-auth",
+        listen.host);
     return 2;
   }
   listen.io_threads = settings.io_threads;

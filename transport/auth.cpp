@@ -7,9 +7,8 @@
 
 #include <array>
 #include <fstream>
-#include <sstream>
-
 #include <jwt/jwt.hpp>
+#include <sstream>
 
 namespace bookmcp::transport {
 
@@ -186,14 +185,15 @@ jwt_public_key read_public_key_file(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
   if (!file) throw auth_config_error("jwt-public-key-file: cannot read " + path);
   std::string pem((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())),
-                                                &BIO_free);
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(
+      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
   std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
       bio ? PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr) : nullptr, &EVP_PKEY_free);
   if (!key) throw problem("not a PEM public key (expected -----BEGIN PUBLIC KEY-----)");
   switch (EVP_PKEY_get_base_id(key.get())) {
     case EVP_PKEY_RSA:
-      if (EVP_PKEY_get_bits(key.get()) < 2048) throw problem("an RSA key must have at least 2048 bits");
+      if (EVP_PKEY_get_bits(key.get()) < 2048)
+        throw problem("an RSA key must have at least 2048 bits");
       return {std::move(pem), "RS256"};
     case EVP_PKEY_EC: {
       char curve[64] = {};

@@ -251,12 +251,11 @@ TEST_F(HttpServerTest, StreamableHttpSessionLifecycle) {
 // Listening on port 0 used to advertise "http://127.0.0.1:0/..." in the OAuth metadata.
 TEST_F(HttpServerTest, OAuthMetadataNamesTheBoundPortWhenListeningOnPortZero) {
   listen_options options;
-  options.auth = make_jwt_authenticator(
-      {.key = "a-test-secret-of-32-bytes-length",
-       .algorithm = "HS256",
-       .issuer = "https://issuer.example",
-       .audience = {},
-       .leeway = std::chrono::seconds(30)});
+  options.auth = make_jwt_authenticator({.key = "a-test-secret-of-32-bytes-length",
+                                         .algorithm = "HS256",
+                                         .issuer = "https://issuer.example",
+                                         .audience = {},
+                                         .leeway = std::chrono::seconds(30)});
   options.authorization_server = "https://issuer.example";
   start(options);
   const std::string base = "http://127.0.0.1:" + std::to_string(listener_->port());
