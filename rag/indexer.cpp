@@ -80,14 +80,24 @@ std::string_view to_string(file_outcome outcome) noexcept {
 
 indexer::indexer(store::document_registry& registry, lexical_index& index, indexer_options options)
     : registry_(registry), index_(index), options_(std::move(options)) {
-  for (auto& root : options_.roots) {
+  std::vector<fs::path> roots;
+  for (const auto& root : options_.roots) {
     std::error_code error;
     fs::path canonical = fs::canonical(root, error);
     if (error || !fs::is_directory(canonical)) {
       throw request_error("docs root " + root.string() + " is not an existing folder");
     }
-    root = canonical;
+    // The same folder given twice (say "book" and "book/") counts once.
+    if (std::find(roots.begin(), roots.end(), canonical) != roots.end()) continue;
+    for (const auto& other : roots) {
+      if (is_within(other, canonical) || is_within(canonical, other)) {
+        throw request_error("docs roots " + other.string() + " and " + canonical.string() +
+                            " overlap (one is inside the other); give only the outer one");
+      }
+    }
+    roots.push_back(std::move(canonical));
   }
+  options_.roots = std::move(roots);
 }
 
 indexer::open_result indexer::open() {
@@ -161,6 +171,16 @@ file_outcome indexer::index_file(const fs::path& root, const std::string& relati
       !message.empty()) {
     return fail(message);
   }
+  // Search entries and book:// URIs name a page by its path below its root: two roots cannot
+  // both hold one.
+  for (const auto& other : options_.roots) {
+    if (other == root) continue;
+    if (auto taken = registry_.find(other.string(), relative); taken && !taken->chunk_ids.empty()) {
+      return fail("the docs root " + other.string() +
+                  " already has a page at this path; pages of different roots must have "
+                  "different paths below their roots");
+    }
+  }
   const std::string hash = to_hex(stable_hash(content));
   std::optional<store::document_record> existing = registry_.find(root_string, relative);
   if (existing && existing->content_hash == hash && existing->chunker_version == chunker_version &&
@@ -202,8 +222,22 @@ file_outcome indexer::index_file(const fs::path& root, const std::string& relati
 }
 
 void indexer::finish_run(index_summary& summary) {
+  // Read before the registry is compared: a change by another process after this point gives
+  // the registry a newer generation than the saved snapshot, which is then not trusted.
   summary.generation = registry_.generation();
-  index_.publish(summary.generation);
+  // Another process sharing the data directory (a second stdio server, `bookmcp index`) may
+  // have changed the registry under this one: a file it indexed counts as unchanged here but
+  // is missing from this process's index. Whatever differs, the registry is the truth.
+  std::map<std::string, std::vector<std::string>, std::less<>> expected;
+  for (auto& record : registry_.list()) {
+    auto& ids = expected[record.path];
+    ids.insert(ids.end(), record.chunk_ids.begin(), record.chunk_ids.end());
+  }
+  if (index_.holds_exactly(expected)) {
+    index_.publish(summary.generation);
+  } else {
+    index_.rebuild(registry_.all_chunks(), summary.generation);
+  }
   if (!options_.snapshot_file.empty()) index_.save(options_.snapshot_file);
 }
 

@@ -445,6 +445,24 @@ void lexical_index::remove_document(std::string_view document_path) {
   replace_document(document_path, {});
 }
 
+bool lexical_index::holds_exactly(
+    const std::map<std::string, std::vector<std::string>, std::less<>>& documents) const {
+  std::lock_guard lock(writer_mutex_);
+  auto expected = documents.begin();
+  for (const auto& [path, chunks] : documents_) {
+    while (expected != documents.end() && expected->second.empty()) ++expected;
+    if (expected == documents.end() || expected->first != path ||
+        expected->second.size() != chunks.size())
+      return false;
+    for (std::size_t i = 0; i < chunks.size(); ++i) {
+      if (chunks[i]->chunk.id != expected->second[i]) return false;
+    }
+    ++expected;
+  }
+  while (expected != documents.end() && expected->second.empty()) ++expected;
+  return expected == documents.end();
+}
+
 void lexical_index::publish(std::int64_t generation) {
   std::lock_guard lock(writer_mutex_);
   auto next = std::make_shared<index_snapshot>();

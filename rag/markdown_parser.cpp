@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdlib>
 
 #include "rag/text.hpp"
@@ -226,8 +227,8 @@ front_matter parse_front_matter(std::string_view source, std::size_t* body_offse
     if (auto position = scalar(root, "sidebar_position")) {
       char* parse_end = nullptr;
       double value = std::strtod(position->c_str(), &parse_end);
-      if (parse_end == position->c_str() || *parse_end != '\0') {
-        throw parse_error("front matter sidebar_position is not a number: " + *position);
+      if (parse_end == position->c_str() || *parse_end != '\0' || !std::isfinite(value)) {
+        throw parse_error("front matter sidebar_position is not a finite number: " + *position);
       }
       meta.sidebar_position = value;
     }

@@ -49,7 +49,7 @@ class slot_pool {
     if (!ready) {
       if (stop.stop_requested())
         throw cancelled("the operation was cancelled", "stop requested while waiting");
-      throw store_timeout("the todo database is busy; try again",
+      throw store_timeout("the database is busy; try again",
                           "no connection became free before the deadline");
     }
     auto item = std::move(free_.back());

@@ -183,7 +183,9 @@ std::string query_fingerprint(const todo_query& query) {
       {"status", static_cast<int>(query.status)},
       {"from", query.due_from ? query.due_from->to_string() : ""},
       {"before", query.due_before ? query.due_before->to_string() : ""},
-      {"overdue", query.overdue_at ? to_ms(*query.overdue_at) : INT64_MIN},
+      // Whether, not when: "overdue as of now" moves between pages, and the keyset position
+      // does not depend on it (a todo falling due meanwhile is like one added meanwhile).
+      {"overdue", query.overdue_at.has_value()},
       {"offset", query.utc_offset.count()},
       {"tag", query.tag.value_or("\x01")},
       {"text", query.text.value_or("\x01")},

@@ -14,7 +14,7 @@ namespace {
 
 using namespace std::chrono;
 
-constexpr const char* unavailable_message = "the todo database is unavailable; try again";
+constexpr const char* unavailable_message = "the database is unavailable; try again";
 
 // True when an idle connection can still be used: open, and the server has sent nothing
 // since our last command (when it closes a session, e.g. on shutdown, it sends a FATAL error
@@ -108,7 +108,7 @@ pool::lease pool::acquire(std::stop_token stop, steady_clock::time_point deadlin
     if (!ready) {
       if (stop.stop_requested())
         throw cancelled("the operation was cancelled", "stop requested while waiting");
-      throw store_timeout("the todo database is busy; try again",
+      throw store_timeout("the database is busy; try again",
                           "no pooled Postgres connection became free within the acquire "
                           "timeout (" + std::to_string(settings_.max_connections) + " in use)");
     }

@@ -36,7 +36,7 @@ using internal::retry_safety;
 using internal::todo_columns;
 using json = nlohmann::json;
 
-constexpr const char* unavailable_message = "the todo database is unavailable; try again";
+constexpr const char* unavailable_message = "the database is unavailable; try again";
 constexpr std::int64_t migration_lock_key = 0x626f6f6b6d6370;  // "bookmcp"
 
 // Bound values for one statement; NULL for empty optionals.
@@ -804,12 +804,12 @@ class postgres_database final : public database,
         case outcome::cancelled:
           throw cancelled("the operation was cancelled", diagnostic);
         case outcome::timeout:
-          throw store_timeout("the todo database took too long; try again", diagnostic);
+          throw store_timeout("the database took too long; try again", diagnostic);
         case outcome::unavailable:
         case outcome::transient:
           throw store_unavailable(unavailable_message, diagnostic);
         case outcome::internal:
-          throw store_internal_error("the todo database failed; try again later", diagnostic);
+          throw store_internal_error("the database failed; try again later", diagnostic);
       }
     }
   }

@@ -8,7 +8,7 @@ namespace bookmcp::store::sqlite {
 
 namespace {
 
-constexpr const char* unavailable_message = "the todo database is unavailable; try again";
+constexpr const char* unavailable_message = "the database is unavailable; try again";
 
 int progress_handler(void* context) {
   auto* conn = static_cast<connection*>(context);
@@ -115,11 +115,12 @@ connection::connection(const std::filesystem::path& file, bool create,
 void connection::check_file_in_place() {
   int moved = 0;
   if (sqlite3_file_control(db_, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved) {
+    const char* file = sqlite3_db_filename(db_, "main");
     throw store_unavailable(
-        "the todo database file was deleted or replaced while the server ran, so nothing can be "
+        "the database file was deleted or replaced while the server ran, so nothing can be "
         "read or saved; restart the server to open its data directory again",
         std::string("SQLite database moved or deleted: ") +
-            (sqlite3_db_filename(db_, "main") ?: "?"));
+            (file ? file : "?"));
   }
 }
 
@@ -152,11 +153,11 @@ void connection::fail(int code, const char* context) {
   switch (code & 0xFF) {
     case SQLITE_INTERRUPT:
       if (current_operation && current_operation->timed_out)
-        throw store_timeout("the todo database took too long; try again", detail);
+        throw store_timeout("the database took too long; try again", detail);
       throw cancelled("the operation was cancelled", detail);
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-      throw store_timeout("the todo database is busy; try again", detail);
+      throw store_timeout("the database is busy; try again", detail);
     case SQLITE_CANTOPEN:
     case SQLITE_IOERR:
     case SQLITE_FULL:
@@ -165,7 +166,7 @@ void connection::fail(int code, const char* context) {
     case SQLITE_PROTOCOL:
       throw store_unavailable(unavailable_message, detail);
     default:
-      throw store_internal_error("the todo database failed; try again later", detail);
+      throw store_internal_error("the database failed; try again later", detail);
   }
 }
 

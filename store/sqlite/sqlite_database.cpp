@@ -318,7 +318,7 @@ class sqlite_database final : public database,
     std::error_code error;
     std::filesystem::create_directories(options_.data_dir, error);
     if (error) {
-      throw store_unavailable("the todo database is unavailable; try again",
+      throw store_unavailable("the database is unavailable; try again",
                               "cannot create data directory " + options_.data_dir.string() +
                                   ": " + error.message());
     }

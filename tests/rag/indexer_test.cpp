@@ -221,6 +221,68 @@ TEST_F(IndexerTest, RemoveDocument) {
   EXPECT_EQ(index_.snapshot()->generation(), registry_.generation());
 }
 
+// Two processes on one data directory share the registry but not the in-memory index: what the
+// other one indexed counts as unchanged here, yet must be searchable here after the run (and
+// in the snapshot this one saves).
+TEST_F(IndexerTest, ARunTakesInWhatAnotherProcessIndexedIntoTheSharedRegistry) {
+  indexer_options options;
+  options.snapshot_file = folder_.path() / "bm25.index";
+  auto mine = make_indexer(options);
+  mine->open();
+  mine->index(root_.string());
+  write(root_ / "later.md", page("Later", "The gyroscope drifts."));
+  lexical_index other_index;
+  indexer_options other_options;
+  other_options.roots = {root_};
+  indexer other(registry_, other_index, other_options);
+  EXPECT_EQ(other.index("later.md").added, 1u);
+  EXPECT_EQ(hits("gyroscope"), 0u);
+
+  index_summary summary = mine->index(root_.string());
+  EXPECT_EQ(summary.added + summary.updated, 0u);
+  EXPECT_EQ(hits("gyroscope"), 1u);
+  EXPECT_EQ(hits("lidar"), 1u);
+  lexical_index reloaded;
+  indexer reopened(registry_, reloaded, options);
+  EXPECT_EQ(reopened.open(), indexer::open_result::loaded_snapshot);
+  EXPECT_EQ(reloaded.search({"gyroscope", 5, ""}).size(), 1u);
+
+  // And a removal by the other process.
+  fs::remove(root_ / "later.md");
+  other.index(root_.string());
+  mine->index("intro.md");
+  EXPECT_EQ(hits("gyroscope"), 0u);
+}
+
+TEST_F(IndexerTest, RootsAreDeduplicatedOverlapsRefusedAndPathsUniqueAcrossRoots) {
+  const fs::path second = folder_.path() / "second";
+  write(second / "intro.md", page("Second intro", "quaternion"));
+  write(second / "only.md", page("Only", "lidar twin"));
+  indexer_options options;
+  options.roots = {root_, root_.string() + "/", second};
+  indexer pipeline(registry_, index_, options);
+  EXPECT_EQ(pipeline.roots().size(), 2u);
+  index_summary summary = pipeline.index_all();
+  // second/intro.md collides with docs/intro.md (same path below its root): refused, clearly.
+  EXPECT_EQ(summary.failed, 1u);
+  ASSERT_EQ(summary.errors.size(), 1u);
+  EXPECT_EQ(summary.errors[0].path, "intro.md");
+  EXPECT_NE(summary.errors[0].message.find("already has a page at this path"), std::string::npos)
+      << summary.errors[0].message;
+  EXPECT_EQ(hits("quaternion"), 0u);
+  EXPECT_EQ(hits("actuators"), 1u);
+  EXPECT_EQ(hits("twin"), 1u);
+
+  indexer_options nested;
+  nested.roots = {root_, root_ / "01-basics"};
+  try {
+    indexer refused(registry_, index_, nested);
+    FAIL() << "overlapping roots were accepted";
+  } catch (const request_error& error) {
+    EXPECT_NE(std::string(error.what()).find("overlap"), std::string::npos) << error.what();
+  }
+}
+
 TEST_F(IndexerTest, SnapshotIsLoadedWhenCurrentAndRebuiltWhenStale) {
   indexer_options options;
   options.snapshot_file = folder_.path() / "bm25.index";

@@ -72,6 +72,12 @@ TEST(FrontMatter, AByteOrderMarkBeforeItIsSkipped) {
 TEST(FrontMatter, MalformedYamlIsAParseError) {
   EXPECT_THROW(parse_front_matter("---\ntitle: [unclosed\n---\nbody\n"), parse_error);
   EXPECT_THROW(parse_front_matter("---\nsidebar_position: first\n---\n"), parse_error);
+  // strtod reads these; stored, NaN became NULL and failed the whole indexing run.
+  for (const char* value : {"NaN", "nan", "inf", "-Infinity", "1e999"}) {
+    EXPECT_THROW(parse_front_matter("---\nsidebar_position: " + std::string(value) + "\n---\n"),
+                 parse_error)
+        << value;
+  }
 }
 
 TEST(Title, FrontMatterThenFirstH1ThenFallback) {

@@ -19,7 +19,7 @@ namespace {
 
 using namespace std::chrono;
 
-constexpr const char* unavailable_text = "the todo database is unavailable; try again";
+constexpr const char* unavailable_text = "the database is unavailable; try again";
 
 class PostgresFaultTest : public testing::postgres_database_test {
  protected:
@@ -102,7 +102,7 @@ TEST_F(PostgresFaultTest, AFullPoolTimesOutAcquireWithAClearError) {
     db->todos().add("alice", new_todo{"waits", "", {}, todo_priority::low, {}, {}}, {});
     ADD_FAILURE() << "acquired a connection from a full pool";
   } catch (const store_timeout& e) {
-    EXPECT_STREQ(e.what(), "the todo database is busy; try again");
+    EXPECT_STREQ(e.what(), "the database is busy; try again");
   }
   EXPECT_LT(steady_clock::now() - started, seconds(4));
 

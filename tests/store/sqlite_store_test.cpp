@@ -76,7 +76,7 @@ TEST_F(SqliteStoreTest, UnwritableDataDirectoryIsUnavailable) {
     open_sqlite(options);
     ADD_FAILURE() << "opened";
   } catch (const store_unavailable& e) {
-    EXPECT_STREQ(e.what(), "the todo database is unavailable; try again");
+    EXPECT_STREQ(e.what(), "the database is unavailable; try again");
   }
 }
 

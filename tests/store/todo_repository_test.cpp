@@ -493,6 +493,29 @@ TEST_P(TodoRepositoryTest, OverdueUsesNowAndTheReadersOffset) {
   EXPECT_EQ(titles("alice", query), (std::vector<std::string>{"d13", "d14"}));
 }
 
+// "Overdue" is as of the moment of each call, which moves between pages: the cursor of page 1
+// must still serve page 2 (it used to be tied to the millisecond of page 1's call).
+TEST_P(TodoRepositoryTest, OverdueListsPageAsTimeMovesOn) {
+  for (int day = 1; day <= 5; ++day) {
+    auto item = titled("d" + std::to_string(day));
+    item.due = date(2025, 3, day);
+    add("alice", item);
+  }
+  todo_query query;
+  query.sort = todo_sort::due;
+  query.limit = 2;
+  query.overdue_at = sys_days{year{2025} / March / 10} + hours{9};
+  std::vector<std::string> seen;
+  for (int page = 0; page < 5; ++page) {
+    const auto result = todos().list("alice", query, {});
+    for (const auto& item : result.items) seen.push_back(item.title);
+    if (!result.next_cursor) break;
+    query.cursor = result.next_cursor;
+    *query.overdue_at += std::chrono::milliseconds(1500);  // the next call, a moment later
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"d1", "d2", "d3", "d4", "d5"}));
+}
+
 // Expected order of `items` for `query` (mirrors the documented ordering).
 std::vector<std::string> expected_order(std::vector<todo> items, const todo_query& query) {
   const auto key = [&](const todo& t) -> std::tuple<int, std::int64_t, std::string> {

@@ -786,8 +786,8 @@ TEST_F(TodoToolsPostgresOutageTest, AddsDuringAnOutageFailClearlyAndAcknowledged
   EXPECT_LT(slowest, tool_timeout + 2s);
   EXPECT_GE(failures.size(), failures_before + 8);
   for (const auto& failure : failures) {
-    EXPECT_TRUE(failure.find("the todo database is unavailable; try again") != std::string::npos ||
-                failure.find("the todo database is busy; try again") != std::string::npos)
+    EXPECT_TRUE(failure.find("the database is unavailable; try again") != std::string::npos ||
+                failure.find("the database is busy; try again") != std::string::npos)
         << failure;
   }
   // Every acknowledged add is still there.
