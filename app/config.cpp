@@ -137,7 +137,8 @@ const std::vector<setting>& settings() {
        "close connections without traffic for this long (default 300s)", {},
        [](config& c, const auto& v) { c.idle_timeout = parse_milliseconds("idle-timeout", v.back()); }},
       {"shutdown-grace", "BOOKMCP_SHUTDOWN_GRACE", value_kind::milliseconds,
-       "on SIGTERM, time in-flight calls get to finish before they are cancelled (default 10s)", {},
+       "on SIGTERM, and on stdio at end of input, time in-flight calls get to finish before they are "
+       "cancelled (default 10s)", {},
        [](config& c, const auto& v) { c.shutdown_grace = parse_milliseconds("shutdown-grace", v.back()); }},
       {"allowed-origin", "BOOKMCP_ALLOWED_ORIGINS", value_kind::list,
        "an allowed browser Origin (repeatable; default: loopback origins only)", {},

@@ -187,6 +187,7 @@ int run(const bookmcp::app::config& settings) {
   if (settings.mode == app::run_mode::serve_listen) return serve_network(settings, server, metrics, std::move(readiness));
   transport::stdio_options stdio;
   stdio.max_message_bytes = settings.max_message_bytes;
+  stdio.finish_timeout = settings.shutdown_grace;
   spdlog::info("bookmcp {} serving MCP on stdio (data dir {}, {} book root(s))", BOOKMCP_VERSION,
                settings.data_dir, settings.docs.size());
   return transport::serve_stdio(server, stdio, {.identity = settings.user, .transport = "stdio", .session_id = {}});

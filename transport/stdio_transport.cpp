@@ -246,8 +246,14 @@ int serve_stdio(mcp::server& server, const stdio_options& options,
   }
   if (!discarding && !pending.empty()) session->handle_message(pending);  // last line without '\n'
 
-  // End of input: the client is gone or done. Cancel what runs, give handlers a moment to
-  // notice, then flush whatever was already queued.
+  // End of input: the client sends nothing more. The calls it already sent are answered (a
+  // client that pipes requests and closes its end, as MCP's stdio shutdown has clients do,
+  // waits for them; an add must not commit unanswered), for a bounded time; then what still
+  // runs is cancelled, handlers get a moment to notice, and whatever is queued is flushed.
+  if (!session->wait_idle(options.finish_timeout)) {
+    spdlog::warn("stdio: end of input; {} call(s) still running after {} ms are cancelled",
+                 session->calls_in_flight(), options.finish_timeout.count());
+  }
   session->close();
   if (!session->wait_idle(options.drain_timeout)) {
     spdlog::warn("stdio: {} call(s) still running after end of input; exiting anyway",

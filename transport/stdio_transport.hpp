@@ -16,12 +16,14 @@ struct stdio_options {
   int output_fd = 1;
   std::size_t max_message_bytes = 10 * 1024 * 1024;  // longer lines are refused, not fatal
   std::size_t max_queued_messages = 8192;            // senders wait when the writer is behind
-  std::chrono::milliseconds drain_timeout{2000};     // at EOF: time for cancelled calls to end
+  std::chrono::milliseconds finish_timeout{10000};   // at EOF: time for running calls to answer
+  std::chrono::milliseconds drain_timeout{2000};     // then: time for cancelled calls to end
 };
 
-// Serves one session until end of input. At EOF, cancels in-flight calls, waits up to
-// drain_timeout for their handlers to return, flushes the output, and returns 0. Returns 1
-// when the input cannot be read. Blocks the calling thread.
+// Serves one session until end of input. End of input means "no more requests", not "forget
+// the ones sent": calls already read run on and are answered, for up to finish_timeout; then
+// what still runs is cancelled, handlers get up to drain_timeout to return, the output is
+// flushed, and it returns 0. Returns 1 when the input cannot be read. Blocks the calling thread.
 int serve_stdio(mcp::server& server, const stdio_options& options,
                 mcp::session_options session_options);
 

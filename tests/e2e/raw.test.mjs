@@ -297,7 +297,7 @@ describe('raw stdio', { timeout: 10 * TEST_TIMEOUT_MS }, () => {
     }
   });
 
-  it('EOF while wait {ms: 10000} runs: exits 0 within 3 s', async () => {
+  it('EOF while wait {ms: 1500} runs: the call is still answered, then exit 0', async () => {
     const peer = new RawPeer(FIXTURES);
     try {
       await peer.initialize();
@@ -305,14 +305,14 @@ describe('raw stdio', { timeout: 10 * TEST_TIMEOUT_MS }, () => {
         jsonrpc: '2.0',
         id: 1,
         method: 'tools/call',
-        params: { name: 'wait', arguments: { ms: 10_000 }, _meta: { progressToken: 1 } },
+        params: { name: 'wait', arguments: { ms: 1500 }, _meta: { progressToken: 1 } },
       });
       await peer.waitFor((m) => m.method === 'notifications/progress', 'the wait to run');
-      const closedAt = Date.now();
       peer.closeInput();
       const exit = await within(10_000, peer.exited, 'exit after EOF');
       assert.equal(exit.code, 0, peer.stderr);
-      assert.ok(exit.at - closedAt < 3000, `exited ${exit.at - closedAt} ms after EOF`);
+      const answer = peer.messages.find((m) => m.id === 1 && !('method' in m));
+      assert.ok(answer?.result, `no answer to the call read before EOF: ${JSON.stringify(answer)}`);
       assert.deepEqual(jsonRpcViolations(peer.lines), []);
     } finally {
       peer.kill();

@@ -1,0 +1,126 @@
+// serve_stdio over a pair of pipes: what happens at end of input.
+
+#include "transport/stdio_transport.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+namespace bookmcp::transport {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+// A server with `sleep {ms}`: returns after ms, or throws when cancelled first.
+class StdioTransportTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    mcp::server_options options;
+    options.name = "stdio-test";
+    server_ = std::make_unique<mcp::server>(options);
+    mcp::tool_definition sleep;
+    sleep.name = "sleep";
+    sleep.description = "Returns after ms milliseconds.";
+    sleep.input_schema = {{"type", "object"},
+                          {"properties", {{"ms", {{"type", "integer"}}}}},
+                          {"required", {"ms"}}};
+    sleep.handler = [](mcp::tool_context& context, const json& arguments) {
+      const auto until = std::chrono::steady_clock::now() +
+                         std::chrono::milliseconds(arguments.at("ms").get<int>());
+      while (std::chrono::steady_clock::now() < until) {
+        if (context.cancelled()) throw mcp::cancelled_error();
+        std::this_thread::sleep_for(1ms);
+      }
+      return mcp::tool_result::text("slept");
+    };
+    server_->add_tool(std::move(sleep));
+  }
+
+  // Writes `input` and closes it, serves until it returns; the output and how long serving
+  // took after the input was closed.
+  struct run {
+    std::string output;
+    std::chrono::milliseconds after_eof;
+  };
+  run serve(const std::string& input, stdio_options options) {
+    int in[2], out[2];
+    EXPECT_EQ(::pipe(in), 0);
+    EXPECT_EQ(::pipe(out), 0);
+    options.input_fd = in[0];
+    options.output_fd = out[1];
+    std::string output;
+    std::thread reader([&] {
+      char buffer[4096];
+      for (ssize_t got; (got = ::read(out[0], buffer, sizeof buffer)) > 0;) output.append(buffer, got);
+    });
+    EXPECT_EQ(::write(in[1], input.data(), input.size()), static_cast<ssize_t>(input.size()));
+    std::this_thread::sleep_for(100ms);  // the calls are read and running before the input ends
+    const auto closed = std::chrono::steady_clock::now();
+    ::close(in[1]);
+    EXPECT_EQ(serve_stdio(*server_, options, {.identity = "t", .transport = "stdio", .session_id = {}}), 0);
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - closed);
+    ::close(out[1]);
+    reader.join();
+    ::close(in[0]);
+    ::close(out[0]);
+    return {output, took};
+  }
+
+  static std::string requests(std::initializer_list<int> sleeps) {
+    std::string text =
+        json{{"jsonrpc", "2.0"},
+             {"id", 0},
+             {"method", "initialize"},
+             {"params",
+              {{"protocolVersion", "2025-11-25"},
+               {"capabilities", json::object()},
+               {"clientInfo", {{"name", "t"}, {"version", "1"}}}}}}
+            .dump() +
+        "\n" + json{{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}}.dump() + "\n";
+    int id = 1;
+    for (int ms : sleeps) {
+      text += json{{"jsonrpc", "2.0"},
+                   {"id", id++},
+                   {"method", "tools/call"},
+                   {"params", {{"name", "sleep"}, {"arguments", {{"ms", ms}}}}}}
+                  .dump() +
+              "\n";
+    }
+    return text;
+  }
+
+  std::unique_ptr<mcp::server> server_;
+};
+
+// Clients pipe their requests and close the input (MCP's stdio shutdown starts that way): the
+// calls already read are answered before the server returns. They used to be cancelled
+// unanswered, writes included.
+TEST_F(StdioTransportTest, CallsReadBeforeEndOfInputAreAnswered) {
+  stdio_options options;
+  options.finish_timeout = 5s;
+  const run result = serve(requests({300, 400}), options);
+  EXPECT_NE(result.output.find(R"("id":1,"result")"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find(R"("id":2,"result")"), std::string::npos) << result.output;
+  EXPECT_LT(result.after_eof, 3s);
+}
+
+// ... for finish_timeout at most: then what still runs is cancelled and serving ends.
+TEST_F(StdioTransportTest, CallsStillRunningAfterTheFinishTimeoutAreCancelled) {
+  stdio_options options;
+  options.finish_timeout = 300ms;
+  options.drain_timeout = 2s;
+  const run result = serve(requests({50, 60'000}), options);
+  EXPECT_NE(result.output.find(R"("id":1,"result")"), std::string::npos) << result.output;
+  EXPECT_EQ(result.output.find(R"("id":2)"), std::string::npos) << result.output;
+  EXPECT_GE(result.after_eof, 250ms);
+  EXPECT_LT(result.after_eof, 2s);
+}
+
+}  // namespace
+}  // namespace bookmcp::transport
