@@ -281,4 +281,18 @@ bool is_supported_protocol_version(std::string_view version) {
 
 bool protocol_allows_batches(std::string_view version) { return version == "2025-03-26"; }
 
+// At most `max_bytes` of `text` (cut at a UTF-8 boundary), control characters replaced by '?'.
+std::string printable_excerpt(std::string_view text, std::size_t max_bytes) {
+  if (text.size() > max_bytes) {
+    std::size_t cut = max_bytes;
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+    text = text.substr(0, cut);
+  }
+  std::string out(text);
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return out;
+}
+
 }  // namespace bookmcp::mcp

@@ -128,4 +128,8 @@ bool is_supported_protocol_version(std::string_view version);
 // True for revisions that allow JSON-RPC batches (only 2025-03-26 of the supported ones).
 bool protocol_allows_batches(std::string_view version);
 
+// At most `max_bytes` of `text` (cut at a UTF-8 boundary), control characters replaced by '?':
+// what a client sent, made fit for a log line.
+std::string printable_excerpt(std::string_view text, std::size_t max_bytes);
+
 }  // namespace bookmcp::mcp

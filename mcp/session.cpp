@@ -159,20 +159,6 @@ void run_in_slot(registered_tool& tool, std::function<void()> job) {
 
 }  // namespace
 
-// At most `max_bytes` of `text` (cut at a UTF-8 boundary), control characters replaced by '?'.
-std::string printable_excerpt(std::string_view text, std::size_t max_bytes) {
-  if (text.size() > max_bytes) {
-    std::size_t cut = max_bytes;
-    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
-    text = text.substr(0, cut);
-  }
-  std::string out(text);
-  for (char& c : out) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  }
-  return out;
-}
-
 // The JSON array answering a batch.
 std::string join_batch(const std::vector<std::string>& responses) {
   std::string out = "[";
@@ -400,10 +386,12 @@ void session_impl::dispatch(incoming_message message) {
   const bool deferred = message.method == "tools/call" || message.method == "resources/read" ||
                         message.method == "prompts/get" || message.method == "completion/complete";
   std::string_view outcome = "ok";
+  bool unknown_method = false;
   try {
     handle_request(message);
   } catch (const rpc_error& error) {
     outcome = "error";
+    unknown_method = error.code() == error_code::method_not_found;
     send_error_now(id, error);
   } catch (const std::exception& error) {
     outcome = "internal_error";
@@ -411,9 +399,10 @@ void session_impl::dispatch(incoming_message message) {
     send_error_now(id, rpc_error(error_code::internal_error, "Internal error"));
   }
   if (!deferred || outcome != "ok") {
-    const bool known = outcome != "error" || message.method.find('/') != std::string::npos ||
-                       message.method == "initialize" || message.method == "ping";
-    observe(known ? std::string_view(message.method) : std::string_view("unknown"), "", outcome, id, started);
+    // Methods the server does not have are counted under one name: metrics labels must not
+    // grow with whatever names clients make up.
+    observe(unknown_method ? std::string_view("unknown") : std::string_view(message.method), "", outcome, id,
+            started);
   }
 }
 
@@ -524,8 +513,11 @@ void session_impl::handle_notification(const incoming_message& message) {
 
 void session_impl::handle_response(const incoming_message& message) {
   if (!message.id) {
+    // Shortened: a client could otherwise fill the log with megabytes per message.
     spdlog::warn("session {}: the client reported an error without an id: {}", options_.session_id,
-                 message.body.value("error", json::object()).dump());
+                 printable_excerpt(message.body.value("error", json::object())
+                                       .dump(-1, ' ', false, json::error_handler_t::replace),
+                                   256));
     return;
   }
   std::shared_ptr<pending_client_request> request;

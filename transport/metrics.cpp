@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "mcp/json_rpc.hpp"
+
 namespace bookmcp::transport {
 
 namespace {
@@ -58,8 +60,10 @@ void metrics::request_finished(const mcp::request_event& event) {
     std::string members = fields.dump(-1, ' ', false, mcp::json::error_handler_t::replace);
     logger->log(level, "{}", std::string_view(members).substr(1, members.size() - 2));
   } else {
+    // Request ids and identities come from clients: one line each, whatever they hold.
     logger->log(level, "id={} session={} identity={} transport={} method={} tool={} outcome={} duration_us={}",
-                id.empty() ? "-" : id, event.session_id, event.identity, event.transport, event.method,
+                id.empty() ? "-" : mcp::printable_excerpt(id, 128), event.session_id,
+                mcp::printable_excerpt(event.identity, 128), event.transport, event.method,
                 event.tool.empty() ? "-" : event.tool, event.outcome, micros);
   }
 }

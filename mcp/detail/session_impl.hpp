@@ -36,10 +36,6 @@ struct call_state {
   bool claim();
 };
 
-// At most `max_bytes` of `text` (cut at a UTF-8 boundary), control characters replaced by '?':
-// what a client sent, made fit for a log line.
-std::string printable_excerpt(std::string_view text, std::size_t max_bytes);
-
 // A server-to-client request waiting for the client's answer.
 struct pending_client_request {
   std::mutex mutex;

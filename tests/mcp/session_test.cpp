@@ -2,8 +2,11 @@
 // notifications and server shutdown, driven with raw JSON through a recording sink.
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <future>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -104,10 +107,32 @@ TEST(Lifecycle, MalformedClientInfoIsInvalidParamsNamingTheField) {
 }
 
 TEST(PrintableExcerpt, CutsAtUtf8BoundariesAndReplacesControlCharacters) {
-  EXPECT_EQ(detail::printable_excerpt("a\nb\x1b[0m\x7f", 100), "a?b?[0m?");
-  EXPECT_EQ(detail::printable_excerpt("h\xc3\xa9llo", 2), "h");  // never half of é
-  EXPECT_EQ(detail::printable_excerpt("h\xc3\xa9llo", 3), "h\xc3\xa9");
-  EXPECT_EQ(detail::printable_excerpt("short", 128), "short");
+  EXPECT_EQ(printable_excerpt("a\nb\x1b[0m\x7f", 100), "a?b?[0m?");
+  EXPECT_EQ(printable_excerpt("h\xc3\xa9llo", 2), "h");  // never half of é
+  EXPECT_EQ(printable_excerpt("h\xc3\xa9llo", 3), "h\xc3\xa9");
+  EXPECT_EQ(printable_excerpt("short", 128), "short");
+}
+
+// An error "response" without an id is logged, shortened: 300 of them with 1 MiB messages
+// used to write 300 MiB of log.
+TEST(Responses, AnErrorWithoutAnIdIsLoggedShortened) {
+  std::ostringstream captured;
+  auto previous = spdlog::default_logger();
+  auto capture = std::make_shared<spdlog::logger>(
+      "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(captured));
+  spdlog::set_default_logger(capture);
+  {
+    session_harness harness;
+    harness.initialize("2025-11-25");
+    harness.send({{"jsonrpc", "2.0"},
+                  {"id", nullptr},
+                  {"error", {{"code", 1}, {"message", "line\nforged " + std::string(1 << 20, 'x')}}}});
+  }
+  spdlog::set_default_logger(previous);
+  const std::string log = captured.str();
+  EXPECT_NE(log.find("without an id"), std::string::npos) << log.substr(0, 300);
+  EXPECT_LT(log.size(), 2000u);
+  EXPECT_EQ(log.find("line\nforged"), std::string::npos);
 }
 
 TEST(Lifecycle, SecondInitializeIsInvalidRequest) {

@@ -485,5 +485,21 @@ TEST_F(HttpServerTest, OpsEndpointsAnswer) {
   EXPECT_EQ(exchange({http::verb::get, "/nothing-here", 11}).result(), http::status::not_found);
 }
 
+// Methods the server lacks are counted as "unknown": each made-up name used to become a
+// metrics series of its own, for ever (any client could grow /metrics without bound).
+TEST_F(HttpServerTest, MetricsCountMethodsTheServerLacksUnderOneLabel) {
+  start();
+  const std::string session(exchange(post(initialize_request))["Mcp-Session-Id"]);
+  for (int i = 0; i < 3; ++i) {
+    auto answer = exchange(post({{"jsonrpc", "2.0"}, {"id", 10 + i}, {"method", "x/made-up-" + std::to_string(i)}},
+                                session));
+    EXPECT_NE(answer.body().find("-32601"), std::string::npos) << answer.body();
+  }
+  const std::string metrics = exchange({http::verb::get, "/metrics", 11}).body();
+  EXPECT_EQ(metrics.find("made-up"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find(R"(bookmcp_requests_total{method="unknown",outcome="error"} 3)"), std::string::npos)
+      << metrics;
+}
+
 }  // namespace
 }  // namespace bookmcp::transport
