@@ -295,4 +295,15 @@ std::string printable_excerpt(std::string_view text, std::size_t max_bytes) {
   return out;
 }
 
+// The JSON array answering a batch.
+std::string join_batch(const std::vector<std::string>& responses) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < responses.size(); ++i) {
+    if (i) out += ',';
+    out += responses[i];
+  }
+  out += ']';
+  return out;
+}
+
 }  // namespace bookmcp::mcp

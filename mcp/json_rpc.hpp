@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -127,6 +128,9 @@ inline constexpr std::string_view supported_protocol_versions[] = {"2025-11-25",
 bool is_supported_protocol_version(std::string_view version);
 // True for revisions that allow JSON-RPC batches (only 2025-03-26 of the supported ones).
 bool protocol_allows_batches(std::string_view version);
+
+// The JSON array answering a batch: the serialized answers, comma-separated, in brackets.
+std::string join_batch(const std::vector<std::string>& responses);
 
 // At most `max_bytes` of `text` (cut at a UTF-8 boundary), control characters replaced by '?':
 // what a client sent, made fit for a log line.

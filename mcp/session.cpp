@@ -159,16 +159,6 @@ void run_in_slot(registered_tool& tool, std::function<void()> job) {
 
 }  // namespace
 
-// The JSON array answering a batch.
-std::string join_batch(const std::vector<std::string>& responses) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < responses.size(); ++i) {
-    if (i) out += ',';
-    out += responses[i];
-  }
-  out += ']';
-  return out;
-}
 
 // ---------------------------------------------------------------------------------------
 // call_state

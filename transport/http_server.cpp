@@ -51,6 +51,31 @@ namespace {
 constexpr std::string_view kMcpPath = "/mcp";
 constexpr auto kSseKeepAlive = std::chrono::seconds(15);
 
+// Whether a WebSocket message is a JSON-RPC batch (an array), by its first character.
+bool starts_a_batch(std::string_view text) {
+  const auto first = text.find_first_not_of(" \t\r\n");
+  return first != std::string_view::npos && text[first] == '[';
+}
+
+// The ids of the requests in a batch (members with a method and an id); none when the text is
+// not a JSON array.
+std::vector<mcp::request_id> request_ids_in_batch(std::string_view text) {
+  std::vector<mcp::request_id> ids;
+  if (!mcp::json_depth_within(text)) return ids;
+  const json batch = json::parse(text, nullptr, false);
+  if (!batch.is_array()) return ids;
+  for (const auto& member : batch) {
+    if (!member.is_object() || !member.contains("method") || !member.contains("id")) continue;
+    if (auto id = mcp::request_id::from_json(member["id"])) ids.push_back(*id);
+  }
+  return ids;
+}
+
+std::string batch_over_burst_message(double cost, double burst) {
+  return "Rate limit: a batch of " + fmt::format("{}", cost) + " requests is more than the " +
+         fmt::format("{}", burst) + " an identity may send at once; send smaller batches";
+}
+
 std::string jsonrpc_error_body(int code, const std::string& message) {
   return mcp::make_error(std::nullopt, mcp::rpc_error(code, message));
 }
@@ -304,7 +329,8 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   // response when the request is refused; sets `identity` when it passes.
   std::optional<response> admit(const http::request<http::string_body>& request, std::string& identity);
   // The per-identity rate limit; a response when over it.
-  std::optional<response> limit_rate(const http::request<http::string_body>& request, const std::string& identity);
+  std::optional<response> limit_rate(const http::request<http::string_body>& request, const std::string& identity,
+                                     double cost = 1);
 
   // Writes a whole response (not a stream): directly when the socket takes it at once.
   net::awaitable<void> write_response(beast::tcp_stream& stream, const response& out,
@@ -397,9 +423,13 @@ std::optional<http_server::impl::response> http_server::impl::admit(
 }
 
 std::optional<http_server::impl::response> http_server::impl::limit_rate(
-    const http::request<http::string_body>& request, const std::string& identity) {
-  if (auto decision = limiter.acquire(identity); !decision.allowed) {
+    const http::request<http::string_body>& request, const std::string& identity, double cost) {
+  if (auto decision = limiter.acquire(identity, cost); !decision.allowed) {
     reject("rate_limited");
+    if (decision.retry_after.count() == 0) {
+      return json_error(request, http::status::too_many_requests, -32000,
+                        batch_over_burst_message(cost, limiter.burst()));
+    }
     auto out = json_error(request, http::status::too_many_requests, -32000,
                           "Rate limit exceeded: at most " + fmt::format("{}", limiter.rate()) +
                               " requests per second per identity; retry later");
@@ -550,9 +580,10 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
   // Only requests are rate limited: dropping a cancellation or an answer to a server request
   // would leave work hanging.
   auto is_request = [](const json& message) { return message.is_object() && message.contains("method") && message.contains("id"); };
-  const bool carries_request = is_request(body) || (body.is_array() && std::ranges::any_of(body, is_request));
-  if (carries_request) {
-    if (auto refused = limit_rate(request, identity)) co_return refused;
+  // A batch costs one token per request in it.
+  const auto requests = body.is_array() ? std::ranges::count_if(body, is_request) : (is_request(body) ? 1 : 0);
+  if (requests > 0) {
+    if (auto refused = limit_rate(request, identity, static_cast<double>(requests))) co_return refused;
   }
   std::shared_ptr<http_session_entry> entry;
   std::string new_session_id;
@@ -908,22 +939,40 @@ net::awaitable<void> http_server::impl::run_websocket(beast::tcp_stream stream,
       std::string text = beast::buffers_to_string(buffer.data());
       buffer.consume(buffer.size());
       if (options.rate_limit > 0) {
-        if (auto decision = limiter.acquire(identity); !decision.allowed) {
+        // A batch costs one token per request in it, and is refused whole.
+        std::vector<mcp::request_id> batch_requests;
+        const bool batch = starts_a_batch(text);
+        if (batch) batch_requests = request_ids_in_batch(text);
+        const double cost = batch ? static_cast<double>(std::max<std::size_t>(1, batch_requests.size())) : 1.0;
+        if (auto decision = limiter.acquire(identity, cost); !decision.allowed) {
           // Only requests count: notifications (cancellations) and responses always pass.
-          mcp::incoming_message parsed = mcp::parse_message(text);
-          if (parsed.type != mcp::incoming_message::kind::request) {
+          std::optional<mcp::request_id> single;
+          if (!batch) {
+            mcp::incoming_message parsed = mcp::parse_message(text);
+            if (parsed.type != mcp::incoming_message::kind::request) {
+              session->handle_message(text);
+              continue;
+            }
+            single = parsed.id;
+          } else if (batch_requests.empty()) {
             session->handle_message(text);
             continue;
           }
           reject("rate_limited");
-          {
-            box->push(mcp::make_error(parsed.id, mcp::rpc_error(-32000,
-                                                                "Rate limit exceeded: at most " +
-                                                                    fmt::format("{}", limiter.rate()) +
-                                                                    " requests per second per identity; retry after " +
-                                                                    std::to_string(decision.retry_after.count()) + " ms",
-                                                                {{"retryAfterMs", decision.retry_after.count()}})),
-                      mcp::outbound_route::kind::response);
+          const mcp::rpc_error refusal =
+              decision.retry_after.count() == 0
+                  ? mcp::rpc_error(-32000, batch_over_burst_message(cost, limiter.burst()))
+                  : mcp::rpc_error(-32000,
+                                   "Rate limit exceeded: at most " + fmt::format("{}", limiter.rate()) +
+                                       " requests per second per identity; retry after " +
+                                       std::to_string(decision.retry_after.count()) + " ms",
+                                   {{"retryAfterMs", decision.retry_after.count()}});
+          if (!batch) {
+            box->push(mcp::make_error(single, refusal), mcp::outbound_route::kind::response);
+          } else {
+            std::vector<std::string> answers;
+            for (const auto& id : batch_requests) answers.push_back(mcp::make_error(id, refusal));
+            box->push(mcp::join_batch(answers), mcp::outbound_route::kind::response);
           }
           continue;
         }

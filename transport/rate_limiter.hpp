@@ -17,8 +17,10 @@ class rate_limiter {
     bool allowed = true;
     std::chrono::milliseconds retry_after{0};  // when refused: until one token is back
   };
-  decision acquire(const std::string& identity);
-  decision acquire(const std::string& identity, std::chrono::steady_clock::time_point now);
+  // Takes `cost` tokens (a JSON-RPC batch costs one per request in it), or none when fewer are
+  // left. A cost above the burst is never allowed (retry_after is then zero: retrying cannot help).
+  decision acquire(const std::string& identity, double cost = 1);
+  decision acquire(const std::string& identity, std::chrono::steady_clock::time_point now, double cost = 1);
 
   double rate() const { return rate_; }
   double burst() const { return burst_; }

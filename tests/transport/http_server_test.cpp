@@ -501,5 +501,49 @@ TEST_F(HttpServerTest, MetricsCountMethodsTheServerLacksUnderOneLabel) {
       << metrics;
 }
 
+// A batch costs one token per request in it (it used to cost one, or on WebSocket nothing once
+// the identity was over its limit: batches of thousands of calls went through unthrottled).
+TEST_F(HttpServerTest, BatchesPayTheRateLimitPerRequest) {
+  listen_options options;
+  options.rate_limit = 1;
+  options.rate_burst = 6;
+  start(options);
+  json initialize = initialize_request;
+  initialize["params"]["protocolVersion"] = "2025-03-26";  // the version with batches
+  const auto pings = [](int first, int count) {
+    json batch = json::array();
+    for (int i = 0; i < count; ++i) batch.push_back({{"jsonrpc", "2.0"}, {"id", first + i}, {"method", "ping"}});
+    return batch;
+  };
+  {
+    auto created = exchange(post(initialize));  // 1 token: 5 left
+    const std::string session(created["Mcp-Session-Id"]);
+    auto answered = exchange(post(pings(10, 4), session));  // 4 tokens: 1 left
+    EXPECT_EQ(answered.result(), http::status::ok);
+    EXPECT_EQ(json::parse(answered.body()).size(), 4u);
+    auto refused = exchange(post(pings(20, 3), session));
+    EXPECT_EQ(refused.result(), http::status::too_many_requests) << refused.body();
+    auto too_big = exchange(post(pings(30, 7), session));  // more than the burst: never
+    EXPECT_EQ(too_big.result(), http::status::too_many_requests);
+    EXPECT_NE(too_big.body().find("send smaller batches"), std::string::npos) << too_big.body();
+  }
+  // WebSocket: without auth every client is "anonymous", whose bucket is nearly empty now. A
+  // batch is refused whole, each of its requests answered with the error.
+  auto ws = open_websocket();
+  ws->text(true);
+  ws->write(net::buffer(initialize.dump()));
+  beast::flat_buffer buffer;
+  ws->read(buffer);
+  buffer.consume(buffer.size());
+  ws->write(net::buffer(pings(40, 5).dump()));
+  ws->read(buffer);
+  const json answer = json::parse(beast::buffers_to_string(buffer.data()));
+  ASSERT_TRUE(answer.is_array()) << answer.dump();
+  ASSERT_EQ(answer.size(), 5u);
+  for (const auto& member : answer) {
+    EXPECT_EQ(member["error"]["code"], -32000) << member.dump();
+  }
+}
+
 }  // namespace
 }  // namespace bookmcp::transport
