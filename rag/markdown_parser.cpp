@@ -351,7 +351,21 @@ struct md_collector {
   bool in_code = false;
   int heading_level = 0;
   long heading_offset = -1;
+  // Line breaks before `counted_offset`: headings come in document order, so each one counts
+  // only from the previous one (counting from the start made parsing quadratic in headings).
+  long counted_offset = 0;
+  int counted_lines = 0;
   std::string code_language;
+
+  int line_of(long offset) {
+    if (offset < counted_offset) {
+      counted_offset = 0;
+      counted_lines = 0;
+    }
+    counted_lines += static_cast<int>(std::count(base + counted_offset, base + offset, '\n'));
+    counted_offset = offset;
+    return counted_lines;
+  }
 
   void emit_text(block_kind kind) {
     std::string_view content = trim(text);
@@ -481,7 +495,7 @@ int on_leave_block(MD_BLOCKTYPE type, void*, void* user) {
       block.level = c.heading_level;
       block.text = c.text;
       if (c.heading_offset >= 0) {
-        block.line = static_cast<int>(std::count(c.base, c.base + c.heading_offset, '\n'));
+        block.line = c.line_of(c.heading_offset);
       }
       c.blocks.push_back(std::move(block));
       c.text.clear();
