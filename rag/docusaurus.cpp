@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cctype>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -131,21 +132,35 @@ document_location locate_document(std::string_view relative_path, const front_ma
 }
 
 category_metadata read_category_metadata(const std::filesystem::path& folder) {
+  namespace fs = std::filesystem;
+  // Read only a small regular file of the folder itself: not a FIFO (a read that never ends),
+  // not /dev/zero (one that never stops), not a symlink leading out of the book.
+  constexpr std::uintmax_t max_bytes = 64 * 1024;
   category_metadata metadata;
+  std::error_code error;
+  const fs::path home = fs::canonical(folder, error);
+  if (error) return metadata;
   for (const char* name : {"_category_.json", "_category_.yml", "_category_.yaml"}) {
-    std::ifstream in(folder / name, std::ios::binary);
+    const fs::path file = fs::canonical(home / name, error);
+    if (error || file.parent_path() != home || !fs::is_regular_file(file, error) ||
+        fs::file_size(file, error) > max_bytes || error) {
+      continue;
+    }
+    std::ifstream in(file, std::ios::binary);
     if (!in) continue;
-    std::stringstream content;
-    content << in.rdbuf();
+    std::string content(max_bytes, '\0');
+    in.read(content.data(), static_cast<std::streamsize>(max_bytes));
+    content.resize(static_cast<std::size_t>(in.gcount()));
     try {
       // JSON is a subset of YAML, so one parser reads all three forms.
-      YAML::Node root = YAML::Load(content.str());
+      YAML::Node root = YAML::Load(content);
       if (!root.IsMap()) return metadata;
       if (root["label"] && root["label"].IsScalar()) {
         metadata.label = root["label"].as<std::string>();
       }
       if (root["position"] && root["position"].IsScalar()) {
-        metadata.position = root["position"].as<double>();
+        const double position = root["position"].as<double>();
+        if (std::isfinite(position)) metadata.position = position;  // NaN would break sorting
       }
     } catch (const YAML::Exception&) {
       return {};

@@ -1,6 +1,11 @@
 #include "rag/docusaurus.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 namespace bookmcp::rag {
 namespace {
@@ -77,6 +82,42 @@ TEST(Names, IgnoredAndMarkdown) {
   EXPECT_FALSE(is_ignored_name("intro.md"));
   EXPECT_TRUE(is_markdown_file("a/b.mdx"));
   EXPECT_FALSE(is_markdown_file("a/b.json"));
+}
+
+// _category_ files are read only when they are small regular files of the folder itself: a FIFO
+// hung every table-of-contents read, a link to /dev/zero ate memory, a link out of the book
+// showed another file's content in book://toc.
+TEST(CategoryMetadata, OnlySmallRegularFilesOfTheFolderAreRead) {
+  namespace fs = std::filesystem;
+  std::string pattern = (fs::temp_directory_path() / "bookmcp-category-XXXXXX").string();
+  const fs::path base = fs::canonical(::mkdtemp(pattern.data()));
+  const auto folder = [&](const std::string& name) {
+    fs::create_directories(base / name);
+    return base / name;
+  };
+  const auto write = [](const fs::path& file, const std::string& text) { std::ofstream(file) << text; };
+
+  write(folder("plain") / "_category_.json", R"({"label": "Plain", "position": 3})");
+  EXPECT_EQ(read_category_metadata(base / "plain").label, "Plain");
+  EXPECT_EQ(read_category_metadata(base / "plain").position, 3);
+
+  ASSERT_EQ(::mkfifo((folder("fifo") / "_category_.json").c_str(), 0600), 0);
+  EXPECT_FALSE(read_category_metadata(base / "fifo").label);  // returns at once
+
+  fs::create_symlink("/dev/zero", folder("zero") / "_category_.yml");
+  EXPECT_FALSE(read_category_metadata(base / "zero").label);
+
+  write(base / "outside.yml", "label: secret");
+  fs::create_symlink(base / "outside.yml", folder("link") / "_category_.yml");
+  EXPECT_FALSE(read_category_metadata(base / "link").label);
+
+  write(folder("huge") / "_category_.yml", "label: Huge\n# " + std::string(100'000, 'x') + "\n");
+  EXPECT_FALSE(read_category_metadata(base / "huge").label);
+
+  write(folder("nan") / "_category_.yml", "label: NaN position\nposition: .nan\n");
+  EXPECT_EQ(read_category_metadata(base / "nan").label, "NaN position");
+  EXPECT_FALSE(read_category_metadata(base / "nan").position);
+  fs::remove_all(base);
 }
 
 }  // namespace
