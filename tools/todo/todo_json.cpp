@@ -269,13 +269,36 @@ json todo_object_schema() {
 }
 
 namespace {
-// Appends a one-line field (title, tag) with its control characters written as escapes: a
-// title with a line break must not read as a second todo in the text a model is given (the
-// structured content has the exact text).
+// The code point of the line terminator or bidirectional control starting at text[i] (NEL,
+// U+2028/2029, U+200E/200F, U+202A-202E, U+2066-2069), or 0. Shown raw, they could make a
+// title read as two lines, or reorder what follows it.
+char32_t separator_or_bidi_at(std::string_view text, std::size_t i) {
+  const auto at = [&](std::size_t k) { return k < text.size() ? static_cast<unsigned char>(text[k]) : 0u; };
+  if (at(i) == 0xC2 && at(i + 1) == 0x85) return 0x85;
+  if (at(i) != 0xE2) return 0;
+  const char32_t code = 0x2000 + ((at(i + 1) & 0x3F) << 6) + (at(i + 2) & 0x3F);
+  if (at(i + 1) == 0x80 && (code == 0x200E || code == 0x200F || (code >= 0x2028 && code <= 0x202E)))
+    return code;
+  if (at(i + 1) == 0x81 && code >= 0x2066 && code <= 0x2069) return code;
+  return 0;
+}
+
+// Appends a one-line field (title, tag) with its control characters, line separators and
+// bidirectional controls written as escapes: a title with a line break must not read as a
+// second todo in the text a model is given (the structured content has the exact text).
 void append_one_line(std::string& out, std::string_view text) {
-  for (const char c : text) {
+  static constexpr char hex[] = "0123456789abcdef";
+  const auto escape = [&](char32_t code) {
+    out += "\\u";
+    for (int shift = 12; shift >= 0; shift -= 4) out += hex[(code >> shift) & 15];
+  };
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
     const auto byte = static_cast<unsigned char>(c);
-    if (byte >= 0x20 && byte != 0x7f) {
+    if (const char32_t code = byte >= 0x80 ? separator_or_bidi_at(text, i) : 0) {
+      escape(code);
+      i += code == 0x85 ? 1 : 2;
+    } else if (byte >= 0x20 && byte != 0x7f) {
       out += c;
     } else if (c == '\n') {
       out += "\\n";
@@ -284,10 +307,7 @@ void append_one_line(std::string& out, std::string_view text) {
     } else if (c == '\t') {
       out += "\\t";
     } else {
-      static constexpr char hex[] = "0123456789abcdef";
-      out += "\\u00";
-      out += hex[byte >> 4];
-      out += hex[byte & 15];
+      escape(byte);
     }
   }
 }
