@@ -127,7 +127,8 @@ const std::vector<setting>& settings() {
        "per page of 20 todos)", {},
        [](config& c, const auto& v) { c.validate_output = parse_bool("validate-output", v.back()); }},
       {"tool-timeout", "BOOKMCP_TOOL_TIMEOUT", value_kind::milliseconds,
-       "deadline of one tool call (default 60s)", {},
+       "deadline of every tool call (default: each tool's own: search_book 10s, todo tools 30s, "
+       "index_documents 30min)", {},
        [](config& c, const auto& v) { c.tool_timeout = parse_milliseconds("tool-timeout", v.back()); }},
       {"io-threads", "BOOKMCP_IO_THREADS", value_kind::size, "network I/O threads (default 2)", {},
        [](config& c, const auto& v) { c.io_threads = std::max<std::size_t>(1, parse_size("io-threads", v.back())); }},

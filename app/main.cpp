@@ -160,6 +160,7 @@ int run(const bookmcp::app::config& settings) {
   options.title = "bookmcp: textbook search, indexing and study todos";
   options.version = BOOKMCP_VERSION;
   options.worker_threads = settings.worker_threads;
+  options.tool_timeout = settings.tool_timeout;
   options.validate_output = settings.validate_output;
   options.instructions =
       "Answers questions from the registered book with citations, and keeps the user's study todo list.";

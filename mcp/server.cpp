@@ -71,6 +71,7 @@ void server::add_tool(tool_definition tool) {
   }
   if (!tool.handler) throw std::invalid_argument("tool " + tool.name + " has no handler");
   if (tool.max_concurrency == 0) throw std::invalid_argument("tool " + tool.name + ": max_concurrency must be at least 1");
+  if (state_->options.tool_timeout) tool.timeout = *state_->options.tool_timeout;
   auto entry = std::make_shared<detail::registered_tool>();
   entry->input_schema = compile_object_schema(tool.input_schema, tool.name, "inputSchema");
   if (tool.output_schema) {

@@ -6,6 +6,7 @@
 // with list_changed notifications. Thread-safety: every method may be called from any thread.
 
 #include <chrono>
+#include <optional>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -58,6 +59,8 @@ struct server_options {
   // --validate-output, and its tests run with it on (MCP clients such as the TypeScript SDK
   // check structuredContent against the outputSchema themselves).
   bool validate_output = true;
+  // When set, the deadline of every tool call, whatever each tool declares (--tool-timeout).
+  std::optional<std::chrono::milliseconds> tool_timeout;
 };
 
 struct session_options {

@@ -80,7 +80,8 @@ TEST(Config, SizesDurationsNumbersAndFlags) {
   const config c = load({"--max-message-bytes", "2MiB", "--tool-timeout", "1500ms", "--shutdown-grace", "3s",
                          "--rate-limit", "2.5", "--insecure-no-auth"});
   EXPECT_EQ(c.max_message_bytes, 2u * 1024 * 1024);
-  EXPECT_EQ(c.tool_timeout.count(), 1500);
+  EXPECT_EQ(c.tool_timeout->count(), 1500);
+  EXPECT_FALSE(load({}).tool_timeout);  // unset: each tool keeps its own deadline
   EXPECT_EQ(c.shutdown_grace.count(), 3000);
   EXPECT_DOUBLE_EQ(c.rate_limit, 2.5);
   EXPECT_TRUE(c.insecure_no_auth);

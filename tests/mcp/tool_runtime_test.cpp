@@ -405,6 +405,23 @@ TEST_F(ToolRuntime, DeadlineGivesIsErrorAndFiresTheStopToken) {
   EXPECT_EQ(harness->sink->responses_to(5).size(), 1u) << "answered exactly once";
 }
 
+// server_options::tool_timeout (--tool-timeout) is every tool's deadline, whatever the tool
+// declares: the flag used to be parsed and then ignored.
+TEST_F(ToolRuntime, TheServersToolTimeoutOverridesEachToolsOwn) {
+  auto options = mcp_testing::test_server_options();
+  options.tool_timeout = std::chrono::milliseconds(50);
+  harness = std::make_unique<session_harness>(options);
+  tool_definition tool = waiting_tool("slow");
+  tool.timeout = std::chrono::minutes(10);
+  harness->server.add_tool(tool);
+  harness->initialize();
+  harness->start_call(6, "slow");
+  auto response = harness->sink->wait_for_response(6);
+  ASSERT_TRUE(response);
+  EXPECT_NE(text_of(*response).find("time limit of 50 ms"), std::string::npos) << text_of(*response);
+  ASSERT_TRUE(harness->session->wait_idle(wait_limit));
+}
+
 // BUG: the deadline thread hands the expired deadline's work (claim, stop, answer) to the same
 // worker pool that runs the handlers. When every worker is busy with a handler that waits for
 // its stop token (the documented way to write a long handler), that work never gets a thread:
