@@ -271,6 +271,7 @@ void session_impl::send_response_text(const request_id& id, std::string text) {
     {
       std::lock_guard lock(batch->mutex);
       batch->responses.push_back(std::move(text));
+      batch->route = id;
       if (--batch->remaining != 0 || batch->flushed) return;
       batch->flushed = true;
       combined = join_batch(batch->responses);
@@ -299,7 +300,8 @@ void session_impl::drop_response(const request_id& id) {
     batch->flushed = true;
     combined = join_batch(batch->responses);
   }
-  send(std::move(combined), {outbound_route::kind::response, id});
+  // Routed by a member that was answered: the dropped one's stream is gone on HTTP.
+  send(std::move(combined), {outbound_route::kind::response, batch->route});
 }
 
 void session_impl::send_result_now(const request_id& id, const json& result) {
@@ -435,6 +437,7 @@ void session_impl::handle_batch(json body) {
     if (answered) {
       std::lock_guard lock(mutex_);
       if (batch_of_.emplace(*member.id, batch).second) ++batch->remaining;
+      if (!batch->route) batch->route = member.id;
       open_batches_.store(1, std::memory_order_release);
     } else if (member.type == incoming_message::kind::invalid) {
       ++batch->remaining;  // answered with a null id; counted here, sent below
@@ -464,7 +467,7 @@ void session_impl::handle_batch(json body) {
     batch->flushed = true;
     combined = join_batch(batch->responses);
   }
-  send(std::move(combined), {outbound_route::kind::response, std::nullopt});
+  send(std::move(combined), {outbound_route::kind::response, batch->route});
 }
 
 void session_impl::handle_notification(const incoming_message& message) {

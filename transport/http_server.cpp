@@ -208,7 +208,8 @@ class http_router final : public mcp::message_sink {
     std::lock_guard lock(mutex_);
     return streams_.emplace(id, std::move(stream)).second;
   }
-  // Ends the stream of a request that will get no response (the client cancelled it).
+  // A request that will get no response (the client cancelled it) no longer holds its stream:
+  // the stream ends unless other requests of the same batch still wait on it.
   void end_stream(const mcp::request_id& id) {
     std::shared_ptr<outbox> stream;
     {
@@ -216,7 +217,10 @@ class http_router final : public mcp::message_sink {
       auto it = streams_.find(id);
       if (it == streams_.end()) return;
       stream = it->second;
-      forget_locked(stream);
+      streams_.erase(it);
+      for (const auto& [other, shared] : streams_) {
+        if (shared == stream) return;
+      }
     }
     stream->close();
   }

@@ -53,6 +53,10 @@ struct batch_collector {
   std::size_t remaining = 0;
   bool flushed = false;
   std::vector<std::string> responses;
+  // The member answered last (at first, the first member to be answered), for routing the
+  // combined answer when what completes the batch has no id of its own, or its request was
+  // cancelled: Streamable HTTP answers on the POST of a request it knows.
+  std::optional<request_id> route;
 };
 
 class session_impl final : public server_session, public std::enable_shared_from_this<session_impl> {

@@ -545,5 +545,47 @@ TEST_F(HttpServerTest, BatchesPayTheRateLimitPerRequest) {
   }
 }
 
+// Streamable HTTP batches (protocol 2025-03-26): a batch whose last answer has no id (an
+// invalid member) used to get no HTTP answer at all; cancelling one member used to end the
+// POST with 202 and lose the other members' answers.
+TEST_F(HttpServerTest, HttpBatchesAreAnsweredWholeWhateverCompletesThem) {
+  start();
+  json initialize = initialize_request;
+  initialize["params"]["protocolVersion"] = "2025-03-26";
+  const std::string session(exchange(post(initialize))["Mcp-Session-Id"]);
+  exchange(post({{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}}, session));
+
+  auto mixed = exchange(post(json::array({{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}}, 1}), session));
+  ASSERT_EQ(mixed.result(), http::status::ok);
+  const json answers = json::parse(mixed.body());
+  ASSERT_EQ(answers.size(), 2u) << answers.dump();
+
+  http::response<http::string_body> batch_answer;
+  std::thread batch([&] {
+    batch_answer = exchange(post(json::array({{{"jsonrpc", "2.0"},
+                                               {"id", 7},
+                                               {"method", "tools/call"},
+                                               {"params", {{"name", "hold"}, {"arguments", json::object()}}}},
+                                              {{"jsonrpc", "2.0"},
+                                               {"id", 8},
+                                               {"method", "tools/call"},
+                                               {"params", {{"name", "echo"}, {"arguments", {{"text", "kept"}}}}}}}),
+                                 session));
+  });
+  for (int i = 0; i < 500 && !started_.load(); ++i) std::this_thread::sleep_for(2ms);
+  ASSERT_TRUE(started_.load());
+  std::this_thread::sleep_for(50ms);  // echo has answered by now; the batch waits for hold
+  auto cancelled = exchange(post(
+      {{"jsonrpc", "2.0"}, {"method", "notifications/cancelled"}, {"params", {{"requestId", 7}}}}, session));
+  EXPECT_EQ(cancelled.result(), http::status::accepted);
+  batch.join();
+  ASSERT_EQ(batch_answer.result(), http::status::ok) << batch_answer.body();
+  const json kept = json::parse(batch_answer.body());
+  ASSERT_TRUE(kept.is_array()) << kept.dump();
+  ASSERT_EQ(kept.size(), 1u) << kept.dump();
+  EXPECT_EQ(kept[0]["id"], 8);
+  EXPECT_EQ(kept[0]["result"]["content"][0]["text"], "kept");
+}
+
 }  // namespace
 }  // namespace bookmcp::transport
