@@ -143,7 +143,14 @@ std::unique_ptr<authenticator> load_api_keys(const std::string& path) {
   int number = 0;
   while (std::getline(file, line)) {
     ++number;
-    if (const auto hash = line.find('#'); hash != std::string::npos) line.resize(hash);
+    // A comment starts with '#' at the start of the line or after white space: a '#' inside a
+    // key is part of the key (cutting there silently shortened such keys).
+    for (std::size_t hash = line.find('#'); hash != std::string::npos; hash = line.find('#', hash + 1)) {
+      if (hash == 0 || line[hash - 1] == ' ' || line[hash - 1] == '\t') {
+        line.resize(hash);
+        break;
+      }
+    }
     std::istringstream fields(line);
     std::string subject, key, extra;
     if (!(fields >> subject)) continue;  // blank or comment

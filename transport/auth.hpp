@@ -27,7 +27,8 @@ class authenticator {
   virtual std::optional<std::string> authenticate(std::string_view token) const = 0;
 };
 
-// API keys from a file of lines "SUBJECT KEY" or "SUBJECT sha256:HEX" ('#' starts a comment).
+// API keys from a file of lines "SUBJECT KEY" or "SUBJECT sha256:HEX" ('#' at the start of a
+// line or after white space starts a comment; inside a key it is part of the key).
 // Keys are compared in constant time (plain keys are hashed on load, so every comparison is
 // between SHA-256 digests). Throws auth_config_error naming the file and line.
 std::unique_ptr<authenticator> load_api_keys(const std::string& path);

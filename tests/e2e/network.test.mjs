@@ -610,6 +610,7 @@ describe('Origin and Host checks', SUITE, () => {
 describe('API key authentication (--auth-keys)', SUITE, () => {
   const ALICE_KEY = 'alice-key-0123456789abcdef';
   const BOB_KEY = 'bob-key-fedcba9876543210';
+  const CAROL_KEY = 'carol-key-0123456789#with-a-hash';  // '#' inside a key is not a comment
   let server;
   let dir;
   before(async () => {
@@ -618,6 +619,7 @@ describe('API key authentication (--auth-keys)', SUITE, () => {
       '# e2e keys',
       `alice ${ALICE_KEY}`,
       `bob sha256:${createHash('sha256').update(BOB_KEY).digest('hex')}`,
+      `carol ${CAROL_KEY}   # a trailing comment`,
     ]);
     server = await startBookmcp({ args: ['--auth-keys', keys] });
   });
@@ -636,7 +638,8 @@ describe('API key authentication (--auth-keys)', SUITE, () => {
   });
 
   it('a wrong key, or a non-Bearer scheme: 401', async () => {
-    for (const auth of ['Bearer wrong-key-0123456789abcdef', `Basic ${Buffer.from(`alice:${ALICE_KEY}`).toString('base64')}`, `Bearer ${ALICE_KEY}x`]) {
+    for (const auth of ['Bearer wrong-key-0123456789abcdef', `Basic ${Buffer.from(`alice:${ALICE_KEY}`).toString('base64')}`, `Bearer ${ALICE_KEY}x`,
+                        `Bearer ${CAROL_KEY.split('#')[0]}`]) {
       const response = await post(server, initialize, { auth });
       assert.equal(response.status, 401, `${auth}: ${response.body}`);
       assert.match(response.headers['www-authenticate'] ?? '', /^Bearer\b/);
@@ -646,8 +649,10 @@ describe('API key authentication (--auth-keys)', SUITE, () => {
   it('the right key works (plain and sha256: entries), and the identity is the subject', async () => {
     const alice = await initializeRaw(server, { auth: `Bearer ${ALICE_KEY}` });
     const bob = await initializeRaw(server, { auth: `Bearer ${BOB_KEY}` });
+    const carol = await initializeRaw(server, { auth: `Bearer ${CAROL_KEY}` });
     assert.equal((await post(server, ping(1), alice)).status, 200);
     assert.equal((await post(server, ping(1), bob)).status, 200);
+    assert.equal((await post(server, ping(1), carol)).status, 200);
     // bookmcp logs each request with its identity at debug level.
     await sleep(100);
     assert.match(server.stderr, /identity=alice\b/);
