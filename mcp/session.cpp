@@ -761,7 +761,13 @@ json session_impl::complete(const json& params) {
   }
   const std::string type = require_string(*ref_it, "type", "completion/complete ref");
   const std::string argument = require_string(*arg_it, "name", "completion/complete argument");
-  const std::string value = arg_it->value("value", std::string());
+  std::string value;
+  if (auto value_it = arg_it->find("value"); value_it != arg_it->end()) {
+    if (!value_it->is_string()) {
+      throw rpc_error(error_code::invalid_params, "completion/complete argument.value must be a string");
+    }
+    value = value_it->get<std::string>();
+  }
   std::map<std::string, std::string> context;
   if (auto ctx = params.find("context"); ctx != params.end() && ctx->is_object()) {
     context = string_map(ctx->value("arguments", json::object()), "context.arguments");

@@ -336,6 +336,20 @@ TEST_F(BookToolsTest, UrisRoundTripThroughPercentEncoding) {
   EXPECT_FALSE(parse_document_reference("a%00b"));
 }
 
+// Completing book://doc/{+path} reports every match in total and hasMore, not the first 100
+// as if they were all.
+TEST_F(BookToolsTest, PathCompletionCountsEveryMatch) {
+  generate_chapters(120);
+  index_everything();
+  const json answer = harness_->client->request(
+      "completion/complete", {{"ref", {{"type", "ref/resource"}, {"uri", "book://doc/{+path}"}}},
+                              {"argument", {{"name", "path"}, {"value", "generated/"}}}});
+  const json& completion = answer["completion"];
+  EXPECT_EQ(completion["values"].size(), 100u) << answer.dump().substr(0, 300);
+  EXPECT_EQ(completion["total"], 120);
+  EXPECT_EQ(completion["hasMore"], true);
+}
+
 // Right after a start with an empty data directory, the startup run is announced before its
 // thread starts: index_status says a run is in progress and a search says the book is still
 // being indexed (it used to answer "no section matches", as if the book lacked the topic).

@@ -153,6 +153,17 @@ TEST_F(Prompts, CompletionForPromptArgumentIsCappedAt100) {
   EXPECT_EQ(none["result"]["completion"]["hasMore"], false);
 }
 
+// argument.value of another type than string used to escape as -32603 "Internal error".
+TEST_F(Prompts, CompletionValueMustBeAString) {
+  for (const json& value : {json(5), json(nullptr), json::array(), json::object(), json(true)}) {
+    const json answer = harness.request(
+        "completion/complete", {{"ref", {{"type", "ref/prompt"}, {"name", "summarize_chapter"}}},
+                                {"argument", {{"name", "chapter"}, {"value", value}}}});
+    EXPECT_EQ(error_code_of(answer), error_code::invalid_params) << answer;
+    EXPECT_NE(answer.dump().find("argument.value must be a string"), std::string::npos) << answer;
+  }
+}
+
 TEST_F(Prompts, CompletionForResourceTemplateSeesContext) {
   const json ids = complete({{"type", "ref/resource"}, {"uri", "todo://items/{id}"}}, "id", "1");
   ASSERT_TRUE(ids.contains("result")) << ids;

@@ -344,9 +344,9 @@ void register_search_tools(mcp::server& server, rag::indexer& indexer, rag::lexi
     std::vector<std::string> paths;
     collect_paths(indexer.table_of_contents(), paths);
     std::sort(paths.begin(), paths.end());
+    // All matches: the runtime sends the first 100 with the total and hasMore.
     for (const auto& path : paths) {
       if (path.starts_with(prefix)) matches.push_back(path);
-      if (matches.size() == 100) break;
     }
     return matches;
   };
