@@ -603,6 +603,12 @@ void session_impl::handle_request(incoming_message& message) {
     {
       std::lock_guard lock(mutex_);
       if (method == "resources/subscribe") {
+        // Bounded: each one is kept for the session's life (60,000 took half a gigabyte).
+        if (subscriptions_.size() >= max_subscriptions && !subscriptions_.contains(uri)) {
+          throw rpc_error(error_code::invalid_params,
+                          "Too many subscriptions: at most " + std::to_string(max_subscriptions) +
+                              " per session; unsubscribe from some first");
+        }
         subscriptions_.insert(uri);
       } else {
         subscriptions_.erase(uri);

@@ -130,6 +130,7 @@ class session_impl final : public server_session, public std::enable_shared_from
   json client_capabilities_ = json::object();
   log_level log_level_ = log_level::info;
   std::set<std::string> subscriptions_;
+  static constexpr std::size_t max_subscriptions = 1000;
   // Calls by id, for cancellation and to refuse an id still in use. An answered call gives its
   // id up at once (a client may reuse it as soon as it has the answer), while its bookkeeping
   // (running_, the observer) ends in finish_call.
