@@ -195,6 +195,7 @@ class http_router final : public mcp::message_sink {
     std::vector<std::shared_ptr<outbox>> all;
     {
       std::lock_guard lock(mutex_);
+      closed_ = true;
       for (auto& [id, stream] : streams_) all.push_back(stream);
       if (get_stream_) all.push_back(get_stream_);
       streams_.clear();
@@ -228,6 +229,11 @@ class http_router final : public mcp::message_sink {
     std::lock_guard lock(mutex_);
     forget_locked(stream);
   }
+  // The session ended (DELETE, eviction, shutdown): its POSTs still waiting get no answer.
+  bool closed() const {
+    std::lock_guard lock(mutex_);
+    return closed_;
+  }
   bool set_get_stream(std::shared_ptr<outbox> stream) {
     std::lock_guard lock(mutex_);
     if (get_stream_ && !get_stream_->closed()) return false;
@@ -250,6 +256,7 @@ class http_router final : public mcp::message_sink {
   mutable std::mutex mutex_;
   std::unordered_map<mcp::request_id, std::shared_ptr<outbox>, mcp::request_id::hash> streams_;
   std::shared_ptr<outbox> get_stream_;
+  bool closed_ = false;
 };
 
 struct http_session_entry {
@@ -347,6 +354,19 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
 
   std::shared_ptr<http_session_entry> find_session(const http::request<http::string_body>& request,
                                                    const std::string& identity, std::optional<response>& failure);
+  // Forgets a session and ends it: its calls are cancelled, its waiting POSTs and its GET
+  // stream end.
+  void end_session(const std::string& id, const std::shared_ptr<http_session_entry>& entry) {
+    {
+      std::lock_guard lock(sessions_mutex);
+      sessions.erase(id);
+    }
+    close_entry(*entry);
+  }
+  static void close_entry(const http_session_entry& entry) {
+    entry.session->close();
+    entry.router->close();
+  }
 };
 
 // ---------------------------------------------------------------------------------------
@@ -684,7 +704,14 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
   }
   std::optional<queued_message> message = std::get<0>(std::move(first));
   if (!message) {
-    // Cancelled by the client (no response is due) or the session ended.
+    if (entry->router->closed()) {
+      // The session ended first (DELETE, eviction, shutdown): as for any request of an ended
+      // session, 404 (a 202 would tell the client that no answer is due).
+      co_return json_error(request, http::status::not_found, -32001,
+                           "Not Found: the session ended before this request was answered; "
+                           "initialize a new session");
+    }
+    // Cancelled by the client: no response is due.
     auto out = make_response(request, http::status::accepted, "");
     out.erase(http::field::content_type);
     co_return out;
@@ -692,7 +719,14 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
   if (message->type == mcp::outbound_route::kind::response) {
     entry->router->remove_stream(stream_box);
     auto out = make_response(request, http::status::ok, std::move(message->text));
-    if (!new_session_id.empty()) out.set("Mcp-Session-Id", new_session_id);
+    if (!new_session_id.empty()) {
+      if (entry->session->initialized()) {
+        out.set("Mcp-Session-Id", new_session_id);
+      } else {
+        // initialize failed: no session comes of it (it would hold a slot, uninitializable).
+        end_session(new_session_id, entry);
+      }
+    }
     co_return out;
   }
 
@@ -779,12 +813,7 @@ http_server::impl::response http_server::impl::handle_delete(http::request<http:
   std::optional<response> failure;
   auto entry = find_session(request, identity, failure);
   if (!entry) return *failure;
-  {
-    std::lock_guard lock(sessions_mutex);
-    sessions.erase(entry->session->id());
-  }
-  entry->session->close();
-  entry->router->close();
+  end_session(entry->session->id(), entry);
   auto out = make_response(request, http::status::ok, "");
   out.erase(http::field::content_type);
   return out;
@@ -1188,8 +1217,7 @@ bool http_server::impl::make_room_for_a_session() {
   }
   spdlog::info("session {} ended to make room: {} sessions are open", evicted->session->id(),
                options.max_http_sessions);
-  evicted->session->close();
-  evicted->router->close();
+  close_entry(*evicted);
   return true;
 }
 
@@ -1211,8 +1239,7 @@ net::awaitable<void> http_server::impl::reap_sessions() {
     }
     for (const auto& entry : expired) {
       spdlog::info("session {} expired after {} s without use", entry->session->id(), options.http_session_idle.count());
-      entry->session->close();
-      entry->router->close();
+      close_entry(*entry);
     }
   }
 }

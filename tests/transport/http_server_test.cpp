@@ -587,5 +587,43 @@ TEST_F(HttpServerTest, HttpBatchesAreAnsweredWholeWhateverCompletesThem) {
   EXPECT_EQ(kept[0]["result"]["content"][0]["text"], "kept");
 }
 
+// A failed initialize made a session anyway (with an Mcp-Session-Id that could never be
+// initialized, holding a slot for 30 minutes); now it makes none.
+TEST_F(HttpServerTest, AFailedInitializeMakesNoSession) {
+  start();
+  json broken = initialize_request;
+  broken["params"].erase("protocolVersion");
+  auto refused = exchange(post(broken));
+  EXPECT_EQ(refused.result(), http::status::ok);
+  EXPECT_NE(refused.body().find("\"error\""), std::string::npos) << refused.body();
+  EXPECT_EQ(refused.find("Mcp-Session-Id"), refused.end());
+  const std::string metrics = exchange({http::verb::get, "/metrics", 11}).body();
+  EXPECT_NE(metrics.find(R"(bookmcp_active_sessions{transport="http"} 0)"), std::string::npos) << metrics;
+  auto created = exchange(post(initialize_request));
+  EXPECT_NE(created.find("Mcp-Session-Id"), created.end());
+}
+
+// A POST still waiting for its answer when the session is deleted gets 404, as any request of
+// an ended session does (it got 202 "no answer due", and SDK clients then waited for ever).
+TEST_F(HttpServerTest, APostWaitingWhenItsSessionEndsGets404) {
+  start();
+  const std::string session(exchange(post(initialize_request))["Mcp-Session-Id"]);
+  http::response<http::string_body> waiting;
+  std::thread call([&] {
+    waiting = exchange(post({{"jsonrpc", "2.0"},
+                             {"id", 9},
+                             {"method", "tools/call"},
+                             {"params", {{"name", "hold"}, {"arguments", json::object()}}}},
+                            session));
+  });
+  for (int i = 0; i < 500 && !started_.load(); ++i) std::this_thread::sleep_for(2ms);
+  ASSERT_TRUE(started_.load());
+  http::request<http::string_body> end{http::verb::delete_, "/mcp", 11};
+  end.set("Mcp-Session-Id", session);
+  EXPECT_EQ(exchange(end).result(), http::status::ok);
+  call.join();
+  EXPECT_EQ(waiting.result(), http::status::not_found) << waiting.body();
+}
+
 }  // namespace
 }  // namespace bookmcp::transport
