@@ -76,6 +76,33 @@ std::string batch_over_burst_message(double cost, double burst) {
          fmt::format("{}", burst) + " an identity may send at once; send smaller batches";
 }
 
+// The body of a text/event-stream answer: chunked for HTTP/1.1; for HTTP/1.0, which knows no
+// Transfer-Encoding (RFC 9112 section 6.1), plain bytes ended by closing the connection.
+class event_stream_body {
+ public:
+  event_stream_body(beast::tcp_stream& stream, unsigned version) : stream_(stream), chunked_(version >= 11) {}
+  // Sets the head's framing: chunked, or close-delimited.
+  void frame(http::response<http::empty_body>& head, bool keep_alive) const {
+    head.keep_alive(chunked_ && keep_alive);
+    head.chunked(chunked_);
+  }
+  bool chunked() const { return chunked_; }
+  net::awaitable<void> write(std::string_view data, boost::system::error_code& error) {
+    if (chunked_) {
+      co_await net::async_write(stream_, http::make_chunk(net::buffer(data)), net::redirect_error(net::use_awaitable, error));
+    } else {
+      co_await net::async_write(stream_, net::buffer(data), net::redirect_error(net::use_awaitable, error));
+    }
+  }
+  net::awaitable<void> finish(boost::system::error_code& error) {
+    if (chunked_) co_await net::async_write(stream_, http::make_chunk_last(), net::redirect_error(net::use_awaitable, error));
+  }
+
+ private:
+  beast::tcp_stream& stream_;
+  bool chunked_;
+};
+
 std::string jsonrpc_error_body(int code, const std::string& message) {
   return mcp::make_error(std::nullopt, mcp::rpc_error(code, message));
 }
@@ -736,15 +763,14 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
   head.set(http::field::content_type, "text/event-stream");
   head.set(http::field::cache_control, "no-cache");
   if (!new_session_id.empty()) head.set("Mcp-Session-Id", new_session_id);
-  head.keep_alive(request.keep_alive());
-  head.chunked(true);
+  event_stream_body body_out(stream, request.version());
+  body_out.frame(head, request.keep_alive());
   http::response_serializer<http::empty_body> serializer{head};
   boost::system::error_code error;
   co_await http::async_write_header(stream, serializer, net::redirect_error(net::use_awaitable, error));
   while (!error && message) {
     const bool last = message->type == mcp::outbound_route::kind::response;
-    const std::string event = sse_event(message->text);
-    co_await net::async_write(stream, http::make_chunk(net::buffer(event)), net::redirect_error(net::use_awaitable, error));
+    co_await body_out.write(sse_event(message->text), error);
     if (last || error) break;
     message = co_await stream_box->pop();
   }
@@ -758,8 +784,8 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
     stream.socket().close();
     co_return std::nullopt;
   }
-  co_await net::async_write(stream, http::make_chunk_last(), net::redirect_error(net::use_awaitable, error));
-  if (error || !request.keep_alive()) stream.socket().close();
+  co_await body_out.finish(error);
+  if (error || !request.keep_alive() || !body_out.chunked()) stream.socket().close();
   co_return std::nullopt;
 }
 
@@ -782,8 +808,8 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
   head.set(http::field::server, "bookmcp");
   head.set(http::field::content_type, "text/event-stream");
   head.set(http::field::cache_control, "no-cache");
-  head.keep_alive(request.keep_alive());
-  head.chunked(true);
+  event_stream_body body_out(stream, request.version());
+  body_out.frame(head, request.keep_alive());
   http::response_serializer<http::empty_body> serializer{head};
   boost::system::error_code error;
   stream.expires_never();
@@ -799,11 +825,11 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
     } else {
       break;  // session ended
     }
-    co_await net::async_write(stream, http::make_chunk(net::buffer(chunk)), net::redirect_error(net::use_awaitable, error));
+    co_await body_out.write(chunk, error);
     entry->last_used = std::chrono::steady_clock::now();
   }
   entry->router->clear_get_stream(stream_box);
-  if (!error) co_await net::async_write(stream, http::make_chunk_last(), net::redirect_error(net::use_awaitable, error));
+  if (!error) co_await body_out.finish(error);
   stream.socket().close();
   co_return std::nullopt;
 }

@@ -9,6 +9,8 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
@@ -623,6 +625,25 @@ TEST_F(HttpServerTest, APostWaitingWhenItsSessionEndsGets404) {
   EXPECT_EQ(exchange(end).result(), http::status::ok);
   call.join();
   EXPECT_EQ(waiting.result(), http::status::not_found) << waiting.body();
+}
+
+// An event stream answering HTTP/1.0 is close-delimited: Transfer-Encoding is HTTP/1.1 only
+// (RFC 9112 section 6.1); it used to be chunked.
+TEST_F(HttpServerTest, EventStreamsForHttp10AreNotChunked) {
+  start();
+  const std::string session(exchange(post(initialize_request))["Mcp-Session-Id"]);
+  tcp::socket socket = connect();
+  const std::string get = "GET /mcp HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nMcp-Session-Id: " +
+                          session + "\r\n\r\n";
+  net::write(socket, net::buffer(get));
+  std::string head;
+  char byte;
+  while (head.find("\r\n\r\n") == std::string::npos && net::read(socket, net::buffer(&byte, 1)) == 1) head += byte;
+  EXPECT_TRUE(head.starts_with("HTTP/1.0 200")) << head;
+  EXPECT_NE(head.find("text/event-stream"), std::string::npos) << head;
+  std::string lowered = head;
+  for (auto& c : lowered) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  EXPECT_EQ(lowered.find("transfer-encoding"), std::string::npos) << head;
 }
 
 }  // namespace
