@@ -814,9 +814,19 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
   boost::system::error_code error;
   stream.expires_never();
   co_await http::async_write_header(stream, serializer, net::redirect_error(net::use_awaitable, error));
+  using namespace net::experimental::awaitable_operators;
+  bool peer_gone = false;
   while (!error) {
     bool idle = false;
-    auto message = co_await stream_box->pop(kSseKeepAlive, &idle);
+    // Watching the socket too: a client that dropped the stream is noticed at once (it used
+    // to be noticed by the next keep-alive write, up to 30 s later, its reconnects getting
+    // 409 meanwhile).
+    auto got = co_await (stream_box->pop(kSseKeepAlive, &idle) || wait_peer_closed(stream.socket()));
+    if (got.index() == 1) {
+      peer_gone = true;
+      break;
+    }
+    auto message = std::get<0>(std::move(got));
     std::string chunk;
     if (message) {
       chunk = sse_event(message->text);
@@ -829,7 +839,7 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
     entry->last_used = std::chrono::steady_clock::now();
   }
   entry->router->clear_get_stream(stream_box);
-  if (!error) co_await body_out.finish(error);
+  if (!error && !peer_gone) co_await body_out.finish(error);
   stream.socket().close();
   co_return std::nullopt;
 }

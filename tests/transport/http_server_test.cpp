@@ -646,5 +646,34 @@ TEST_F(HttpServerTest, EventStreamsForHttp10AreNotChunked) {
   EXPECT_EQ(lowered.find("transfer-encoding"), std::string::npos) << head;
 }
 
+// A client that drops its GET stream can open a new one at once: the old one used to be noticed
+// only by a keep-alive write up to 30 s later, every reconnect meanwhile getting 409 (the
+// TypeScript SDK gives up after two).
+TEST_F(HttpServerTest, ADroppedGetStreamIsReplacedAtOnce) {
+  start();
+  const std::string session(exchange(post(initialize_request))["Mcp-Session-Id"]);
+  const auto open_stream = [&] {
+    tcp::socket socket = connect();
+    const std::string get = "GET /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nMcp-Session-Id: " +
+                            session + "\r\n\r\n";
+    net::write(socket, net::buffer(get));
+    std::string head;
+    char byte;
+    while (head.find("\r\n\r\n") == std::string::npos && net::read(socket, net::buffer(&byte, 1)) == 1) head += byte;
+    return std::pair{std::move(socket), head};
+  };
+  {
+    auto [first, head] = open_stream();
+    ASSERT_TRUE(head.starts_with("HTTP/1.1 200")) << head;
+  }  // closed
+  std::string head;
+  for (int attempt = 0; attempt < 20; ++attempt) {  // within 1 s, not 30
+    head = open_stream().second;
+    if (head.starts_with("HTTP/1.1 200")) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_TRUE(head.starts_with("HTTP/1.1 200")) << head;
+}
+
 }  // namespace
 }  // namespace bookmcp::transport
