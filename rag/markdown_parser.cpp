@@ -64,6 +64,29 @@ std::optional<std::string> scalar(const YAML::Node& node, const char* key) {
   return value.as<std::string>();
 }
 
+// A front matter text shown to readers (title, labels, description): control characters (an
+// escape sequence, a bell, NUL) become spaces, so they reach no title, table of contents or log.
+std::optional<std::string> display_scalar(const YAML::Node& node, const char* key) {
+  auto value = scalar(node, key);
+  if (value) {
+    for (char& c : *value) {
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+    }
+  }
+  return value;
+}
+
+// A front matter value that becomes part of a URL (slug, id): control characters are refused.
+std::optional<std::string> url_scalar(const YAML::Node& node, const char* key) {
+  auto value = scalar(node, key);
+  if (value && std::any_of(value->begin(), value->end(), [](char c) {
+        return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+      })) {
+    throw parse_error(std::string("front matter ") + key + " contains control characters");
+  }
+  return value;
+}
+
 int count_leading(std::string_view s, char c) {
   int n = 0;
   while (static_cast<std::size_t>(n) < s.size() && s[static_cast<std::size_t>(n)] == c) ++n;
@@ -219,11 +242,11 @@ front_matter parse_front_matter(std::string_view source, std::size_t* body_offse
     throw parse_error("front matter is not a YAML mapping");
   }
   try {
-    meta.title = scalar(root, "title");
-    meta.description = scalar(root, "description");
-    meta.slug = scalar(root, "slug");
-    meta.id = scalar(root, "id");
-    meta.sidebar_label = scalar(root, "sidebar_label");
+    meta.title = display_scalar(root, "title");
+    meta.description = display_scalar(root, "description");
+    meta.slug = url_scalar(root, "slug");
+    meta.id = url_scalar(root, "id");
+    meta.sidebar_label = display_scalar(root, "sidebar_label");
     if (auto position = scalar(root, "sidebar_position")) {
       char* parse_end = nullptr;
       double value = std::strtod(position->c_str(), &parse_end);

@@ -103,6 +103,15 @@ TEST(Headings, KnowTheirLineAndManyOfThemParseInLinearTime) {
   EXPECT_LT(took, std::chrono::seconds(3));  // linear: well under a second, even sanitized
 }
 
+// Control characters in front matter reached hit titles, the table of contents and URLs.
+TEST(FrontMatter, ControlCharactersNeverReachTitlesOrUrls) {
+  const auto meta = parse_front_matter("---\ntitle: \"ctl\\x1b[31mred\\a\"\nsidebar_label: \"a\\tb\"\n---\n");
+  EXPECT_EQ(meta.title, "ctl [31mred ");
+  EXPECT_EQ(meta.sidebar_label, "a b");
+  EXPECT_THROW(parse_front_matter("---\nid: \"\\0\"\n---\n"), parse_error);
+  EXPECT_THROW(parse_front_matter("---\nslug: \"/a\\nb\"\n---\n"), parse_error);
+}
+
 TEST(Title, FrontMatterThenFirstH1ThenFallback) {
   EXPECT_EQ(parse_markdown("---\ntitle: From FM\n---\n# From H1\n", "file").title, "From FM");
   EXPECT_EQ(parse_markdown("Intro\n\n# From H1\n\n# Second\n", "file").title, "From H1");
