@@ -291,6 +291,15 @@ index_summary indexer::index(std::string_view requested_path, const progress_cal
     if (!is_markdown_file(target.absolute)) {
       throw request_error("not a Markdown file (.md or .mdx): " + std::string(requested_path));
     }
+    // What a folder walk skips is not part of the book, named or not (indexed by name, it
+    // vanished again at the next full run).
+    for (const auto& part : fs::path(target.relative)) {
+      if (is_ignored_name(part.string())) {
+        throw request_error(std::string(requested_path) +
+                            " is not part of the book: names starting with '_' or '.', and "
+                            "node_modules, are skipped (Docusaurus partials and hidden files)");
+      }
+    }
     files.emplace_back(target.relative, target.absolute);
   }
   (void)is_folder;

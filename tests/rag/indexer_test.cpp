@@ -89,6 +89,17 @@ TEST_F(IndexerTest, IndexesMarkdownFilesAndSkipsPartialsHiddenAndNodeModules) {
   EXPECT_EQ(hits("lidar"), 1u);
   EXPECT_EQ(hits("partialword modulesword hiddenword"), 0u);
   EXPECT_EQ(index_.snapshot()->generation(), registry_.generation());
+
+  // Named one by one, they are refused too (indexed by name, they vanished at the next run).
+  for (const char* path : {"01-basics/_partial.md", "node_modules/pkg/readme.md", ".hidden/secret.md"}) {
+    try {
+      pipeline->index(path);
+      ADD_FAILURE() << path << " was indexed";
+    } catch (const request_error& error) {
+      EXPECT_NE(std::string(error.what()).find("is not part of the book"), std::string::npos) << error.what();
+    }
+  }
+  EXPECT_EQ(hits("partialword modulesword hiddenword"), 0u);
 }
 
 TEST_F(IndexerTest, SkipsUnchangedUpdatesChangedAndRemovesDeleted) {
