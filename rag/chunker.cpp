@@ -116,16 +116,7 @@ std::vector<section> build_sections(const parsed_document& document) {
   std::vector<section> sections(1);
   sections[0].path = {document.title};
 
-  std::string intro;
-  if (document.meta.description) intro = std::string(trim(*document.meta.description));
-  if (!document.meta.keywords.empty()) {
-    if (!intro.empty()) intro += "\n";
-    intro += "Keywords: ";
-    for (std::size_t i = 0; i < document.meta.keywords.size(); ++i) {
-      if (i) intro += ", ";
-      intro += document.meta.keywords[i];
-    }
-  }
+  const std::string intro = front_matter_summary(document.meta);
   if (!intro.empty()) sections[0].add(intro, false);
 
   struct open_heading {
@@ -192,6 +183,20 @@ std::string make_chunk_id(std::string_view document_path,
   hash = stable_hash("\x1e", hash);
   hash = stable_hash(std::to_string(ordinal_in_section), hash);
   return to_hex(hash);
+}
+
+std::string front_matter_summary(const front_matter& meta) {
+  std::string summary;
+  if (meta.description) summary = std::string(trim(*meta.description));
+  if (!meta.keywords.empty()) {
+    if (!summary.empty()) summary += "\n";
+    summary += "Keywords: ";
+    for (std::size_t i = 0; i < meta.keywords.size(); ++i) {
+      if (i) summary += ", ";
+      summary += meta.keywords[i];
+    }
+  }
+  return summary;
 }
 
 std::vector<store::stored_chunk> chunk_document(const parsed_document& document,

@@ -52,6 +52,11 @@ std::vector<store::stored_chunk> chunk_document(const parsed_document& document,
                                                 std::string_view document_url,
                                                 const chunker_options& options = {});
 
+// The front matter a reader of the page is told about: the description, then a line
+// "Keywords: a, b". The first chunk of a page starts with it (so that searches find them), and
+// reading the whole page shows it first (so that a hit on them quotes what its citation holds).
+std::string front_matter_summary(const front_matter& meta);
+
 // The stable id of a chunk: 16 hex digits of a 64-bit hash of its arguments.
 std::string make_chunk_id(std::string_view document_path,
                           const std::vector<std::string>& heading_path, std::string_view anchor,

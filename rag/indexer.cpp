@@ -495,7 +495,11 @@ document_content indexer::read_document(std::string_view requested_path,
   if (anchor.empty()) {
     std::size_t body = 0;
     parse_front_matter(content, &body);
-    result.markdown = content.substr(body);
+    // The description and keywords first, as the page's first chunk has them: a search hit on
+    // them quotes them, and its citation is this page.
+    const std::string summary = front_matter_summary(document.meta);
+    result.markdown = summary.empty() ? std::string() : summary + "\n\n";
+    result.markdown += content.substr(body);
     return result;
   }
   for (std::size_t i = 0; i < headings.size(); ++i) {

@@ -294,6 +294,23 @@ TEST_F(IndexerTest, RootsAreDeduplicatedOverlapsRefusedAndPathsUniqueAcrossRoots
   }
 }
 
+// A hit on the description or keywords (indexed with the page's first chunk) quotes them; the
+// page it cites used to leave them out (its front matter stripped).
+TEST_F(IndexerTest, AWholePageReadStartsWithItsDescriptionAndKeywords) {
+  write(root_ / "kin.md",
+        "---\ntitle: Kinematics\ndescription: Dynamic modeling for humanoid robots\n"
+        "keywords: [kinematics, jacobian]\n---\n\n# Kinematics\n\nBody text.\n");
+  auto pipeline = make_indexer();
+  pipeline->index(root_.string());
+  const auto hits = index_.search({"humanoid jacobian", 5, ""});
+  ASSERT_FALSE(hits.empty());
+  EXPECT_EQ(hits[0].document_path, "kin.md");
+  const auto page = pipeline->read_document("kin.md", "");
+  EXPECT_TRUE(page.markdown.starts_with("Dynamic modeling for humanoid robots\nKeywords: kinematics, jacobian\n\n"))
+      << page.markdown;
+  EXPECT_NE(page.markdown.find("# Kinematics\n\nBody text."), std::string::npos) << page.markdown;
+}
+
 TEST_F(IndexerTest, SnapshotIsLoadedWhenCurrentAndRebuiltWhenStale) {
   indexer_options options;
   options.snapshot_file = folder_.path() / "bm25.index";
