@@ -64,14 +64,38 @@ std::string require_string(const json& params, std::string_view key, std::string
 
 // JSON has one number type: 2.0 is the integer 2 (JSON Schema says so too), but the parser
 // keeps it a float and the validator would refuse it where an integer is expected.
-void integral_floats_to_integers(json& value) {
+// The path of the first string in `value` holding a NUL character.
+std::optional<std::string> path_of_nul(const json& value, const std::string& path) {
+  if (value.is_string()) {
+    if (value.get_ref<const std::string&>().find('\0') != std::string::npos) return path.empty() ? "/" : path;
+  } else if (value.is_object()) {
+    for (const auto& [key, item] : value.items()) {
+      if (auto found = path_of_nul(item, path + "/" + key)) return found;
+    }
+  } else if (value.is_array()) {
+    for (std::size_t i = 0; i < value.size(); ++i) {
+      if (auto found = path_of_nul(value[i], path + "/" + std::to_string(i))) return found;
+    }
+  }
+  return std::nullopt;
+}
+
+// Prepares tool arguments for validation, in one walk: integral floats become integers (JSON
+// Schema counts 2.0 as an integer). Returns whether a string holds a NUL character: the schema
+// validator measures strings up to their first NUL ("\u0000" and 2,000 characters read as
+// empty; a NUL before 30,000 passed a maxLength of 20,000).
+bool prepare_arguments(json& value) {
+  bool nul = false;
   if (value.is_number_float()) {
     const double number = value.get<double>();
     if (std::trunc(number) == number && std::fabs(number) < 9.2e18)
       value = static_cast<std::int64_t>(number);
+  } else if (value.is_string()) {
+    nul = value.get_ref<const std::string&>().find('\0') != std::string::npos;
   } else if (value.is_structured()) {
-    for (auto& item : value) integral_floats_to_integers(item);
+    for (auto& item : value) nul = prepare_arguments(item) || nul;
   }
+  return nul;
 }
 
 std::string require_uri(const json& params, std::string_view method) {
@@ -898,9 +922,15 @@ void session_impl::start_tool_call(const request_id& id, const json& params) {
     }
     arguments = *it;
   }
-  integral_floats_to_integers(arguments);
-  tool->input_schema->apply_defaults(arguments);
-  if (auto problems = tool->input_schema->validate(arguments); !problems.empty()) {
+  std::vector<std::string> problems;
+  if (prepare_arguments(arguments)) {
+    problems.push_back(path_of_nul(arguments, "").value_or("/") +
+                       ": a string must not contain the NUL character (U+0000)");
+  } else {
+    tool->input_schema->apply_defaults(arguments);
+    problems = tool->input_schema->validate(arguments);
+  }
+  if (!problems.empty()) {
     std::string text = "Invalid arguments for tool " + name + ":";
     for (const auto& problem : problems) text += "\n- " + problem;
     text += "\nExpected input schema: " + tool->definition.input_schema.dump();

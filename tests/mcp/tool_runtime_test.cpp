@@ -226,6 +226,26 @@ TEST_F(ToolRuntime, DefaultsAreAppliedBeforeTheHandlerRuns) {
   EXPECT_EQ(explicit_value["limit"], 3);
 }
 
+// The schema validator measures strings up to their first NUL: "\u0000" and 2,000 characters
+// was refused as "fewer than 1 characters", a NUL before 30,000 passed a maxLength of 20,000.
+TEST_F(ToolRuntime, StringsWithANulCharacterAreRefusedNamingWhere) {
+  tool_definition tool = echo_tool("titled");
+  tool.input_schema = {{"type", "object"},
+                       {"properties",
+                        {{"title", {{"type", "string"}, {"minLength", 1}, {"maxLength", 500}}},
+                         {"tags", {{"type", "array"}, {"items", {{"type", "string"}}}}}}}};
+  harness->server.add_tool(tool);
+  harness->initialize();
+  const json long_title = call("titled", {{"title", std::string(1, '\0') + std::string(30000, 'x')}});
+  ASSERT_TRUE(is_error_result(long_title));
+  EXPECT_NE(text_of(long_title).find("/title: a string must not contain the NUL character"), std::string::npos)
+      << text_of(long_title);
+  const json tag = call("titled", {{"title", "ok"}, {"tags", {"a", std::string("b\0c", 3)}}});
+  ASSERT_TRUE(is_error_result(tag));
+  EXPECT_NE(text_of(tag).find("/tags/1: a string must not contain"), std::string::npos) << text_of(tag);
+  EXPECT_FALSE(is_error_result(call("titled", {{"title", "fine"}})));
+}
+
 // 2.0 is the integer 2 in JSON (and in JSON Schema); it used to be refused as "not an integer".
 TEST_F(ToolRuntime, IntegralFloatsAreIntegers) {
   tool_definition tool = echo_tool("paged");
