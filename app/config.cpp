@@ -135,7 +135,8 @@ const std::vector<setting>& settings() {
       {"max-connections", "BOOKMCP_MAX_CONNECTIONS", value_kind::size, "open connections at most (default 20000)", {},
        [](config& c, const auto& v) { c.max_connections = parse_size("max-connections", v.back()); }},
       {"idle-timeout", "BOOKMCP_IDLE_TIMEOUT", value_kind::milliseconds,
-       "close connections without traffic for this long (default 300s)", {},
+       "close connections without traffic for this long (default 300s; a WebSocket that answers "
+       "the server's pings counts as alive: only dead peers are closed)", {},
        [](config& c, const auto& v) { c.idle_timeout = parse_milliseconds("idle-timeout", v.back()); }},
       {"shutdown-grace", "BOOKMCP_SHUTDOWN_GRACE", value_kind::milliseconds,
        "on SIGTERM, and on stdio at end of input, time in-flight calls get to finish before they are "
