@@ -79,6 +79,21 @@ class ToolRuntime : public ::testing::Test {
   json call(std::string_view tool, json arguments = json::object()) {
     return harness->request("tools/call", {{"name", tool}, {"arguments", std::move(arguments)}});
   }
+
+  // Registers `tool` (a waiting_tool), calls it and expects one isError answer from its
+  // deadline, naming `limit`, with the handler's stop token fired.
+  void expect_deadline_answer(const tool_definition& tool, const std::string& limit) {
+    harness->server.add_tool(tool);
+    harness->initialize();
+    harness->start_call(5, tool.name);
+    auto response = harness->sink->wait_for_response(5);
+    ASSERT_TRUE(response);
+    ASSERT_TRUE(is_error_result(*response)) << *response;
+    EXPECT_NE(text_of(*response).find(limit), std::string::npos) << text_of(*response);
+    EXPECT_TRUE(stop_seen.wait());
+    ASSERT_TRUE(harness->session->wait_idle(wait_limit));
+    EXPECT_EQ(harness->sink->responses_to(5).size(), 1u) << "answered exactly once";
+  }
 };
 
 // ---------------------------------------------------------------------------------------
@@ -413,16 +428,7 @@ TEST_F(ToolRuntime, CancelledCallStopsTheHandlerAndGetsNoResponse) {
 TEST_F(ToolRuntime, DeadlineGivesIsErrorAndFiresTheStopToken) {
   tool_definition tool = waiting_tool("slow");
   tool.timeout = std::chrono::milliseconds(50);
-  harness->server.add_tool(tool);
-  harness->initialize();
-  harness->start_call(5, "slow");
-  auto response = harness->sink->wait_for_response(5);
-  ASSERT_TRUE(response);
-  ASSERT_TRUE(is_error_result(*response)) << *response;
-  EXPECT_NE(text_of(*response).find("time limit"), std::string::npos) << text_of(*response);
-  EXPECT_TRUE(stop_seen.wait());
-  ASSERT_TRUE(harness->session->wait_idle(wait_limit));
-  EXPECT_EQ(harness->sink->responses_to(5).size(), 1u) << "answered exactly once";
+  expect_deadline_answer(tool, "time limit of 50 ms");
 }
 
 // server_options::tool_timeout (--tool-timeout) is every tool's deadline, whatever the tool
@@ -433,13 +439,7 @@ TEST_F(ToolRuntime, TheServersToolTimeoutOverridesEachToolsOwn) {
   harness = std::make_unique<session_harness>(options);
   tool_definition tool = waiting_tool("slow");
   tool.timeout = std::chrono::minutes(10);
-  harness->server.add_tool(tool);
-  harness->initialize();
-  harness->start_call(6, "slow");
-  auto response = harness->sink->wait_for_response(6);
-  ASSERT_TRUE(response);
-  EXPECT_NE(text_of(*response).find("time limit of 50 ms"), std::string::npos) << text_of(*response);
-  ASSERT_TRUE(harness->session->wait_idle(wait_limit));
+  expect_deadline_answer(tool, "time limit of 50 ms");
 }
 
 // BUG: the deadline thread hands the expired deadline's work (claim, stop, answer) to the same

@@ -100,6 +100,20 @@ class HttpServerTest : public ::testing::Test {
     return response;
   }
 
+  // Opens the session's GET event stream with a raw request of HTTP/1.`minor`; the socket (kept
+  // open) and the response head as sent.
+  std::pair<tcp::socket, std::string> open_event_stream(const std::string& session, int minor = 1) {
+    tcp::socket socket = connect();
+    const std::string get = "GET /mcp HTTP/1." + std::to_string(minor) +
+                            "\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nMcp-Session-Id: " + session +
+                            "\r\n\r\n";
+    net::write(socket, net::buffer(get));
+    std::string head;
+    char byte;
+    while (head.find("\r\n\r\n") == std::string::npos && net::read(socket, net::buffer(&byte, 1)) == 1) head += byte;
+    return {std::move(socket), head};
+  }
+
   static http::request<http::string_body> post(const json& body, const std::string& session = {}) {
     http::request<http::string_body> request{http::verb::post, "/mcp", 11};
     request.set(http::field::content_type, "application/json");
@@ -632,13 +646,7 @@ TEST_F(HttpServerTest, APostWaitingWhenItsSessionEndsGets404) {
 TEST_F(HttpServerTest, EventStreamsForHttp10AreNotChunked) {
   start();
   const std::string session(exchange(post(initialize_request))["Mcp-Session-Id"]);
-  tcp::socket socket = connect();
-  const std::string get = "GET /mcp HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nMcp-Session-Id: " +
-                          session + "\r\n\r\n";
-  net::write(socket, net::buffer(get));
-  std::string head;
-  char byte;
-  while (head.find("\r\n\r\n") == std::string::npos && net::read(socket, net::buffer(&byte, 1)) == 1) head += byte;
+  const auto [socket, head] = open_event_stream(session, 0);
   EXPECT_TRUE(head.starts_with("HTTP/1.0 200")) << head;
   EXPECT_NE(head.find("text/event-stream"), std::string::npos) << head;
   std::string lowered = head;
@@ -652,23 +660,13 @@ TEST_F(HttpServerTest, EventStreamsForHttp10AreNotChunked) {
 TEST_F(HttpServerTest, ADroppedGetStreamIsReplacedAtOnce) {
   start();
   const std::string session(exchange(post(initialize_request))["Mcp-Session-Id"]);
-  const auto open_stream = [&] {
-    tcp::socket socket = connect();
-    const std::string get = "GET /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nMcp-Session-Id: " +
-                            session + "\r\n\r\n";
-    net::write(socket, net::buffer(get));
-    std::string head;
-    char byte;
-    while (head.find("\r\n\r\n") == std::string::npos && net::read(socket, net::buffer(&byte, 1)) == 1) head += byte;
-    return std::pair{std::move(socket), head};
-  };
   {
-    auto [first, head] = open_stream();
+    auto [first, head] = open_event_stream(session);
     ASSERT_TRUE(head.starts_with("HTTP/1.1 200")) << head;
   }  // closed
   std::string head;
   for (int attempt = 0; attempt < 20; ++attempt) {  // within 1 s, not 30
-    head = open_stream().second;
+    head = open_event_stream(session).second;
     if (head.starts_with("HTTP/1.1 200")) break;
     std::this_thread::sleep_for(50ms);
   }
