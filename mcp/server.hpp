@@ -6,9 +6,9 @@
 // with list_changed notifications. Thread-safety: every method may be called from any thread.
 
 #include <chrono>
-#include <optional>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 

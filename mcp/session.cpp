@@ -67,7 +67,8 @@ std::string require_string(const json& params, std::string_view key, std::string
 // The path of the first string in `value` holding a NUL character.
 std::optional<std::string> path_of_nul(const json& value, const std::string& path) {
   if (value.is_string()) {
-    if (value.get_ref<const std::string&>().find('\0') != std::string::npos) return path.empty() ? "/" : path;
+    if (value.get_ref<const std::string&>().find('\0') != std::string::npos)
+      return path.empty() ? "/" : path;
   } else if (value.is_object()) {
     for (const auto& [key, item] : value.items()) {
       if (auto found = path_of_nul(item, path + "/" + key)) return found;
@@ -182,7 +183,6 @@ void run_in_slot(registered_tool& tool, std::function<void()> job) {
 }
 
 }  // namespace
-
 
 // ---------------------------------------------------------------------------------------
 // call_state
@@ -417,8 +417,8 @@ void session_impl::dispatch(incoming_message message) {
   if (!deferred || outcome != "ok") {
     // Methods the server does not have are counted under one name: metrics labels must not
     // grow with whatever names clients make up.
-    observe(unknown_method ? std::string_view("unknown") : std::string_view(message.method), "", outcome, id,
-            started);
+    observe(unknown_method ? std::string_view("unknown") : std::string_view(message.method), "",
+            outcome, id, started);
   }
 }
 
@@ -794,7 +794,8 @@ json session_impl::complete(const json& params) {
   std::string value;
   if (auto value_it = arg_it->find("value"); value_it != arg_it->end()) {
     if (!value_it->is_string()) {
-      throw rpc_error(error_code::invalid_params, "completion/complete argument.value must be a string");
+      throw rpc_error(error_code::invalid_params,
+                      "completion/complete argument.value must be a string");
     }
     value = value_it->get<std::string>();
   }

@@ -127,7 +127,8 @@ class lexical_index {
   // Whether the staged content is exactly these documents with these chunk ids each (in
   // position order; documents without chunks are absent). How an indexer notices that another
   // process changed the shared registry under it.
-  bool holds_exactly(const std::map<std::string, std::vector<std::string>, std::less<>>& documents) const;
+  bool holds_exactly(
+      const std::map<std::string, std::vector<std::string>, std::less<>>& documents) const;
 
   // Builds a snapshot from everything staged so far and makes it current, tagged with
   // `generation` (the document registry generation it reflects). Cost: O(total postings).

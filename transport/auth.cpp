@@ -145,7 +145,8 @@ std::unique_ptr<authenticator> load_api_keys(const std::string& path) {
     ++number;
     // A comment starts with '#' at the start of the line or after white space: a '#' inside a
     // key is part of the key (cutting there silently shortened such keys).
-    for (std::size_t hash = line.find('#'); hash != std::string::npos; hash = line.find('#', hash + 1)) {
+    for (std::size_t hash = line.find('#'); hash != std::string::npos;
+         hash = line.find('#', hash + 1)) {
       if (hash == 0 || line[hash - 1] == ' ' || line[hash - 1] == '\t') {
         line.resize(hash);
         break;

@@ -80,7 +80,8 @@ std::string batch_over_burst_message(double cost, double burst) {
 // Transfer-Encoding (RFC 9112 section 6.1), plain bytes ended by closing the connection.
 class event_stream_body {
  public:
-  event_stream_body(beast::tcp_stream& stream, unsigned version) : stream_(stream), chunked_(version >= 11) {}
+  event_stream_body(beast::tcp_stream& stream, unsigned version)
+      : stream_(stream), chunked_(version >= 11) {}
   // Sets the head's framing: chunked, or close-delimited.
   void frame(http::response<http::empty_body>& head, bool keep_alive) const {
     head.keep_alive(chunked_ && keep_alive);
@@ -89,13 +90,17 @@ class event_stream_body {
   bool chunked() const { return chunked_; }
   net::awaitable<void> write(std::string_view data, boost::system::error_code& error) {
     if (chunked_) {
-      co_await net::async_write(stream_, http::make_chunk(net::buffer(data)), net::redirect_error(net::use_awaitable, error));
+      co_await net::async_write(stream_, http::make_chunk(net::buffer(data)),
+                                net::redirect_error(net::use_awaitable, error));
     } else {
-      co_await net::async_write(stream_, net::buffer(data), net::redirect_error(net::use_awaitable, error));
+      co_await net::async_write(stream_, net::buffer(data),
+                                net::redirect_error(net::use_awaitable, error));
     }
   }
   net::awaitable<void> finish(boost::system::error_code& error) {
-    if (chunked_) co_await net::async_write(stream_, http::make_chunk_last(), net::redirect_error(net::use_awaitable, error));
+    if (chunked_)
+      co_await net::async_write(stream_, http::make_chunk_last(),
+                                net::redirect_error(net::use_awaitable, error));
   }
 
  private:
@@ -367,8 +372,8 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   // response when the request is refused; sets `identity` when it passes.
   std::optional<response> admit(const http::request<http::string_body>& request, std::string& identity);
   // The per-identity rate limit; a response when over it.
-  std::optional<response> limit_rate(const http::request<http::string_body>& request, const std::string& identity,
-                                     double cost = 1);
+  std::optional<response> limit_rate(const http::request<http::string_body>& request,
+                                     const std::string& identity, double cost = 1);
 
   // Writes a whole response (not a stream): directly when the socket takes it at once.
   net::awaitable<void> write_response(beast::tcp_stream& stream, const response& out,
@@ -632,9 +637,11 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
   // would leave work hanging.
   auto is_request = [](const json& message) { return message.is_object() && message.contains("method") && message.contains("id"); };
   // A batch costs one token per request in it.
-  const auto requests = body.is_array() ? std::ranges::count_if(body, is_request) : (is_request(body) ? 1 : 0);
+  const auto requests =
+      body.is_array() ? std::ranges::count_if(body, is_request) : (is_request(body) ? 1 : 0);
   if (requests > 0) {
-    if (auto refused = limit_rate(request, identity, static_cast<double>(requests))) co_return refused;
+    if (auto refused = limit_rate(request, identity, static_cast<double>(requests)))
+      co_return refused;
   }
   std::shared_ptr<http_session_entry> entry;
   std::string new_session_id;
@@ -821,7 +828,8 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
     // Watching the socket too: a client that dropped the stream is noticed at once (it used
     // to be noticed by the next keep-alive write, up to 30 s later, its reconnects getting
     // 409 meanwhile).
-    auto got = co_await (stream_box->pop(kSseKeepAlive, &idle) || wait_peer_closed(stream.socket()));
+    auto got =
+        co_await (stream_box->pop(kSseKeepAlive, &idle) || wait_peer_closed(stream.socket()));
     if (got.index() == 1) {
       peer_gone = true;
       break;
@@ -1012,7 +1020,8 @@ net::awaitable<void> http_server::impl::run_websocket(beast::tcp_stream stream,
         std::vector<mcp::request_id> batch_requests;
         const bool batch = starts_a_batch(text);
         if (batch) batch_requests = request_ids_in_batch(text);
-        const double cost = batch ? static_cast<double>(std::max<std::size_t>(1, batch_requests.size())) : 1.0;
+        const double cost =
+            batch ? static_cast<double>(std::max<std::size_t>(1, batch_requests.size())) : 1.0;
         if (auto decision = limiter.acquire(identity, cost); !decision.allowed) {
           // Only requests count: notifications (cancellations) and responses always pass.
           std::optional<mcp::request_id> single;
@@ -1032,7 +1041,8 @@ net::awaitable<void> http_server::impl::run_websocket(beast::tcp_stream stream,
               decision.retry_after.count() == 0
                   ? mcp::rpc_error(-32000, batch_over_burst_message(cost, limiter.burst()))
                   : mcp::rpc_error(-32000,
-                                   "Rate limit exceeded: at most " + fmt::format("{}", limiter.rate()) +
+                                   "Rate limit exceeded: at most " +
+                                       fmt::format("{}", limiter.rate()) +
                                        " requests per second per identity; retry after " +
                                        std::to_string(decision.retry_after.count()) + " ms",
                                    {{"retryAfterMs", decision.retry_after.count()}});

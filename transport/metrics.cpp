@@ -61,10 +61,12 @@ void metrics::request_finished(const mcp::request_event& event) {
     logger->log(level, "{}", std::string_view(members).substr(1, members.size() - 2));
   } else {
     // Request ids and identities come from clients: one line each, whatever they hold.
-    logger->log(level, "id={} session={} identity={} transport={} method={} tool={} outcome={} duration_us={}",
-                id.empty() ? "-" : mcp::printable_excerpt(id, 128), event.session_id,
-                mcp::printable_excerpt(event.identity, 128), event.transport, event.method,
-                event.tool.empty() ? "-" : event.tool, event.outcome, micros);
+    logger->log(
+        level,
+        "id={} session={} identity={} transport={} method={} tool={} outcome={} duration_us={}",
+        id.empty() ? "-" : mcp::printable_excerpt(id, 128), event.session_id,
+        mcp::printable_excerpt(event.identity, 128), event.transport, event.method,
+        event.tool.empty() ? "-" : event.tool, event.outcome, micros);
   }
 }
 

@@ -12,7 +12,8 @@ rate_limiter::decision rate_limiter::acquire(const std::string& identity, double
 }
 
 rate_limiter::decision rate_limiter::acquire(const std::string& identity,
-                                             std::chrono::steady_clock::time_point now, double cost) {
+                                             std::chrono::steady_clock::time_point now,
+                                             double cost) {
   if (rate_ <= 0) return {};
   if (cost > burst_) return {false, std::chrono::milliseconds(0)};
   std::lock_guard lock(mutex_);

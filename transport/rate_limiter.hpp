@@ -20,7 +20,8 @@ class rate_limiter {
   // Takes `cost` tokens (a JSON-RPC batch costs one per request in it), or none when fewer are
   // left. A cost above the burst is never allowed (retry_after is then zero: retrying cannot help).
   decision acquire(const std::string& identity, double cost = 1);
-  decision acquire(const std::string& identity, std::chrono::steady_clock::time_point now, double cost = 1);
+  decision acquire(const std::string& identity, std::chrono::steady_clock::time_point now,
+                   double cost = 1);
 
   double rate() const { return rate_; }
   double burst() const { return burst_; }

@@ -110,7 +110,8 @@ pool::lease pool::acquire(std::stop_token stop, steady_clock::time_point deadlin
         throw cancelled("the operation was cancelled", "stop requested while waiting");
       throw store_timeout("the database is busy; try again",
                           "no pooled Postgres connection became free within the acquire "
-                          "timeout (" + std::to_string(settings_.max_connections) + " in use)");
+                          "timeout (" +
+                              std::to_string(settings_.max_connections) + " in use)");
     }
     if (!idle_.empty()) {
       auto conn = std::move(idle_.back());

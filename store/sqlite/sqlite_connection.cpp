@@ -119,8 +119,7 @@ void connection::check_file_in_place() {
     throw store_unavailable(
         "the database file was deleted or replaced while the server ran, so nothing can be "
         "read or saved; restart the server to open its data directory again",
-        std::string("SQLite database moved or deleted: ") +
-            (file ? file : "?"));
+        std::string("SQLite database moved or deleted: ") + (file ? file : "?"));
   }
 }
 

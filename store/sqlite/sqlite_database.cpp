@@ -318,9 +318,9 @@ class sqlite_database final : public database,
     std::error_code error;
     std::filesystem::create_directories(options_.data_dir, error);
     if (error) {
-      throw store_unavailable("the database is unavailable; try again",
-                              "cannot create data directory " + options_.data_dir.string() +
-                                  ": " + error.message());
+      throw store_unavailable(
+          "the database is unavailable; try again",
+          "cannot create data directory " + options_.data_dir.string() + ": " + error.message());
     }
     const auto file = options_.data_dir / options_.file_name;
     auto writer = std::make_unique<connection>(file, true, options_.busy_timeout);

@@ -225,16 +225,22 @@ TEST_F(Resources, UpdatesReachOnlySubscribedSessions) {
 // Subscriptions last as long as the session: they are bounded per session.
 TEST_F(Resources, SubscriptionsPerSessionAreBounded) {
   for (int i = 0; i < 1000; ++i) {
-    ASSERT_EQ(harness->request("resources/subscribe", {{"uri", "book://chapters/" + std::to_string(i)}})["result"],
+    ASSERT_EQ(harness->request("resources/subscribe",
+                               {{"uri", "book://chapters/" + std::to_string(i)}})["result"],
               json::object());
   }
-  const json refused = harness->request("resources/subscribe", {{"uri", "book://chapters/one-more"}});
+  const json refused =
+      harness->request("resources/subscribe", {{"uri", "book://chapters/one-more"}});
   EXPECT_EQ(error_code_of(refused), error_code::invalid_params);
   EXPECT_NE(refused.dump().find("at most 1000"), std::string::npos) << refused;
   // Subscribing again to one it has is fine; unsubscribing makes room.
-  EXPECT_EQ(harness->request("resources/subscribe", {{"uri", "book://chapters/7"}})["result"], json::object());
-  EXPECT_EQ(harness->request("resources/unsubscribe", {{"uri", "book://chapters/7"}})["result"], json::object());
-  EXPECT_EQ(harness->request("resources/subscribe", {{"uri", "book://chapters/one-more"}})["result"], json::object());
+  EXPECT_EQ(harness->request("resources/subscribe", {{"uri", "book://chapters/7"}})["result"],
+            json::object());
+  EXPECT_EQ(harness->request("resources/unsubscribe", {{"uri", "book://chapters/7"}})["result"],
+            json::object());
+  EXPECT_EQ(
+      harness->request("resources/subscribe", {{"uri", "book://chapters/one-more"}})["result"],
+      json::object());
 }
 
 TEST_F(Resources, AddingAResourceAnnouncesListChanged) {

@@ -124,9 +124,10 @@ TEST(Responses, AnErrorWithoutAnIdIsLoggedShortened) {
   {
     session_harness harness;
     harness.initialize("2025-11-25");
-    harness.send({{"jsonrpc", "2.0"},
-                  {"id", nullptr},
-                  {"error", {{"code", 1}, {"message", "line\nforged " + std::string(1 << 20, 'x')}}}});
+    harness.send(
+        {{"jsonrpc", "2.0"},
+         {"id", nullptr},
+         {"error", {{"code", 1}, {"message", "line\nforged " + std::string(1 << 20, 'x')}}}});
   }
   spdlog::set_default_logger(previous);
   const std::string log = captured.str();

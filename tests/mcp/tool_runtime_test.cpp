@@ -251,13 +251,16 @@ TEST_F(ToolRuntime, StringsWithANulCharacterAreRefusedNamingWhere) {
                          {"tags", {{"type", "array"}, {"items", {{"type", "string"}}}}}}}};
   harness->server.add_tool(tool);
   harness->initialize();
-  const json long_title = call("titled", {{"title", std::string(1, '\0') + std::string(30000, 'x')}});
+  const json long_title =
+      call("titled", {{"title", std::string(1, '\0') + std::string(30000, 'x')}});
   ASSERT_TRUE(is_error_result(long_title));
-  EXPECT_NE(text_of(long_title).find("/title: a string must not contain the NUL character"), std::string::npos)
+  EXPECT_NE(text_of(long_title).find("/title: a string must not contain the NUL character"),
+            std::string::npos)
       << text_of(long_title);
   const json tag = call("titled", {{"title", "ok"}, {"tags", {"a", std::string("b\0c", 3)}}});
   ASSERT_TRUE(is_error_result(tag));
-  EXPECT_NE(text_of(tag).find("/tags/1: a string must not contain"), std::string::npos) << text_of(tag);
+  EXPECT_NE(text_of(tag).find("/tags/1: a string must not contain"), std::string::npos)
+      << text_of(tag);
   EXPECT_FALSE(is_error_result(call("titled", {{"title", "fine"}})));
 }
 

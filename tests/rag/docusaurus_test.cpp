@@ -95,7 +95,9 @@ TEST(CategoryMetadata, OnlySmallRegularFilesOfTheFolderAreRead) {
     fs::create_directories(base / name);
     return base / name;
   };
-  const auto write = [](const fs::path& file, const std::string& text) { std::ofstream(file) << text; };
+  const auto write = [](const fs::path& file, const std::string& text) {
+    std::ofstream(file) << text;
+  };
 
   write(folder("plain") / "_category_.json", R"({"label": "Plain", "position": 3})");
   EXPECT_EQ(read_category_metadata(base / "plain").label, "Plain");

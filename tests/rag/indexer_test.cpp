@@ -91,12 +91,14 @@ TEST_F(IndexerTest, IndexesMarkdownFilesAndSkipsPartialsHiddenAndNodeModules) {
   EXPECT_EQ(index_.snapshot()->generation(), registry_.generation());
 
   // Named one by one, they are refused too (indexed by name, they vanished at the next run).
-  for (const char* path : {"01-basics/_partial.md", "node_modules/pkg/readme.md", ".hidden/secret.md"}) {
+  for (const char* path :
+       {"01-basics/_partial.md", "node_modules/pkg/readme.md", ".hidden/secret.md"}) {
     try {
       pipeline->index(path);
       ADD_FAILURE() << path << " was indexed";
     } catch (const request_error& error) {
-      EXPECT_NE(std::string(error.what()).find("is not part of the book"), std::string::npos) << error.what();
+      EXPECT_NE(std::string(error.what()).find("is not part of the book"), std::string::npos)
+          << error.what();
     }
   }
   EXPECT_EQ(hits("partialword modulesword hiddenword"), 0u);
@@ -306,7 +308,8 @@ TEST_F(IndexerTest, AWholePageReadStartsWithItsDescriptionAndKeywords) {
   ASSERT_FALSE(hits.empty());
   EXPECT_EQ(hits[0].document_path, "kin.md");
   const auto page = pipeline->read_document("kin.md", "");
-  EXPECT_TRUE(page.markdown.starts_with("Dynamic modeling for humanoid robots\nKeywords: kinematics, jacobian\n\n"))
+  EXPECT_TRUE(page.markdown.starts_with(
+      "Dynamic modeling for humanoid robots\nKeywords: kinematics, jacobian\n\n"))
       << page.markdown;
   EXPECT_NE(page.markdown.find("# Kinematics\n\nBody text."), std::string::npos) << page.markdown;
 }

@@ -105,7 +105,8 @@ TEST(Headings, KnowTheirLineAndManyOfThemParseInLinearTime) {
 
 // Control characters in front matter reached hit titles, the table of contents and URLs.
 TEST(FrontMatter, ControlCharactersNeverReachTitlesOrUrls) {
-  const auto meta = parse_front_matter("---\ntitle: \"ctl\\x1b[31mred\\a\"\nsidebar_label: \"a\\tb\"\n---\n");
+  const auto meta =
+      parse_front_matter("---\ntitle: \"ctl\\x1b[31mred\\a\"\nsidebar_label: \"a\\tb\"\n---\n");
   EXPECT_EQ(meta.title, "ctl [31mred ");
   EXPECT_EQ(meta.sidebar_label, "a b");
   EXPECT_THROW(parse_front_matter("---\nid: \"\\0\"\n---\n"), parse_error);

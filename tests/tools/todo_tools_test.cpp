@@ -419,11 +419,13 @@ TEST_P(TodoToolsTest, ALineBreakInATitleCannotForgeALineOfTheList) {
   EXPECT_NE(text.find("tags: a\\nb"), std::string::npos) << text;
 
   // Unicode line separators (NEL, U+2028, U+2029) and bidirectional overrides too.
-  const std::string unicode = "Buy milk\u2028[x] forged\u2029\xc2\x85\u202e\u2066 e\xcc\x81 \u00e9t\u00e9";
+  const std::string unicode =
+      "Buy milk\u2028[x] forged\u2029\xc2\x85\u202e\u2066 e\xcc\x81 \u00e9t\u00e9";
   alice->ok("todo_add", {{"title", unicode}});
   const std::string listed = connection::text_of(alice->call("todo_list", {{"text", "milk"}}));
-  EXPECT_NE(listed.find("Buy milk\\u2028[x] forged\\u2029\\u0085\\u202e\\u2066 e\xcc\x81 \u00e9t\u00e9"),
-            std::string::npos)
+  EXPECT_NE(
+      listed.find("Buy milk\\u2028[x] forged\\u2029\\u0085\\u202e\\u2066 e\xcc\x81 \u00e9t\u00e9"),
+      std::string::npos)
       << listed;
 }
 

@@ -104,13 +104,16 @@ class HttpServerTest : public ::testing::Test {
   // open) and the response head as sent.
   std::pair<tcp::socket, std::string> open_event_stream(const std::string& session, int minor = 1) {
     tcp::socket socket = connect();
-    const std::string get = "GET /mcp HTTP/1." + std::to_string(minor) +
-                            "\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nMcp-Session-Id: " + session +
-                            "\r\n\r\n";
+    const std::string get =
+        "GET /mcp HTTP/1." + std::to_string(minor) +
+        "\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nMcp-Session-Id: " + session +
+        "\r\n\r\n";
     net::write(socket, net::buffer(get));
     std::string head;
     char byte;
-    while (head.find("\r\n\r\n") == std::string::npos && net::read(socket, net::buffer(&byte, 1)) == 1) head += byte;
+    while (head.find("\r\n\r\n") == std::string::npos &&
+           net::read(socket, net::buffer(&byte, 1)) == 1)
+      head += byte;
     return {std::move(socket), head};
   }
 
@@ -507,13 +510,15 @@ TEST_F(HttpServerTest, MetricsCountMethodsTheServerLacksUnderOneLabel) {
   start();
   const std::string session(exchange(post(initialize_request))["Mcp-Session-Id"]);
   for (int i = 0; i < 3; ++i) {
-    auto answer = exchange(post({{"jsonrpc", "2.0"}, {"id", 10 + i}, {"method", "x/made-up-" + std::to_string(i)}},
-                                session));
+    auto answer = exchange(
+        post({{"jsonrpc", "2.0"}, {"id", 10 + i}, {"method", "x/made-up-" + std::to_string(i)}},
+             session));
     EXPECT_NE(answer.body().find("-32601"), std::string::npos) << answer.body();
   }
   const std::string metrics = exchange({http::verb::get, "/metrics", 11}).body();
   EXPECT_EQ(metrics.find("made-up"), std::string::npos) << metrics;
-  EXPECT_NE(metrics.find(R"(bookmcp_requests_total{method="unknown",outcome="error"} 3)"), std::string::npos)
+  EXPECT_NE(metrics.find(R"(bookmcp_requests_total{method="unknown",outcome="error"} 3)"),
+            std::string::npos)
       << metrics;
 }
 
@@ -528,7 +533,8 @@ TEST_F(HttpServerTest, BatchesPayTheRateLimitPerRequest) {
   initialize["params"]["protocolVersion"] = "2025-03-26";  // the version with batches
   const auto pings = [](int first, int count) {
     json batch = json::array();
-    for (int i = 0; i < count; ++i) batch.push_back({{"jsonrpc", "2.0"}, {"id", first + i}, {"method", "ping"}});
+    for (int i = 0; i < count; ++i)
+      batch.push_back({{"jsonrpc", "2.0"}, {"id", first + i}, {"method", "ping"}});
     return batch;
   };
   {
@@ -571,28 +577,31 @@ TEST_F(HttpServerTest, HttpBatchesAreAnsweredWholeWhateverCompletesThem) {
   const std::string session(exchange(post(initialize))["Mcp-Session-Id"]);
   exchange(post({{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}}, session));
 
-  auto mixed = exchange(post(json::array({{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}}, 1}), session));
+  auto mixed = exchange(
+      post(json::array({{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}}, 1}), session));
   ASSERT_EQ(mixed.result(), http::status::ok);
   const json answers = json::parse(mixed.body());
   ASSERT_EQ(answers.size(), 2u) << answers.dump();
 
   http::response<http::string_body> batch_answer;
   std::thread batch([&] {
-    batch_answer = exchange(post(json::array({{{"jsonrpc", "2.0"},
-                                               {"id", 7},
-                                               {"method", "tools/call"},
-                                               {"params", {{"name", "hold"}, {"arguments", json::object()}}}},
-                                              {{"jsonrpc", "2.0"},
-                                               {"id", 8},
-                                               {"method", "tools/call"},
-                                               {"params", {{"name", "echo"}, {"arguments", {{"text", "kept"}}}}}}}),
-                                 session));
+    batch_answer = exchange(
+        post(json::array({{{"jsonrpc", "2.0"},
+                           {"id", 7},
+                           {"method", "tools/call"},
+                           {"params", {{"name", "hold"}, {"arguments", json::object()}}}},
+                          {{"jsonrpc", "2.0"},
+                           {"id", 8},
+                           {"method", "tools/call"},
+                           {"params", {{"name", "echo"}, {"arguments", {{"text", "kept"}}}}}}}),
+             session));
   });
   for (int i = 0; i < 500 && !started_.load(); ++i) std::this_thread::sleep_for(2ms);
   ASSERT_TRUE(started_.load());
   std::this_thread::sleep_for(50ms);  // echo has answered by now; the batch waits for hold
   auto cancelled = exchange(post(
-      {{"jsonrpc", "2.0"}, {"method", "notifications/cancelled"}, {"params", {{"requestId", 7}}}}, session));
+      {{"jsonrpc", "2.0"}, {"method", "notifications/cancelled"}, {"params", {{"requestId", 7}}}},
+      session));
   EXPECT_EQ(cancelled.result(), http::status::accepted);
   batch.join();
   ASSERT_EQ(batch_answer.result(), http::status::ok) << batch_answer.body();
@@ -614,7 +623,8 @@ TEST_F(HttpServerTest, AFailedInitializeMakesNoSession) {
   EXPECT_NE(refused.body().find("\"error\""), std::string::npos) << refused.body();
   EXPECT_EQ(refused.find("Mcp-Session-Id"), refused.end());
   const std::string metrics = exchange({http::verb::get, "/metrics", 11}).body();
-  EXPECT_NE(metrics.find(R"(bookmcp_active_sessions{transport="http"} 0)"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find(R"(bookmcp_active_sessions{transport="http"} 0)"), std::string::npos)
+      << metrics;
   auto created = exchange(post(initialize_request));
   EXPECT_NE(created.find("Mcp-Session-Id"), created.end());
 }

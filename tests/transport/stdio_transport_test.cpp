@@ -6,10 +6,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 namespace bookmcp::transport {
 namespace {
@@ -27,9 +26,8 @@ class StdioTransportTest : public ::testing::Test {
     mcp::tool_definition sleep;
     sleep.name = "sleep";
     sleep.description = "Returns after ms milliseconds.";
-    sleep.input_schema = {{"type", "object"},
-                          {"properties", {{"ms", {{"type", "integer"}}}}},
-                          {"required", {"ms"}}};
+    sleep.input_schema = {
+        {"type", "object"}, {"properties", {{"ms", {{"type", "integer"}}}}}, {"required", {"ms"}}};
     sleep.handler = [](mcp::tool_context& context, const json& arguments) {
       const auto until = std::chrono::steady_clock::now() +
                          std::chrono::milliseconds(arguments.at("ms").get<int>());
@@ -57,14 +55,18 @@ class StdioTransportTest : public ::testing::Test {
     std::string output;
     std::thread reader([&] {
       char buffer[4096];
-      for (ssize_t got; (got = ::read(out[0], buffer, sizeof buffer)) > 0;) output.append(buffer, got);
+      for (ssize_t got; (got = ::read(out[0], buffer, sizeof buffer)) > 0;)
+        output.append(buffer, got);
     });
     EXPECT_EQ(::write(in[1], input.data(), input.size()), static_cast<ssize_t>(input.size()));
     std::this_thread::sleep_for(100ms);  // the calls are read and running before the input ends
     const auto closed = std::chrono::steady_clock::now();
     ::close(in[1]);
-    EXPECT_EQ(serve_stdio(*server_, options, {.identity = "t", .transport = "stdio", .session_id = {}}), 0);
-    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - closed);
+    EXPECT_EQ(
+        serve_stdio(*server_, options, {.identity = "t", .transport = "stdio", .session_id = {}}),
+        0);
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - closed);
     ::close(out[1]);
     reader.join();
     ::close(in[0]);

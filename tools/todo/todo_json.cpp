@@ -273,7 +273,9 @@ namespace {
 // U+2028/2029, U+200E/200F, U+202A-202E, U+2066-2069), or 0. Shown raw, they could make a
 // title read as two lines, or reorder what follows it.
 char32_t separator_or_bidi_at(std::string_view text, std::size_t i) {
-  const auto at = [&](std::size_t k) { return k < text.size() ? static_cast<unsigned char>(text[k]) : 0u; };
+  const auto at = [&](std::size_t k) {
+    return k < text.size() ? static_cast<unsigned char>(text[k]) : 0u;
+  };
   if (at(i) == 0xC2 && at(i + 1) == 0x85) return 0x85;
   if (at(i) != 0xE2) return 0;
   const char32_t code = 0x2000 + ((at(i + 1) & 0x3F) << 6) + (at(i + 2) & 0x3F);
