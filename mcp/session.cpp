@@ -62,8 +62,6 @@ std::string require_string(const json& params, std::string_view key, std::string
   return it->get<std::string>();
 }
 
-// JSON has one number type: 2.0 is the integer 2 (JSON Schema says so too), but the parser
-// keeps it a float and the validator would refuse it where an integer is expected.
 // The path of the first string in `value` holding a NUL character.
 std::optional<std::string> path_of_nul(const json& value, const std::string& path) {
   if (value.is_string()) {
@@ -81,8 +79,10 @@ std::optional<std::string> path_of_nul(const json& value, const std::string& pat
   return std::nullopt;
 }
 
-// Prepares tool arguments for validation, in one walk: integral floats become integers (JSON
-// Schema counts 2.0 as an integer). Returns whether a string holds a NUL character: the schema
+// Prepares tool arguments for validation, in one walk. JSON has one number type: 2.0 is the
+// integer 2 (JSON Schema says so too), but the parser keeps it a float and the validator would
+// refuse it where an integer is expected, so integral floats become integers. Returns whether
+// a string holds a NUL character: the schema
 // validator measures strings up to their first NUL ("\u0000" and 2,000 characters read as
 // empty; a NUL before 30,000 passed a maxLength of 20,000).
 bool prepare_arguments(json& value) {
@@ -318,14 +318,16 @@ void session_impl::drop_response(const request_id& id) {
     if (batch_of_.empty()) open_batches_.store(0, std::memory_order_release);
   }
   std::string combined;
+  std::optional<request_id> route;
   {
     std::lock_guard lock(batch->mutex);
     if (--batch->remaining != 0 || batch->flushed || batch->responses.empty()) return;
     batch->flushed = true;
     combined = join_batch(batch->responses);
+    route = batch->route;
   }
   // Routed by a member that was answered: the dropped one's stream is gone on HTTP.
-  send(std::move(combined), {outbound_route::kind::response, batch->route});
+  send(std::move(combined), {outbound_route::kind::response, route});
 }
 
 void session_impl::send_result_now(const request_id& id, const json& result) {
@@ -461,6 +463,7 @@ void session_impl::handle_batch(json body) {
     if (answered) {
       std::lock_guard lock(mutex_);
       if (batch_of_.emplace(*member.id, batch).second) ++batch->remaining;
+      std::lock_guard batch_lock(batch->mutex);
       if (!batch->route) batch->route = member.id;
       open_batches_.store(1, std::memory_order_release);
     } else if (member.type == incoming_message::kind::invalid) {
@@ -485,13 +488,15 @@ void session_impl::handle_batch(json body) {
   // A batch of notifications only gets no reply; one whose answers were all immediate and
   // null-id errors flushes here.
   std::string combined;
+  std::optional<request_id> route;
   {
     std::lock_guard lock(batch->mutex);
     if (batch->remaining != 0 || batch->responses.empty() || batch->flushed) return;
     batch->flushed = true;
     combined = join_batch(batch->responses);
+    route = batch->route;
   }
-  send(std::move(combined), {outbound_route::kind::response, batch->route});
+  send(std::move(combined), {outbound_route::kind::response, route});
 }
 
 void session_impl::handle_notification(const incoming_message& message) {
