@@ -372,8 +372,10 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   // response when the request is refused; sets `identity` when it passes.
   std::optional<response> admit(const http::request<http::string_body>& request, std::string& identity);
   // The per-identity rate limit; a response when over it.
+  // The refusal names `id`, the refused request's, when there is one.
   std::optional<response> limit_rate(const http::request<http::string_body>& request,
-                                     const std::string& identity, double cost = 1);
+                                     const std::string& identity, double cost = 1,
+                                     const std::optional<mcp::request_id>& id = std::nullopt);
 
   // Writes a whole response (not a stream): directly when the socket takes it at once.
   net::awaitable<void> write_response(beast::tcp_stream& stream, const response& out,
@@ -479,16 +481,19 @@ std::optional<http_server::impl::response> http_server::impl::admit(
 }
 
 std::optional<http_server::impl::response> http_server::impl::limit_rate(
-    const http::request<http::string_body>& request, const std::string& identity, double cost) {
+    const http::request<http::string_body>& request, const std::string& identity, double cost,
+    const std::optional<mcp::request_id>& id) {
   if (auto decision = limiter.acquire(identity, cost); !decision.allowed) {
     reject("rate_limited");
     if (decision.retry_after.count() == 0) {
       return json_error(request, http::status::too_many_requests, -32000,
                         batch_over_burst_message(cost, limiter.burst()));
     }
-    auto out = json_error(request, http::status::too_many_requests, -32000,
-                          "Rate limit exceeded: at most " + fmt::format("{}", limiter.rate()) +
-                              " requests per second per identity; retry later");
+    auto out = make_response(
+        request, http::status::too_many_requests,
+        mcp::make_error(id, mcp::rpc_error(-32000, "Rate limit exceeded: at most " +
+                                                       fmt::format("{}", limiter.rate()) +
+                                                       " requests per second per identity; retry later")));
     out.set(http::field::retry_after, std::to_string(std::max<long long>(1, (decision.retry_after.count() + 999) / 1000)));
     return out;
   }
@@ -640,7 +645,8 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
   const auto requests =
       body.is_array() ? std::ranges::count_if(body, is_request) : (is_request(body) ? 1 : 0);
   if (requests > 0) {
-    if (auto refused = limit_rate(request, identity, static_cast<double>(requests)))
+    const auto single = body.is_object() ? mcp::request_id::from_json(body["id"]) : std::nullopt;
+    if (auto refused = limit_rate(request, identity, static_cast<double>(requests), single))
       co_return refused;
   }
   std::shared_ptr<http_session_entry> entry;
@@ -689,6 +695,24 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
     for (const auto& message : body) collect(message);
   } else {
     collect(body);
+  }
+  if (ids.empty() && body.is_array()) {
+    // A batch without requests: its invalid members are answered here, in an array (JSON-RPC
+    // 2.0 section 6); the session's answer to them would have no POST to go to.
+    std::vector<std::string> errors;
+    json rest = json::array();
+    for (const auto& member : body) {
+      if (auto problem = mcp::envelope_problem(member)) {
+        errors.push_back(mcp::make_error(problem->id, *problem->error));
+      } else {
+        rest.push_back(member);
+      }
+    }
+    if (!errors.empty()) {
+      reject("invalid_request");
+      if (!rest.empty()) entry->session->handle_parsed(std::move(rest));
+      co_return make_response(request, http::status::ok, mcp::join_batch(errors));
+    }
   }
   if (ids.empty()) {
     const auto params = body.is_object() ? body.find("params") : body.end();

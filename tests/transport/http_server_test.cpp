@@ -548,6 +548,12 @@ TEST_F(HttpServerTest, BatchesPayTheRateLimitPerRequest) {
     auto too_big = exchange(post(pings(30, 7), session));  // more than the burst: never
     EXPECT_EQ(too_big.result(), http::status::too_many_requests);
     EXPECT_NE(too_big.body().find("send smaller batches"), std::string::npos) << too_big.body();
+    // The last token, then a refusal that names the request it refuses (it said id null).
+    EXPECT_EQ(exchange(post({{"jsonrpc", "2.0"}, {"id", 98}, {"method", "ping"}}, session)).result(),
+              http::status::ok);
+    auto limited = exchange(post({{"jsonrpc", "2.0"}, {"id", 99}, {"method", "ping"}}, session));
+    ASSERT_EQ(limited.result(), http::status::too_many_requests);
+    EXPECT_EQ(json::parse(limited.body())["id"], 99) << limited.body();
   }
   // WebSocket: without auth every client is "anonymous", whose bucket is nearly empty now. A
   // batch is refused whole, each of its requests answered with the error.
@@ -582,6 +588,15 @@ TEST_F(HttpServerTest, HttpBatchesAreAnsweredWholeWhateverCompletesThem) {
   ASSERT_EQ(mixed.result(), http::status::ok);
   const json answers = json::parse(mixed.body());
   ASSERT_EQ(answers.size(), 2u) << answers.dump();
+
+  // Without any request, the invalid members are still answered, in an array (JSON-RPC 2.0
+  // section 6); they got 202 and their errors were dropped.
+  auto invalid_only = exchange(
+      post(json::array({1, {{"jsonrpc", "2.0"}, {"method", "notifications/x"}}, "x"}), session));
+  ASSERT_EQ(invalid_only.result(), http::status::ok) << invalid_only.body();
+  const json errors = json::parse(invalid_only.body());
+  ASSERT_EQ(errors.size(), 2u) << errors.dump();
+  EXPECT_EQ(errors[0]["error"]["code"], -32600);
 
   http::response<http::string_body> batch_answer;
   std::thread batch([&] {
