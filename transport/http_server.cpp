@@ -491,9 +491,10 @@ std::optional<http_server::impl::response> http_server::impl::limit_rate(
     }
     auto out = make_response(
         request, http::status::too_many_requests,
-        mcp::make_error(id, mcp::rpc_error(-32000, "Rate limit exceeded: at most " +
-                                                       fmt::format("{}", limiter.rate()) +
-                                                       " requests per second per identity; retry later")));
+        mcp::make_error(
+            id, mcp::rpc_error(-32000, "Rate limit exceeded: at most " +
+                                           fmt::format("{}", limiter.rate()) +
+                                           " requests per second per identity; retry later")));
     out.set(http::field::retry_after, std::to_string(std::max<long long>(1, (decision.retry_after.count() + 999) / 1000)));
     return out;
   }

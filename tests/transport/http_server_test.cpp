@@ -549,8 +549,9 @@ TEST_F(HttpServerTest, BatchesPayTheRateLimitPerRequest) {
     EXPECT_EQ(too_big.result(), http::status::too_many_requests);
     EXPECT_NE(too_big.body().find("send smaller batches"), std::string::npos) << too_big.body();
     // The last token, then a refusal that names the request it refuses (it said id null).
-    EXPECT_EQ(exchange(post({{"jsonrpc", "2.0"}, {"id", 98}, {"method", "ping"}}, session)).result(),
-              http::status::ok);
+    EXPECT_EQ(
+        exchange(post({{"jsonrpc", "2.0"}, {"id", 98}, {"method", "ping"}}, session)).result(),
+        http::status::ok);
     auto limited = exchange(post({{"jsonrpc", "2.0"}, {"id", 99}, {"method", "ping"}}, session));
     ASSERT_EQ(limited.result(), http::status::too_many_requests);
     EXPECT_EQ(json::parse(limited.body())["id"], 99) << limited.body();
