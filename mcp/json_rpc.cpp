@@ -295,6 +295,22 @@ std::string printable_excerpt(std::string_view text, std::size_t max_bytes) {
   return out;
 }
 
+std::vector<request_id> request_ids(const json& message_or_batch) {
+  std::vector<request_id> ids;
+  const auto collect = [&](const json& message) {
+    if (!message.is_object() || !message.contains("method")) return;
+    if (const auto id = message.find("id"); id != message.end()) {
+      if (auto valid = request_id::from_json(*id)) ids.push_back(std::move(*valid));
+    }
+  };
+  if (message_or_batch.is_array()) {
+    for (const auto& member : message_or_batch) collect(member);
+  } else {
+    collect(message_or_batch);
+  }
+  return ids;
+}
+
 // The JSON array answering a batch.
 std::string join_batch(const std::vector<std::string>& responses) {
   std::string out = "[";

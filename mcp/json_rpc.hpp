@@ -129,6 +129,10 @@ bool is_supported_protocol_version(std::string_view version);
 // True for revisions that allow JSON-RPC batches (only 2025-03-26 of the supported ones).
 bool protocol_allows_batches(std::string_view version);
 
+// The ids of the requests in a message or a batch (members with a "method" and a valid "id"):
+// what expects an answer.
+std::vector<request_id> request_ids(const json& message_or_batch);
+
 // The JSON array answering a batch: the serialized answers, comma-separated, in brackets.
 std::string join_batch(const std::vector<std::string>& responses);
 

@@ -82,9 +82,9 @@ std::optional<std::string> path_of_nul(const json& value, const std::string& pat
 // Prepares tool arguments for validation, in one walk. JSON has one number type: 2.0 is the
 // integer 2 (JSON Schema says so too), but the parser keeps it a float and the validator would
 // refuse it where an integer is expected, so integral floats become integers. Returns whether
-// a string holds a NUL character: the schema
-// validator measures strings up to their first NUL ("\u0000" and 2,000 characters read as
-// empty; a NUL before 30,000 passed a maxLength of 20,000).
+// a string holds a NUL character: the schema validator measures strings up to their first NUL
+// ("\u0000" and 2,000 characters read as empty; a NUL before 30,000 passed a maxLength of
+// 20,000).
 bool prepare_arguments(json& value) {
   bool nul = false;
   if (value.is_number_float()) {

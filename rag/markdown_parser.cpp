@@ -64,24 +64,22 @@ std::optional<std::string> scalar(const YAML::Node& node, const char* key) {
   return value.as<std::string>();
 }
 
+bool is_control(char c) {
+  return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+}
+
 // A front matter text shown to readers (title, labels, description): control characters (an
 // escape sequence, a bell, NUL) become spaces, so they reach no title, table of contents or log.
 std::optional<std::string> display_scalar(const YAML::Node& node, const char* key) {
   auto value = scalar(node, key);
-  if (value) {
-    for (char& c : *value) {
-      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
-    }
-  }
+  if (value) std::replace_if(value->begin(), value->end(), is_control, ' ');
   return value;
 }
 
 // A front matter value that becomes part of a URL (slug, id): control characters are refused.
 std::optional<std::string> url_scalar(const YAML::Node& node, const char* key) {
   auto value = scalar(node, key);
-  if (value && std::any_of(value->begin(), value->end(), [](char c) {
-        return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
-      })) {
+  if (value && std::any_of(value->begin(), value->end(), is_control)) {
     throw parse_error(std::string("front matter ") + key + " contains control characters");
   }
   return value;

@@ -57,18 +57,11 @@ bool starts_a_batch(std::string_view text) {
   return first != std::string_view::npos && text[first] == '[';
 }
 
-// The ids of the requests in a batch (members with a method and an id); none when the text is
-// not a JSON array.
+// The ids of the requests in a batch; none when the text is not a JSON array.
 std::vector<mcp::request_id> request_ids_in_batch(std::string_view text) {
-  std::vector<mcp::request_id> ids;
-  if (!mcp::json_depth_within(text)) return ids;
-  const json batch = json::parse(text, nullptr, false);
-  if (!batch.is_array()) return ids;
-  for (const auto& member : batch) {
-    if (!member.is_object() || !member.contains("method") || !member.contains("id")) continue;
-    if (auto id = mcp::request_id::from_json(member["id"])) ids.push_back(*id);
-  }
-  return ids;
+  const auto batch = mcp::parse_json_text(text);
+  if (!batch || !batch->is_array()) return {};
+  return mcp::request_ids(*batch);
 }
 
 std::string batch_over_burst_message(double cost, double burst) {
@@ -639,15 +632,13 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
   }
 
   const bool is_initialize = body.is_object() && body.value("method", json()) == "initialize" && body.contains("id");
-  // Only requests are rate limited: dropping a cancellation or an answer to a server request
-  // would leave work hanging.
-  auto is_request = [](const json& message) { return message.is_object() && message.contains("method") && message.contains("id"); };
-  // A batch costs one token per request in it.
-  const auto requests =
-      body.is_array() ? std::ranges::count_if(body, is_request) : (is_request(body) ? 1 : 0);
-  if (requests > 0) {
-    const auto single = body.is_object() ? mcp::request_id::from_json(body["id"]) : std::nullopt;
-    if (auto refused = limit_rate(request, identity, static_cast<double>(requests), single))
+  // The request ids in this POST: they expect an answer on this POST's stream.
+  const std::vector<mcp::request_id> ids = mcp::request_ids(body);
+  // Only requests are rate limited (dropping a cancellation or an answer to a server request
+  // would leave work hanging); a batch costs one token per request in it.
+  if (!ids.empty()) {
+    const auto single = body.is_array() ? std::nullopt : std::optional(ids.front());
+    if (auto refused = limit_rate(request, identity, static_cast<double>(ids.size()), single))
       co_return refused;
   }
   std::shared_ptr<http_session_entry> entry;
@@ -680,22 +671,12 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
     }
   }
 
-  // Which request ids in this POST expect an answer on this POST's stream?
-  std::vector<mcp::request_id> ids;
-  auto collect = [&](const json& message) {
-    if (message.is_object() && message.contains("method") && message.contains("id")) {
-      if (auto id = mcp::request_id::from_json(message["id"])) ids.push_back(*id);
-    }
-  };
   if (body.is_array()) {
     const std::string version = entry->session->protocol_version();
     if (!mcp::protocol_allows_batches(version)) {
       co_return json_error(request, http::status::bad_request, mcp::error_code::invalid_request,
                            "Invalid Request: JSON-RPC batches are not supported in protocol version " + version);
     }
-    for (const auto& message : body) collect(message);
-  } else {
-    collect(body);
   }
   if (ids.empty() && body.is_array()) {
     // A batch without requests: its invalid members are answered here, in an array (JSON-RPC
