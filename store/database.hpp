@@ -40,6 +40,9 @@ struct postgres_options {
   std::string database_url;  // libpq URL or key=value string; never logged or shown
   std::size_t min_connections = 5;   // opened at start and kept
   std::size_t max_connections = 20;
+  // Connections of the todo repository's non-blocking path (add_async, list_async: the todo
+  // tools' todo_add and todo_list), besides the pool above; 0 turns that path off.
+  std::size_t async_connections = 8;
   std::chrono::milliseconds acquire_timeout{5000};    // wait for a free connection
   std::chrono::milliseconds connect_timeout{5000};    // TCP/handshake for a new connection
   std::chrono::milliseconds statement_timeout{30000}; // SET statement_timeout per connection

@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "store/todo_repository.hpp"
+
 namespace bookmcp::store {
 
 namespace {
@@ -175,6 +177,17 @@ std::optional<todo_priority> parse_priority(std::string_view text) {
   if (text == "medium") return todo_priority::medium;
   if (text == "high") return todo_priority::high;
   return std::nullopt;
+}
+
+
+void todo_repository::add_async(const std::string& owner, const new_todo& item,
+                                std::stop_token stop, completion<add_result> done) {
+  deliver(done, [&] { return add(owner, item, stop); });
+}
+
+void todo_repository::list_async(const std::string& owner, const todo_query& query,
+                                 std::stop_token stop, completion<todo_page> done) {
+  deliver(done, [&] { return list(owner, query, stop); });
 }
 
 }  // namespace bookmcp::store

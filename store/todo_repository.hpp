@@ -16,6 +16,8 @@
 // store_timeout, cancelled or store_internal_error (see store/errors.hpp).
 
 #include <cstddef>
+#include <exception>
+#include <functional>
 #include <optional>
 #include <stop_token>
 #include <string>
@@ -69,6 +71,35 @@ class todo_repository {
 
   // Deletes all of the owner's todos; returns how many there were.
   virtual std::size_t remove_all(const std::string& owner, std::stop_token stop) = 0;
+
+  // --- Without blocking: add() and list() for callers on an event loop ---
+  //
+  // When supports_async() is true, add_async and list_async return at once and call `done`
+  // exactly once later, on a thread of the store (never blocking there: `done` must not block
+  // either), or before they return, on the calling thread, for a failure found before any
+  // I/O. Semantics and errors are those of add() and list(); the error arrives as `failure`
+  // (the value is then empty). Otherwise (SQLite) these defaults call the blocking methods on
+  // the calling thread: use them only where blocking is allowed.
+  template <typename T>
+  using completion = std::function<void(std::optional<T> value, std::exception_ptr failure)>;
+  virtual bool supports_async() const noexcept { return false; }
+  virtual void add_async(const std::string& owner, const new_todo& item, std::stop_token stop,
+                         completion<add_result> done);
+  virtual void list_async(const std::string& owner, const todo_query& query,
+                          std::stop_token stop, completion<todo_page> done);
+
+  // Calls `done` with what `make` returns, or with the exception it throws.
+  template <typename T, typename Make>
+  static void deliver(completion<T>& done, Make&& make) {
+    std::optional<T> value;
+    std::exception_ptr failure;
+    try {
+      value.emplace(make());
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    done(std::move(value), failure);
+  }
 };
 
 }  // namespace bookmcp::store

@@ -361,8 +361,9 @@ list_parameters make_list_parameters(const std::string& owner, const todo_query&
 
 class engine_repository final : public todo_repository {
  public:
-  engine_repository(todo_transaction_runner& runner, clock_function clock)
-      : runner_(runner), clock_(std::move(clock)) {}
+  engine_repository(todo_transaction_runner& runner, clock_function clock,
+                    async_todo_statements* async)
+      : runner_(runner), clock_(std::move(clock)), async_(async) {}
 
   add_result add(const std::string& owner, const new_todo& item, std::stop_token stop) override {
     validate_key(owner, "owner");
@@ -433,13 +434,62 @@ class engine_repository final : public todo_repository {
     runner_.run_autocommit(retry_safety::read_only, stop, [&](todo_session& session) {
       rows = session.list(query.sort, query.direction, parameters);
     });
-    todo_page page;
-    const bool more = rows.size() > query.limit;
-    if (more) rows.resize(query.limit);
-    page.items.reserve(rows.size());
-    if (more) page.next_cursor = encode_cursor(query, rows.back());
-    for (auto& row : rows) page.items.push_back(from_columns(std::move(row)));
-    return page;
+    return make_page(query, std::move(rows));
+  }
+
+  bool supports_async() const noexcept override { return async_ != nullptr; }
+
+  // The insert, then (when it inserted nothing) the read of the row it conflicted with, as
+  // insert() does in one session; each statement stands alone, as in add().
+  void add_async(const std::string& owner, const new_todo& item, std::stop_token stop,
+                 completion<add_result> done) override {
+    if (!async_) return todo_repository::add_async(owner, item, stop, std::move(done));
+    std::optional<todo_columns> prepared;
+    try {
+      validate_key(owner, "owner");
+      validate(item);
+      prepared = make_row(owner, item, now());
+    } catch (...) {
+      return done(std::nullopt, std::current_exception());
+    }
+    auto row = std::make_shared<todo_columns>(std::move(*prepared));
+    async_->insert(*row, stop, [this, row, stop, done = std::move(done)](
+                                   std::vector<todo_columns> rows, std::exception_ptr failure) mutable {
+      if (failure) return done(std::nullopt, failure);
+      if (!rows.empty())
+        return deliver(done, [&] { return add_result{from_columns(std::move(rows.front())), true}; });
+      auto found = [row, done = std::move(done)](std::vector<todo_columns> rows,
+                                                 std::exception_ptr failure) mutable {
+        if (failure) return done(std::nullopt, failure);
+        deliver(done, [&] {
+          if (rows.empty()) throw conflict_without_row();
+          const bool added = rows.front().id == row->id;
+          return add_result{from_columns(std::move(rows.front())), added};
+        });
+      };
+      if (row->client_request_id)
+        async_->find_by_request_id(row->owner, *row->client_request_id, stop, std::move(found));
+      else
+        async_->find(row->owner, row->id, stop, std::move(found));
+    });
+  }
+
+  void list_async(const std::string& owner, const todo_query& query, std::stop_token stop,
+                  completion<todo_page> done) override {
+    if (!async_) return todo_repository::list_async(owner, query, stop, std::move(done));
+    std::optional<list_parameters> parameters;
+    try {
+      validate_key(owner, "owner");
+      parameters = make_list_parameters(owner, query);
+    } catch (...) {
+      return done(std::nullopt, std::current_exception());
+    }
+    async_->list(query.sort, query.direction, *parameters, stop,
+                 [query, done = std::move(done)](std::vector<todo_columns> rows,
+                                                 std::exception_ptr failure) mutable {
+                   if (failure) return done(std::nullopt, failure);
+                   deliver(done, [&] { return make_page(query, std::move(rows)); });
+                 });
   }
 
   std::optional<todo> update(const std::string& owner, const std::string& id,
@@ -539,13 +589,26 @@ class engine_repository final : public todo_repository {
     std::optional<todo_columns> existing =
         row.client_request_id ? session.find_by_request_id(row.owner, *row.client_request_id)
                               : session.find(row.owner, row.id, false);
-    if (!existing) {
-      throw store_internal_error(
-          "the todo could not be saved; try again",
-          "insert conflicted but neither the id nor the client_request_id is there");
-    }
+    if (!existing) throw conflict_without_row();
     const bool added = existing->id == row.id;
     return {from_columns(*existing), added};
+  }
+
+  static store_internal_error conflict_without_row() {
+    return store_internal_error(
+        "the todo could not be saved; try again",
+        "insert conflicted but neither the id nor the client_request_id is there");
+  }
+
+  // A page of at most query.limit todos from the limit + 1 rows of a list statement.
+  static todo_page make_page(const todo_query& query, std::vector<todo_columns> rows) {
+    todo_page page;
+    const bool more = rows.size() > query.limit;
+    if (more) rows.resize(query.limit);
+    page.items.reserve(rows.size());
+    if (more) page.next_cursor = encode_cursor(query, rows.back());
+    for (auto& row : rows) page.items.push_back(from_columns(std::move(row)));
+    return page;
   }
 
   // Reads the todo under a row lock, lets `change` edit it (returning false for "nothing to
@@ -574,6 +637,7 @@ class engine_repository final : public todo_repository {
 
   todo_transaction_runner& runner_;
   clock_function clock_;
+  async_todo_statements* async_;
 };
 
 }  // namespace
@@ -683,8 +747,9 @@ std::string new_todo_id() {
 }
 
 std::unique_ptr<todo_repository> make_todo_repository(todo_transaction_runner& runner,
-                                                      clock_function clock) {
-  return std::make_unique<engine_repository>(runner, std::move(clock));
+                                                      clock_function clock,
+                                                      async_todo_statements* async) {
+  return std::make_unique<engine_repository>(runner, std::move(clock), async);
 }
 
 }  // namespace bookmcp::store::internal

@@ -139,9 +139,29 @@ class todo_transaction_runner {
   }
 };
 
-// The repository over a back-end. `runner` must outlive the result.
+// The statements add() and list() need, run without blocking by a back-end that can wait
+// without a thread (Postgres). Each runs alone, in autocommit, with the retry rules of its
+// retry_safety (an insert: idempotent_write; the reads: read_only), and calls `done` exactly
+// once with its rows or the store error (as todo_repository's asynchronous calls do).
+class async_todo_statements {
+ public:
+  using rows_done = std::function<void(std::vector<todo_columns> rows, std::exception_ptr failure)>;
+  virtual ~async_todo_statements() = default;
+  // As todo_session::insert: no row when (owner, client_request_id) already exists.
+  virtual void insert(const todo_columns& row, std::stop_token stop, rows_done done) = 0;
+  virtual void find_by_request_id(const std::string& owner, const std::string& request_id,
+                                  std::stop_token stop, rows_done done) = 0;
+  virtual void find(const std::string& owner, const std::string& id, std::stop_token stop,
+                    rows_done done) = 0;
+  virtual void list(todo_sort sort, sort_direction direction, const list_parameters& parameters,
+                    std::stop_token stop, rows_done done) = 0;
+};
+
+// The repository over a back-end. `runner` (and `async`, when given: then the repository
+// supports_async()) must outlive the result.
 std::unique_ptr<todo_repository> make_todo_repository(todo_transaction_runner& runner,
-                                                      clock_function clock);
+                                                      clock_function clock,
+                                                      async_todo_statements* async = nullptr);
 
 // Exposed for tests.
 std::string escape_like(const std::string& text);

@@ -30,6 +30,31 @@ bool looks_alive(pqxx::connection& conn) {
 
 }  // namespace
 
+failure_kind classify_sqlstate(const std::string& state, bool stop_requested, bool& broken) {
+  if (state == "57014") return stop_requested ? failure_kind::cancelled : failure_kind::timeout;
+  if (state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0 || state == "53300") {
+    broken = true;
+    return failure_kind::unavailable;
+  }
+  if (state == "40001" || state == "40P01") return failure_kind::transient;
+  return failure_kind::internal;
+}
+
+void throw_failure(failure_kind kind, const std::string& diagnostic) {
+  switch (kind) {
+    case failure_kind::cancelled:
+      throw cancelled("the operation was cancelled", diagnostic);
+    case failure_kind::timeout:
+      throw store_timeout("the database took too long; try again", diagnostic);
+    case failure_kind::unavailable:
+    case failure_kind::transient:
+      throw store_unavailable(unavailable_message, diagnostic);
+    case failure_kind::internal:
+      break;
+  }
+  throw store_internal_error("the database failed; try again later", diagnostic);
+}
+
 std::string make_conninfo(const std::string& url, std::chrono::milliseconds connect_timeout) {
   // libpq takes whole seconds and treats values below 2 as 2.
   const auto seconds = std::max<long long>(2, (connect_timeout.count() + 999) / 1000);
@@ -159,7 +184,12 @@ canceller::~canceller() {
 }
 
 canceller::watch::watch(canceller& owner, pqxx::connection& conn)
-    : owner_(owner), entry_(std::make_unique<entry>(entry{&conn})) {}
+    // PQgetCancel + PQcancel: reads only the connection's fixed address and backend key,
+    // which stay valid while the watch (and so the lease) lives.
+    : watch(owner, [&conn] { conn.cancel_query(); }) {}
+
+canceller::watch::watch(canceller& owner, std::function<void()> send)
+    : owner_(owner), entry_(std::make_unique<entry>(entry{std::move(send)})) {}
 
 canceller::watch::~watch() {
   std::unique_lock lock(owner_.mutex_);
@@ -203,9 +233,7 @@ void canceller::loop(std::stop_token stop) {
     next->next_send = steady_clock::now() + milliseconds(100);
     lock.unlock();
     try {
-      // PQgetCancel + PQcancel: reads only the connection's fixed address and backend key,
-      // which stay valid while the watch (and so the lease) lives.
-      next->conn->cancel_query();
+      next->send();
     } catch (const std::exception&) {
       // Server unreachable: the query is gone with it, or the operation ends on its own.
     }

@@ -85,6 +85,8 @@ class canceller {
   class watch {
    public:
     watch(canceller& owner, pqxx::connection& conn);
+    // `send` sends the cancel request (blocking; called on the canceller thread only).
+    watch(canceller& owner, std::function<void()> send);
     watch(const watch&) = delete;
     watch& operator=(const watch&) = delete;
     ~watch();  // stops re-sending; waits for a cancel being sent right now
@@ -102,7 +104,7 @@ class canceller {
 
  private:
   struct entry {
-    pqxx::connection* conn;
+    std::function<void()> send;
     bool requested = false;
     bool queued = false;
     bool sending = false;
@@ -115,6 +117,13 @@ class canceller {
   std::list<entry*> queue_;
   std::jthread thread_;
 };
+
+// How a failed statement counts, by its SQLSTATE; shared by the blocking and asynchronous
+// paths. `broken`: the connection must be discarded.
+enum class failure_kind { cancelled, timeout, unavailable, transient, internal };
+failure_kind classify_sqlstate(const std::string& state, bool stop_requested, bool& broken);
+// Throws the store error (store/errors.hpp) for `kind`, with its user-safe message.
+[[noreturn]] void throw_failure(failure_kind kind, const std::string& diagnostic);
 
 // The libpq conninfo for `url` with connect_timeout and application_name added unless present.
 std::string make_conninfo(const std::string& url, std::chrono::milliseconds connect_timeout);

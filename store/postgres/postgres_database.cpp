@@ -23,6 +23,7 @@
 #include "store/errors.hpp"
 #include "store/internal/testing_hooks.hpp"
 #include "store/internal/todo_engine.hpp"
+#include "store/postgres/pg_async.hpp"
 #include "store/postgres/pg_pool.hpp"
 #include "store/postgres/pg_schema.hpp"
 
@@ -65,6 +66,8 @@ class params {
     return value ? add(*value) : add(nullptr);
   }
 
+  std::vector<std::optional<std::string>> take() && { return std::move(values_); }
+
   pqxx::result exec(pqxx::transaction_base& txn, const char* statement) const {
     std::vector<const char*> pointers;
     pointers.reserve(values_.size());
@@ -76,25 +79,53 @@ class params {
   std::vector<std::optional<std::string>> values_;
 };
 
-// Column values read straight from libpq's buffers (pqxx's conversions go through its string
-// traits and strlen; every listed todo has 14 columns).
-std::string text(const pqxx::field& f) { return std::string(f.c_str(), f.size()); }
-std::int64_t integer(const pqxx::field& f) {
-  std::int64_t value = 0;
-  const char* begin = f.c_str();
-  const char* end = begin + f.size();
-  if (const auto [rest, error] = std::from_chars(begin, end, value); error != std::errc() || rest != end)
-    throw store_internal_error("a stored todo could not be read",
-                               std::string("not an integer in column ") + f.name() + ": " + std::string(begin, end));
-  return value;
-}
-std::optional<std::string> optional_text(const pqxx::field& f) {
-  if (f.is_null()) return std::nullopt;
-  return text(f);
-}
-std::optional<std::int64_t> optional_integer(const pqxx::field& f) {
-  if (f.is_null()) return std::nullopt;
-  return integer(f);
+// A todo row's columns in todo_select's order, for messages about unreadable values.
+constexpr std::array<const char*, 14> todo_column_names = {
+    "id",         "owner",  "title",      "notes",      "due_date",     "due_at",       "due_offset_minutes",
+    "priority",   "tags",   "status",     "created_at", "updated_at",   "completed_at", "client_request_id"};
+
+// Reads a todo row from `next`, which returns each column in turn as its text, or nullopt
+// for NULL: the same reader for libpqxx rows and for libpq results (the asynchronous path).
+template <typename Next>
+todo_columns read_todo_columns(Next&& next) {
+  std::size_t column = 0;
+  const auto optional_text = [&]() -> std::optional<std::string> {
+    const auto value = next();
+    ++column;
+    if (value) return std::string(*value);
+    return std::nullopt;
+  };
+  const auto text = [&] { return optional_text().value_or(std::string()); };
+  const auto optional_integer = [&]() -> std::optional<std::int64_t> {
+    const auto value = next();
+    ++column;
+    if (!value) return std::nullopt;
+    std::int64_t number = 0;
+    const char* end = value->data() + value->size();
+    if (const auto [rest, error] = std::from_chars(value->data(), end, number);
+        error != std::errc() || rest != end)
+      throw store_internal_error("a stored todo could not be read",
+                                 std::string("not an integer in column ") +
+                                     todo_column_names[column - 1] + ": " + std::string(*value));
+    return number;
+  };
+  const auto integer = [&] { return optional_integer().value_or(0); };
+  todo_columns c;
+  c.id = text();
+  c.owner = text();
+  c.title = text();
+  c.notes = text();
+  c.due_date = optional_text();
+  c.due_at_ms = optional_integer();
+  c.due_offset_minutes = optional_integer();
+  c.priority = integer();
+  c.tags_json = text();
+  c.status = text();
+  c.created_ms = integer();
+  c.updated_ms = integer();
+  c.completed_ms = optional_integer();
+  c.client_request_id = optional_text();
+  return c;
 }
 
 // --- statements -----------------------------------------------------------------------------
@@ -108,38 +139,40 @@ constexpr const char* todo_select =
     BOOKMCP_MS("updated_at") ", " BOOKMCP_MS("completed_at") ", client_request_id";
 
 // Walks the row with one column iterator: pqxx's row[i] makes a field holding its own copy of
-// the result (two reference counts taken and dropped per column, 14 columns per todo).
+// the result (two reference counts taken and dropped per column, 14 columns per todo). The
+// iterator is itself the field (its operator* and postfix ++ would copy it, result and all).
 todo_columns read_todo(const pqxx::row& r) {
-  todo_columns c;
   auto f = r.begin();
-  // Reads the current column with `read`, then steps to the next. The iterator is itself the
-  // field (its operator* and postfix ++ would copy it, result and all).
-  const auto take = [&f](auto read) {
-    auto value = read(static_cast<const pqxx::field&>(f));
+  return read_todo_columns([&f]() -> std::optional<std::string_view> {
+    const auto& field = static_cast<const pqxx::field&>(f);
+    std::optional<std::string_view> value;
+    if (!field.is_null()) value.emplace(field.c_str(), field.size());
     ++f;
     return value;
-  };
-  c.id = take(text);
-  c.owner = take(text);
-  c.title = take(text);
-  c.notes = take(text);
-  c.due_date = take(optional_text);
-  c.due_at_ms = take(optional_integer);
-  c.due_offset_minutes = take(optional_integer);
-  c.priority = take(integer);
-  c.tags_json = take(text);
-  c.status = take(text);
-  c.created_ms = take(integer);
-  c.updated_ms = take(integer);
-  c.completed_ms = take(optional_integer);
-  c.client_request_id = take(optional_text);
-  return c;
+  });
 }
 
 std::vector<todo_columns> read_todos(const pqxx::result& result) {
   std::vector<todo_columns> rows;
   rows.reserve(result.size());
   for (const auto& r : result) rows.push_back(read_todo(r));
+  return rows;
+}
+
+// The rows of a libpq result (the asynchronous path).
+std::vector<todo_columns> read_todos(const PGresult* result) {
+  std::vector<todo_columns> rows;
+  const int count = PQntuples(result);
+  rows.reserve(static_cast<std::size_t>(count));
+  for (int row = 0; row < count; ++row) {
+    int column = 0;
+    rows.push_back(read_todo_columns([&]() -> std::optional<std::string_view> {
+      const int at = column++;
+      if (PQgetisnull(result, row, at)) return std::nullopt;
+      return std::string_view(PQgetvalue(result, row, at),
+                              static_cast<std::size_t>(PQgetlength(result, row, at)));
+    }));
+  }
   return rows;
 }
 
@@ -410,17 +443,76 @@ const std::vector<std::pair<std::string, std::string>>& statements() {
   return all;
 }
 
+// The values of `statement` for the list query `q`, in the statement's order.
+params list_values(const list_statement& statement, todo_sort sort, const list_parameters& q) {
+  params p;
+  for (auto value : statement.values) {
+    switch (value) {
+      case list_value::owner:
+        p.add(q.owner);
+        break;
+      case list_value::status:
+        p.add(q.status);
+        break;
+      case list_value::utc_offset:
+        p.add(q.utc_offset_ms);
+        break;
+      case list_value::due_from:
+        p.add(q.due_from_ms);
+        break;
+      case list_value::due_before:
+        p.add(q.due_before_ms);
+        break;
+      case list_value::overdue_now:
+        p.add(q.overdue_now_ms);
+        break;
+      case list_value::overdue_today:
+        p.add(q.overdue_today);
+        break;
+      case list_value::tag:
+        p.add(q.tag);
+        break;
+      case list_value::like_pattern:
+        p.add(q.like_pattern);
+        break;
+      case list_value::after_key:
+        if (sort == todo_sort::title)
+          p.add(q.after->key_text);
+        else
+          p.add(q.after->key_number);
+        break;
+      case list_value::after_id:
+        p.add(q.after->id);
+        break;
+      case list_value::after_date:
+        p.add(q.after->due_date_bound);
+        break;
+      case list_value::after_date_id:
+        p.add(q.after->due_date_bound_id);
+        break;
+      case list_value::limit:
+        p.add(q.limit);
+        break;
+    }
+  }
+  return p;
+}
+
+params insert_values(const todo_columns& r) {
+  params p;
+  p.add(r.id).add(r.owner).add(r.title).add(r.notes).add(r.due_date).add(r.due_at_ms);
+  p.add(r.due_offset_minutes).add(r.priority).add(r.tags_json).add(r.status);
+  p.add(r.created_ms).add(r.updated_ms).add(r.completed_ms).add(r.client_request_id);
+  return p;
+}
+
 class pg_todo_session final : public internal::todo_session {
  public:
   // `txn` is a transaction, or a nontransaction for statements that stand alone (run_autocommit).
   explicit pg_todo_session(pqxx::transaction_base& txn) : txn_(txn) {}
 
   std::optional<todo_columns> insert(const todo_columns& r) override {
-    params p;
-    p.add(r.id).add(r.owner).add(r.title).add(r.notes).add(r.due_date).add(r.due_at_ms);
-    p.add(r.due_offset_minutes).add(r.priority).add(r.tags_json).add(r.status);
-    p.add(r.created_ms).add(r.updated_ms).add(r.completed_ms).add(r.client_request_id);
-    return first(p.exec(txn_, "bookmcp_todo_insert"));
+    return first(insert_values(r).exec(txn_, "bookmcp_todo_insert"));
   }
 
   std::optional<todo_columns> find_by_request_id(const std::string& owner,
@@ -452,57 +544,7 @@ class pg_todo_session final : public internal::todo_session {
     // Records the definition on this connection the first time (then a lookup); libpqxx sends
     // it to the server on first execution.
     txn_.conn().prepare(statement.name, statement.sql);
-    params p;
-    for (auto value : statement.values) {
-      switch (value) {
-        case list_value::owner:
-          p.add(q.owner);
-          break;
-        case list_value::status:
-          p.add(q.status);
-          break;
-        case list_value::utc_offset:
-          p.add(q.utc_offset_ms);
-          break;
-        case list_value::due_from:
-          p.add(q.due_from_ms);
-          break;
-        case list_value::due_before:
-          p.add(q.due_before_ms);
-          break;
-        case list_value::overdue_now:
-          p.add(q.overdue_now_ms);
-          break;
-        case list_value::overdue_today:
-          p.add(q.overdue_today);
-          break;
-        case list_value::tag:
-          p.add(q.tag);
-          break;
-        case list_value::like_pattern:
-          p.add(q.like_pattern);
-          break;
-        case list_value::after_key:
-          if (sort == todo_sort::title)
-            p.add(q.after->key_text);
-          else
-            p.add(q.after->key_number);
-          break;
-        case list_value::after_id:
-          p.add(q.after->id);
-          break;
-        case list_value::after_date:
-          p.add(q.after->due_date_bound);
-          break;
-        case list_value::after_date_id:
-          p.add(q.after->due_date_bound_id);
-          break;
-        case list_value::limit:
-          p.add(q.limit);
-          break;
-      }
-    }
-    return read_todos(p.exec(txn_, statement.name.c_str()));
+    return read_todos(list_values(statement, sort, q).exec(txn_, statement.name.c_str()));
   }
 
   std::vector<todo_columns> export_all(const std::string& owner) override {
@@ -520,6 +562,59 @@ class pg_todo_session final : public internal::todo_session {
   }
 
   pqxx::transaction_base& txn_;
+};
+
+// The statements of add() and list(), run without blocking a thread (pg_async.hpp).
+class pg_async_todo_statements final : public internal::async_todo_statements {
+ public:
+  explicit pg_async_todo_statements(postgres::async_pool& pool) : pool_(pool) {}
+
+  void insert(const todo_columns& row, std::stop_token stop, rows_done done) override {
+    run(named("bookmcp_todo_insert"), insert_values(row), stop, std::move(done));
+  }
+  void find_by_request_id(const std::string& owner, const std::string& request_id,
+                          std::stop_token stop, rows_done done) override {
+    run(named("bookmcp_todo_find_request"), params().add(owner).add(request_id), stop,
+        std::move(done));
+  }
+  void find(const std::string& owner, const std::string& id, std::stop_token stop,
+            rows_done done) override {
+    run(named("bookmcp_todo_find"), params().add(owner).add(id), stop, std::move(done));
+  }
+  void list(todo_sort sort, sort_direction direction, const list_parameters& q,
+            std::stop_token stop, rows_done done) override {
+    const auto& statement = list_statement_for(shape_of(sort, direction, q));
+    run({statement.name, statement.sql}, list_values(statement, sort, q), stop, std::move(done));
+  }
+
+ private:
+  struct named_statement {
+    const std::string& name;
+    const std::string& sql;
+  };
+  static named_statement named(std::string_view name) {
+    for (const auto& [key, sql] : statements())
+      if (key == name) return {key, sql};
+    throw std::logic_error("no statement " + std::string(name));
+  }
+
+  // Every statement here is a read or an idempotent insert (see the engine's insert()): each
+  // may be re-run on a fresh connection after its connection broke.
+  void run(named_statement statement, params values, std::stop_token stop, rows_done done) {
+    pool_.run({&statement.name, &statement.sql, std::move(values).take(), true}, std::move(stop),
+              [done = std::move(done)](postgres::pg_result result, std::exception_ptr failure) {
+                if (failure) return done({}, failure);
+                std::vector<todo_columns> rows;
+                try {
+                  rows = read_todos(result.get());
+                } catch (...) {
+                  return done({}, std::current_exception());
+                }
+                done(std::move(rows), nullptr);
+              });
+  }
+
+  postgres::async_pool& pool_;
 };
 
 std::vector<std::string> parse_strings(const std::string& text) {
@@ -565,9 +660,17 @@ class postgres_database final : public database,
     settings.setup = [](pqxx::connection& conn) {
       for (const auto& [name, sql] : statements()) conn.prepare(name, sql);
     };
+    const auto conninfo = settings.conninfo;
     pool_ = std::make_unique<postgres::pool>(std::move(settings));
     migrate_impl(options_.apply_migrations);
-    todos_ = internal::make_todo_repository(*this, options_.clock);
+    if (options_.async_connections > 0) {
+      async_pool_ = std::make_unique<postgres::async_pool>(
+          postgres::async_settings{conninfo, options_.async_connections,
+                                   options_.statement_timeout, options_.acquire_timeout},
+          canceller_);
+      async_statements_ = std::make_unique<pg_async_todo_statements>(*async_pool_);
+    }
+    todos_ = internal::make_todo_repository(*this, options_.clock, async_statements_.get());
   }
 
   std::string_view backend_name() const noexcept override { return "postgres"; }
@@ -759,7 +862,7 @@ class postgres_database final : public database,
     return report;
   }
 
-  enum class outcome { cancelled, timeout, unavailable, transient, internal };
+  using outcome = postgres::failure_kind;
 
   // Runs `body` in a transaction with retries as described at the top of this file.
   // Transaction is pqxx::work, or pqxx::nontransaction for a body of one statement.
@@ -800,17 +903,7 @@ class postgres_database final : public database,
           (safety != retry_safety::write || nothing_sent))
         continue;
       if (kind == outcome::transient && attempt < 3) continue;
-      switch (kind) {
-        case outcome::cancelled:
-          throw cancelled("the operation was cancelled", diagnostic);
-        case outcome::timeout:
-          throw store_timeout("the database took too long; try again", diagnostic);
-        case outcome::unavailable:
-        case outcome::transient:
-          throw store_unavailable(unavailable_message, diagnostic);
-        case outcome::internal:
-          throw store_internal_error("the database failed; try again later", diagnostic);
-      }
+      postgres::throw_failure(kind, diagnostic);
     }
   }
 
@@ -834,13 +927,7 @@ class postgres_database final : public database,
     } catch (const pqxx::sql_error& e) {
       const std::string state = e.sqlstate();
       diagnostic = std::string(e.what()) + " [SQLSTATE " + state + "]";
-      if (state == "57014") return stop.stop_requested() ? outcome::cancelled : outcome::timeout;
-      if (state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0 || state == "53300") {
-        broken = true;
-        return outcome::unavailable;
-      }
-      if (state == "40001" || state == "40P01") return outcome::transient;
-      return outcome::internal;
+      return postgres::classify_sqlstate(state, stop.stop_requested(), broken);
     } catch (const pqxx::failure& e) {
       diagnostic = std::string("libpqxx failure: ") + e.what();
       broken = true;
@@ -855,6 +942,9 @@ class postgres_database final : public database,
   postgres::canceller canceller_;
   std::unique_ptr<postgres::pool> pool_;
   std::unique_ptr<todo_repository> todos_;
+  std::unique_ptr<pg_async_todo_statements> async_statements_;
+  // Destroyed first: it fails what is still running, whose completions may use the above.
+  std::unique_ptr<postgres::async_pool> async_pool_;
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <future>
 #include <iostream>
 #include <mutex>
 #include <thread>
@@ -197,6 +198,52 @@ TEST_F(PostgresOutageTest, RestartWhileAddingKeepsEveryAcknowledgedAdd) {
   for (const auto& id : acknowledged) ASSERT_TRUE(db->todos().get("alice", id, {})) << id;
   std::cout << "[          ] " << acknowledged.size() << " acknowledged adds, " << failures.size()
             << " failed during the restart\n";
+}
+
+// The non-blocking path (add_async, list_async: todo_add and todo_list) on its own
+// connections: fails fast while the server is down, and its connector reconnects by itself.
+TEST_F(PostgresOutageTest, AsyncCallsFailFastDuringAnOutageAndRecover) {
+  auto db = open();
+  ASSERT_TRUE(db->todos().supports_async());
+  const auto add = [&](const std::string& title) {
+    std::promise<add_result> result;
+    db->todos().add_async("alice", new_todo{title, "", {}, {}, {}, {}}, {},
+                          [&](std::optional<add_result> value, std::exception_ptr failure) {
+                            if (failure)
+                              result.set_exception(failure);
+                            else
+                              result.set_value(std::move(*value));
+                          });
+    auto future = result.get_future();
+    if (future.wait_for(seconds(20)) != std::future_status::ready)
+      throw std::runtime_error("no completion within 20 s");
+    return future.get();
+  };
+  add("before");
+  ASSERT_EQ(testing::postgres_ctl("stop -m fast"), 0);
+  for (int i = 0; i < 3; ++i) {
+    const auto started = steady_clock::now();
+    try {
+      add("during");
+      ADD_FAILURE() << "added while the server was down";
+    } catch (const store_unavailable& e) {
+      EXPECT_STREQ(e.what(), unavailable_text);
+    }
+    EXPECT_LT(steady_clock::now() - started, seconds(5));
+  }
+  ASSERT_EQ(testing::postgres_ctl("start"), 0);
+  // The connector reconnects in the background: the first calls may still fail.
+  std::optional<add_result> after;
+  for (const auto until = steady_clock::now() + seconds(20); !after && steady_clock::now() < until;) {
+    try {
+      after = add("after");
+    } catch (const store_unavailable&) {
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+  }
+  ASSERT_TRUE(after) << "the non-blocking path did not recover";
+  EXPECT_TRUE(db->todos().get("alice", after->item.id, {}));
+  EXPECT_EQ(db->todos().export_all("alice", {}).size(), 2u);
 }
 
 TEST_F(PostgresFaultTest, ConnectionErrorsLeakNoCredentials) {
