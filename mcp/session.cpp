@@ -167,11 +167,13 @@ std::string capability_for(std::string_view method) {
 }
 
 // Runs `job` in one of the tool's concurrency slots, then the calls waiting for a slot, one
-// after another on this worker, and frees the slot when none is left. Handing the slot on to
-// the next call here, rather than posting it, saves a wake-up of another worker per call.
-void run_in_slot(registered_tool& tool, std::function<void()> job) {
+// after another on this thread, and frees the slot when none is left. Handing the slot on to
+// the next call here, rather than posting it, saves a wake-up of another worker per call. A
+// job whose call goes on without blocking (an async_handler's) keeps the slot: its
+// completion calls free_slot().
+void run_in_slot(registered_tool& tool, std::function<bool()> job) {
   for (;;) {
-    job();
+    if (!job()) return;
     std::lock_guard lock(tool.slots_mutex);
     if (tool.waiting.empty()) {
       --tool.running;
@@ -180,6 +182,22 @@ void run_in_slot(registered_tool& tool, std::function<void()> job) {
     job = std::move(tool.waiting.front());
     tool.waiting.pop_front();
   }
+}
+
+// The call holding one of the tool's slots ended: the slot goes to the next waiting call (run
+// here), or is freed.
+void free_slot(registered_tool& tool) {
+  std::function<bool()> next;
+  {
+    std::lock_guard lock(tool.slots_mutex);
+    if (tool.waiting.empty()) {
+      --tool.running;
+      return;
+    }
+    next = std::move(tool.waiting.front());
+    tool.waiting.pop_front();
+  }
+  run_in_slot(tool, std::move(next));
 }
 
 }  // namespace
@@ -968,9 +986,18 @@ void session_impl::start_tool_call(const request_id& id, const json& params) {
     }
   });
 
-  auto job = [self = shared_from_this(), call, tool, arguments = std::move(arguments)] {
-    self->run_tool(call, tool, arguments);
-  };
+  const bool non_blocking = static_cast<bool>(tool->definition.async_handler);
+  std::function<bool()> job;
+  if (non_blocking) {
+    job = [self = shared_from_this(), call, tool, arguments = std::move(arguments)] {
+      return self->start_async_tool(call, tool, arguments);
+    };
+  } else {
+    job = [self = shared_from_this(), call, tool, arguments = std::move(arguments)] {
+      self->run_tool(call, tool, arguments);
+      return true;
+    };
+  }
   bool busy = false;
   bool start_now = false;
   {
@@ -984,11 +1011,12 @@ void session_impl::start_tool_call(const request_id& id, const json& params) {
       busy = true;
     }
   }
-  // Posting wakes a worker: do it outside the lock that every caller of this tool takes.
-  if (start_now) {
-    server_->workers.post([tool, job = std::function<void()>(std::move(job))]() mutable {
-      run_in_slot(*tool, std::move(job));
-    });
+  // Posting wakes a worker: do it outside the lock that every caller of this tool takes. A
+  // call that does not block starts here, on the receiving thread.
+  if (start_now && non_blocking) {
+    run_in_slot(*tool, std::move(job));
+  } else if (start_now) {
+    server_->workers.post([tool, job = std::move(job)]() mutable { run_in_slot(*tool, std::move(job)); });
   }
   if (busy) {
     if (call->claim()) {
@@ -1014,19 +1042,71 @@ void session_impl::run_tool(const std::shared_ptr<call_state>& call,
 
 void session_impl::execute_tool(const std::shared_ptr<call_state>& call, registered_tool& tool,
                                 const json& arguments) {
-  const auto started = call->started;
   auto backend = std::make_shared<context_backend>(shared_from_this(), call);
   tool_context context(backend);
+  std::optional<tool_result> outcome;
+  std::exception_ptr failure;
+  try {
+    outcome = tool.definition.handler(context, arguments);
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  conclude_tool(call, tool, std::move(outcome), failure);
+}
+
+bool session_impl::start_async_tool(const std::shared_ptr<call_state>& call,
+                                    const std::shared_ptr<registered_tool>& tool,
+                                    const json& arguments) {
+  if (call->stop.stop_requested()) {
+    finish_call(call);
+    return true;
+  }
+  // Like an inline tool, it must not wait for the client (request_client, sleep_for).
+  call->runs_inline = true;
+  tool_completion done([self = shared_from_this(), call, tool](std::optional<tool_result> outcome,
+                                                               std::exception_ptr failure) {
+    if (call->async_completed.exchange(true)) return;
+    self->conclude_tool(call, *tool, std::move(outcome), failure);
+    self->finish_call(call);
+    int starting = 0;
+    // Completed while its start is still running: the starter frees the slot.
+    if (call->async_phase.compare_exchange_strong(starting, 2)) return;
+    free_slot(*tool);
+  });
+  bool accepted = true;
+  try {
+    accepted = tool->definition.async_handler(
+        tool_context(std::make_shared<context_backend>(shared_from_this(), call)), arguments, done);
+  } catch (...) {
+    done.fail(std::current_exception());
+  }
+  if (!accepted) {
+    // Declined: the blocking handler runs on a worker, in this call's slot.
+    call->runs_inline = false;
+    server_->workers.post([self = shared_from_this(), call, tool, arguments] {
+      self->run_tool(call, tool, arguments);
+      free_slot(*tool);
+    });
+    return false;
+  }
+  int starting = 0;
+  return !call->async_phase.compare_exchange_strong(starting, 1);
+}
+
+void session_impl::conclude_tool(const std::shared_ptr<call_state>& call, registered_tool& tool,
+                                 std::optional<tool_result> outcome, std::exception_ptr failure) {
+  const auto started = call->started;
   std::optional<tool_result> result;
   std::optional<rpc_error> error;
   try {
-    tool_result outcome = tool.definition.handler(context, arguments);
-    if (tool.output_schema && !outcome.is_error) {
-      if (!outcome.has_structured_content()) {
+    if (failure) std::rethrow_exception(failure);
+    if (!outcome) throw std::logic_error("a tool completed with neither a result nor an error");
+    if (tool.output_schema && !outcome->is_error) {
+      if (!outcome->has_structured_content()) {
         spdlog::error("tool {} declares an outputSchema but returned no structuredContent", tool.definition.name);
         error.emplace(error_code::internal_error, "Internal error");
       } else if (server_->options.validate_output) {
-        if (auto problems = tool.output_schema->validate(outcome.structured_value()); !problems.empty()) {
+        if (auto problems = tool.output_schema->validate(outcome->structured_value()); !problems.empty()) {
           std::string joined;
           for (const auto& problem : problems) joined += "\n- " + problem;
           spdlog::error("tool {} returned structuredContent that does not match its outputSchema:{}",
@@ -1035,7 +1115,7 @@ void session_impl::execute_tool(const std::shared_ptr<call_state>& call, registe
         }
       }
     }
-    if (!error) result = std::move(outcome);
+    if (!error) result = std::move(*outcome);
   } catch (const tool_error& failure) {
     result = tool_result::error(failure.what());
   } catch (const cancelled_error&) {

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -99,6 +100,27 @@ class tool_context {
 
 using tool_handler = std::function<tool_result(tool_context& context, const json& arguments)>;
 
+// How a tool that does not block (tool_definition::async_handler) hands its outcome to the
+// runtime: a result, or the exception a blocking handler would have thrown (tool_error,
+// cancelled_error, or anything else as an internal error). Call it once, from any thread; a
+// second call is ignored.
+class tool_completion {
+ public:
+  using finish_function = std::function<void(std::optional<tool_result>, std::exception_ptr)>;
+  explicit tool_completion(finish_function finish) : finish_(std::move(finish)) {}
+  void operator()(tool_result result) const { finish_(std::move(result), nullptr); }
+  void fail(std::exception_ptr failure) const { finish_(std::nullopt, std::move(failure)); }
+
+ private:
+  finish_function finish_;
+};
+
+// Starts the call and returns at once, without blocking; the call ends when `done` is
+// called (from any thread). `context` stays valid until then. Returning false declines the
+// call: it then runs `handler` on a worker, as a blocking tool's call does.
+using async_tool_handler =
+    std::function<bool(tool_context context, const json& arguments, tool_completion done)>;
+
 struct tool_annotations {
   std::optional<std::string> title;
   std::optional<bool> read_only_hint;
@@ -129,6 +151,14 @@ struct tool_definition {
   // request_client and sleep_for fail in it (they would stall the thread that must deliver
   // the answer).
   bool runs_inline = false;
+
+  // For tools whose work waits on I/O that can be waited for without a thread (a database's
+  // non-blocking API): the call starts on the thread that received it, as a runs_inline tool
+  // does, and ends when the handler's completion is called, with the deadline, cancellation
+  // and concurrency limit of a blocking tool; no worker is held while it waits. `handler` is
+  // still required (for the calls this handler declines). request_client and sleep_for fail
+  // in it.
+  async_tool_handler async_handler;
 };
 
 }  // namespace bookmcp::mcp

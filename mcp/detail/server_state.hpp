@@ -29,10 +29,12 @@ struct registered_tool {
   std::unique_ptr<compiled_schema> output_schema;
   json listing;  // the tools/list entry, built once
 
-  // Concurrency: at most max_concurrency running; waiting work queued up to max_queue.
+  // Concurrency: at most max_concurrency running; waiting work queued up to max_queue. Each
+  // job starts one call in a slot and returns true when the call ended (its slot is then
+  // free), false when the call goes on without blocking (its completion frees the slot).
   std::mutex slots_mutex;
   std::size_t running = 0;
-  std::deque<std::function<void()>> waiting;
+  std::deque<std::function<bool()>> waiting;
 };
 
 }  // namespace bookmcp::mcp::detail

@@ -31,6 +31,10 @@ struct call_state {
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   timer_handle deadline_timer;
   bool runs_inline = false;  // the tool runs on the receiving thread (tool_definition::runs_inline)
+  // An async_handler's call: 0 while it is being started, 1 once started, 2 when it was
+  // completed before its start returned (whoever moves it from 0 decides who frees the slot).
+  std::atomic<int> async_phase{0};
+  std::atomic<bool> async_completed{false};
 
   // True for exactly one caller: the one that decides how (or whether) the request is answered.
   bool claim();
@@ -106,6 +110,12 @@ class session_impl final : public server_session, public std::enable_shared_from
   void run_tool(const std::shared_ptr<call_state>& call, const std::shared_ptr<registered_tool>& tool,
                 const json& arguments);
   void execute_tool(const std::shared_ptr<call_state>& call, registered_tool& tool, const json& arguments);
+  // Starts an async_handler's call; true when the call already ended (see registered_tool).
+  bool start_async_tool(const std::shared_ptr<call_state>& call,
+                        const std::shared_ptr<registered_tool>& tool, const json& arguments);
+  // Answers a tool call from its handler's outcome: a result, or the exception it threw.
+  void conclude_tool(const std::shared_ptr<call_state>& call, registered_tool& tool,
+                     std::optional<tool_result> outcome, std::exception_ptr failure);
 
   void observe(std::string_view method, std::string_view tool, std::string_view outcome,
                const request_id& id, std::chrono::steady_clock::time_point started);

@@ -69,18 +69,18 @@ const std::string& owner_of(const mcp::tool_context& context) {
   return identity;
 }
 
-// Runs `body`, mapping store failures to what the model should see: store_error's what() is
-// user-safe (its diagnostic goes to the log only); invalid_request is the caller's mistake
-// and says what is wrong; cancellation produces no result (whoever cancelled answered).
-template <typename Body>
-mcp::tool_result guarded(std::string_view tool, Body&& body) {
+// Maps a store failure to what the model should see: store_error's what() is user-safe (its
+// diagnostic goes to the log only); invalid_request is the caller's mistake and says what is
+// wrong; cancellation produces no result (whoever cancelled answered). Other exceptions are
+// returned as they are.
+std::exception_ptr tool_failure(std::string_view tool, std::exception_ptr failure) {
   try {
-    return body();
+    std::rethrow_exception(failure);
   } catch (const store::cancelled&) {
-    throw mcp::cancelled_error();
+    return std::make_exception_ptr(mcp::cancelled_error());
   } catch (const store::store_error& error) {
     spdlog::warn("{}: {} ({})", tool, error.what(), error.diagnostic());
-    throw mcp::tool_error(std::string(error.what()));
+    return std::make_exception_ptr(mcp::tool_error(std::string(error.what())));
   } catch (const store::invalid_request& error) {
     std::string message = error.what();
     if (message.find("cursor") != std::string::npos) {
@@ -88,8 +88,36 @@ mcp::tool_result guarded(std::string_view tool, Body&& body) {
           ". Pass the cursor only with the same filters, sort and order as the call that "
           "returned it, or leave cursor out to start from the first page.";
     }
-    throw mcp::tool_error("Invalid request: " + message);
+    return std::make_exception_ptr(mcp::tool_error("Invalid request: " + message));
+  } catch (...) {
+    return std::current_exception();
   }
+}
+
+// Runs `body`, throwing store failures as tool_failure maps them.
+template <typename Body>
+mcp::tool_result guarded(std::string_view tool, Body&& body) {
+  try {
+    return body();
+  } catch (...) {
+    std::rethrow_exception(tool_failure(tool, std::current_exception()));
+  }
+}
+
+// The completion of a store call without blocking, for a tool: renders the value with
+// `render`, or fails the call as tool_failure maps the store's error.
+template <typename T, typename Render>
+store::todo_repository::completion<T> completing(std::string_view tool, mcp::tool_completion done,
+                                                 Render render) {
+  return [tool, done = std::move(done), render = std::move(render)](std::optional<T> value,
+                                                                    std::exception_ptr failure) {
+    if (failure) return done.fail(tool_failure(tool, failure));
+    try {
+      done(render(std::move(*value)));
+    } catch (...) {
+      done.fail(std::current_exception());
+    }
+  };
 }
 
 mcp::tool_error not_found(const std::string& id) {
@@ -329,23 +357,25 @@ json update_input_schema() {
 // ---------------------------------------------------------------------------------------
 // Handlers
 
+mcp::tool_result added_result(const store::add_result& added, const reader_clock& clock) {
+  const std::string status = added.created ? "created" : "duplicate";
+  std::string text = added.created
+                         ? "Added: " + todo_line(added.item, clock)
+                         : "Already added by an earlier call with the same client_request_id "
+                           "(nothing new was created): " +
+                               todo_line(added.item, clock);
+  std::string structured = R"({"status":")" + status + R"(","todo":)";
+  append_todo_json(structured, added.item, clock);
+  structured += '}';
+  return mcp::tool_result::structured_text(std::move(structured), std::move(text));
+}
+
 mcp::tool_result add_single(todo_tools_state& state, mcp::tool_context& context,
                             const json& arguments) {
   auto item = parse_new_todo(arguments, "");
   const auto& owner = owner_of(context);
   return guarded("todo_add", [&] {
-    auto added = state.todos().add(owner, item, context.stop_token());
-    const auto clock = state.reader();
-    const std::string status = added.created ? "created" : "duplicate";
-    std::string text = added.created
-                           ? "Added: " + todo_line(added.item, clock)
-                           : "Already added by an earlier call with the same client_request_id "
-                             "(nothing new was created): " +
-                                 todo_line(added.item, clock);
-    std::string structured = R"({"status":")" + status + R"(","todo":)";
-    append_todo_json(structured, added.item, clock);
-    structured += '}';
-    return mcp::tool_result::structured_text(std::move(structured), std::move(text));
+    return added_result(state.todos().add(owner, item, context.stop_token()), state.reader());
   });
 }
 
@@ -429,8 +459,14 @@ mcp::tool_result handle_add(todo_tools_state& state, mcp::tool_context& context,
   return add_single(state, context, arguments);
 }
 
-mcp::tool_result handle_list(todo_tools_state& state, mcp::tool_context& context,
-                             const json& arguments) {
+// A todo_list call's query, with what its result is rendered with.
+struct list_request {
+  store::todo_query query;
+  reader_clock clock;
+  std::string status;
+};
+
+list_request parse_list_request(todo_tools_state& state, const json& arguments) {
   store::todo_query query;
   // The configured zone, or the one the call names (not copied per call).
   std::optional<reader_time_zone> named;
@@ -474,29 +510,69 @@ mcp::tool_result handle_list(todo_tools_state& state, mcp::tool_context& context
   if (auto it = arguments.find("cursor"); it != arguments.end())
     query.cursor = it->get<std::string>();
 
+  return {std::move(query), clock, status};
+}
+
+mcp::tool_result list_result(const store::todo_page& page, const list_request& request) {
+  const auto& clock = request.clock;
+  const auto& status = request.status;
+  // {"count":N,"next_cursor":...,"todos":[...]}, written directly (see append_todo_json).
+  std::string structured = R"({"count":)" + std::to_string(page.items.size()) + R"(,"next_cursor":)";
+  if (page.next_cursor) mcp::append_json_string(structured, *page.next_cursor);
+  else structured += "null";
+  structured += R"(,"todos":[)";
+  std::string text;
+  for (const auto& item : page.items) {
+    if (structured.back() != '[') structured += ',';
+    append_todo_json(structured, item, clock);
+    text += "\n- " + todo_line(item, clock);
+  }
+  structured += "]}";
+  const std::string what = status == "all" ? "todo(s)" : status + " todo(s)";
+  text = page.items.empty()
+             ? "No " + (status == "all" ? std::string("todos") : status + " todos") + " match."
+             : std::to_string(page.items.size()) + " " + what + ":" + text;
+  if (page.next_cursor)
+    text += "\nMore on the next page: call again with cursor \"" + *page.next_cursor + "\".";
+  return mcp::tool_result::structured_text(std::move(structured), std::move(text));
+}
+
+mcp::tool_result handle_list(todo_tools_state& state, mcp::tool_context& context,
+                             const json& arguments) {
+  const auto request = parse_list_request(state, arguments);
   const auto& owner = owner_of(context);
   return guarded("todo_list", [&] {
-    auto page = state.todos().list(owner, query, context.stop_token());
-    // {"count":N,"next_cursor":...,"todos":[...]}, written directly (see append_todo_json).
-    std::string structured = R"({"count":)" + std::to_string(page.items.size()) + R"(,"next_cursor":)";
-    if (page.next_cursor) mcp::append_json_string(structured, *page.next_cursor);
-    else structured += "null";
-    structured += R"(,"todos":[)";
-    std::string text;
-    for (const auto& item : page.items) {
-      if (structured.back() != '[') structured += ',';
-      append_todo_json(structured, item, clock);
-      text += "\n- " + todo_line(item, clock);
-    }
-    structured += "]}";
-    const std::string what = status == "all" ? "todo(s)" : status + " todo(s)";
-    text = page.items.empty()
-               ? "No " + (status == "all" ? std::string("todos") : status + " todos") + " match."
-               : std::to_string(page.items.size()) + " " + what + ":" + text;
-    if (page.next_cursor)
-      text += "\nMore on the next page: call again with cursor \"" + *page.next_cursor + "\".";
-    return mcp::tool_result::structured_text(std::move(structured), std::move(text));
+    return list_result(state.todos().list(owner, request.query, context.stop_token()), request);
   });
+}
+
+// todo_add and todo_list without blocking a worker, when the store can (Postgres): the call
+// starts on the thread that received it and ends on the store's thread. A batch add is
+// declined (it runs as a blocking call on a worker).
+bool start_add(todo_tools_state& state, mcp::tool_context& context, const json& arguments,
+               mcp::tool_completion done) {
+  if (arguments.contains("items") || !arguments.contains("title")) return false;
+  auto item = parse_new_todo(arguments, "");
+  state.todos().add_async(owner_of(context), item, context.stop_token(),
+                          completing<store::add_result>(
+                              "todo_add", std::move(done),
+                              [clock = state.reader()](const store::add_result& added) {
+                                return added_result(added, clock);
+                              }));
+  return true;
+}
+
+bool start_list(todo_tools_state& state, mcp::tool_context& context, const json& arguments,
+                mcp::tool_completion done) {
+  auto request = parse_list_request(state, arguments);
+  const auto query = request.query;
+  state.todos().list_async(owner_of(context), query, context.stop_token(),
+                           completing<store::todo_page>(
+                               "todo_list", std::move(done),
+                               [request = std::move(request)](const store::todo_page& page) {
+                                 return list_result(page, request);
+                               }));
+  return true;
 }
 
 mcp::tool_result single_todo_result(const store::todo& item, const reader_clock& clock,
@@ -640,7 +716,10 @@ void register_todo_tools(mcp::server& server, std::shared_ptr<store::database> d
       [&](std::string name, std::string title, std::string description, json input, json output,
           mcp::tool_annotations annotations,
           std::function<mcp::tool_result(todo_tools_state&, mcp::tool_context&, const json&)>
-              handler) {
+              handler,
+          std::function<bool(todo_tools_state&, mcp::tool_context&, const json&,
+                             mcp::tool_completion)>
+              start = nullptr) {
         mcp::tool_definition tool;
         tool.name = std::move(name);
         tool.title = title;
@@ -657,6 +736,13 @@ void register_todo_tools(mcp::server& server, std::shared_ptr<store::database> d
                                                              const json& arguments) {
           return handler(*state, context, arguments);
         };
+        if (start && state->todos().supports_async()) {
+          tool.async_handler = [state, start = std::move(start)](
+                                   mcp::tool_context context, const json& arguments,
+                                   mcp::tool_completion done) {
+            return start(*state, context, arguments, std::move(done));
+          };
+        }
         server.add_tool(std::move(tool));
       };
   const auto hints = [](bool read_only, bool destructive, bool idempotent) {
@@ -673,13 +759,13 @@ void register_todo_tools(mcp::server& server, std::shared_ptr<store::database> d
       "a client_request_id (e.g. a UUID) so that retrying after a timeout does not add it twice. "
       "To add several at once pass items: an array of 1 to 25 such objects; each gets its own "
       "result (created, duplicate or error).",
-      add_input_schema(), add_output_schema(), hints(false, false, false), handle_add);
+      add_input_schema(), add_output_schema(), hints(false, false, false), handle_add, start_add);
   add("todo_list", "List todos",
       "Lists the user's todos, 20 per page by default (limit up to 100). Filters: status "
       "(open by default, done, all), due_after / due_before, overdue, tag, text (in title or "
       "notes). Sort by due (default), created, priority or title. When next_cursor is set, call "
       "again with cursor and the same arguments for the next page.",
-      list_input_schema(), list_output_schema(), hints(true, false, true), handle_list);
+      list_input_schema(), list_output_schema(), hints(true, false, true), handle_list, start_list);
   add("todo_get", "Show a todo", "Shows one todo of the user's list by id, with its notes.",
       id_only_schema("The todo to show."), single_todo_output_schema(), hints(true, false, true),
       handle_get);
