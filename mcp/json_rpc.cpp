@@ -207,11 +207,16 @@ std::string make_result(const request_id& id, const json& result) {
   return make_serialized_result(id, dump_json(result));
 }
 
-std::string make_serialized_result(const request_id& id, std::string_view result_json) {
+std::string serialized_result_head(const request_id& id, std::size_t result_size) {
   std::string out = R"({"jsonrpc":"2.0","id":)";
-  out.reserve(out.size() + 24 + result_json.size());
+  out.reserve(out.size() + 24 + result_size);
   append_id(out, id);
   out += R"(,"result":)";
+  return out;
+}
+
+std::string make_serialized_result(const request_id& id, std::string_view result_json) {
+  std::string out = serialized_result_head(id, result_json.size());
   out += result_json;
   out += '}';
   return out;

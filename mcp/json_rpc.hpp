@@ -112,6 +112,9 @@ std::optional<incoming_message> envelope_problem(const json& body);
 std::string make_result(const request_id& id, const json& result);
 // The same with the result already serialised (a JSON value's text, inserted as is).
 std::string make_serialized_result(const request_id& id, std::string_view result_json);
+// The start of that response, up to and including "result": (append the result's JSON and a
+// closing '}'), with room reserved for `result_size` more bytes.
+std::string serialized_result_head(const request_id& id, std::size_t result_size);
 std::string make_error(const std::optional<request_id>& id, const rpc_error& error);
 std::string make_request(const request_id& id, std::string_view method, const json& params);
 std::string make_notification(std::string_view method, const json& params);

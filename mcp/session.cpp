@@ -1145,7 +1145,7 @@ void session_impl::conclude_tool(const std::shared_ptr<call_state>& call, regist
   if (!call->claim()) return;
   if (result) {
     if (result->is_error) call->outcome = "tool_error";
-    send_response_text(call->id, make_serialized_result(call->id, std::move(*result).serialize()));
+    send_response_text(call->id, std::move(*result).serialize_response(call->id));
   } else {
     call->outcome = error->code() == error_code::internal_error ? "internal_error" : "error";
     send_error_now(call->id, *error);

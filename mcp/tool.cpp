@@ -44,10 +44,20 @@ json tool_result::to_json() && {
   return out;
 }
 
-std::string tool_result::serialize() && {
-  // Members in the order nlohmann's sorted objects give, as to_json().dump() would.
-  std::string out = R"({"content":[)";
-  for (const auto& block : content) {
+namespace {
+
+// Appends `result`'s JSON to `out` (members in the order nlohmann's sorted objects give, as
+// to_json().dump() would).
+void append_result(std::string& out, const tool_result& result) {
+  std::size_t size = 48;
+  for (const auto& block : result.content) {
+    const auto text = block.find("text");
+    if (text != block.end() && text->is_string()) size += text->get_ref<const std::string&>().size() + 32;
+  }
+  if (result.structured_json) size += result.structured_json->size() + 24;
+  out.reserve(out.size() + size + size / 16);
+  out += R"({"content":[)";
+  for (const auto& block : result.content) {
     if (out.back() != '[') out += ',';
     // Text blocks (nearly all) are written here: append_json_string escapes a long text
     // faster than the library does.
@@ -63,14 +73,28 @@ std::string tool_result::serialize() && {
     }
   }
   out += ']';
-  if (is_error) out += R"(,"isError":true)";
-  if (structured_json) {
+  if (result.is_error) out += R"(,"isError":true)";
+  if (result.structured_json) {
     out += R"(,"structuredContent":)";
-    out += *structured_json;
-  } else if (structured_content) {
+    out += *result.structured_json;
+  } else if (result.structured_content) {
     out += R"(,"structuredContent":)";
-    out += dump_json(*structured_content);
+    out += dump_json(*result.structured_content);
   }
+  out += '}';
+}
+
+}  // namespace
+
+std::string tool_result::serialize() && {
+  std::string out;
+  append_result(out, *this);
+  return out;
+}
+
+std::string tool_result::serialize_response(const request_id& id) && {
+  std::string out = serialized_result_head(id, 0);
+  append_result(out, *this);
   out += '}';
   return out;
 }

@@ -53,6 +53,8 @@ struct tool_result {
   json to_json() &&;  // moves the content into the result
   // The result's JSON text (what to_json() would give, without building it).
   std::string serialize() &&;
+  // The whole JSON-RPC response carrying this result for request `id`, built in one buffer.
+  std::string serialize_response(const request_id& id) &&;
 };
 
 enum class log_level { debug, info, notice, warning, error, critical, alert, emergency };

@@ -11,8 +11,9 @@ namespace {
 constexpr std::int64_t kInitializeId = 0;
 }
 
-load_connection::load_connection(mcp::server& server, std::string identity)
-    : pair_(mcp::make_memory_transport_pair()) {
+load_connection::load_connection(mcp::server& server, std::string identity,
+                                 mcp::memory_delivery delivery)
+    : pair_(mcp::make_memory_transport_pair(delivery)) {
   session_ = mcp::serve_memory_endpoint(
       server, pair_.server,
       {.identity = std::move(identity), .transport = "memory", .session_id = {}});

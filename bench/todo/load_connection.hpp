@@ -22,8 +22,10 @@ namespace bookmcp::bench {
 
 class load_connection {
  public:
-  // Opens a session of `server` for `identity` and initializes it (throws if it cannot).
-  load_connection(mcp::server& server, std::string identity);
+  // Opens a session of `server` for `identity` over an in-memory pair with `delivery` and
+  // initializes it (throws if it cannot).
+  load_connection(mcp::server& server, std::string identity,
+                  mcp::memory_delivery delivery = mcp::memory_delivery::threads);
   // Closes the connection and waits for the session's calls to end.
   ~load_connection();
   load_connection(const load_connection&) = delete;

@@ -7,7 +7,7 @@
 //   bookmcp_todo_bench --database-url URL [--clients 8] [--pipeline 4] [--seconds 5]
 //                      [--repeats 3] [--workers 16] [--pool 8] [--pgbench PATH]
 //                      [--validate-output] [--only add|list|store-add|store-list]
-//                      [--full-client]
+//                      [--full-client] [--delivery direct|threads]
 //
 // The MCP clients are lean by default (bench/todo/load_connection.hpp: preformatted requests,
 // answers scanned, not parsed), as pgbench is a lean client of Postgres; --full-client uses
@@ -73,6 +73,10 @@ struct settings {
   // "store-list": the same work through the store's repository directly, without MCP.
   std::string only;
   bool full_client = false;  // mcp::client instead of the lean load client
+  // How the lean clients' in-memory connections deliver (mcp/memory_transport.hpp): direct
+  // (the client calls the server on its own thread, as an in-process client does) or threads
+  // (a delivery thread per end, as two processes would have).
+  mcp::memory_delivery delivery = mcp::memory_delivery::direct;
 };
 
 [[noreturn]] void usage(const std::string& problem) {
@@ -81,7 +85,7 @@ struct settings {
       << "usage: bookmcp_todo_bench --database-url URL [--clients N] [--pipeline N] [--seconds N]\n"
          "                          [--repeats N] [--workers N] [--pool N] [--pgbench PATH]\n"
          "                          [--only add|list|store-add|store-list] [--validate-output]\n"
-         "                          [--full-client]\n";
+         "                          [--full-client] [--delivery direct|threads]\n";
   std::exit(2);
 }
 
@@ -124,6 +128,10 @@ settings parse_arguments(int argc, char** argv) {
       s.pool = number();
     else if (flag == "--pgbench")
       s.pgbench = value;
+    else if (flag == "--delivery") {
+      if (value != "direct" && value != "threads") usage("--delivery takes direct or threads");
+      s.delivery = value == "direct" ? mcp::memory_delivery::direct : mcp::memory_delivery::threads;
+    }
     else if (flag == "--only") {
       if (value != "add" && value != "list" && value != "store-add" && value != "store-list")
         usage("--only takes add, list, store-add or store-list");
@@ -164,13 +172,14 @@ struct mcp_clients {
   std::vector<std::unique_ptr<bench::load_connection>> lean;
   std::vector<std::unique_ptr<connection>> full;
 
-  mcp_clients(mcp::server& server, const std::string& owner_prefix, int count, bool full_client) {
+  mcp_clients(mcp::server& server, const std::string& owner_prefix, int count, bool full_client,
+              mcp::memory_delivery delivery) {
     for (int c = 0; c < count; ++c) {
       const std::string identity = owner_prefix + std::to_string(c);
       if (full_client)
         full.push_back(std::make_unique<connection>(server, identity));
       else
-        lean.push_back(std::make_unique<bench::load_connection>(server, identity));
+        lean.push_back(std::make_unique<bench::load_connection>(server, identity, delivery));
     }
   }
 };
@@ -443,8 +452,10 @@ int main(int argc, char** argv) {
     write_file(scripts / "analyze.sql", "VACUUM ANALYZE todos;\n");
     write_file(scripts / "select_store.sql", "\\set limit 21\n" + store_select_statement());
 
-    auto writers = std::make_unique<mcp_clients>(server, "bench-writer-", s.clients, s.full_client);
-    auto readers = std::make_unique<mcp_clients>(server, "bench-reader-", s.clients, s.full_client);
+    auto writers =
+        std::make_unique<mcp_clients>(server, "bench-writer-", s.clients, s.full_client, s.delivery);
+    auto readers =
+        std::make_unique<mcp_clients>(server, "bench-reader-", s.clients, s.full_client, s.delivery);
     const json add_arguments = {{"title", "Read chapter 3 and do the exercises"},
                                 {"due", "2025-03-14"},
                                 {"priority", "high"},
@@ -454,7 +465,11 @@ int main(int argc, char** argv) {
     std::cout << "bookmcp_todo_bench: " << s.clients << " clients, MCP pipeline " << s.pipeline
               << ", server workers " << s.workers << ", Postgres pool " << s.pool << ", "
               << s.seconds << " s per phase, output check " << (s.validate_output ? "on" : "off")
-              << (s.full_client ? ", full mcp::client" : ", lean load client") << ", " << s.repeats
+              << (s.full_client ? ", full mcp::client"
+                  : s.delivery == mcp::memory_delivery::direct
+                      ? ", lean load client (in-memory, direct delivery)"
+                      : ", lean load client (in-memory, a delivery thread per end)")
+              << ", " << s.repeats
               << " rounds; pgbench -c " << s.clients << " -j " << std::min(s.clients, 2)
               << " -M prepared\n";
     // Warm-up: connections, prepared statements, caches.

@@ -666,6 +666,42 @@ todo_columns to_columns(const todo& item) {
   return c;
 }
 
+namespace {
+
+// Reads a tags array whose strings have no escapes (nearly all: what json::dump and Postgres's
+// jsonb output give for ordinary tags) without building a JSON tree; false for anything else,
+// which the JSON parser then reads (and checks).
+bool read_plain_tags(std::string_view text, std::set<std::string>& tags) {
+  std::size_t i = 0;
+  const auto skip_space = [&] {
+    while (i < text.size() && (text[i] == ' ' || text[i] == '\n' || text[i] == '\t' || text[i] == '\r')) ++i;
+  };
+  const auto next_is = [&](char c) {
+    skip_space();
+    if (i >= text.size() || text[i] != c) return false;
+    ++i;
+    return true;
+  };
+  if (!next_is('[')) return false;
+  if (next_is(']')) return (skip_space(), i == text.size());
+  for (;;) {
+    if (!next_is('"')) return false;
+    const std::size_t start = i;
+    while (i < text.size() && text[i] != '"') {
+      const auto byte = static_cast<unsigned char>(text[i]);
+      if (byte == '\\' || byte < 0x20) return false;
+      ++i;
+    }
+    if (i >= text.size()) return false;
+    tags.emplace(text.substr(start, i - start));
+    ++i;
+    if (next_is(']')) return (skip_space(), i == text.size());
+    if (!next_is(',')) return false;
+  }
+}
+
+}  // namespace
+
 todo from_columns(todo_columns c) {
   const auto corrupt = [&](const char* what) {
     return store_internal_error("a stored todo could not be read",
@@ -696,11 +732,14 @@ todo from_columns(todo_columns c) {
     default:
       throw corrupt("priority");
   }
-  auto tags = json::parse(c.tags_json, nullptr, false);
-  if (!tags.is_array()) throw corrupt("tags");
-  for (const auto& tag : tags) {
-    if (!tag.is_string()) throw corrupt("tags");
-    item.tags.insert(tag.get<std::string>());
+  if (!read_plain_tags(c.tags_json, item.tags)) {
+    item.tags.clear();
+    auto tags = json::parse(c.tags_json, nullptr, false);
+    if (!tags.is_array()) throw corrupt("tags");
+    for (const auto& tag : tags) {
+      if (!tag.is_string()) throw corrupt("tags");
+      item.tags.insert(tag.get<std::string>());
+    }
   }
   if (c.status == "open") item.status = todo_status::open;
   else if (c.status == "done") item.status = todo_status::done;

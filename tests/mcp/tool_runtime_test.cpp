@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <mutex>
+#include <optional>
+#include <vector>
 #include <future>
 #include <stdexcept>
 #include <string>
@@ -530,6 +533,172 @@ TEST_F(ToolRuntime, InlineToolCannotWaitOrAskTheClient) {
   EXPECT_TRUE(
       harness->sink->find([](const json& m) { return is_request(m, "roots/list"); }).empty())
       << "no request reached the client";
+  ASSERT_TRUE(harness->session->wait_idle(wait_limit));
+}
+
+// --- tools that do not block (tool_definition::async_handler) ---
+
+// The completions an async tool was handed, for the test to call later.
+struct pending_completions {
+  std::mutex mutex;
+  std::vector<std::pair<std::optional<tool_completion>, std::stop_token>> calls;
+  std::thread::id started_on;
+
+  async_tool_handler handler() {
+    return [this](tool_context context, const json&, tool_completion done) {
+      std::lock_guard lock(mutex);
+      started_on = std::this_thread::get_id();
+      calls.emplace_back(std::move(done), context.stop_token());
+      return true;
+    };
+  }
+  std::size_t count() {
+    std::lock_guard lock(mutex);
+    return calls.size();
+  }
+  tool_completion completion(std::size_t i) {
+    std::lock_guard lock(mutex);
+    return *calls.at(i).first;
+  }
+  std::stop_token stop_token(std::size_t i) {
+    std::lock_guard lock(mutex);
+    return calls.at(i).second;
+  }
+};
+
+tool_definition async_tool(std::string name, pending_completions& pending) {
+  tool_definition tool = make_tool(std::move(name), [](tool_context&, const json&) -> tool_result {
+    throw std::logic_error("the blocking handler of an async tool ran");
+  });
+  tool.async_handler = pending.handler();
+  return tool;
+}
+
+TEST_F(ToolRuntime, AsyncToolStartsOnTheReceivingThreadAndEndsWithItsCompletion) {
+  auto pending = std::make_shared<pending_completions>();
+  harness->server.add_tool(async_tool("later", *pending));
+  harness->initialize();
+  harness->start_call(1, "later");
+  ASSERT_EQ(pending->count(), 1u);  // started before handle_message returned
+  EXPECT_EQ(pending->started_on, std::this_thread::get_id());
+  EXPECT_TRUE(harness->sink->responses_to(1).empty()) << "answered before its completion";
+  std::thread([&] { pending->completion(0)(tool_result::text("done later")); }).join();
+  const auto answer = harness->sink->wait_for_response(1);
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(text_of(*answer), "done later");
+  // A second completion is ignored.
+  pending->completion(0)(tool_result::text("again"));
+  ASSERT_TRUE(harness->session->wait_idle(wait_limit));
+  EXPECT_EQ(harness->sink->responses_to(1).size(), 1u);
+}
+
+TEST_F(ToolRuntime, AsyncToolFailuresAreAnsweredAsForBlockingTools) {
+  auto pending = std::make_shared<pending_completions>();
+  harness->server.add_tool(async_tool("failing", *pending));
+  tool_definition throwing = make_tool("throwing", [](tool_context&, const json&) {
+    return tool_result::text("unused");
+  });
+  throwing.async_handler = [](tool_context, const json&, tool_completion) -> bool {
+    throw tool_error("rejected at the start");
+  };
+  harness->server.add_tool(throwing);
+  harness->initialize();
+  harness->start_call(1, "failing");
+  harness->start_call(2, "failing");
+  ASSERT_EQ(pending->count(), 2u);
+  pending->completion(0).fail(std::make_exception_ptr(tool_error("no such thing")));
+  pending->completion(1).fail(std::make_exception_ptr(std::runtime_error("secret detail")));
+  const auto tool_failure = harness->sink->wait_for_response(1);
+  ASSERT_TRUE(tool_failure);
+  EXPECT_TRUE(is_error_result(*tool_failure));
+  EXPECT_EQ(text_of(*tool_failure), "no such thing");
+  const auto internal = harness->sink->wait_for_response(2);
+  ASSERT_TRUE(internal);
+  EXPECT_EQ(error_code_of(*internal), -32603);
+  EXPECT_EQ(internal->dump().find("secret"), std::string::npos);
+  // Thrown by the handler while starting: answered at once.
+  harness->start_call(3, "throwing");
+  const auto rejected = harness->sink->responses_to(3);
+  ASSERT_EQ(rejected.size(), 1u);
+  EXPECT_EQ(text_of(rejected[0]), "rejected at the start");
+  ASSERT_TRUE(harness->session->wait_idle(wait_limit));
+}
+
+TEST_F(ToolRuntime, AsyncToolHasADeadlineAndSeesCancellation) {
+  auto pending = std::make_shared<pending_completions>();
+  tool_definition tool = async_tool("never", *pending);
+  tool.timeout = std::chrono::milliseconds(100);
+  harness->server.add_tool(tool);
+  harness->initialize();
+  harness->start_call(1, "never");
+  const auto answer = harness->sink->wait_for_response(1);
+  ASSERT_TRUE(answer);
+  EXPECT_TRUE(is_error_result(*answer));
+  EXPECT_NE(text_of(*answer).find("time limit"), std::string::npos) << *answer;
+  EXPECT_TRUE(pending->stop_token(0).stop_requested());
+  // Its completion comes later (the work noticed the stop) and sends nothing more.
+  pending->completion(0).fail(std::make_exception_ptr(cancelled_error()));
+
+  // A client's cancellation: the stop is requested, nothing is answered.
+  tool.name = "cancelled";
+  tool.timeout = std::chrono::seconds(60);
+  harness->server.add_tool(tool);
+  harness->start_call(2, "cancelled");
+  ASSERT_EQ(pending->count(), 2u);
+  harness->cancel(2);
+  EXPECT_TRUE(pending->stop_token(1).stop_requested());
+  pending->completion(1).fail(std::make_exception_ptr(cancelled_error()));
+  ASSERT_TRUE(harness->session->wait_idle(wait_limit));
+  EXPECT_TRUE(harness->sink->responses_to(2).empty());
+  EXPECT_EQ(harness->sink->responses_to(1).size(), 1u);
+}
+
+// Slots are held until the completion: max_concurrency counts calls waiting on I/O too.
+TEST_F(ToolRuntime, AsyncToolKeepsItsSlotUntilItCompletes) {
+  auto pending = std::make_shared<pending_completions>();
+  tool_definition tool = async_tool("one_at_a_time", *pending);
+  tool.max_concurrency = 1;
+  tool.max_queue = 1;
+  harness->server.add_tool(tool);
+  harness->initialize();
+  harness->start_call(1, "one_at_a_time");
+  harness->start_call(2, "one_at_a_time");  // waits for the slot
+  harness->start_call(3, "one_at_a_time");  // the queue is full
+  EXPECT_EQ(pending->count(), 1u);
+  const auto busy = harness->sink->wait_for_response(3);
+  ASSERT_TRUE(busy);
+  EXPECT_NE(text_of(*busy).find("busy"), std::string::npos) << *busy;
+  pending->completion(0)(tool_result::text("first"));
+  ASSERT_TRUE(harness->sink->wait_for_response(1));
+  ASSERT_EQ(pending->count(), 2u);  // the waiting call started on the completing thread
+  pending->completion(1)(tool_result::text("second"));
+  const auto second = harness->sink->wait_for_response(2);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(text_of(*second), "second");
+  ASSERT_TRUE(harness->session->wait_idle(wait_limit));
+}
+
+// Completed before the handler returns (a failure found before any I/O), or declined (the
+// blocking handler runs on a worker): both free the slot for the next call.
+TEST_F(ToolRuntime, AsyncToolMayCompleteAtOnceOrDecline) {
+  tool_definition tool = make_tool("either", [](tool_context&, const json& arguments) {
+    return tool_result::text("blocking " + arguments.at("n").dump());
+  });
+  tool.async_handler = [](tool_context, const json& arguments, tool_completion done) {
+    const int n = arguments.at("n").get<int>();
+    if (n % 2 == 0) return false;
+    done(tool_result::text("at once " + std::to_string(n)));
+    return true;
+  };
+  tool.max_concurrency = 1;
+  harness->server.add_tool(tool);
+  harness->initialize();
+  for (int n = 1; n <= 6; ++n) harness->start_call(n, "either", {{"n", n}});
+  for (int n = 1; n <= 6; ++n) {
+    const auto answer = harness->sink->wait_for_response(n);
+    ASSERT_TRUE(answer) << n;
+    EXPECT_EQ(text_of(*answer), (n % 2 ? "at once " : "blocking ") + std::to_string(n));
+  }
   ASSERT_TRUE(harness->session->wait_idle(wait_limit));
 }
 

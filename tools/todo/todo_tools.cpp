@@ -517,15 +517,21 @@ mcp::tool_result list_result(const store::todo_page& page, const list_request& r
   const auto& clock = request.clock;
   const auto& status = request.status;
   // {"count":N,"next_cursor":...,"todos":[...]}, written directly (see append_todo_json).
-  std::string structured = R"({"count":)" + std::to_string(page.items.size()) + R"(,"next_cursor":)";
+  std::string structured;
+  structured.reserve(96 + 512 * page.items.size());
+  structured += R"({"count":)";
+  structured += std::to_string(page.items.size());
+  structured += R"(,"next_cursor":)";
   if (page.next_cursor) mcp::append_json_string(structured, *page.next_cursor);
   else structured += "null";
   structured += R"(,"todos":[)";
   std::string text;
+  text.reserve(160 * page.items.size());
   for (const auto& item : page.items) {
     if (structured.back() != '[') structured += ',';
     append_todo_json(structured, item, clock);
-    text += "\n- " + todo_line(item, clock);
+    text += "\n- ";
+    text += todo_line(item, clock);
   }
   structured += "]}";
   const std::string what = status == "all" ? "todo(s)" : status + " todo(s)";
