@@ -1322,7 +1322,7 @@ void http_server::impl::start() {
   net::co_spawn(io, reap_sessions(), log_failure("session reaper"));
   for (std::size_t i = 0; i < std::max<std::size_t>(1, options.io_threads); ++i) {
     threads.emplace_back([this] {
-      detail::on_io_thread = true;
+      const mcp::non_blocking_scope io_thread;
       io.run();
     });
   }

@@ -32,10 +32,14 @@ class fd_writer final : public mcp::message_sink {
   ~fd_writer() override { stop(); }
 
   bool send(std::string message, const mcp::outbound_route&) override {
+    // A thread that must not block (mcp::non_blocking_scope: the store's reactor answering a
+    // call) neither waits for room nor writes to the pipe itself: it queues (past the bound,
+    // which the tools' concurrency limits keep small) for the writer thread.
+    const bool may_block = !mcp::non_blocking_scope::active();
     std::unique_lock lock(mutex_);
-    space_.wait(lock, [&] { return closed_ || queue_.size() < max_queued_; });
+    if (may_block) space_.wait(lock, [&] { return closed_ || queue_.size() < max_queued_; });
     if (closed_) return false;
-    if (!writing_ && queue_.empty() && !closing_ && !contended_ &&
+    if (may_block && !writing_ && queue_.empty() && !closing_ && !contended_ &&
         !(corked_ && std::this_thread::get_id() == reader_)) {
       // Nobody is writing and nobody was lately: write from this thread and save the hand-off
       // to the writer (what a client waiting for one answer feels).
@@ -59,7 +63,8 @@ class fd_writer final : public mcp::message_sink {
     // writev until it finds the queue empty again.
     if (writing_) contended_ = true;
     queue_.push_back(std::move(message));
-    if ((queue_.size() == 1 && !corked_) || queue_.size() == max_queued_ / 2) ready_.notify_one();
+    if ((queue_.size() == 1 && !corked_) || queue_.size() == max_queued_ / 2 || !may_block)
+      ready_.notify_one();
     return true;
   }
 

@@ -111,6 +111,8 @@ store::todo_repository::completion<T> completing(std::string_view tool, mcp::too
                                                  Render render) {
   return [tool, done = std::move(done), render = std::move(render)](std::optional<T> value,
                                                                     std::exception_ptr failure) {
+    // The store's thread runs this: the answer must not wait for a slow client's queue.
+    const mcp::non_blocking_scope store_thread;
     if (failure) return done.fail(tool_failure(tool, failure));
     try {
       done(render(std::move(*value)));

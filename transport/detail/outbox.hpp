@@ -2,8 +2,9 @@
 // Internal: a connection's bounded write queue. Any thread pushes; one coroutine on the
 // connection's strand pops. A producer on a worker thread that finds the queue full waits
 // (throttling a slow reader); if the queue stays full past the grace period the connection is
-// declared too slow and closed. I/O-thread producers never wait (they would block the very
-// strand that drains the queue); readers apply back-pressure instead (see wait_drained).
+// declared too slow and closed. Producers on I/O threads, or on other threads that must not
+// block (mcp::non_blocking_scope), never wait (they would block the very strand that drains
+// the queue, or an event loop); readers apply back-pressure instead (see wait_drained).
 
 #include <chrono>
 #include <condition_variable>
@@ -25,9 +26,6 @@ namespace bookmcp::transport::detail {
 
 namespace net = boost::asio;
 
-// Set on I/O threads so that producers know they must not block.
-inline thread_local bool on_io_thread = false;
-
 struct queued_message {
   std::string text;
   mcp::outbound_route::kind type = mcp::outbound_route::kind::notification;
@@ -44,7 +42,7 @@ class outbox : public std::enable_shared_from_this<outbox> {
     std::unique_lock lock(mutex_);
     if (closed_) return false;
     if (bytes_ + text.size() > limit_ && !queue_.empty()) {
-      if (on_io_thread) {
+      if (mcp::non_blocking_scope::active()) {
         // Cannot wait here; allow a bounded overshoot, then give up on the peer.
         if (bytes_ + text.size() > 2 * limit_) return overflow(lock);
       } else if (!space_.wait_for(lock, grace_, [&] { return closed_ || bytes_ + text.size() <= limit_; })) {
