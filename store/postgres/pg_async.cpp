@@ -107,6 +107,11 @@ struct async_pool::state {
   std::thread connector;
 
   state(async_settings s, canceller& c) : settings(std::move(s)), cancel(c) {}
+  ~state() {
+    connections.clear();
+    if (epoll >= 0) ::close(epoll);
+    if (wake >= 0) ::close(wake);
+  }
 
   void signal() {
     const std::uint64_t one = 1;
@@ -440,11 +445,8 @@ async_pool::async_pool(async_settings settings, canceller& cancel)
   s.settings.connections = std::max<std::size_t>(1, s.settings.connections);
   s.epoll = ::epoll_create1(EPOLL_CLOEXEC);
   s.wake = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (s.epoll < 0 || s.wake < 0) {
-    if (s.epoll >= 0) ::close(s.epoll);
-    if (s.wake >= 0) ::close(s.wake);
+  if (s.epoll < 0 || s.wake < 0)
     throw store_unavailable(unavailable_message, "cannot create the Postgres reactor");
-  }
   epoll_event event{};
   event.events = EPOLLIN;
   event.data.ptr = nullptr;
@@ -453,17 +455,15 @@ async_pool::async_pool(async_settings settings, canceller& cancel)
   for (std::size_t i = 0; i < s.settings.connections; ++i) {
     std::string error;
     PGconn* pg = open_connection(s.settings, error);
-    if (!pg) {
-      s.connections.clear();
-      ::close(s.epoll);
-      ::close(s.wake);
-      throw store_unavailable(unavailable_message, error);
-    }
+    if (!pg) throw store_unavailable(unavailable_message, error);
     std::lock_guard lock(s.mutex);
     s.adopt(pg, none);
   }
-  s.reactor = std::thread([&s] { s.react(); });
-  s.connector = std::thread([&s] { s.connect_loop(); });
+  // The threads share the state: the pool may be destroyed by one of them (a completion that
+  // drops the last reference to the database), which then cannot be joined and finishes on
+  // its own.
+  s.reactor = std::thread([self = state_] { self->react(); });
+  s.connector = std::thread([self = state_] { self->connect_loop(); });
 }
 
 async_pool::~async_pool() {
@@ -485,12 +485,13 @@ async_pool::~async_pool() {
   }
   s.signal();
   s.connector_wake.notify_all();
-  s.reactor.join();
-  s.connector.join();
+  for (auto* thread : {&s.reactor, &s.connector}) {
+    if (thread->get_id() == std::this_thread::get_id())
+      thread->detach();
+    else
+      thread->join();
+  }
   state::deliver(out);
-  s.connections.clear();
-  ::close(s.epoll);
-  ::close(s.wake);
 }
 
 void async_pool::run(request what, std::stop_token stop, done_fn done) {
