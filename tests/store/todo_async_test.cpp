@@ -279,5 +279,25 @@ TEST_F(PostgresAsyncTest, AQueuedCallTimesOutOrIsCancelledWithoutWaiting) {
   EXPECT_TRUE(running.get().created);
 }
 
+// The completion holds the last reference to the database: the database is destroyed on the
+// store's own thread, which must not try to join itself.
+TEST_F(PostgresAsyncTest, ACompletionMayDropTheLastReferenceToTheDatabase) {
+  std::shared_ptr<database> db = open(2);
+  auto& todos = db->todos();
+  std::promise<bool> added;
+  auto future = added.get_future();
+  todos.add_async("alice", item("last"), {},
+                  [keep = std::move(db), &added](std::optional<add_result> value,
+                                                 std::exception_ptr) mutable {
+                    added.set_value(value.has_value());
+                  });
+  ASSERT_EQ(future.wait_for(seconds(20)), std::future_status::ready);
+  EXPECT_TRUE(future.get());
+  // The database is gone once the completion was destroyed; its row stays.
+  for (int i = 0; i < 100 && database_->query_integer("SELECT count(*) FROM todos") == 0; ++i)
+    std::this_thread::sleep_for(milliseconds(10));
+  EXPECT_EQ(database_->query_integer("SELECT count(*) FROM todos"), 1);
+}
+
 }  // namespace
 }  // namespace bookmcp::store
