@@ -122,11 +122,10 @@ void append_rfc3339_time(std::string& out, milliseconds time_of_day, bool with_m
   }
 }
 
-std::string todo_due::to_string() const {
-  std::string text;
+void todo_due::append_to(std::string& text) const {
   if (const auto* d = as_date()) {
     append_rfc3339_date(text, d->date);
-    return text;
+    return;
   }
   const auto& i = std::get<instant>(value_);
   const auto local = i.utc + i.offset;
@@ -144,6 +143,11 @@ std::string todo_due::to_string() const {
     text += ':';
     append_digits(text, magnitude % 60, 2);
   }
+}
+
+std::string todo_due::to_string() const {
+  std::string text;
+  append_to(text);
   return text;
 }
 

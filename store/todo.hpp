@@ -55,6 +55,7 @@ class todo_due {
   // "YYYY-MM-DD" for a date; RFC 3339 in the original offset for an instant
   // ("2025-03-14T09:30:00+01:00", "...Z" for offset 0, ".123" only when milliseconds are set).
   std::string to_string() const;
+  void append_to(std::string& out) const;  // appends to_string()
 
   bool is_date() const noexcept { return std::holds_alternative<date_only>(value_); }
   const date_only* as_date() const noexcept { return std::get_if<date_only>(&value_); }

@@ -189,10 +189,6 @@ void append_todo_json(std::string& out, const store::todo& item, const reader_cl
     out += key;
     out += "\":";
   };
-  const auto string_or_null = [&](const std::optional<std::string>& value) {
-    if (value) mcp::append_json_string(out, *value);
-    else out += "null";
-  };
   out += '{';
   if (item.client_request_id) {
     member("client_request_id");
@@ -204,7 +200,13 @@ void append_todo_json(std::string& out, const store::todo& item, const reader_cl
   member("created_at");
   append_timestamp_json(out, item.created_at);
   member("due");
-  string_or_null(item.due ? std::optional(item.due->to_string()) : std::nullopt);
+  if (item.due) {
+    out += '"';
+    item.due->append_to(out);  // digits, '-', ':', 'T', 'Z', '+': nothing to escape
+    out += '"';
+  } else {
+    out += "null";
+  }
   member("due_kind");
   out += item.due ? (item.due->is_date() ? "\"date\"" : "\"date-time\"") : "null";
   member("id");
@@ -315,15 +317,19 @@ void append_one_line(std::string& out, std::string_view text) {
 }
 }  // namespace
 
-std::string todo_line(const store::todo& item, const reader_clock& clock) {
-  std::string line = item.status == store::todo_status::done ? "[x] " : "[ ] ";
+void append_todo_line(std::string& line, const store::todo& item, const reader_clock& clock) {
+  line += item.status == store::todo_status::done ? "[x] " : "[ ] ";
   append_one_line(line, item.title);
-  line += "  (id: " + item.id;
+  line += "  (id: ";
+  line += item.id;
   if (item.due) {
-    line += "; due: " + item.due->to_string();
+    line += "; due: ";
+    item.due->append_to(line);
     if (clock.overdue(item)) line += ", overdue";
   }
-  line += "; " + std::string(store::to_string(item.priority)) + " priority";
+  line += "; ";
+  line += store::to_string(item.priority);
+  line += " priority";
   if (!item.tags.empty()) {
     line += "; tags: ";
     bool first = true;
@@ -334,6 +340,11 @@ std::string todo_line(const store::todo& item, const reader_clock& clock) {
     }
   }
   line += ")";
+}
+
+std::string todo_line(const store::todo& item, const reader_clock& clock) {
+  std::string line;
+  append_todo_line(line, item, clock);
   return line;
 }
 

@@ -53,6 +53,7 @@ json todo_object_schema();
 
 // One compact line: "[ ] Title (id: ...; due: 2025-03-14, overdue; high; tags: a, b)".
 std::string todo_line(const store::todo& item, const reader_clock& clock);
+void append_todo_line(std::string& out, const store::todo& item, const reader_clock& clock);
 // The line plus notes and timestamps, for single-todo results.
 std::string todo_details(const store::todo& item, const reader_clock& clock);
 

@@ -533,7 +533,7 @@ mcp::tool_result list_result(const store::todo_page& page, const list_request& r
     if (structured.back() != '[') structured += ',';
     append_todo_json(structured, item, clock);
     text += "\n- ";
-    text += todo_line(item, clock);
+    append_todo_line(text, item, clock);
   }
   structured += "]}";
   const std::string what = status == "all" ? "todo(s)" : status + " todo(s)";
