@@ -4,8 +4,8 @@
 // Every method takes the owner (the caller's identity) and only ever reads or changes that
 // owner's todos: another owner's todo id behaves exactly like an id that does not exist.
 //
-// Blocking: every call blocks on the database, so call it from a worker thread, never from
-// an I/O thread. Thread-safety: every method may be called concurrently from any thread.
+// Blocking: every call but add_async and list_async (below) blocks on the database, so call it
+// from a worker thread, never from an I/O thread. Thread-safety: every method may be called concurrently from any thread.
 //
 // Cancellation: `stop` may fire from any thread while the call waits for a connection or
 // runs; the running query is cancelled on the server, nothing is committed, and the call
