@@ -409,6 +409,7 @@ int main(int argc, char** argv) {
     pg.database_url = s.database_url;
     pg.min_connections = static_cast<std::size_t>(s.pool);
     pg.max_connections = static_cast<std::size_t>(s.pool);
+    pg.async_connections = static_cast<std::size_t>(s.pool);  // todo_add / todo_list
     pg.acquire_timeout = seconds(30);
     std::shared_ptr<store::database> db = store::open_postgres(pg);
     clean_up(*db, s);

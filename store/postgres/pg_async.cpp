@@ -549,9 +549,4 @@ void async_pool::run(request what, std::stop_token stop, done_fn done) {
   }
 }
 
-std::size_t async_pool::open_connections() {
-  std::lock_guard lock(state_->mutex);
-  return state_->connections.size();
-}
-
 }  // namespace bookmcp::store::postgres

@@ -72,7 +72,6 @@ class async_pool {
 
   void run(request what, std::stop_token stop, done_fn done);
 
-  std::size_t open_connections();  // for tests
 
  private:
   struct state;
