@@ -171,34 +171,26 @@ std::string capability_for(std::string_view method) {
 // the next call here, rather than posting it, saves a wake-up of another worker per call. A
 // job whose call goes on without blocking (an async_handler's) keeps the slot: its
 // completion calls free_slot().
-void run_in_slot(registered_tool& tool, std::function<bool()> job) {
-  for (;;) {
-    if (!job()) return;
-    std::lock_guard lock(tool.slots_mutex);
-    if (tool.waiting.empty()) {
-      --tool.running;
-      return;
-    }
-    job = std::move(tool.waiting.front());
-    tool.waiting.pop_front();
+// The slot of a call that ended: the next waiting call's job (which takes the slot over), or
+// nothing when none waits (the slot is then freed).
+std::function<bool()> next_in_slot(registered_tool& tool) {
+  std::lock_guard lock(tool.slots_mutex);
+  if (tool.waiting.empty()) {
+    --tool.running;
+    return {};
   }
+  auto next = std::move(tool.waiting.front());
+  tool.waiting.pop_front();
+  return next;
 }
 
-// The call holding one of the tool's slots ended: the slot goes to the next waiting call (run
-// here), or is freed.
-void free_slot(registered_tool& tool) {
-  std::function<bool()> next;
-  {
-    std::lock_guard lock(tool.slots_mutex);
-    if (tool.waiting.empty()) {
-      --tool.running;
-      return;
-    }
-    next = std::move(tool.waiting.front());
-    tool.waiting.pop_front();
-  }
-  run_in_slot(tool, std::move(next));
+void run_in_slot(registered_tool& tool, std::function<bool()> job) {
+  while (job && job()) job = next_in_slot(tool);
 }
+
+// The call holding one of the tool's slots ended without blocking (an async_handler's): the
+// slot goes to the next waiting call (run here), or is freed.
+void free_slot(registered_tool& tool) { run_in_slot(tool, next_in_slot(tool)); }
 
 }  // namespace
 
