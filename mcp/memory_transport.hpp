@@ -50,7 +50,8 @@ class memory_endpoint : public message_sink {
 
 enum class memory_delivery { threads, direct };
 
-memory_transport_pair make_memory_transport_pair(memory_delivery delivery = memory_delivery::threads);
+memory_transport_pair make_memory_transport_pair(
+    memory_delivery delivery = memory_delivery::threads);
 
 struct memory_transport_pair {
   std::shared_ptr<memory_endpoint> client;

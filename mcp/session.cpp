@@ -190,7 +190,9 @@ void run_in_slot(registered_tool& tool, std::function<bool()> job) {
 
 // The call holding one of the tool's slots ended without blocking (an async_handler's): the
 // slot goes to the next waiting call (run here), or is freed.
-void free_slot(registered_tool& tool) { run_in_slot(tool, next_in_slot(tool)); }
+void free_slot(registered_tool& tool) {
+  run_in_slot(tool, next_in_slot(tool));
+}
 
 }  // namespace
 
@@ -1008,7 +1010,8 @@ void session_impl::start_tool_call(const request_id& id, const json& params) {
   if (start_now && non_blocking) {
     run_in_slot(*tool, std::move(job));
   } else if (start_now) {
-    server_->workers.post([tool, job = std::move(job)]() mutable { run_in_slot(*tool, std::move(job)); });
+    server_->workers.post(
+        [tool, job = std::move(job)]() mutable { run_in_slot(*tool, std::move(job)); });
   }
   if (busy) {
     if (call->claim()) {
@@ -1098,7 +1101,8 @@ void session_impl::conclude_tool(const std::shared_ptr<call_state>& call, regist
         spdlog::error("tool {} declares an outputSchema but returned no structuredContent", tool.definition.name);
         error.emplace(error_code::internal_error, "Internal error");
       } else if (server_->options.validate_output) {
-        if (auto problems = tool.output_schema->validate(outcome->structured_value()); !problems.empty()) {
+        if (auto problems = tool.output_schema->validate(outcome->structured_value());
+            !problems.empty()) {
           std::string joined;
           for (const auto& problem : problems) joined += "\n- " + problem;
           spdlog::error("tool {} returned structuredContent that does not match its outputSchema:{}",

@@ -52,7 +52,8 @@ void append_result(std::string& out, const tool_result& result) {
   std::size_t size = 48;
   for (const auto& block : result.content) {
     const auto text = block.find("text");
-    if (text != block.end() && text->is_string()) size += text->get_ref<const std::string&>().size() + 32;
+    if (text != block.end() && text->is_string())
+      size += text->get_ref<const std::string&>().size() + 32;
   }
   if (result.structured_json) size += result.structured_json->size() + 24;
   out.reserve(out.size() + size + size / 16);

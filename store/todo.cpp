@@ -183,7 +183,6 @@ std::optional<todo_priority> parse_priority(std::string_view text) {
   return std::nullopt;
 }
 
-
 void todo_repository::add_async(const std::string& owner, const new_todo& item,
                                 std::stop_token stop, completion<add_result> done) {
   deliver(done, [&] { return add(owner, item, stop); });

@@ -5,7 +5,8 @@
 // owner's todos: another owner's todo id behaves exactly like an id that does not exist.
 //
 // Blocking: every call but add_async and list_async (below) blocks on the database, so call it
-// from a worker thread, never from an I/O thread. Thread-safety: every method may be called concurrently from any thread.
+// from a worker thread, never from an I/O thread. Thread-safety: every method may be called
+// concurrently from any thread.
 //
 // Cancellation: `stop` may fire from any thread while the call waits for a connection or
 // runs; the running query is cancelled on the server, nothing is committed, and the call
@@ -85,8 +86,8 @@ class todo_repository {
   virtual bool supports_async() const noexcept { return false; }
   virtual void add_async(const std::string& owner, const new_todo& item, std::stop_token stop,
                          completion<add_result> done);
-  virtual void list_async(const std::string& owner, const todo_query& query,
-                          std::stop_token stop, completion<todo_page> done);
+  virtual void list_async(const std::string& owner, const todo_query& query, std::stop_token stop,
+                          completion<todo_page> done);
 
   // Calls `done` with what `make` returns, or with the exception it throws.
   template <typename T, typename Make>

@@ -131,8 +131,7 @@ settings parse_arguments(int argc, char** argv) {
     else if (flag == "--delivery") {
       if (value != "direct" && value != "threads") usage("--delivery takes direct or threads");
       s.delivery = value == "direct" ? mcp::memory_delivery::direct : mcp::memory_delivery::threads;
-    }
-    else if (flag == "--only") {
+    } else if (flag == "--only") {
       if (value != "add" && value != "list" && value != "store-add" && value != "store-list")
         usage("--only takes add, list, store-add or store-list");
       s.only = value;
@@ -453,10 +452,10 @@ int main(int argc, char** argv) {
     write_file(scripts / "analyze.sql", "VACUUM ANALYZE todos;\n");
     write_file(scripts / "select_store.sql", "\\set limit 21\n" + store_select_statement());
 
-    auto writers =
-        std::make_unique<mcp_clients>(server, "bench-writer-", s.clients, s.full_client, s.delivery);
-    auto readers =
-        std::make_unique<mcp_clients>(server, "bench-reader-", s.clients, s.full_client, s.delivery);
+    auto writers = std::make_unique<mcp_clients>(server, "bench-writer-", s.clients, s.full_client,
+                                                 s.delivery);
+    auto readers = std::make_unique<mcp_clients>(server, "bench-reader-", s.clients, s.full_client,
+                                                 s.delivery);
     const json add_arguments = {{"title", "Read chapter 3 and do the exercises"},
                                 {"due", "2025-03-14"},
                                 {"priority", "high"},
@@ -470,9 +469,8 @@ int main(int argc, char** argv) {
                   : s.delivery == mcp::memory_delivery::direct
                       ? ", lean load client (in-memory, direct delivery)"
                       : ", lean load client (in-memory, a delivery thread per end)")
-              << ", " << s.repeats
-              << " rounds; pgbench -c " << s.clients << " -j " << std::min(s.clients, 2)
-              << " -M prepared\n";
+              << ", " << s.repeats << " rounds; pgbench -c " << s.clients << " -j "
+              << std::min(s.clients, 2) << " -M prepared\n";
     // Warm-up: connections, prepared statements, caches.
     run_mcp(*writers, s.pipeline, seconds(1), "todo_add", add_arguments);
     run_mcp(*readers, s.pipeline, seconds(1), "todo_list", list_arguments);

@@ -453,25 +453,29 @@ class engine_repository final : public todo_repository {
       return done(std::nullopt, std::current_exception());
     }
     auto row = std::make_shared<todo_columns>(std::move(*prepared));
-    async_->insert(*row, stop, [this, row, stop, done = std::move(done)](
-                                   std::vector<todo_columns> rows, std::exception_ptr failure) mutable {
-      if (failure) return done(std::nullopt, failure);
-      if (!rows.empty())
-        return deliver(done, [&] { return add_result{from_columns(std::move(rows.front())), true}; });
-      auto found = [row, done = std::move(done)](std::vector<todo_columns> rows,
-                                                 std::exception_ptr failure) mutable {
-        if (failure) return done(std::nullopt, failure);
-        deliver(done, [&] {
-          if (rows.empty()) throw conflict_without_row();
-          const bool added = rows.front().id == row->id;
-          return add_result{from_columns(std::move(rows.front())), added};
+    async_->insert(
+        *row, stop,
+        [this, row, stop, done = std::move(done)](std::vector<todo_columns> rows,
+                                                  std::exception_ptr failure) mutable {
+          if (failure) return done(std::nullopt, failure);
+          if (!rows.empty())
+            return deliver(done, [&] {
+              return add_result{from_columns(std::move(rows.front())), true};
+            });
+          auto found = [row, done = std::move(done)](std::vector<todo_columns> rows,
+                                                     std::exception_ptr failure) mutable {
+            if (failure) return done(std::nullopt, failure);
+            deliver(done, [&] {
+              if (rows.empty()) throw conflict_without_row();
+              const bool added = rows.front().id == row->id;
+              return add_result{from_columns(std::move(rows.front())), added};
+            });
+          };
+          if (row->client_request_id)
+            async_->find_by_request_id(row->owner, *row->client_request_id, stop, std::move(found));
+          else
+            async_->find(row->owner, row->id, stop, std::move(found));
         });
-      };
-      if (row->client_request_id)
-        async_->find_by_request_id(row->owner, *row->client_request_id, stop, std::move(found));
-      else
-        async_->find(row->owner, row->id, stop, std::move(found));
-    });
   }
 
   void list_async(const std::string& owner, const todo_query& query, std::stop_token stop,
@@ -674,7 +678,9 @@ namespace {
 bool read_plain_tags(std::string_view text, std::set<std::string>& tags) {
   std::size_t i = 0;
   const auto skip_space = [&] {
-    while (i < text.size() && (text[i] == ' ' || text[i] == '\n' || text[i] == '\t' || text[i] == '\r')) ++i;
+    while (i < text.size() &&
+           (text[i] == ' ' || text[i] == '\n' || text[i] == '\t' || text[i] == '\r'))
+      ++i;
   };
   const auto next_is = [&](char c) {
     skip_space();

@@ -97,9 +97,9 @@ struct async_pool::state {
   std::condition_variable connector_wake;
   std::list<std::unique_ptr<connection>> connections;
   std::deque<std::shared_ptr<operation>> queue;
-  std::vector<finished> ended;  // failed outside the reactor (stop): delivered by it
-  std::size_t opening = 0;      // connections the connector still has to open
-  bool connect_failing = false; // the last connect failed and no connection is open
+  std::vector<finished> ended;   // failed outside the reactor (stop): delivered by it
+  std::size_t opening = 0;       // connections the connector still has to open
+  bool connect_failing = false;  // the last connect failed and no connection is open
   bool stopping = false;
   int epoll = -1;
   int wake = -1;  // eventfd
@@ -227,7 +227,8 @@ struct async_pool::state {
       signal();  // the reactor hands it to the next idle connection
       return;
     }
-    const auto kind = op->stop.stop_requested() ? failure_kind::cancelled : failure_kind::unavailable;
+    const auto kind =
+        op->stop.stop_requested() ? failure_kind::cancelled : failure_kind::unavailable;
     out.push_back({std::move(op), nullptr, failure_of(kind, "connection broken: " + diagnostic)});
   }
 
@@ -310,8 +311,9 @@ struct async_pool::state {
     const char* state = result ? PQresultErrorField(result.get(), PG_DIAG_SQLSTATE) : nullptr;
     const std::string sqlstate = state ? state : "";
     bool is_broken = PQstatus(conn.pg) != CONNECTION_OK;
-    const auto kind = sqlstate.empty() ? failure_kind::unavailable
-                                       : classify_sqlstate(sqlstate, op->stop.stop_requested(), is_broken);
+    const auto kind = sqlstate.empty()
+                          ? failure_kind::unavailable
+                          : classify_sqlstate(sqlstate, op->stop.stop_requested(), is_broken);
     std::string message = result ? PQresultErrorMessage(result.get()) : connection_error(conn.pg);
     while (!message.empty() && message.back() == '\n') message.pop_back();
     const std::string diagnostic = message + " [SQLSTATE " + sqlstate + "]";
@@ -375,7 +377,8 @@ struct async_pool::state {
         std::lock_guard lock(mutex);
         if (stopping) break;
         if (auto next = expire(out)) {
-          const auto wait = duration_cast<milliseconds>(*next - steady_clock::now()) + milliseconds(1);
+          const auto wait =
+              duration_cast<milliseconds>(*next - steady_clock::now()) + milliseconds(1);
           timeout_ms = static_cast<int>(std::clamp<milliseconds::rep>(wait.count(), 0, 500));
         }
       }
@@ -472,12 +475,14 @@ async_pool::~async_pool() {
   {
     std::lock_guard lock(s.mutex);
     s.stopping = true;
-    for (auto& op : s.queue) out.push_back({std::move(op), nullptr, state::unavailable("the store is shutting down")});
+    for (auto& op : s.queue)
+      out.push_back({std::move(op), nullptr, state::unavailable("the store is shutting down")});
     s.queue.clear();
     for (auto& conn : s.connections) {
       if (conn->current) {
         state::release_watch(*conn->current);
-        out.push_back({std::move(conn->current), nullptr, state::unavailable("the store is shutting down")});
+        out.push_back(
+            {std::move(conn->current), nullptr, state::unavailable("the store is shutting down")});
       }
     }
     for (auto& item : s.ended) out.push_back(std::move(item));
@@ -514,9 +519,10 @@ void async_pool::run(request what, std::stop_token stop, done_fn done) {
         if (auto it = std::find(owner->queue.begin(), owner->queue.end(), target);
             it != owner->queue.end()) {
           owner->queue.erase(it);
-          owner->ended.push_back({target, nullptr,
-                                  std::make_exception_ptr(cancelled(
-                                      "the operation was cancelled", "stop requested while queued"))});
+          owner->ended.push_back(
+              {target, nullptr,
+               std::make_exception_ptr(
+                   cancelled("the operation was cancelled", "stop requested while queued"))});
           owner->signal();
         } else if (target->watch) {
           target->watch->request();

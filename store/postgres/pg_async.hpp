@@ -72,7 +72,6 @@ class async_pool {
 
   void run(request what, std::stop_token stop, done_fn done);
 
-
  private:
   struct state;
   std::shared_ptr<state> state_;

@@ -81,8 +81,8 @@ class params {
 
 // A todo row's columns in todo_select's order, for messages about unreadable values.
 constexpr std::array<const char*, 14> todo_column_names = {
-    "id",         "owner",  "title",      "notes",      "due_date",     "due_at",       "due_offset_minutes",
-    "priority",   "tags",   "status",     "created_at", "updated_at",   "completed_at", "client_request_id"};
+    "id",       "owner", "title",  "notes",      "due_date",   "due_at",       "due_offset_minutes",
+    "priority", "tags",  "status", "created_at", "updated_at", "completed_at", "client_request_id"};
 
 // Reads a todo row from `next`, which returns each column in turn as its text, or nullopt
 // for NULL: the same reader for libpqxx rows and for libpq results (the asynchronous path).
@@ -665,8 +665,8 @@ class postgres_database final : public database,
     migrate_impl(options_.apply_migrations);
     if (options_.async_connections > 0) {
       async_pool_ = std::make_unique<postgres::async_pool>(
-          postgres::async_settings{conninfo, options_.async_connections,
-                                   options_.statement_timeout, options_.acquire_timeout},
+          postgres::async_settings{conninfo, options_.async_connections, options_.statement_timeout,
+                                   options_.acquire_timeout},
           canceller_);
       async_statements_ = std::make_unique<pg_async_todo_statements>(*async_pool_);
     }

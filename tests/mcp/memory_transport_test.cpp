@@ -2,6 +2,8 @@
 // handlers, and (direct) delivery on the sending thread; and a whole MCP session over a direct
 // pair through the real client.
 
+#include "mcp/memory_transport.hpp"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -10,7 +12,6 @@
 #include <thread>
 #include <vector>
 
-#include "mcp/memory_transport.hpp"
 #include "tests/testing/mcp_fixture.hpp"
 
 namespace bookmcp::mcp {
@@ -69,10 +70,11 @@ TEST_P(MemoryTransport, CloseRunsEachCloseHandlerOnceAfterWhatWasQueued) {
   std::atomic<int> delivered{0};
   signal closed;
   pair.client->set_receiver([](std::string) {}, [&] { ++client_closed; });
-  pair.server->set_receiver([&](std::string) { ++delivered; }, [&] {
-    ++server_closed;
-    closed.set();
-  });
+  pair.server->set_receiver([&](std::string) { ++delivered; },
+                            [&] {
+                              ++server_closed;
+                              closed.set();
+                            });
   pair.client->send("one", {});
   pair.client->close();
   ASSERT_TRUE(closed.wait(seconds(10)));

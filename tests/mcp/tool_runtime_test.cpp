@@ -5,14 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
 #include <mutex>
 #include <optional>
-#include <vector>
-#include <future>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <tuple>
+#include <vector>
 
 #include "mcp/json_schema.hpp"
 #include "mcp/server.hpp"
@@ -595,9 +595,8 @@ TEST_F(ToolRuntime, AsyncToolStartsOnTheReceivingThreadAndEndsWithItsCompletion)
 TEST_F(ToolRuntime, AsyncToolFailuresAreAnsweredAsForBlockingTools) {
   auto pending = std::make_shared<pending_completions>();
   harness->server.add_tool(async_tool("failing", *pending));
-  tool_definition throwing = make_tool("throwing", [](tool_context&, const json&) {
-    return tool_result::text("unused");
-  });
+  tool_definition throwing =
+      make_tool("throwing", [](tool_context&, const json&) { return tool_result::text("unused"); });
   throwing.async_handler = [](tool_context, const json&, tool_completion) -> bool {
     throw tool_error("rejected at the start");
   };

@@ -234,7 +234,8 @@ TEST_F(PostgresOutageTest, AsyncCallsFailFastDuringAnOutageAndRecover) {
   ASSERT_EQ(testing::postgres_ctl("start"), 0);
   // The connector reconnects in the background: the first calls may still fail.
   std::optional<add_result> after;
-  for (const auto until = steady_clock::now() + seconds(20); !after && steady_clock::now() < until;) {
+  for (const auto until = steady_clock::now() + seconds(20);
+       !after && steady_clock::now() < until;) {
     try {
       after = add("after");
     } catch (const store_unavailable&) {

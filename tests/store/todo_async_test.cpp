@@ -62,7 +62,9 @@ todo_page list_async(todo_repository& todos, const std::string& owner, const tod
   return result.get();
 }
 
-new_todo item(std::string title) { return {std::move(title), "", {}, todo_priority::medium, {}, {}}; }
+new_todo item(std::string title) {
+  return {std::move(title), "", {}, todo_priority::medium, {}, {}};
+}
 
 using TodoAsyncTest = StoreTest;
 
@@ -220,7 +222,8 @@ TEST_F(PostgresAsyncTest, ConcurrentAddsFromManyThreadsAreAllStored) {
   }
   for (auto& caller : callers) caller.join();
   std::unique_lock lock(mutex);
-  ASSERT_TRUE(all_done.wait_for(lock, seconds(60), [&] { return completed == threads * per_thread; }));
+  ASSERT_TRUE(
+      all_done.wait_for(lock, seconds(60), [&] { return completed == threads * per_thread; }));
   EXPECT_TRUE(failures.empty()) << failures.front();
   EXPECT_EQ(ids.size(), std::size_t{threads * per_thread});
   EXPECT_EQ(database_->query_integer("SELECT count(*) FROM todos"), threads * per_thread);
@@ -286,11 +289,11 @@ TEST_F(PostgresAsyncTest, ACompletionMayDropTheLastReferenceToTheDatabase) {
   auto& todos = db->todos();
   std::promise<bool> added;
   auto future = added.get_future();
-  todos.add_async("alice", item("last"), {},
-                  [keep = std::move(db), &added](std::optional<add_result> value,
-                                                 std::exception_ptr) mutable {
-                    added.set_value(value.has_value());
-                  });
+  todos.add_async(
+      "alice", item("last"), {},
+      [keep = std::move(db), &added](std::optional<add_result> value, std::exception_ptr) mutable {
+        added.set_value(value.has_value());
+      });
   ASSERT_EQ(future.wait_for(seconds(20)), std::future_status::ready);
   EXPECT_TRUE(future.get());
   // The database is gone once the completion was destroyed; its row stays.

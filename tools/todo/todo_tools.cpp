@@ -524,8 +524,10 @@ mcp::tool_result list_result(const store::todo_page& page, const list_request& r
   structured += R"({"count":)";
   structured += std::to_string(page.items.size());
   structured += R"(,"next_cursor":)";
-  if (page.next_cursor) mcp::append_json_string(structured, *page.next_cursor);
-  else structured += "null";
+  if (page.next_cursor)
+    mcp::append_json_string(structured, *page.next_cursor);
+  else
+    structured += "null";
   structured += R"(,"todos":[)";
   std::string text;
   text.reserve(160 * page.items.size());
@@ -561,12 +563,12 @@ bool start_add(todo_tools_state& state, mcp::tool_context& context, const json& 
                mcp::tool_completion done) {
   if (arguments.contains("items") || !arguments.contains("title")) return false;
   auto item = parse_new_todo(arguments, "");
-  state.todos().add_async(owner_of(context), item, context.stop_token(),
-                          completing<store::add_result>(
-                              "todo_add", std::move(done),
-                              [clock = state.reader()](const store::add_result& added) {
-                                return added_result(added, clock);
-                              }));
+  state.todos().add_async(
+      owner_of(context), item, context.stop_token(),
+      completing<store::add_result>("todo_add", std::move(done),
+                                    [clock = state.reader()](const store::add_result& added) {
+                                      return added_result(added, clock);
+                                    }));
   return true;
 }
 
@@ -574,12 +576,12 @@ bool start_list(todo_tools_state& state, mcp::tool_context& context, const json&
                 mcp::tool_completion done) {
   auto request = parse_list_request(state, arguments);
   const auto query = request.query;
-  state.todos().list_async(owner_of(context), query, context.stop_token(),
-                           completing<store::todo_page>(
-                               "todo_list", std::move(done),
-                               [request = std::move(request)](const store::todo_page& page) {
-                                 return list_result(page, request);
-                               }));
+  state.todos().list_async(
+      owner_of(context), query, context.stop_token(),
+      completing<store::todo_page>("todo_list", std::move(done),
+                                   [request = std::move(request)](const store::todo_page& page) {
+                                     return list_result(page, request);
+                                   }));
   return true;
 }
 
@@ -745,9 +747,9 @@ void register_todo_tools(mcp::server& server, std::shared_ptr<store::database> d
           return handler(*state, context, arguments);
         };
         if (start && state->todos().supports_async()) {
-          tool.async_handler = [state, start = std::move(start)](
-                                   mcp::tool_context context, const json& arguments,
-                                   mcp::tool_completion done) {
+          tool.async_handler = [state, start = std::move(start)](mcp::tool_context context,
+                                                                 const json& arguments,
+                                                                 mcp::tool_completion done) {
             return start(*state, context, arguments, std::move(done));
           };
         }

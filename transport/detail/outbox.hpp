@@ -45,7 +45,8 @@ class outbox : public std::enable_shared_from_this<outbox> {
       if (mcp::non_blocking_scope::active()) {
         // Cannot wait here; allow a bounded overshoot, then give up on the peer.
         if (bytes_ + text.size() > 2 * limit_) return overflow(lock);
-      } else if (!space_.wait_for(lock, grace_, [&] { return closed_ || bytes_ + text.size() <= limit_; })) {
+      } else if (!space_.wait_for(lock, grace_,
+                                  [&] { return closed_ || bytes_ + text.size() <= limit_; })) {
         return overflow(lock);
       }
       if (closed_) return false;
