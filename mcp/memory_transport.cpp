@@ -16,6 +16,7 @@ struct memory_endpoint::shared {
     std::deque<std::string> messages;
     bool closed = false;
     bool delivering = false;  // direct: a thread is running the receiver or draining
+    std::thread::id deliverer;  // direct: that thread
     bool close_ran = false;   // direct: on_close was taken to run
     receiver on_message;
     close_handler on_close;
@@ -30,6 +31,7 @@ struct memory_endpoint::shared {
   static void drain(inbox& box, std::unique_lock<std::mutex>& lock) {
     if (box.delivering || !box.on_message) return lock.unlock();
     box.delivering = true;
+    box.deliverer = std::this_thread::get_id();
     while (!box.messages.empty()) {
       std::string message = std::move(box.messages.front());
       box.messages.pop_front();
@@ -99,9 +101,12 @@ memory_endpoint::~memory_endpoint() {
   link_->close_all();
   auto& box = link_->inboxes[side_];
   if (link_->delivery == memory_delivery::direct) {
-    // The close handler may be running on another thread that is draining this inbox.
+    // Another thread may be delivering to this endpoint's receiver, which must not outlive
+    // it; unless this is that thread (the receiver let go of its own endpoint).
     std::unique_lock lock(box.mutex);
-    box.ready.wait(lock, [&] { return !box.delivering; });
+    box.ready.wait(lock, [&] {
+      return !box.delivering || box.deliverer == std::this_thread::get_id();
+    });
     return;
   }
   if (box.thread.joinable() && box.thread.get_id() != std::this_thread::get_id()) box.thread.join();

@@ -166,11 +166,6 @@ std::string capability_for(std::string_view method) {
   return {};
 }
 
-// Runs `job` in one of the tool's concurrency slots, then the calls waiting for a slot, one
-// after another on this thread, and frees the slot when none is left. Handing the slot on to
-// the next call here, rather than posting it, saves a wake-up of another worker per call. A
-// job whose call goes on without blocking (an async_handler's) keeps the slot: its
-// completion calls free_slot().
 // The slot of a call that ended: the next waiting call's job (which takes the slot over), or
 // nothing when none waits (the slot is then freed).
 std::function<bool()> next_in_slot(registered_tool& tool) {
@@ -184,6 +179,11 @@ std::function<bool()> next_in_slot(registered_tool& tool) {
   return next;
 }
 
+// Runs `job` in one of the tool's concurrency slots, then the calls waiting for a slot, one
+// after another on this thread, and frees the slot when none is left. Handing the slot on to
+// the next call here, rather than posting it, saves a wake-up of another worker per call. A
+// job whose call goes on without blocking (an async_handler's) keeps the slot: its
+// completion calls free_slot().
 void run_in_slot(registered_tool& tool, std::function<bool()> job) {
   while (job && job()) job = next_in_slot(tool);
 }

@@ -120,5 +120,19 @@ TEST(MemoryTransportDirect, DeliversOnTheSendingThreadAndQueuesWhatArrivesMeanwh
   EXPECT_EQ(got, "early");
 }
 
+// A receiver may let go of its own endpoint (the last reference): its destructor then does not
+// wait for the delivery it is part of.
+TEST(MemoryTransportDirect, AReceiverMayReleaseItsOwnEndpoint) {
+  auto pair = make_memory_transport_pair(memory_delivery::direct);
+  bool got = false;
+  pair.server->set_receiver([&](std::string) {
+    got = true;
+    pair.server.reset();
+  });
+  EXPECT_TRUE(pair.client->send("bye", {}));
+  EXPECT_TRUE(got);
+  EXPECT_FALSE(pair.server);
+}
+
 }  // namespace
 }  // namespace bookmcp::mcp
