@@ -198,7 +198,9 @@ struct async_pool::state {
       sent = PQsendQueryPrepared(conn.pg, name.c_str(), static_cast<int>(values.size()),
                                  values.data(), nullptr, nullptr, 0);
     }
-    // A few hundred bytes: they fit the socket's buffer, so the flush completes at once.
+    // A statement is a few hundred bytes (at most tens of KB with long notes): the socket's
+    // buffer takes it, so the flush completes at once; were the buffer full, this loop would
+    // spin only until Postgres reads (it reads a statement as it arrives).
     while (sent == 1) {
       const int flushed = PQflush(conn.pg);
       if (flushed == 0) break;
