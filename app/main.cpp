@@ -54,6 +54,7 @@ int run_migrate(const bookmcp::app::config& settings) {
 }
 
 int serve_network(const bookmcp::app::config& settings, bookmcp::mcp::server& server,
+                  bookmcp::store::database& database,
                   std::shared_ptr<bookmcp::transport::metrics> metrics,
                   std::vector<bookmcp::transport::dependency_check> readiness) {
   using namespace bookmcp;
@@ -108,6 +109,10 @@ int serve_network(const bookmcp::app::config& settings, bookmcp::mcp::server& se
   listen.metrics = std::move(metrics);
   listen.readiness = std::move(readiness);
   transport::http_server network(server, listen);
+  // The store's replies (todo_add, todo_list on Postgres) are read on the I/O threads, which
+  // then write the answers where they are, instead of on the store's own thread.
+  if (auto events = database.attach_event_loop())
+    network.watch_descriptor(events->fd, events->run_ready, events->detach);
   try {
     network.start();
   } catch (const std::exception& error) {
@@ -185,7 +190,7 @@ int run(const bookmcp::app::config& settings) {
                          }
                        }});
 
-  if (settings.mode == app::run_mode::serve_listen) return serve_network(settings, server, metrics, std::move(readiness));
+  if (settings.mode == app::run_mode::serve_listen) return serve_network(settings, server, *database, metrics, std::move(readiness));
   transport::stdio_options stdio;
   stdio.max_message_bytes = settings.max_message_bytes;
   stdio.finish_timeout = settings.shutdown_grace;

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -50,6 +51,14 @@ struct postgres_options {
   clock_function clock = system_now;
 };
 
+// A descriptor that becomes readable when the store has work for an event loop, and how to
+// do that work (database::attach_event_loop).
+struct event_source {
+  int fd = -1;
+  std::function<void()> run_ready;  // does what is ready, without blocking
+  std::function<void()> detach;     // the store waits on its own thread again
+};
+
 // What migrate() did.
 struct migration_report {
   int version_before = 0;
@@ -78,6 +87,14 @@ class database {
 
   // A cheap round trip, for readiness checks. Throws like any operation when unhealthy.
   virtual void ping(std::stop_token stop) = 0;
+
+  // Hands the replies of the non-blocking path (todo_repository::add_async, list_async) to an
+  // event loop, so that their completions run on its threads (the network I/O threads, which
+  // then write the answers where they are) instead of the store's own thread. The loop
+  // watches `fd` and calls `run_ready` whenever `fd` may have become readable, arming its next
+  // wait before each call, until it calls `detach` (before it stops running). nullopt when the
+  // back-end has no such path (SQLite).
+  virtual std::optional<event_source> attach_event_loop() { return std::nullopt; }
 };
 
 // The newest migration version each back-end knows.

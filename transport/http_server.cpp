@@ -24,6 +24,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
@@ -311,6 +312,25 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   tcp::acceptor acceptor;
   net::steady_timer reaper;
   std::vector<std::thread> threads;
+
+  // Descriptors of others watched on the I/O threads (http_server::watch_descriptor).
+  struct watched_descriptor {
+    net::posix::stream_descriptor descriptor;
+    std::function<void()> on_readable;
+    std::function<void()> on_stop;
+  };
+  std::vector<std::shared_ptr<watched_descriptor>> watched;
+
+  // Arms the wait before calling on_readable, so that what arrives while it runs fires the
+  // next wait (the wait reports edges: one missed before arming would never come again).
+  void arm(const std::shared_ptr<watched_descriptor>& target) {
+    target->descriptor.async_wait(net::posix::stream_descriptor::wait_read,
+                                  [this, target](const boost::system::error_code& error) {
+                                    if (error) return;
+                                    arm(target);
+                                    target->on_readable();
+                                  });
+  }
   std::atomic<std::size_t> connections{0};
   std::atomic<bool> stopping{false};
   std::once_flag shutdown_once;
@@ -1367,6 +1387,12 @@ void http_server::impl::stop_io() {
   for (auto& thread : threads) {
     if (thread.joinable()) thread.join();
   }
+  // The watched descriptors belong to others: given back, not closed.
+  for (auto& target : watched) {
+    target->descriptor.release();
+    if (target->on_stop) target->on_stop();
+  }
+  watched.clear();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1394,5 +1420,16 @@ void http_server::run_until_signal() {
 }
 
 void http_server::shutdown() { impl_->do_shutdown(); }
+
+void http_server::watch_descriptor(int fd, std::function<void()> on_readable,
+                                   std::function<void()> on_stop) {
+  auto target = std::make_shared<impl::watched_descriptor>(
+      impl::watched_descriptor{net::posix::stream_descriptor(impl_->io, fd),
+                               std::move(on_readable), std::move(on_stop)});
+  impl_->watched.push_back(target);
+  impl_->arm(target);
+  // Whatever was ready before the wait was armed.
+  net::post(impl_->io, [target] { target->on_readable(); });
+}
 
 }  // namespace bookmcp::transport

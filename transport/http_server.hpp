@@ -66,6 +66,14 @@ class http_server {
   // cancels them; WebSocket peers get close code 1001. Blocks until done. Idempotent.
   void shutdown();
 
+  // Lets the I/O threads serve another event source (the store's replies: see
+  // store::database::attach_event_loop): calls `on_readable` on an I/O thread whenever `fd`
+  // may have become readable (once at the start too), until the server stops; then calls
+  // `on_stop` and gives the descriptor back (it is never closed here). `on_readable` must not
+  // block and may run on two I/O threads at once. Call before start().
+  void watch_descriptor(int fd, std::function<void()> on_readable,
+                        std::function<void()> on_stop = {});
+
   struct impl;
 
  private:

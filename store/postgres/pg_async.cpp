@@ -101,6 +101,8 @@ struct async_pool::state {
   std::size_t opening = 0;       // connections the connector still has to open
   bool connect_failing = false;  // the last connect failed and no connection is open
   bool stopping = false;
+  bool attached = false;  // an event loop drives the pool (attach())
+  std::condition_variable attach_changed;
   int epoll = -1;
   int wake = -1;  // eventfd
   std::thread reactor;
@@ -369,15 +371,38 @@ struct async_pool::state {
     out.clear();
   }
 
+  // Under mutex: handles `n` ready events of `epoll`.
+  void process(const epoll_event* events, int n, std::vector<finished>& out) {
+    for (int i = 0; i < n; ++i) {
+      if (events[i].data.ptr == nullptr) {
+        std::uint64_t count;
+        [[maybe_unused]] auto r = ::read(wake, &count, sizeof count);
+        for (auto& item : ended) out.push_back(std::move(item));
+        ended.clear();
+        continue;
+      }
+      auto* conn = static_cast<connection*>(events[i].data.ptr);
+      // Dropped earlier in this batch: its pointer must not be used.
+      const bool live = std::any_of(connections.begin(), connections.end(),
+                                    [&](const auto& c) { return c.get() == conn; });
+      if (live) readable(*conn, out);
+    }
+    dispatch_idle(out);
+  }
+
+  // The reactor thread: waits on the sockets, or, while an event loop drives the pool
+  // (attached), only checks the queue's deadlines.
   void react() {
     std::vector<finished> out;
     epoll_event events[64];
     for (;;) {
       // Queued operations are checked against their deadline at least twice a second.
       int timeout_ms = 500;
+      bool external = false;
       {
         std::lock_guard lock(mutex);
         if (stopping) break;
+        external = attached;
         if (auto next = expire(out)) {
           const auto wait =
               duration_cast<milliseconds>(*next - steady_clock::now()) + milliseconds(1);
@@ -385,26 +410,34 @@ struct async_pool::state {
         }
       }
       deliver(out);
+      if (external) {
+        std::unique_lock lock(mutex);
+        attach_changed.wait_for(lock, milliseconds(timeout_ms),
+                                [&] { return stopping || !attached; });
+        continue;
+      }
       const int n = ::epoll_wait(epoll, events, 64, timeout_ms);
       {
         std::lock_guard lock(mutex);
-        for (int i = 0; i < n; ++i) {
-          if (events[i].data.ptr == nullptr) {
-            std::uint64_t count;
-            [[maybe_unused]] auto r = ::read(wake, &count, sizeof count);
-            for (auto& item : ended) out.push_back(std::move(item));
-            ended.clear();
-            continue;
-          }
-          auto* conn = static_cast<connection*>(events[i].data.ptr);
-          // Dropped earlier in this batch: its pointer must not be used.
-          const bool live = std::any_of(connections.begin(), connections.end(),
-                                        [&](const auto& c) { return c.get() == conn; });
-          if (live) readable(*conn, out);
-        }
-        dispatch_idle(out);
+        process(events, n, out);
       }
       deliver(out);
+    }
+  }
+
+  // An event loop's turn (attach()): handles whatever is ready, without waiting.
+  void run_ready() {
+    std::vector<finished> out;
+    epoll_event events[64];
+    for (;;) {
+      const int n = ::epoll_wait(epoll, events, 64, 0);
+      if (n <= 0) return;
+      {
+        std::lock_guard lock(mutex);
+        process(events, n, out);
+      }
+      deliver(out);
+      if (n < 64) return;
     }
   }
 
@@ -492,6 +525,7 @@ async_pool::~async_pool() {
   }
   s.signal();
   s.connector_wake.notify_all();
+  s.attach_changed.notify_all();
   for (auto* thread : {&s.reactor, &s.connector}) {
     if (thread->get_id() == std::this_thread::get_id())
       thread->detach();
@@ -499,6 +533,28 @@ async_pool::~async_pool() {
       thread->join();
   }
   state::deliver(out);
+}
+
+event_source async_pool::attach() {
+  {
+    std::lock_guard lock(state_->mutex);
+    state_->attached = true;
+  }
+  state_->attach_changed.notify_all();
+  std::weak_ptr<state> weak = state_;
+  return {state_->epoll,
+          [weak] {
+            if (auto s = weak.lock()) s->run_ready();
+          },
+          [weak] {
+            auto s = weak.lock();
+            if (!s) return;
+            {
+              std::lock_guard lock(s->mutex);
+              s->attached = false;
+            }
+            s->attach_changed.notify_all();
+          }};
 }
 
 void async_pool::run(request what, std::stop_token stop, done_fn done) {

@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "store/database.hpp"
 #include "store/postgres/pg_pool.hpp"
 
 namespace bookmcp::store::postgres {
@@ -71,6 +72,11 @@ class async_pool {
   async_pool& operator=(const async_pool&) = delete;
 
   void run(request what, std::stop_token stop, done_fn done);
+
+  // Lets an event loop drive the pool (database::attach_event_loop): from now on the reactor
+  // thread no longer waits on the sockets; the loop calls run_ready on its threads whenever
+  // `fd` may have become readable (arming its wait before each call), until it calls detach.
+  event_source attach();
 
  private:
   struct state;

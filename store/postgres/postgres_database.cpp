@@ -689,6 +689,11 @@ class postgres_database final : public database,
              [&](pqxx::work& txn) { txn.exec_prepared("bookmcp_ping"); });
   }
 
+  std::optional<event_source> attach_event_loop() override {
+    if (!async_pool_) return std::nullopt;
+    return async_pool_->attach();
+  }
+
   internal::todo_transaction_runner& transaction_runner_for_testing() override { return *this; }
 
   void slow_query_for_testing(milliseconds duration, std::stop_token stop) override {

@@ -9,6 +9,8 @@
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <poll.h>
+
 #include <pqxx/pqxx>
 #include <set>
 #include <thread>
@@ -280,6 +282,39 @@ TEST_F(PostgresAsyncTest, AQueuedCallTimesOutOrIsCancelledWithoutWaiting) {
 
   lock.release();
   EXPECT_TRUE(running.get().created);
+}
+
+// An event loop drives the replies (attach_event_loop): completions run on the thread calling
+// run_ready when the descriptor is readable; after detach, on the store's own thread again.
+TEST_F(PostgresAsyncTest, AnAttachedEventLoopRunsTheCompletions) {
+  auto db = open(2);
+  auto events = db->attach_event_loop();
+  ASSERT_TRUE(events);
+  std::atomic<bool> looping{true};
+  std::thread::id loop_thread;
+  std::thread loop([&] {
+    loop_thread = std::this_thread::get_id();
+    while (looping) {
+      pollfd ready{events->fd, POLLIN, 0};
+      if (::poll(&ready, 1, 20) > 0) events->run_ready();
+    }
+  });
+  std::thread::id completed_on;
+  awaited<add_result> first;
+  auto callback = first.callback();
+  db->todos().add_async("alice", item("driven"), {},
+                        [&](std::optional<add_result> value, std::exception_ptr failure) {
+                          completed_on = std::this_thread::get_id();
+                          callback(std::move(value), failure);
+                        });
+  EXPECT_TRUE(first.get().created);
+  EXPECT_EQ(completed_on, loop_thread);
+  // A page read the same way.
+  EXPECT_EQ(list_async(db->todos(), "alice", todo_query{}).items.size(), 1u);
+  looping = false;
+  loop.join();
+  events->detach();
+  EXPECT_TRUE(add_async(db->todos(), "alice", item("own thread again")).created);
 }
 
 // The completion holds the last reference to the database: the database is destroyed on the

@@ -3,7 +3,10 @@
 // Streamable HTTP session rules (session ids, versions, 202s, DELETE), Origin, limits, ops.
 #include "transport/http_server.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <boost/asio/connect.hpp>
@@ -17,7 +20,9 @@
 #include <chrono>
 #include <future>
 #include <nlohmann/json.hpp>
+#include <mutex>
 #include <string>
+#include <vector>
 #include <thread>
 
 #include "mcp/server.hpp"
@@ -700,4 +705,71 @@ TEST_F(HttpServerTest, ADroppedGetStreamIsReplacedAtOnce) {
 }
 
 }  // namespace
+// Another event source on the I/O threads (the store's replies in bookmcp): an async tool's
+// calls are completed by on_readable, on an I/O thread, which writes the answer itself; at
+// shutdown on_stop runs and the descriptor is given back open.
+TEST_F(HttpServerTest, AWatchedDescriptorIsServedOnTheIoThreadsAndGivenBack) {
+  const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  ASSERT_GE(fd, 0);
+  std::mutex mutex;
+  std::vector<mcp::tool_completion> pending;
+  std::atomic<int> readable_calls{0};
+  std::atomic<bool> stopped{false};
+  mcp::tool_definition later;
+  later.name = "later";
+  later.input_schema = {{"type", "object"}};
+  later.handler = [](mcp::tool_context&, const json&) { return mcp::tool_result::text("blocking"); };
+  later.async_handler = [&](mcp::tool_context, const json&, mcp::tool_completion done) {
+    std::lock_guard lock(mutex);
+    pending.push_back(std::move(done));
+    return true;
+  };
+  server_->add_tool(later);
+  listen_options options;
+  options.host = "127.0.0.1";
+  options.port = 0;
+  options.metrics = metrics_;
+  listener_ = std::make_unique<http_server>(*server_, options);
+  listener_->watch_descriptor(
+      fd,
+      [&] {
+        ++readable_calls;
+        std::uint64_t count = 0;
+        if (::read(fd, &count, sizeof count) != sizeof count) return;
+        std::vector<mcp::tool_completion> ready;
+        {
+          std::lock_guard lock(mutex);
+          ready.swap(pending);
+        }
+        for (auto& done : ready) done(mcp::tool_result::text("from the watched descriptor"));
+      },
+      [&] { stopped = true; });
+  listener_->start();
+  auto ws = open_websocket();
+  initialize(*ws);
+  ws->write(net::buffer(json{{"jsonrpc", "2.0"}, {"id", 7}, {"method", "tools/call"},
+                             {"params", {{"name", "later"}, {"arguments", json::object()}}}}
+                            .dump()));
+  for (int i = 0; i < 500; ++i) {
+    {
+      std::lock_guard lock(mutex);
+      if (!pending.empty()) break;
+    }
+    std::this_thread::sleep_for(2ms);
+  }
+  const std::uint64_t one = 1;
+  ASSERT_EQ(::write(fd, &one, sizeof one), static_cast<ssize_t>(sizeof one));
+  beast::flat_buffer buffer;
+  ws->read(buffer);
+  const json answer = json::parse(beast::buffers_to_string(buffer.data()));
+  EXPECT_EQ(answer["id"], 7);
+  EXPECT_EQ(answer["result"]["content"][0]["text"], "from the watched descriptor") << answer;
+  EXPECT_GE(readable_calls.load(), 1);
+  ws->close(websocket::close_code::normal);
+  listener_->shutdown();
+  EXPECT_TRUE(stopped);
+  EXPECT_NE(::fcntl(fd, F_GETFD), -1) << "the server closed a descriptor it does not own";
+  ::close(fd);
+}
+
 }  // namespace bookmcp::transport
