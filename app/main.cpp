@@ -190,7 +190,8 @@ int run(const bookmcp::app::config& settings) {
                          }
                        }});
 
-  if (settings.mode == app::run_mode::serve_listen) return serve_network(settings, server, *database, metrics, std::move(readiness));
+  if (settings.mode == app::run_mode::serve_listen)
+    return serve_network(settings, server, *database, metrics, std::move(readiness));
   transport::stdio_options stdio;
   stdio.max_message_bytes = settings.max_message_bytes;
   stdio.finish_timeout = settings.shutdown_grace;

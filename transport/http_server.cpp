@@ -8,17 +8,10 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
 #include <atomic>
-#include <csignal>
-#include <future>
-#include <map>
-#include <set>
-#include <thread>
-#include <unordered_map>
-#include <variant>
-
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -30,7 +23,13 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
-#include <spdlog/spdlog.h>
+#include <csignal>
+#include <future>
+#include <map>
+#include <set>
+#include <thread>
+#include <unordered_map>
+#include <variant>
 
 #include "mcp/session.hpp"
 #include "transport/detail/outbox.hpp"
@@ -1423,9 +1422,8 @@ void http_server::shutdown() { impl_->do_shutdown(); }
 
 void http_server::watch_descriptor(int fd, std::function<void()> on_readable,
                                    std::function<void()> on_stop) {
-  auto target = std::make_shared<impl::watched_descriptor>(
-      impl::watched_descriptor{net::posix::stream_descriptor(impl_->io, fd),
-                               std::move(on_readable), std::move(on_stop)});
+  auto target = std::make_shared<impl::watched_descriptor>(impl::watched_descriptor{
+      net::posix::stream_descriptor(impl_->io, fd), std::move(on_readable), std::move(on_stop)});
   impl_->watched.push_back(target);
   impl_->arm(target);
   // Whatever was ready before the wait was armed.

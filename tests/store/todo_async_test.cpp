@@ -4,13 +4,12 @@
 // reaches the server and a busy pool's timeout.
 
 #include <gtest/gtest.h>
+#include <poll.h>
 
 #include <atomic>
 #include <condition_variable>
 #include <future>
 #include <mutex>
-#include <poll.h>
-
 #include <pqxx/pqxx>
 #include <set>
 #include <thread>

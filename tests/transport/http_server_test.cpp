@@ -19,11 +19,11 @@
 #include <boost/beast/websocket.hpp>
 #include <chrono>
 #include <future>
-#include <nlohmann/json.hpp>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
-#include <vector>
 #include <thread>
+#include <vector>
 
 #include "mcp/server.hpp"
 #include "transport/auth.hpp"
@@ -718,7 +718,9 @@ TEST_F(HttpServerTest, AWatchedDescriptorIsServedOnTheIoThreadsAndGivenBack) {
   mcp::tool_definition later;
   later.name = "later";
   later.input_schema = {{"type", "object"}};
-  later.handler = [](mcp::tool_context&, const json&) { return mcp::tool_result::text("blocking"); };
+  later.handler = [](mcp::tool_context&, const json&) {
+    return mcp::tool_result::text("blocking");
+  };
   later.async_handler = [&](mcp::tool_context, const json&, mcp::tool_completion done) {
     std::lock_guard lock(mutex);
     pending.push_back(std::move(done));
@@ -747,7 +749,9 @@ TEST_F(HttpServerTest, AWatchedDescriptorIsServedOnTheIoThreadsAndGivenBack) {
   listener_->start();
   auto ws = open_websocket();
   initialize(*ws);
-  ws->write(net::buffer(json{{"jsonrpc", "2.0"}, {"id", 7}, {"method", "tools/call"},
+  ws->write(net::buffer(json{{"jsonrpc", "2.0"},
+                             {"id", 7},
+                             {"method", "tools/call"},
                              {"params", {{"name", "later"}, {"arguments", json::object()}}}}
                             .dump()));
   for (int i = 0; i < 500; ++i) {
