@@ -102,6 +102,7 @@ struct async_pool::state {
   bool connect_failing = false;  // the last connect failed and no connection is open
   bool stopping = false;
   bool attached = false;  // an event loop drives the pool (attach())
+  bool parked = false;    // the reactor thread has seen `attached` and no longer waits on epoll
   std::condition_variable attach_changed;
   int epoll = -1;
   int wake = -1;  // eventfd
@@ -412,8 +413,11 @@ struct async_pool::state {
       deliver(out);
       if (external) {
         std::unique_lock lock(mutex);
+        parked = true;  // attach() waits for this: no epoll_wait of ours is under way
+        attach_changed.notify_all();
         attach_changed.wait_for(lock, milliseconds(timeout_ms),
                                 [&] { return stopping || !attached; });
+        parked = false;
         continue;
       }
       const int n = ::epoll_wait(epoll, events, 64, timeout_ms);
@@ -537,10 +541,13 @@ async_pool::~async_pool() {
 
 event_source async_pool::attach() {
   {
-    std::lock_guard lock(state_->mutex);
+    // The reactor thread may be in epoll_wait right now: wake it, and wait until it parks, so
+    // that from here on only the event loop reads the replies.
+    std::unique_lock lock(state_->mutex);
     state_->attached = true;
+    state_->signal();
+    state_->attach_changed.wait(lock, [&] { return state_->parked || state_->stopping; });
   }
-  state_->attach_changed.notify_all();
   std::weak_ptr<state> weak = state_;
   return {state_->epoll,
           [weak] {

@@ -76,6 +76,7 @@ class async_pool {
   // Lets an event loop drive the pool (database::attach_event_loop): from now on the reactor
   // thread no longer waits on the sockets; the loop calls run_ready on its threads whenever
   // `fd` may have become readable (arming its wait before each call), until it calls detach.
+  // Returns once the reactor thread stopped waiting; not to be called from a completion.
   event_source attach();
 
  private:
