@@ -16,6 +16,10 @@
 
 namespace bookmcp::store {
 
+// The user-safe texts of the common failures, shared by both back-ends.
+inline constexpr const char* unavailable_message = "the database is unavailable; try again";
+inline constexpr const char* busy_message = "the database is busy; try again";
+
 class store_error : public std::runtime_error {
  public:
   // `user_message` is shown to users; `diagnostic` is for logs only.

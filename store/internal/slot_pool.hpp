@@ -49,8 +49,7 @@ class slot_pool {
     if (!ready) {
       if (stop.stop_requested())
         throw cancelled("the operation was cancelled", "stop requested while waiting");
-      throw store_timeout("the database is busy; try again",
-                          "no connection became free before the deadline");
+      throw store_timeout(busy_message, "no connection became free before the deadline");
     }
     auto item = std::move(free_.back());
     free_.pop_back();

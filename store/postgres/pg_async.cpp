@@ -20,8 +20,6 @@ namespace {
 
 using namespace std::chrono;
 
-constexpr const char* unavailable_message = "the database is unavailable; try again";
-
 std::string connection_error(PGconn* pg) {
   std::string message = pg ? PQerrorMessage(pg) : "out of memory";
   while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
@@ -39,10 +37,7 @@ PGconn* open_connection(const async_settings& settings, std::string& error) {
   }
   const std::string timeout = std::to_string(settings.statement_timeout.count());
   const char* values[] = {timeout.c_str()};
-  pg_result set(PQexecParams(pg,
-                             "SELECT set_config('statement_timeout', $1, false),"
-                             " set_config('plan_cache_mode', 'force_generic_plan', false)",
-                             1, nullptr, values, nullptr, nullptr, 0));
+  pg_result set(PQexecParams(pg, session_settings_sql, 1, nullptr, values, nullptr, nullptr, 0));
   if (!set || PQresultStatus(set.get()) != PGRES_TUPLES_OK || PQsetnonblocking(pg, 1) != 0) {
     error = "cannot set up a Postgres session: " + connection_error(pg);
     PQfinish(pg);
@@ -161,6 +156,7 @@ struct async_pool::state {
   // Under mutex: gives queued operations to idle connections (a connection that breaks on
   // its send is dropped from the list: the list is not walked while that can happen).
   void dispatch_idle(std::vector<finished>& out) {
+    if (queue.empty()) return;  // the common case: nothing waits
     std::vector<connection*> idle;
     for (auto& conn : connections)
       if (!conn->current) idle.push_back(conn.get());
@@ -302,14 +298,12 @@ struct async_pool::state {
     const bool cancel_requested = op->watch && op->watch->requested();
     if (ok) {
       auto done = std::move(op);
-      if (cancel_requested) {
-        // A cancel signal may still reach this connection after the statement ended.
-        release_watch(*done);
+      release_watch(*done);
+      // A cancel signal may still reach this connection after the statement ended.
+      if (cancel_requested)
         drop(conn);
-      } else {
-        release_watch(*done);
+      else
         dispatch(conn, out);
-      }
       out.push_back({std::move(done), std::move(result), nullptr});
       return;
     }
@@ -347,11 +341,11 @@ struct async_pool::state {
     std::optional<steady_clock::time_point> next;
     for (auto it = queue.begin(); it != queue.end();) {
       if ((*it)->deadline <= now) {
-        out.push_back({std::move(*it), nullptr,
-                       std::make_exception_ptr(store_timeout(
-                           "the database is busy; try again",
-                           "no Postgres connection became free within the acquire timeout (" +
-                               std::to_string(settings.connections) + " in use)"))});
+        out.push_back(
+            {std::move(*it), nullptr,
+             std::make_exception_ptr(store_timeout(
+                 busy_message, "no Postgres connection became free within the acquire timeout (" +
+                                   std::to_string(settings.connections) + " in use)"))});
         it = queue.erase(it);
       } else {
         if (!next || (*it)->deadline < *next) next = (*it)->deadline;

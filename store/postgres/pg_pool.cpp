@@ -14,8 +14,6 @@ namespace {
 
 using namespace std::chrono;
 
-constexpr const char* unavailable_message = "the database is unavailable; try again";
-
 // True when an idle connection can still be used: open, and the server has sent nothing
 // since our last command (when it closes a session, e.g. on shutdown, it sends a FATAL error
 // and EOF, which makes the socket readable).
@@ -103,9 +101,7 @@ std::unique_ptr<pqxx::connection> pool::connect() {
     // Left to itself, Postgres plans a statement with a LIMIT parameter again on every call
     // (the generic plan, not knowing the limit, looks costlier): for a todo list page that
     // was ~40% of Postgres's time per call.
-    conn->prepare("bookmcp_session_settings",
-                  "SELECT set_config('statement_timeout', $1, false),"
-                  " set_config('plan_cache_mode', 'force_generic_plan', false)");
+    conn->prepare("bookmcp_session_settings", session_settings_sql);
     {
       pqxx::nontransaction session(*conn);
       session.exec_prepared("bookmcp_session_settings",
@@ -133,7 +129,7 @@ pool::lease pool::acquire(std::stop_token stop, steady_clock::time_point deadlin
     if (!ready) {
       if (stop.stop_requested())
         throw cancelled("the operation was cancelled", "stop requested while waiting");
-      throw store_timeout("the database is busy; try again",
+      throw store_timeout(busy_message,
                           "no pooled Postgres connection became free within the acquire "
                           "timeout (" +
                               std::to_string(settings_.max_connections) + " in use)");

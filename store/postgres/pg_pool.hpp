@@ -125,6 +125,12 @@ failure_kind classify_sqlstate(const std::string& state, bool stop_requested, bo
 // Throws the store error (store/errors.hpp) for `kind`, with its user-safe message.
 [[noreturn]] void throw_failure(failure_kind kind, const std::string& diagnostic);
 
+// Sets a new session up as every pooled session is ($1: the statement timeout in ms). Why
+// plan_cache_mode: see pg_pool.cpp.
+inline constexpr const char* session_settings_sql =
+    "SELECT set_config('statement_timeout', $1, false),"
+    " set_config('plan_cache_mode', 'force_generic_plan', false)";
+
 // The libpq conninfo for `url` with connect_timeout and application_name added unless present.
 std::string make_conninfo(const std::string& url, std::chrono::milliseconds connect_timeout);
 

@@ -37,7 +37,6 @@ using internal::retry_safety;
 using internal::todo_columns;
 using json = nlohmann::json;
 
-constexpr const char* unavailable_message = "the database is unavailable; try again";
 constexpr std::int64_t migration_lock_key = 0x626f6f6b6d6370;  // "bookmcp"
 
 // Bound values for one statement; NULL for empty optionals.
@@ -567,19 +566,22 @@ class pg_todo_session final : public internal::todo_session {
 // The statements of add() and list(), run without blocking a thread (pg_async.hpp).
 class pg_async_todo_statements final : public internal::async_todo_statements {
  public:
-  explicit pg_async_todo_statements(postgres::async_pool& pool) : pool_(pool) {}
+  explicit pg_async_todo_statements(postgres::async_pool& pool)
+      : pool_(pool),
+        insert_(named("bookmcp_todo_insert")),
+        find_request_(named("bookmcp_todo_find_request")),
+        find_(named("bookmcp_todo_find")) {}
 
   void insert(const todo_columns& row, std::stop_token stop, rows_done done) override {
-    run(named("bookmcp_todo_insert"), insert_values(row), stop, std::move(done));
+    run(insert_, insert_values(row), stop, std::move(done));
   }
   void find_by_request_id(const std::string& owner, const std::string& request_id,
                           std::stop_token stop, rows_done done) override {
-    run(named("bookmcp_todo_find_request"), params().add(owner).add(request_id), stop,
-        std::move(done));
+    run(find_request_, params().add(owner).add(request_id), stop, std::move(done));
   }
   void find(const std::string& owner, const std::string& id, std::stop_token stop,
             rows_done done) override {
-    run(named("bookmcp_todo_find"), params().add(owner).add(id), stop, std::move(done));
+    run(find_, params().add(owner).add(id), stop, std::move(done));
   }
   void list(todo_sort sort, sort_direction direction, const list_parameters& q,
             std::stop_token stop, rows_done done) override {
@@ -592,6 +594,7 @@ class pg_async_todo_statements final : public internal::async_todo_statements {
     const std::string& name;
     const std::string& sql;
   };
+  // Looked up once, when the pool is made (statements() is made once and never changes).
   static named_statement named(std::string_view name) {
     for (const auto& [key, sql] : statements())
       if (key == name) return {key, sql};
@@ -615,6 +618,9 @@ class pg_async_todo_statements final : public internal::async_todo_statements {
   }
 
   postgres::async_pool& pool_;
+  const named_statement insert_;
+  const named_statement find_request_;
+  const named_statement find_;
 };
 
 std::vector<std::string> parse_strings(const std::string& text) {

@@ -8,8 +8,6 @@ namespace bookmcp::store::sqlite {
 
 namespace {
 
-constexpr const char* unavailable_message = "the database is unavailable; try again";
-
 int progress_handler(void* context) {
   auto* conn = static_cast<connection*>(context);
   auto* op = conn->current_operation;
@@ -156,7 +154,7 @@ void connection::fail(int code, const char* context) {
       throw cancelled("the operation was cancelled", detail);
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-      throw store_timeout("the database is busy; try again", detail);
+      throw store_timeout(busy_message, detail);
     case SQLITE_CANTOPEN:
     case SQLITE_IOERR:
     case SQLITE_FULL:
