@@ -177,23 +177,61 @@ std::optional<std::string> base64url_decode(const std::string& text) {
 
 namespace {
 
-// Identifies the query a cursor belongs to (everything but the page size).
+// Appends `text` as a JSON string, as json::dump writes it.
+void append_json_text(std::string& out, const std::string& text) {
+  const bool plain = std::all_of(text.begin(), text.end(), [](char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return byte >= 0x20 && byte < 0x80 && c != '"' && c != '\\';
+  });
+  if (!plain) {
+    out += json(text).dump();
+    return;
+  }
+  out += '"';
+  out += text;
+  out += '"';
+}
+
+// Identifies the query a cursor belongs to (everything but the page size): a hash of the
+// query's members written as a JSON object with sorted keys (the text json::dump gives, so
+// that cursors stay valid across versions), without building a tree on every page.
 std::string query_fingerprint(const todo_query& query) {
-  json canonical = {
-      {"status", static_cast<int>(query.status)},
-      {"from", query.due_from ? query.due_from->to_string() : ""},
-      {"before", query.due_before ? query.due_before->to_string() : ""},
-      // Whether, not when: "overdue as of now" moves between pages, and the keyset position
-      // does not depend on it (a todo falling due meanwhile is like one added meanwhile).
-      {"overdue", query.overdue_at.has_value()},
-      {"offset", query.utc_offset.count()},
-      {"tag", query.tag.value_or("\x01")},
-      {"text", query.text.value_or("\x01")},
-      {"sort", static_cast<int>(query.sort)},
-      {"direction", static_cast<int>(query.direction)},
+  std::string canonical;
+  canonical.reserve(160);
+  const auto member = [&](const char* key) {
+    canonical += canonical.empty() ? "{\"" : ",\"";
+    canonical += key;
+    canonical += "\":";
   };
+  const auto text_or_absent = [&](const std::optional<std::string>& value) {
+    if (value)
+      append_json_text(canonical, *value);
+    else
+      canonical += "\"\\u0001\"";  // "\x01" as dumped: cannot collide with a given value
+  };
+  member("before");
+  append_json_text(canonical, query.due_before ? query.due_before->to_string() : "");
+  member("direction");
+  canonical += std::to_string(static_cast<int>(query.direction));
+  member("from");
+  append_json_text(canonical, query.due_from ? query.due_from->to_string() : "");
+  // Whether, not when: "overdue as of now" moves between pages, and the keyset position
+  // does not depend on it (a todo falling due meanwhile is like one added meanwhile).
+  member("offset");
+  canonical += std::to_string(query.utc_offset.count());
+  member("overdue");
+  canonical += query.overdue_at.has_value() ? "true" : "false";
+  member("sort");
+  canonical += std::to_string(static_cast<int>(query.sort));
+  member("status");
+  canonical += std::to_string(static_cast<int>(query.status));
+  member("tag");
+  text_or_absent(query.tag);
+  member("text");
+  text_or_absent(query.text);
+  canonical += '}';
   std::uint64_t hash = 14695981039346656037ull;  // FNV-1a
-  for (unsigned char c : canonical.dump()) {
+  for (unsigned char c : canonical) {
     hash ^= c;
     hash *= 1099511628211ull;
   }
@@ -253,12 +291,18 @@ sort_position position_of(const todo_query& query, const todo_columns& row) {
 
 std::string encode_cursor(const todo_query& query, const todo_columns& row) {
   const auto position = position_of(query, row);
-  json cursor = {{"f", query_fingerprint(query)}, {"g", position.group}, {"i", row.id}};
+  // {"f":...,"g":...,"i":...,"k":...}, as json::dump writes it.
+  std::string cursor = "{\"f\":\"" + query_fingerprint(query) + "\",\"g\":";
+  cursor += std::to_string(position.group);
+  cursor += ",\"i\":";
+  append_json_text(cursor, row.id);
+  cursor += ",\"k\":";
   if (query.sort == todo_sort::title)
-    cursor["k"] = position.key_text;
+    append_json_text(cursor, position.key_text);
   else
-    cursor["k"] = position.key_number;
-  return base64url_encode(cursor.dump());
+    cursor += std::to_string(position.key_number);
+  cursor += '}';
+  return base64url_encode(cursor);
 }
 
 std::int64_t floor_divide(std::int64_t a, std::int64_t b) {

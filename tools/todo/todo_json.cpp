@@ -215,10 +215,14 @@ void append_todo_json(std::string& out, const store::todo& item, const reader_cl
   mcp::append_json_string(out, item.notes);
   member("overdue");
   out += clock.overdue(item) ? "true" : "false";
-  member("priority");
-  mcp::append_json_string(out, store::to_string(item.priority));
+  member("priority");  // "low", "medium", "high", "open", "done": nothing to escape
+  out += '"';
+  out += store::to_string(item.priority);
+  out += '"';
   member("status");
-  mcp::append_json_string(out, store::to_string(item.status));
+  out += '"';
+  out += store::to_string(item.status);
+  out += '"';
   member("tags");
   out += '[';
   for (const auto& tag : item.tags) {
