@@ -79,6 +79,21 @@ class connection {
 
   mcp::client& client() { return link_.client(); }
 
+  // Every todo of todo_export, following its pages; `pages` counts them.
+  json export_everything(int* pages = nullptr) {
+    json todos = json::array();
+    json arguments = json::object();
+    for (int page = 1;; ++page) {
+      const json document = ok("todo_export", arguments);
+      for (const auto& item : document.value("todos", json::array())) todos.push_back(item);
+      if (!document.contains("next_cursor") || document["next_cursor"].is_null() || page > 100) {
+        if (pages) *pages = page;
+        return todos;
+      }
+      arguments["cursor"] = document["next_cursor"];
+    }
+  }
+
  private:
   mcp::memory_connection link_;
 };
@@ -575,6 +590,72 @@ TEST_P(TodoToolsTest, ExportAndDeleteAllCoverOnlyTheCallersList) {
   EXPECT_EQ(alice->ok("todo_delete_all", {{"confirm", "DELETE ALL"}})["deleted"], 0);
 }
 
+TEST_P(TodoToolsTest, ExportComesInBoundedPagesThatTogetherHoldTheWholeListOnce) {
+  auto alice = connect("alice");
+  auto bob = connect("bob");
+  bob->ok("todo_add", {{"title", "bob's"}});
+  // 1,060 small todos: pages of 500, 500 and 60, oldest first across the pages.
+  for (int batch = 0; batch < 1060 / 20; ++batch) {
+    json items = json::array();
+    for (int i = 0; i < 20; ++i)
+      items.push_back({{"title", "t" + std::to_string(batch * 20 + i)}});
+    alice->ok("todo_add", {{"items", items}});
+  }
+  const json first = alice->ok("todo_export");
+  EXPECT_EQ(first["count"], 500);
+  EXPECT_EQ(first["todos"].size(), 500u);
+  ASSERT_TRUE(first["next_cursor"].is_string());
+  const json second = alice->ok("todo_export", {{"cursor", first["next_cursor"]}});
+  EXPECT_EQ(second["count"], 500);
+  const json third = alice->ok("todo_export", {{"cursor", second["next_cursor"]}});
+  EXPECT_EQ(third["count"], 60);
+  EXPECT_TRUE(third["next_cursor"].is_null());
+  std::set<std::string> ids;
+  std::string previous_created;
+  for (const auto* page : {&first, &second, &third}) {
+    for (const auto& item : (*page)["todos"]) {
+      ids.insert(item["id"].get<std::string>());
+      EXPECT_GE(item["created_at"].get<std::string>(), previous_created);
+      previous_created = item["created_at"].get<std::string>();
+    }
+  }
+  EXPECT_EQ(ids.size(), 1060u);
+  // The text of a page is its document.
+  const json rendered = json::parse(connection::text_of(alice->call("todo_export")));
+  EXPECT_EQ(rendered["todos"].size(), 500u);
+  EXPECT_EQ(rendered["next_cursor"], first["next_cursor"]);
+
+  // Large todos end a page early, by size: 80 todos with 20,000 characters of notes (~1.6 MB)
+  // take two pages.
+  const std::string notes(20000, 'n');
+  for (int batch = 0; batch < 4; ++batch) {
+    json items = json::array();
+    for (int i = 0; i < 20; ++i) items.push_back({{"title", "big"}, {"notes", notes}});
+    bob->ok("todo_add", {{"items", items}});
+  }
+  int pages = 0;
+  const json bobs = bob->export_everything(&pages);
+  EXPECT_EQ(bobs.size(), 81u);
+  EXPECT_EQ(pages, 2);
+  EXPECT_EQ(bobs[0]["title"], "bob's");
+
+  // A cursor of another query, or of nothing, is refused with a message; nothing else leaks.
+  const json listed = alice->ok("todo_list", {{"limit", 5}});
+  EXPECT_NE(alice->error("todo_export", {{"cursor", listed["next_cursor"]}})
+                .find("Pass the next_cursor of a todo_export page"),
+            std::string::npos);
+  EXPECT_NE(alice->error("todo_export", {{"cursor", "not-a-cursor"}}).find("cursor"),
+            std::string::npos);
+  alice->error("todo_export", {{"cursor", 7}});
+  alice->error("todo_export", {{"limit", 7}});
+  // Bob's cursor is only a position: it shows alice her own todos, never bob's.
+  const json bob_first = bob->ok("todo_export");
+  ASSERT_TRUE(bob_first["next_cursor"].is_string());
+  for (const auto& item :
+       alice->ok("todo_export", {{"cursor", bob_first["next_cursor"]}})["todos"])
+    EXPECT_NE(item["title"], "big");
+}
+
 TEST_P(TodoToolsTest, TwoIdentitiesInParallelCannotTouchEachOthersTodos) {
   auto alice = connect("alice");
   auto bob = connect("bob");
@@ -662,8 +743,7 @@ TEST_P(TodoToolsTest, EightClientsAddingInParallelMakeExactly1600Rows) {
   std::map<std::string, std::set<std::string>> exported;
   for (auto owner : {"alice", "bob"}) {
     auto reader = connect(owner);
-    const json document = reader->ok("todo_export");
-    for (const auto& item : document["todos"])
+    for (const auto& item : reader->export_everything())
       exported[owner].insert(item["id"].get<std::string>());
   }
   for (int c = 0; c < clients; ++c) {
@@ -803,8 +883,7 @@ TEST_F(TodoToolsPostgresOutageTest, AddsDuringAnOutageFailClearlyAndAcknowledged
   // Every acknowledged add is still there.
   auto reader = std::make_unique<connection>(*server_, "alice");
   std::set<std::string> stored;
-  const json document = reader->ok("todo_export");
-  for (const auto& item : document["todos"]) stored.insert(item["id"].get<std::string>());
+  for (const auto& item : reader->export_everything()) stored.insert(item["id"].get<std::string>());
   for (const auto& id : acknowledged) EXPECT_TRUE(stored.count(id)) << id;
   std::cout << "[          ] " << acknowledged.size() << " acknowledged adds, " << failures.size()
             << " failed during the outage/restart, slowest call "

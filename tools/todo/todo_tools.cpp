@@ -84,9 +84,11 @@ std::exception_ptr tool_failure(std::string_view tool, std::exception_ptr failur
   } catch (const store::invalid_request& error) {
     std::string message = error.what();
     if (message.find("cursor") != std::string::npos) {
-      message +=
-          ". Pass the cursor only with the same filters, sort and order as the call that "
-          "returned it, or leave cursor out to start from the first page.";
+      message += tool == "todo_export"
+                     ? ". Pass the next_cursor of a todo_export page, or leave cursor out to "
+                       "start from the first page."
+                     : ". Pass the cursor only with the same filters, sort and order as the call "
+                       "that returned it, or leave cursor out to start from the first page.";
     }
     return std::make_exception_ptr(mcp::tool_error("Invalid request: " + message));
   } catch (...) {
@@ -670,22 +672,63 @@ mcp::tool_result handle_delete(todo_tools_state& state, mcp::tool_context& conte
   });
 }
 
-mcp::tool_result handle_export(todo_tools_state& state, mcp::tool_context& context, const json&) {
+// An export page ends after this many todos, or once its JSON passed this size (a todo is at
+// most ~120 KB: 20,000 characters of notes): a whole list in one message could be hundreds of
+// MB, more than clients accept.
+constexpr std::size_t export_page_todos = 500;
+constexpr std::size_t export_page_bytes = 1 << 20;
+
+mcp::tool_result handle_export(todo_tools_state& state, mcp::tool_context& context,
+                               const json& arguments) {
   const auto& owner = owner_of(context);
   return guarded("todo_export", [&] {
-    auto items = state.todos().export_all(owner, context.stop_token());
     const auto clock = state.reader();
-    json todos = json::array();
-    for (const auto& item : items) todos.push_back(todo_to_json(item, clock));
-    json document = {{"format", "bookmcp.todos/1"},
-                     {"owner", owner},
-                     {"exported_at", format_timestamp(clock.now)},
-                     {"count", items.size()},
-                     {"todos", std::move(todos)}};
+    // Oldest first: the list's pages in creation order, whose cursor is also the export's.
+    store::todo_query query;
+    query.status = store::status_filter::all;
+    query.sort = store::todo_sort::created;
+    query.direction = store::sort_direction::ascending;
+    if (auto it = arguments.find("cursor"); it != arguments.end())
+      query.cursor = it->get<std::string>();
+    std::string todos;
+    std::size_t count = 0;
+    std::size_t largest = 0;  // the largest todo's JSON so far
+    std::optional<std::string> next_cursor;
+    for (;;) {
+      // Read in steps the size budget allows, as far as the todos seen tell (a first step of
+      // 8: even the largest todos stay near the budget).
+      const std::size_t room = (export_page_bytes - todos.size()) / std::max<std::size_t>(1, largest);
+      query.limit = std::clamp<std::size_t>(largest ? room : 8, 1,
+                                            std::min<std::size_t>(50, export_page_todos - count));
+      auto page = state.todos().list(owner, query, context.stop_token());
+      for (const auto& item : page.items) {
+        if (count++) todos += ',';
+        const auto before = todos.size();
+        append_todo_json(todos, item, clock);
+        largest = std::max(largest, todos.size() - before);
+      }
+      next_cursor = std::move(page.next_cursor);
+      if (!next_cursor || count >= export_page_todos || todos.size() >= export_page_bytes) break;
+      query.cursor = next_cursor;
+    }
+    // {"count":...,"exported_at":...,"format":...,"next_cursor":...,"owner":...,"todos":[...]},
+    // written directly (see append_todo_json).
+    std::string document = R"({"count":)" + std::to_string(count) + R"(,"exported_at":")" +
+                           format_timestamp(clock.now) +
+                           R"(","format":"bookmcp.todos/1","next_cursor":)";
+    if (next_cursor)
+      mcp::append_json_string(document, *next_cursor);
+    else
+      document += "null";
+    document += R"(,"owner":)";
+    mcp::append_json_string(document, owner);
+    document += R"(,"todos":[)";
+    document += todos;
+    document += "]}";
     // The text rendering is the document itself, so clients without structured content can
     // save it as is.
-    std::string text = document.dump(2);
-    return mcp::tool_result::structured(std::move(document), std::move(text));
+    std::string text = document;
+    return mcp::tool_result::structured_text(std::move(document), std::move(text));
   });
 }
 
@@ -803,17 +846,27 @@ void register_todo_tools(mcp::server& server, std::shared_ptr<store::database> d
        {"required", {"deleted", "id"}}},
       hints(false, true, true), handle_delete);
   add("todo_export", "Export all todos",
-      "Returns the user's whole todo list as one JSON document (every todo with all fields, "
-      "oldest first), for keeping a copy or moving it elsewhere.",
-      {{"type", "object"}, {"properties", json::object()}, {"additionalProperties", false}},
+      "Returns the user's whole todo list as JSON (every todo with all fields, oldest first), "
+      "for keeping a copy or moving it elsewhere. A long list comes in pages of up to 500 todos "
+      "(fewer when they are large): while next_cursor is not null, call again with it as "
+      "cursor for the rest.",
+      {{"type", "object"},
+       {"properties",
+        {{"cursor",
+          {{"type", "string"},
+           {"description", "next_cursor of the previous page; omit for the first page."}}}}},
+       {"additionalProperties", false}},
       {{"type", "object"},
        {"properties",
         {{"format", {{"type", "string"}, {"const", "bookmcp.todos/1"}}},
          {"owner", {{"type", "string"}}},
          {"exported_at", {{"type", "string"}}},
-         {"count", {{"type", "integer"}}},
+         {"count", {{"type", "integer"}, {"description", "Todos in this page."}}},
+         {"next_cursor",
+          {{"type", {"string", "null"}},
+           {"description", "Pass as cursor for the next page; null on the last page."}}},
          {"todos", {{"type", "array"}, {"items", todo_object_schema()}}}}},
-       {"required", {"format", "owner", "exported_at", "count", "todos"}}},
+       {"required", {"format", "owner", "exported_at", "count", "next_cursor", "todos"}}},
       hints(true, false, true), handle_export);
   add("todo_delete_all", "Delete all todos",
       "Permanently deletes every todo in the user's list (erasure). Only when the user asked "
