@@ -179,8 +179,8 @@ struct todo_query {
   std::chrono::minutes utc_offset{0};  // the reader's UTC offset
   std::optional<std::string> tag;      // exact tag match
   std::optional<std::string> text;     // case-insensitive substring of title or notes, literal
-                                       // (%, _ and \ match themselves); ASCII case folding on
-                                       // SQLite, locale-aware on Postgres
+                                       // (%, _ and \ match themselves); every script's letters
+                                       // (Unicode lower case on SQLite, the locale's on Postgres)
 
   // Ordering; ties are broken by id in the same direction, so pages never repeat or skip.
   // Todos without a due sort after those with one, in both directions. Priority descending

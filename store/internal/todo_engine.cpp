@@ -395,6 +395,7 @@ list_parameters make_list_parameters(const std::string& owner, const todo_query&
   if (query.text) {
     if (!utf8_length(*query.text)) throw invalid_request("text must be valid UTF-8");
     p.like_pattern = "%" + escape_like(*query.text) + "%";
+    p.text = *query.text;
   }
   if (query.cursor) decode_cursor(query, p);
   p.limit = static_cast<std::int64_t>(query.limit) + 1;

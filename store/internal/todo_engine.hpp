@@ -76,7 +76,8 @@ struct list_parameters {
   std::optional<std::int64_t> overdue_now_ms;  // instants before this are overdue
   std::optional<std::string> overdue_today;    // dates before this are overdue
   std::optional<std::string> tag;
-  std::optional<std::string> like_pattern;  // escaped with '\', wrapped in %
+  std::optional<std::string> like_pattern;  // escaped with '\', wrapped in % (Postgres)
+  std::optional<std::string> text;          // the text searched for, as given (SQLite)
   std::optional<list_position> after;       // absent on the first page
   std::int64_t limit = 0;                   // page size + 1
 };

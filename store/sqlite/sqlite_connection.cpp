@@ -1,6 +1,9 @@
 #include "store/sqlite/sqlite_connection.hpp"
 
+#include <utf8proc.h>
+
 #include <functional>
+#include <string_view>
 
 #include "store/errors.hpp"
 
@@ -91,6 +94,59 @@ std::optional<std::int64_t> statement::optional_integer(int column) const {
   return integer(column);
 }
 
+std::string lower_case(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  const auto* data = reinterpret_cast<const utf8proc_uint8_t*>(text.data());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (byte < 0x80) {
+      out += static_cast<char>(byte >= 'A' && byte <= 'Z' ? byte - 'A' + 'a' : byte);
+      ++i;
+      continue;
+    }
+    utf8proc_int32_t code_point = 0;
+    const auto used = utf8proc_iterate(data + i, static_cast<utf8proc_ssize_t>(text.size() - i),
+                                       &code_point);
+    if (used <= 0) {  // not UTF-8: the byte as it is
+      out += text[i++];
+      continue;
+    }
+    utf8proc_uint8_t encoded[4];
+    const auto length = utf8proc_encode_char(utf8proc_tolower(code_point), encoded);
+    out.append(reinterpret_cast<const char*>(encoded), static_cast<std::size_t>(length));
+    i += static_cast<std::size_t>(used);
+  }
+  return out;
+}
+
+namespace {
+
+std::string_view text_argument(sqlite3_value* value) {
+  const auto* bytes = sqlite3_value_text(value);
+  return bytes ? std::string_view(reinterpret_cast<const char*>(bytes),
+                                  static_cast<std::size_t>(sqlite3_value_bytes(value)))
+               : std::string_view();
+}
+
+// bookmcp_contains(text, needle): 1 when lower_case(text) contains `needle` (already in lower
+// case), else 0; NULL when either is NULL.
+void contains_function(sqlite3_context* context, int, sqlite3_value** arguments) {
+  if (sqlite3_value_type(arguments[0]) == SQLITE_NULL ||
+      sqlite3_value_type(arguments[1]) == SQLITE_NULL)
+    return sqlite3_result_null(context);
+  const auto needle = text_argument(arguments[1]);
+  try {
+    sqlite3_result_int(context,
+                       lower_case(text_argument(arguments[0])).find(needle) != std::string::npos);
+  } catch (const std::bad_alloc&) {
+    sqlite3_result_error_nomem(context);
+  }
+}
+
+}  // namespace
+
 connection::connection(const std::filesystem::path& file, bool create,
                        std::chrono::milliseconds busy_timeout) {
   // NOMUTEX: each connection is used by one thread at a time (the pool guarantees it).
@@ -107,6 +163,9 @@ connection::connection(const std::filesystem::path& file, bool create,
   sqlite3_extended_result_codes(db_, 1);
   sqlite3_busy_timeout(db_, static_cast<int>(busy_timeout.count()));
   sqlite3_progress_handler(db_, 1000, progress_handler, this);
+  sqlite3_create_function(db_, "bookmcp_contains", 2,
+                          SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, nullptr,
+                          contains_function, nullptr, nullptr);
   execute("PRAGMA foreign_keys = ON");
 }
 

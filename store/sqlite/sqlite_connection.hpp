@@ -22,6 +22,11 @@ namespace bookmcp::store::sqlite {
 
 class connection;
 
+// `text` with every letter in lower case (Unicode simple case mapping, as Postgres's lower()
+// in a UTF-8 locale); bytes that are not UTF-8 stay as they are. Every connection has it as the
+// SQL function bookmcp_contains(text, needle), true when lower_case(text) contains `needle`.
+std::string lower_case(std::string_view text);
+
 // A cached prepared statement, reset and unbound when the scope ends.
 class statement {
  public:

@@ -61,7 +61,7 @@ todo_columns read_todo(const statement& s) {
 // assembled once from constant fragments chosen by enums; every value is a bound parameter,
 // always at the same number (unused ones stay unbound):
 //   ?1 owner, ?2 status, ?3 UTC offset ms, ?4 due from, ?5 due before, ?6 overdue now,
-//   ?7 overdue today, ?8 tag, ?9 LIKE pattern, ?10 cursor key, ?11 cursor id,
+//   ?7 overdue today, ?8 tag, ?9 text searched for (in lower case), ?10 cursor key, ?11 cursor id,
 //   ?12 cursor due-date bound, ?13 its id, ?14 limit.
 // Rows are ordered by raw columns and a cursor is a row-value comparison on them, so SQLite
 // walks an index of migration 3 and stops after ?14 rows (see the Postgres back-end).
@@ -82,7 +82,7 @@ std::string make_list_sql(todo_sort sort, sort_direction direction, bool by_stat
       " OR (due_date IS NOT NULL AND due_date < ?7))))"
       " AND (?8 IS NULL OR EXISTS (SELECT 1 FROM json_each(todos.tags)"
       " WHERE json_each.value = ?8))"
-      " AND (?9 IS NULL OR title LIKE ?9 ESCAPE '\\' OR notes LIKE ?9 ESCAPE '\\')";
+      " AND (?9 IS NULL OR bookmcp_contains(title, ?9) OR bookmcp_contains(notes, ?9))";
   if (sort != todo_sort::due) {
     // lower() folds ASCII only, matching the Postgres back-end.
     const std::string column = sort == todo_sort::created    ? "created_at_ms"
@@ -218,7 +218,8 @@ class sqlite_todo_session final : public internal::todo_session {
         lists_.get(sort, direction, p.status.has_value(), internal::cursor_kind(p)));
     s.bind(1, p.owner).bind(2, p.status).bind(3, p.utc_offset_ms).bind(4, p.due_from_ms);
     s.bind(5, p.due_before_ms).bind(6, p.overdue_now_ms).bind(7, p.overdue_today);
-    s.bind(8, p.tag).bind(9, p.like_pattern).bind(14, p.limit);
+    s.bind(8, p.tag).bind(14, p.limit);
+    if (p.text) s.bind(9, sqlite::lower_case(*p.text));
     if (p.after) {
       if (sort == todo_sort::title) s.bind(10, p.after->key_text);
       else s.bind(10, p.after->key_number);

@@ -184,6 +184,31 @@ TEST_P(TodoRepositoryTest, TextSearchIsALiteralCaseInsensitiveSubstring) {
   EXPECT_EQ(todos().export_all("alice", {}).size(), 10u);
 }
 
+TEST_P(TodoRepositoryTest, TextSearchFoldsTheCaseOfEveryScriptOnBothBackEnds) {
+  for (const char* title : {"Ünïcode Über", "ÉCOLE normale", "Ωμέγα ΣΟΦΙΑ", "Москва ПЛАН",
+                            "ǅemal", "plain ascii"}) {
+    add("alice", titled(title));
+  }
+  auto notes_only = titled("untitled");
+  notes_only.notes = "Résumé: ÀÉÎÕÜ";
+  add("alice", notes_only);
+  const auto search = [&](std::string text) {
+    todo_query query;
+    query.text = std::move(text);
+    return titles("alice", query);
+  };
+  EXPECT_EQ(search("über"), std::vector<std::string>{"Ünïcode Über"});
+  EXPECT_EQ(search("ÜNÏCODE"), std::vector<std::string>{"Ünïcode Über"});
+  EXPECT_EQ(search("école"), std::vector<std::string>{"ÉCOLE normale"});
+  EXPECT_EQ(search("σοφια"), std::vector<std::string>{"Ωμέγα ΣΟΦΙΑ"});
+  EXPECT_EQ(search("ΩΜΈΓΑ"), std::vector<std::string>{"Ωμέγα ΣΟΦΙΑ"});
+  EXPECT_EQ(search("план"), std::vector<std::string>{"Москва ПЛАН"});
+  EXPECT_EQ(search("МОСКВА"), std::vector<std::string>{"Москва ПЛАН"});
+  EXPECT_EQ(search("àéîõü"), std::vector<std::string>{"untitled"});
+  EXPECT_EQ(search("PLAIN ASCII"), std::vector<std::string>{"plain ascii"});
+  EXPECT_TRUE(search("ecole").empty()) << "accents are not removed, only case";
+}
+
 TEST_P(TodoRepositoryTest, UpdateChangesOnlyTheGivenFields) {
   new_todo item = titled("original");
   item.notes = "notes";
