@@ -22,6 +22,17 @@
 namespace bookmcp::mcp::detail {
 
 namespace {
+// A request whose id is that of a call still running (or of an earlier member of an open
+// batch): refused, and answered outside that id's batch routing.
+class id_in_use : public rpc_error {
+ public:
+  explicit id_in_use(const request_id& id)
+      : rpc_error(error_code::invalid_request,
+                  "Invalid Request: request id " + id.to_string() + " is already in use") {}
+};
+}  // namespace
+
+namespace {
 
 std::string random_hex(std::size_t bytes) {
   std::string raw(bytes, '\0');
@@ -419,6 +430,10 @@ void session_impl::dispatch(incoming_message message) {
   bool unknown_method = false;
   try {
     handle_request(message);
+  } catch (const id_in_use& error) {
+    // Sent as it is: the id's answer routing (an open batch) belongs to the call using it.
+    outcome = "error";
+    send(make_error(id, error), {outbound_route::kind::response, id});
   } catch (const rpc_error& error) {
     outcome = "error";
     unknown_method = error.code() == error_code::method_not_found;
@@ -467,26 +482,43 @@ void session_impl::handle_batch(json body) {
     return;
   }
   std::vector<incoming_message> members;
+  std::vector<bool> answered_here;  // refused before dispatch: answered in the array below
   auto batch = std::make_shared<batch_collector>();
   for (auto& element : body) {
     incoming_message member = classify_message(std::move(element));
     const bool answered = member.type == incoming_message::kind::request ||
                           (member.type == incoming_message::kind::invalid && member.id);
+    bool here = false;
     if (answered) {
       std::lock_guard lock(mutex_);
-      if (batch_of_.emplace(*member.id, batch).second) ++batch->remaining;
+      // An id still in use (a call in flight, or an earlier member of an open batch): its
+      // answer must not be taken for this member's, so the member is refused in the array.
+      const auto running = in_flight_.find(*member.id);
+      if ((running != in_flight_.end() && !running->second->finished) ||
+          batch_of_.contains(*member.id)) {
+        here = true;
+        member.type = incoming_message::kind::invalid;
+        member.error = id_in_use(*member.id);
+        ++batch->remaining;
+      } else {
+        batch_of_.emplace(*member.id, batch);
+        ++batch->remaining;
+      }
       std::lock_guard batch_lock(batch->mutex);
       if (!batch->route) batch->route = member.id;
       open_batches_.store(1, std::memory_order_release);
     } else if (member.type == incoming_message::kind::invalid) {
-      ++batch->remaining;  // answered with a null id; counted here, sent below
+      here = true;  // answered with a null id; counted here, sent below
+      ++batch->remaining;
     }
     members.push_back(std::move(member));
+    answered_here.push_back(here);
   }
-  for (auto& member : members) {
-    if (member.type == incoming_message::kind::invalid && !member.id) {
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    auto& member = members[i];
+    if (answered_here[i]) {
       std::lock_guard lock(batch->mutex);
-      batch->responses.push_back(make_error(std::nullopt, *member.error));
+      batch->responses.push_back(make_error(member.id, *member.error));
       --batch->remaining;
       continue;
     }
@@ -869,10 +901,7 @@ std::shared_ptr<call_state> session_impl::register_call(const request_id& id, co
   auto [entry, inserted] = in_flight_.try_emplace(id, call);
   if (!inserted) {
     // Answered already (the client may have its answer): the id is free again.
-    if (!entry->second->finished) {
-      throw rpc_error(error_code::invalid_request,
-                      "Invalid Request: request id " + id.to_string() + " is already in use");
-    }
+    if (!entry->second->finished) throw id_in_use(id);
     entry->second = call;
   }
   call->counted = true;

@@ -306,6 +306,81 @@ TEST(Batches, CancellingOneMemberStillDeliversTheOthers) {
   EXPECT_EQ((*batch)[0]["id"], "p");
 }
 
+// A batch member reusing the id of a call still running, or of another member, is refused
+// inside the array; the running call keeps its own answer (they used to be crossed).
+TEST(Batches, AMemberReusingAnIdInUseIsRefusedInTheArray) {
+  session_harness harness;
+  signal release;
+  signal started;
+  tool_definition gate = echo_tool("gate");
+  gate.handler = [&](tool_context&, const json&) {
+    started.set();
+    release.wait();
+    return tool_result::text("opened");
+  };
+  harness.server.add_tool(gate);
+  harness.initialize("2025-03-26");
+  harness.send_text(
+      R"({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"gate","arguments":{}}})");
+  ASSERT_TRUE(started.wait());
+  const std::size_t before = harness.sink->size();
+  harness.send_text(R"([{"jsonrpc":"2.0","id":7,"method":"ping"},
+                        {"jsonrpc":"2.0","id":8,"method":"ping"},
+                        {"jsonrpc":"2.0","id":8,"method":"ping"}])");
+  auto batch = harness.sink->wait_for([](const json& message) { return message.is_array(); });
+  ASSERT_TRUE(batch) << "no batch answer";
+  ASSERT_EQ(batch->size(), 3u) << batch->dump();
+  int refused = 0;
+  for (const auto& member : *batch) {
+    if (member.contains("error")) {
+      ++refused;
+      EXPECT_NE(member["error"]["message"].get<std::string>().find("already in use"),
+                std::string::npos);
+    } else {
+      EXPECT_EQ(member["id"], 8);
+      EXPECT_EQ(member["result"], json::object());
+    }
+  }
+  EXPECT_EQ(refused, 2) << batch->dump();  // id 7 (running) and the second id 8
+  release.set();
+  auto answer = harness.sink->wait_for(
+      [](const json& message) { return is_response_to(message, 7) && message.contains("result"); });
+  ASSERT_TRUE(answer) << "the running call lost its answer";
+  EXPECT_EQ((*answer)["result"]["content"][0]["text"], "opened");
+  EXPECT_EQ(harness.sink->find([](const json& m) { return m.is_array(); }, before).size(), 1u);
+}
+
+// The other way round: a request reusing the id of a running batch member is refused on its
+// own, and the batch still gets that member's answer.
+TEST(Batches, ARequestReusingTheIdOfARunningMemberIsRefusedOutsideTheArray) {
+  session_harness harness;
+  signal release;
+  signal started;
+  tool_definition gate = echo_tool("gate");
+  gate.handler = [&](tool_context&, const json&) {
+    started.set();
+    release.wait();
+    return tool_result::text("opened");
+  };
+  harness.server.add_tool(gate);
+  harness.initialize("2025-03-26");
+  harness.send_text(R"([{"jsonrpc":"2.0","id":"g","method":"tools/call",
+                         "params":{"name":"gate","arguments":{}}}])");
+  ASSERT_TRUE(started.wait());
+  harness.send_text(R"({"jsonrpc":"2.0","id":"g","method":"tools/call",
+                        "params":{"name":"gate","arguments":{}}})");
+  auto refusal = harness.sink->wait_for(
+      [](const json& message) { return is_response_to(message, "g") && message.contains("error"); });
+  ASSERT_TRUE(refusal);
+  EXPECT_NE((*refusal)["error"]["message"].get<std::string>().find("already in use"),
+            std::string::npos);
+  release.set();
+  auto batch = harness.sink->wait_for([](const json& message) { return message.is_array(); });
+  ASSERT_TRUE(batch) << "the batch lost its member's answer";
+  ASSERT_EQ(batch->size(), 1u) << batch->dump();
+  EXPECT_EQ((*batch)[0]["result"]["content"][0]["text"], "opened");
+}
+
 // ---------------------------------------------------------------------------------------
 // tools/list
 
