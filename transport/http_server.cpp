@@ -1110,7 +1110,21 @@ net::awaitable<void> http_server::impl::run_connection(tcp::socket socket) {
     parser.header_limit(16 * 1024);
     stream.expires_after(options.idle_timeout);
     boost::system::error_code error;
-    co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, error));
+    // The head first: a client sending "Expect: 100-continue" (curl does for bodies over 1 KiB)
+    // waits for "100 Continue" before it sends the body. A body that is already in `buffer`
+    // (nearly always) is then parsed without another read from the socket.
+    co_await http::async_read_header(stream, buffer, parser,
+                                     net::redirect_error(net::use_awaitable, error));
+    if (!error && !parser.is_done()) {
+      const auto& head = parser.get();
+      if (head.version() >= 11 && beast::iequals(head[http::field::expect], "100-continue")) {
+        http::response<http::empty_body> proceed{http::status::continue_, 11};
+        co_await http::async_write(stream, proceed, net::redirect_error(net::use_awaitable, error));
+      }
+      if (!error)
+        co_await http::async_read(stream, buffer, parser,
+                                  net::redirect_error(net::use_awaitable, error));
+    }
     // A request refused before it was read whole is answered, then the connection closes: too
     // big (413), or not HTTP (a bad request line, conflicting or malformed lengths: 400; too
     // many header bytes: 431). Other read errors (the peer left) just close it.

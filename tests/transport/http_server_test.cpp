@@ -204,6 +204,54 @@ TEST_F(HttpServerTest, WebSocketBinaryFrameClosesWithUnknownData) {
   EXPECT_EQ(read_until_closed(*ws), websocket::close_code::unknown_data);
 }
 
+// curl sends "Expect: 100-continue" with bodies over 1 KiB and waits (1 s) for "100 Continue"
+// before sending them; the server says it at once. A body over the limit is refused before it
+// is sent.
+TEST_F(HttpServerTest, Expect100ContinueGetsContinueBeforeTheBodyIsSent) {
+  start();
+  const std::string body = initialize_request.dump();
+  tcp::socket socket = connect();
+  const std::string head =
+      "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+      "Accept: application/json, text/event-stream\r\nExpect: 100-continue\r\n"
+      "Content-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n";
+  net::write(socket, net::buffer(head));
+  // A server that waits for the body would never answer: give up after 3 s (a failure).
+  const timeval limit{3, 0};
+  ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  const auto read_head = [&] {
+    std::string text;
+    char byte;
+    while (text.find("\r\n\r\n") == std::string::npos &&
+           ::recv(socket.native_handle(), &byte, 1, 0) == 1)  // honours SO_RCVTIMEO
+      text += byte;
+    return text;
+  };
+  // Nothing of the body was sent: an answer now can only be the interim one.
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(read_head().rfind("HTTP/1.1 100 Continue\r\n", 0), 0u);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 900ms);
+  net::write(socket, net::buffer(body));
+  beast::flat_buffer buffer;
+  http::response<http::string_body> response;
+  http::read(socket, buffer, response);
+  EXPECT_EQ(response.result(), http::status::ok);
+  EXPECT_TRUE(json::parse(response.body()).contains("result")) << response.body();
+
+  // Over the 64 KiB limit: 413 without asking for the body.
+  tcp::socket second = connect();
+  const std::string big_head =
+      "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+      "Accept: application/json, text/event-stream\r\nExpect: 100-continue\r\n"
+      "Content-Length: 1000000\r\n\r\n";
+  net::write(second, net::buffer(big_head));
+  beast::flat_buffer big_buffer;
+  http::response<http::string_body> refused;
+  http::read(second, big_buffer, refused);
+  EXPECT_EQ(refused.result(), http::status::payload_too_large);
+}
+
 TEST_F(HttpServerTest, WebSocketOversizedMessageClosesWithTooBig) {
   start();
   auto ws = open_websocket();
