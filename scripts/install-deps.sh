@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages bookmcp needs to build, run and test.
-# Idempotent: packages already present are left alone. Run as root.
+# Installs the Debian 12 packages bookmcp needs to build, run and test (`--tests`: also what
+# only the tests use). Idempotent: packages already present are left alone. Run as root.
 set -euo pipefail
 
 packages=(
@@ -21,6 +21,13 @@ packages=(
   nodejs npm                # end-to-end tests with the official MCP TypeScript SDK
   postgresql                # throwaway clusters for store tests
 )
+
+# --tests: also what only the tests need.
+if [[ "${1:-}" == --tests ]]; then
+  packages+=(
+    chromium                # a real browser for the CORS test (tests/e2e/browser.test.mjs)
+  )
+fi
 
 missing=()
 for package in "${packages[@]}"; do

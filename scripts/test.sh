@@ -5,7 +5,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh --tests
 bash tests/install-node-deps.sh
 
 echo "== build (RelWithDebInfo)"

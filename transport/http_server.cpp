@@ -383,6 +383,12 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   // Security checks shared by WebSocket upgrades and HTTP requests on /mcp. Returns a
   // response when the request is refused; sets `identity` when it passes.
   std::optional<response> admit(const http::request<http::string_body>& request, std::string& identity);
+  // Whether `origin` (an Origin header's value) may use /mcp: listed in allowed_origins, or a
+  // loopback origin when none are listed.
+  bool origin_allowed(const std::string& origin) const;
+  // A browser's preflight (OPTIONS /mcp): 204 with what the allowed origin may send, 403
+  // otherwise. Needs no credentials (browsers send none with it).
+  response preflight(const http::request<http::string_body>& request);
   // The per-identity rate limit; a response when over it.
   // The refusal names `id`, the refused request's, when there is one.
   std::optional<response> limit_rate(const http::request<http::string_body>& request,
@@ -436,18 +442,57 @@ http_server::impl::response http_server::impl::json_error(const http::request<ht
   return make_response(request, status, jsonrpc_error_body(code, message));
 }
 
+bool http_server::impl::origin_allowed(const std::string& origin) const {
+  if (options.allowed_origins.empty()) return is_loopback_host(host_of(origin));
+  return std::any_of(options.allowed_origins.begin(), options.allowed_origins.end(),
+                     [&](const std::string& item) { return item == origin || item == "*"; });
+}
+
+namespace {
+
+// CORS: a browser page of an allowed origin may read the answer, and the headers it needs
+// (the session id to send back, the protocol version, the bearer challenge).
+template <typename Fields>
+void allow_cross_origin(const http::request<http::string_body>& request, Fields& out) {
+  const auto origin = request.find(http::field::origin);
+  if (origin == request.end()) return;
+  out.set(http::field::access_control_allow_origin, origin->value());
+  out.set(http::field::vary, "Origin");
+  out.set(http::field::access_control_expose_headers,
+          "Mcp-Session-Id, MCP-Protocol-Version, WWW-Authenticate, Retry-After");
+}
+
+}  // namespace
+
+http_server::impl::response http_server::impl::preflight(
+    const http::request<http::string_body>& request) {
+  const auto origin = request.find(http::field::origin);
+  if (origin != request.end() && !origin_allowed(std::string(origin->value()))) {
+    reject("origin");
+    spdlog::info("refused a request from origin {}", origin->value());
+    return json_error(request, http::status::forbidden, -32000,
+                      "Forbidden: origin " + std::string(origin->value()) + " is not allowed");
+  }
+  auto out = make_response(request, http::status::no_content, "");
+  out.erase(http::field::content_type);
+  out.set(http::field::allow, "GET, POST, DELETE, OPTIONS");
+  if (origin != request.end()) {
+    allow_cross_origin(request, out);
+    out.set(http::field::access_control_allow_methods, "GET, POST, DELETE");
+    out.set(http::field::access_control_allow_headers,
+            "Authorization, Content-Type, Accept, Mcp-Session-Id, MCP-Protocol-Version, "
+            "Last-Event-ID");
+    out.set(http::field::access_control_max_age, "600");
+  }
+  return out;
+}
+
 std::optional<http_server::impl::response> http_server::impl::admit(
     const http::request<http::string_body>& request, std::string& identity) {
   // Origin: absent passes (non-browser clients); otherwise it must be allowed.
   if (auto origin = request.find(http::field::origin); origin != request.end()) {
     const std::string value(origin->value());
-    bool allowed = false;
-    if (options.allowed_origins.empty()) {
-      allowed = is_loopback_host(host_of(value));
-    } else {
-      for (const auto& item : options.allowed_origins) allowed = allowed || item == value || item == "*";
-    }
-    if (!allowed) {
+    if (!origin_allowed(value)) {
       reject("origin");
       spdlog::info("refused a request from origin {}", value);
       return json_error(request, http::status::forbidden, -32000, "Forbidden: origin " + value + " is not allowed");
@@ -794,6 +839,7 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
   head.set(http::field::server, "bookmcp");
   head.set(http::field::content_type, "text/event-stream");
   head.set(http::field::cache_control, "no-cache");
+  allow_cross_origin(request, head);
   if (!new_session_id.empty()) head.set("Mcp-Session-Id", new_session_id);
   event_stream_body body_out(stream, request.version());
   body_out.frame(head, request.keep_alive());
@@ -840,6 +886,7 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
   head.set(http::field::server, "bookmcp");
   head.set(http::field::content_type, "text/event-stream");
   head.set(http::field::cache_control, "no-cache");
+  allow_cross_origin(request, head);
   event_stream_body body_out(stream, request.version());
   body_out.frame(head, request.keep_alive());
   http::response_serializer<http::empty_body> serializer{head};
@@ -1170,7 +1217,9 @@ net::awaitable<void> http_server::impl::run_connection(tcp::socket socket) {
     const std::string_view path = path_of(request.target());
 
     std::optional<response> out;
-    if (path == kMcpPath) {
+    if (path == kMcpPath && request.method() == http::verb::options) {
+      out = preflight(request);
+    } else if (path == kMcpPath) {
       std::string identity;
       out = admit(request, identity);
       if (!out) {
@@ -1189,6 +1238,11 @@ net::awaitable<void> http_server::impl::run_connection(tcp::socket socket) {
       out = ops_route(request, handled);
       if (!handled) reject("not_found");
     }
+    // Refusals too: a page of an allowed origin may read why (401 and its challenge, 429);
+    // a 403 is for an origin or host that is not allowed.
+    if (path == kMcpPath && out->result() != http::status::forbidden &&
+        out->find(http::field::access_control_allow_origin) == out->end())
+      allow_cross_origin(request, *out);
     const bool keep_alive = out->keep_alive() && !stopping;
     out->keep_alive(keep_alive);
     co_await write_response(stream, *out, error);

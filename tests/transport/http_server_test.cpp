@@ -5,6 +5,10 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -318,6 +322,66 @@ TEST_F(HttpServerTest, StreamableHttpSessionLifecycle) {
   EXPECT_EQ(exchange(end).result(), http::status::ok);
   EXPECT_EQ(exchange(post({{"jsonrpc", "2.0"}, {"id", 4}, {"method", "ping"}}, session)).result(),
             http::status::not_found);
+}
+
+// CORS: a page of an allowed origin may call /mcp from a browser: its preflight is answered
+// without credentials, and every answer (a refusal for its token included) names the origin
+// and exposes the session id. Other origins get 403 and nothing to read.
+TEST_F(HttpServerTest, BrowsersOfAnAllowedOriginPassCorsAndOthersDoNot) {
+  listen_options options;
+  options.allowed_origins = {"https://book.example"};
+  const auto keys = std::filesystem::temp_directory_path() /
+                    ("bookmcp-cors-keys-" + std::to_string(::getpid()));
+  std::ofstream(keys) << "reader key-of-the-reader-0123456789\n";
+  options.auth = load_api_keys(keys.string());
+  std::filesystem::remove(keys);
+  start(options);
+  const auto preflight = [&](const std::string& origin) {
+    http::request<http::string_body> request{http::verb::options, "/mcp", 11};
+    request.set(http::field::origin, origin);
+    request.set(http::field::access_control_request_method, "POST");
+    request.set(http::field::access_control_request_headers,
+                "authorization,content-type,mcp-session-id,mcp-protocol-version");
+    return exchange(request);
+  };
+  const auto allowed = preflight("https://book.example");
+  EXPECT_EQ(allowed.result(), http::status::no_content);
+  EXPECT_EQ(allowed[http::field::access_control_allow_origin], "https://book.example");
+  EXPECT_NE(std::string(allowed[http::field::access_control_allow_methods]).find("POST"),
+            std::string::npos);
+  const std::string headers(allowed[http::field::access_control_allow_headers]);
+  for (const char* name : {"Authorization", "Content-Type", "Mcp-Session-Id", "MCP-Protocol-Version"})
+    EXPECT_NE(headers.find(name), std::string::npos) << name << " in " << headers;
+  EXPECT_EQ(allowed[http::field::vary], "Origin");
+
+  const auto refused = preflight("https://evil.example");
+  EXPECT_EQ(refused.result(), http::status::forbidden);
+  EXPECT_EQ(refused.find(http::field::access_control_allow_origin), refused.end());
+
+  // Without a token: 401, readable by the page (the challenge is exposed).
+  auto request = post(initialize_request);
+  request.set(http::field::origin, "https://book.example");
+  const auto unauthorized = exchange(request);
+  EXPECT_EQ(unauthorized.result(), http::status::unauthorized);
+  EXPECT_EQ(unauthorized[http::field::access_control_allow_origin], "https://book.example");
+  EXPECT_NE(std::string(unauthorized[http::field::access_control_expose_headers])
+                .find("WWW-Authenticate"),
+            std::string::npos);
+
+  // With one: the answer and its session id are the page's to read.
+  request.set(http::field::authorization, "Bearer key-of-the-reader-0123456789");
+  const auto answered = exchange(request);
+  EXPECT_EQ(answered.result(), http::status::ok) << answered.body();
+  EXPECT_EQ(answered[http::field::access_control_allow_origin], "https://book.example");
+  EXPECT_NE(std::string(answered[http::field::access_control_expose_headers]).find("Mcp-Session-Id"),
+            std::string::npos);
+  EXPECT_FALSE(std::string(answered["Mcp-Session-Id"]).empty());
+
+  // A request of another origin is refused, with nothing for it to read.
+  request.set(http::field::origin, "https://evil.example");
+  const auto other = exchange(request);
+  EXPECT_EQ(other.result(), http::status::forbidden);
+  EXPECT_EQ(other.find(http::field::access_control_allow_origin), other.end());
 }
 
 // Listening on port 0 used to advertise "http://127.0.0.1:0/..." in the OAuth metadata.
