@@ -2,6 +2,7 @@
 // server with its tools, and runs the chosen transport.
 
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 
 #include <csignal>
 #include <filesystem>
@@ -126,7 +127,8 @@ int serve_network(const bookmcp::app::config& settings, bookmcp::mcp::server& se
   return 0;
 }
 
-int run(const bookmcp::app::config& settings) {
+// `stop_fd`: readable on SIGTERM/SIGINT in stdio mode (see main), else -1.
+int run(const bookmcp::app::config& settings, int stop_fd) {
   using namespace bookmcp;
   std::error_code error;
   std::filesystem::create_directories(settings.data_dir, error);
@@ -195,6 +197,7 @@ int run(const bookmcp::app::config& settings) {
   transport::stdio_options stdio;
   stdio.max_message_bytes = settings.max_message_bytes;
   stdio.finish_timeout = settings.shutdown_grace;
+  stdio.stop_fd = stop_fd;
   spdlog::info("bookmcp {} serving MCP on stdio (data dir {}, {} book root(s))", BOOKMCP_VERSION,
                settings.data_dir, settings.docs.size());
   return transport::serve_stdio(server, stdio, {.identity = settings.user, .transport = "stdio", .session_id = {}});
@@ -228,8 +231,22 @@ int main(int argc, char** argv) {
       break;
   }
   configure_logging(settings.log_level, settings.log_format);
+  // On stdio, SIGTERM and SIGINT end the session as end of input does: the calls already read
+  // are answered (within --shutdown-grace) before the process exits. They are blocked here,
+  // before any thread starts (every thread inherits the mask), and read from a signalfd.
+  int stop_fd = -1;
+  if (settings.mode == run_mode::serve_stdio) {
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    if (::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr) == 0) {
+      stop_fd = ::signalfd(-1, &stop_signals, SFD_CLOEXEC);
+      if (stop_fd < 0) ::pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);  // as before
+    }
+  }
   try {
-    return run(settings);
+    return run(settings, stop_fd);
   } catch (const bookmcp::store::store_error& error) {
     // what() is the user-facing text; the diagnostic has the detail (never credentials).
     spdlog::critical("bookmcp stopped: {} ({})", error.what(), error.diagnostic());

@@ -201,15 +201,34 @@ int serve_stdio(mcp::server& server, const stdio_options& options,
   std::vector<char> buffer(1 << 16);
   int status = 0;
   bool recently_busy = false;
+  bool stopped = false;  // by stop_fd: a line read in part is not a message
   for (;;) {
     // After a message, poll briefly before blocking: on an idle machine waking a sleeping
     // thread costs tens of microseconds, more than the request itself. Bounded to ~50 µs.
+    // With a stop_fd, the wait is for input or the stop, whichever comes first.
+    pollfd watch[2] = {{options.input_fd, POLLIN, 0}, {options.stop_fd, POLLIN, 0}};
+    const nfds_t watched = options.stop_fd >= 0 ? 2 : 1;
+    int ready = 0;
     if (recently_busy) {
-      pollfd watch{options.input_fd, POLLIN, 0};
       const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
-      while (::poll(&watch, 1, 0) == 0 && std::chrono::steady_clock::now() < until) {
+      while ((ready = ::poll(watch, watched, 0)) == 0 && std::chrono::steady_clock::now() < until) {
       }
     }
+    if (ready == 0 && watched == 2) {
+      ready = ::poll(watch, watched, -1);
+      if (ready < 0 && errno != EINTR) {
+        spdlog::error("stdio: cannot wait for input: {}", std::strerror(errno));
+        status = 1;
+        break;
+      }
+    }
+    if (ready > 0 && watched == 2 && watch[1].revents != 0) {
+      spdlog::info("stdio: asked to stop; answering the {} call(s) running, for up to {} ms",
+                   session->calls_in_flight(), options.finish_timeout.count());
+      stopped = true;
+      break;
+    }
+    if (ready < 0) continue;  // interrupted
     const ssize_t got = ::read(options.input_fd, buffer.data(), buffer.size());
     recently_busy = got > 0;
     if (got == 0) break;
@@ -249,7 +268,8 @@ int serve_stdio(mcp::server& server, const stdio_options& options,
     }
     writer->uncork();
   }
-  if (!discarding && !pending.empty()) session->handle_message(pending);  // last line without '\n'
+  if (!stopped && !discarding && !pending.empty())
+    session->handle_message(pending);  // last line without '\n'
 
   // End of input: the client sends nothing more. The calls it already sent are answered (a
   // client that pipes requests and closes its end, as MCP's stdio shutdown has clients do,

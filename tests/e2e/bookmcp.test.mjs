@@ -211,4 +211,36 @@ describe('bookmcp raw stdio', { timeout: 3 * TEST_TIMEOUT_MS }, () => {
       data.cleanup();
     }
   });
+
+  // MCP's stdio shutdown ends with SIGTERM: the calls already sent are still answered (an add
+  // must not commit unanswered), then the process exits 0. SIGTERM used to kill it at once.
+  it('SIGTERM with calls just sent: each is answered, then exit 0', async () => {
+    const data = temporaryDirectory();
+    const peer = new RawPeer(BOOKMCP, ['--stdio', '--log-level', 'info'], {
+      env: serverEnvironment({ BOOKMCP_DATA_DIR: data.dir }),
+    });
+    try {
+      await peer.initialize();
+      let text = '';
+      for (let id = 1; id <= 30; ++id) {
+        text += JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call',
+          params: { name: 'todo_add', arguments: { title: `before the stop ${id}` } } }) + '\n';
+      }
+      await peer.write(text);
+      await peer.response(1);  // they are being read and run
+      peer.child.kill('SIGTERM');
+      const exit = await within(15_000, peer.exited, 'exit after SIGTERM');
+      assert.equal(exit.signal, null, `killed by ${exit.signal}: ${peer.stderr}`);
+      assert.equal(exit.code, 0, peer.stderr);
+      for (let id = 1; id <= 30; ++id) {
+        const answer = peer.messages.find((m) => m.id === id && !('method' in m));
+        assert.ok(answer?.result && !answer.result.isError, `call ${id}: ${JSON.stringify(answer)}`);
+      }
+      assert.match(peer.stderr, /asked to stop/);
+      assert.deepEqual(jsonRpcViolations(peer.lines), []);
+    } finally {
+      peer.kill();
+      data.cleanup();
+    }
+  });
 });

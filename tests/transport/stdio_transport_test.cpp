@@ -124,5 +124,48 @@ TEST_F(StdioTransportTest, CallsStillRunningAfterTheFinishTimeoutAreCancelled) {
   EXPECT_LT(result.after_eof, 2s);
 }
 
+// SIGTERM (stop_fd readable; bookmcp reads it from a signalfd) while the client's input stays
+// open: nothing more is read, the calls already read are answered within finish_timeout, and
+// serving ends. It used to kill the process at once, answers lost.
+TEST_F(StdioTransportTest, AStopAnswersTheCallsAlreadyReadAndReadsNoMore) {
+  int in[2], out[2], stop[2];
+  ASSERT_EQ(::pipe(in), 0);
+  ASSERT_EQ(::pipe(out), 0);
+  ASSERT_EQ(::pipe(stop), 0);
+  stdio_options options;
+  options.input_fd = in[0];
+  options.output_fd = out[1];
+  options.stop_fd = stop[0];
+  options.finish_timeout = 5s;
+  std::string output;
+  std::thread reader([&] {
+    char buffer[4096];
+    for (ssize_t got; (got = ::read(out[0], buffer, sizeof buffer)) > 0;) output.append(buffer, got);
+  });
+  std::thread client([&] {
+    const std::string input = requests({400});
+    EXPECT_EQ(::write(in[1], input.data(), input.size()), static_cast<ssize_t>(input.size()));
+    std::this_thread::sleep_for(100ms);  // the call is read and running
+    EXPECT_EQ(::write(stop[1], "x", 1), 1);
+    std::this_thread::sleep_for(50ms);
+    // After the stop: not read, not answered.
+    const std::string late = json{{"jsonrpc", "2.0"}, {"id", 9}, {"method", "ping"}}.dump() + "\n";
+    EXPECT_EQ(::write(in[1], late.data(), late.size()), static_cast<ssize_t>(late.size()));
+  });
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(serve_stdio(*server_, options, {.identity = "t", .transport = "stdio", .session_id = {}}),
+            0);
+  const auto took = std::chrono::steady_clock::now() - started;
+  client.join();
+  ::close(out[1]);
+  reader.join();
+  for (int fd : {in[0], in[1], out[0], stop[0], stop[1]}) ::close(fd);
+  EXPECT_NE(output.find(R"("id":1,"result")"), std::string::npos) << output;
+  EXPECT_NE(output.find("slept"), std::string::npos) << output;
+  EXPECT_EQ(output.find(R"("id":9)"), std::string::npos) << output;
+  EXPECT_GE(took, 350ms);
+  EXPECT_LT(took, 3s);
+}
+
 }  // namespace
 }  // namespace bookmcp::transport
