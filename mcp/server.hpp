@@ -61,6 +61,10 @@ struct server_options {
   bool validate_output = true;
   // When set, the deadline of every tool call, whatever each tool declares (--tool-timeout).
   std::optional<std::chrono::milliseconds> tool_timeout;
+  // The deadline of the other requests answered on the worker pool (resources/read,
+  // prompts/get, completion/complete): past it the client gets an error and the answer that
+  // comes later is dropped (the work is not interrupted: these are reads).
+  std::chrono::milliseconds request_timeout{30000};
 };
 
 struct session_options {

@@ -928,6 +928,22 @@ void session_impl::finish_call(const std::shared_ptr<call_state>& call) {
 void session_impl::run_on_pool(const request_id& id, const std::string& method,
                                std::function<json()> work) {
   auto call = register_call(id, method, json::object());
+  const auto timeout = server_->options.request_timeout;
+  call->deadline = std::chrono::steady_clock::now() + timeout;
+  std::weak_ptr<session_impl> weak_self = shared_from_this();
+  call->deadline_timer = server_->workers.run_after(timeout, [weak_self, call, method, timeout] {
+    if (!call->claim()) return;
+    call->outcome = "timeout";
+    call->stop.request_stop();
+    if (auto self = weak_self.lock()) {
+      spdlog::warn("session {}: {} passed its deadline of {} ms", self->options_.session_id,
+                   method, timeout.count());
+      self->send_error_now(call->id, rpc_error(error_code::internal_error,
+                                               method + " did not finish within " +
+                                                   std::to_string(timeout.count()) +
+                                                   " ms; try again later"));
+    }
+  });
   server_->workers.post([self = shared_from_this(), call, method, work = std::move(work)] {
     std::optional<json> result;
     std::optional<rpc_error> error;

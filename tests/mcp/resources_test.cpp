@@ -1,6 +1,7 @@
 // Resources: listing, templates, reading (static and templated), errors, subscriptions and
 // list_changed; plus match_uri_template as a pure function.
 
+#include <future>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -179,6 +180,40 @@ TEST_F(Resources, ReadThroughTemplates) {
   EXPECT_EQ(json::parse(todo["result"]["contents"][0]["text"].get<std::string>()), json({{"id", "7"}}));
   const json file = harness->request("resources/read", {{"uri", "file:///docs/intro.md"}});
   EXPECT_EQ(file["result"]["contents"][0]["text"], "path=docs/intro.md");
+}
+
+// A read that does not finish (a stuck store, a slow disk) is answered with an error at its
+// deadline, and its late result is not sent: the client is never left waiting.
+TEST(ResourceDeadline, AReadPastTheRequestTimeoutIsAnsweredWithAnErrorAndNotAgain) {
+  auto options = mcp_testing::test_server_options();
+  options.request_timeout = std::chrono::milliseconds(200);
+  session_harness harness(options);
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  resource_definition slow;
+  slow.uri = "book://slow";
+  slow.name = "slow";
+  slow.read = [released](const std::string& uri) {
+    released.wait_for(std::chrono::seconds(10));
+    return std::vector<resource_contents>{{uri, "text/plain", std::string("late"), std::nullopt}};
+  };
+  harness.server.add_resource(slow);
+  harness.initialize();
+  const auto started = std::chrono::steady_clock::now();
+  const json response = harness.request("resources/read", {{"uri", "book://slow"}});
+  const auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_TRUE(response.contains("error")) << response;
+  EXPECT_NE(response["error"]["message"].get<std::string>().find("did not finish within 200 ms"),
+            std::string::npos)
+      << response;
+  EXPECT_GE(took, std::chrono::milliseconds(150));
+  EXPECT_LT(took, std::chrono::seconds(3));
+  const std::size_t answered = harness.sink->size();
+  release.set_value();
+  ASSERT_TRUE(harness.session->wait_idle(wait_limit));
+  EXPECT_EQ(harness.sink->size(), answered) << "the late result was sent too";
+  // The session goes on: the next read is answered.
+  EXPECT_TRUE(harness.request("ping").contains("result"));
 }
 
 TEST_F(Resources, UnknownUriIsResourceNotFound) {
