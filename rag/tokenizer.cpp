@@ -84,6 +84,71 @@ void tokenizer::emit_word(std::string_view folded, std::uint32_t begin, std::uin
   if (terms) terms->push_back(term);
 }
 
+namespace {
+
+// Scripts written without spaces between words: Han ideographs, Hiragana, Katakana. Their runs
+// are indexed as overlapping pairs of characters (bigrams), as CJK analyzers do without a
+// dictionary: "機械学習" gives "機械", "械学", "学習", and a query for "学習" finds it.
+bool is_cjk(utf8proc_int32_t c) {
+  return (c >= 0x3040 && c <= 0x30FF) ||    // Hiragana, Katakana
+         (c >= 0x31F0 && c <= 0x31FF) ||    // Katakana phonetic extensions
+         (c >= 0x3400 && c <= 0x4DBF) ||    // CJK extension A
+         (c >= 0x4E00 && c <= 0x9FFF) ||    // CJK unified ideographs
+         (c >= 0xF900 && c <= 0xFAFF) ||    // CJK compatibility ideographs
+         (c >= 0x20000 && c <= 0x3134F);    // CJK extensions B to G
+}
+
+}  // namespace
+
+// A folded run of letters, marks and numbers: as one word, except runs of CJK characters in
+// it, which give their bigrams (a lone CJK character gives itself).
+template <typename Sink>
+void tokenizer::emit_part(std::string_view part, std::uint32_t begin, std::uint32_t end,
+                          Sink& sink) {
+  const auto* bytes = reinterpret_cast<const utf8proc_uint8_t*>(part.data());
+  std::size_t other_start = 0;  // start of the pending non-CJK stretch
+  std::size_t j = 0;
+  // Byte offsets of the CJK characters of the current run (begin of each, then its end).
+  std::vector<std::size_t>& run = cjk_offsets_;
+  run.clear();
+  const auto flush_run = [&] {
+    if (run.size() == 2) {
+      fold_buffer_.assign(part.substr(run[0], run[1] - run[0]));
+      sink(std::string_view(fold_buffer_), begin, end);
+    }
+    for (std::size_t k = 0; k + 2 < run.size(); ++k) {
+      fold_buffer_.assign(part.substr(run[k], run[k + 2] - run[k]));
+      sink(std::string_view(fold_buffer_), begin, end);
+    }
+    run.clear();
+  };
+  while (j < part.size()) {
+    utf8proc_int32_t code_point = 0;
+    const utf8proc_ssize_t used =
+        utf8proc_iterate(bytes + j, static_cast<utf8proc_ssize_t>(part.size() - j), &code_point);
+    const std::size_t step = used > 0 ? static_cast<std::size_t>(used) : 1;
+    if (used > 0 && is_cjk(code_point)) {
+      if (j > other_start) {
+        fold_buffer_.assign(part.substr(other_start, j - other_start));
+        sink(std::string_view(fold_buffer_), begin, end);
+      }
+      if (run.empty()) run.push_back(j);
+      run.push_back(j + step);
+      other_start = j + step;
+    } else if (!run.empty()) {
+      flush_run();
+      other_start = j;
+    }
+    j += step;
+  }
+  if (!run.empty()) {
+    flush_run();
+  } else if (part.size() > other_start) {
+    fold_buffer_.assign(part.substr(other_start));
+    sink(std::string_view(fold_buffer_), begin, end);
+  }
+}
+
 template <typename Sink>
 void tokenizer::for_each_term(std::string_view text, Sink&& sink) {
   const auto* data = reinterpret_cast<const utf8proc_uint8_t*>(text.data());
@@ -160,10 +225,7 @@ void tokenizer::for_each_term(std::string_view text, Sink&& sink) {
         if (!is_letter_mark_or_number(code_point)) break;
         j += static_cast<std::size_t>(used);
       }
-      if (j > part_start) {
-        fold_buffer_.assign(normalized.substr(part_start, j - part_start));
-        sink(std::string_view(fold_buffer_), begin, end);
-      }
+      if (j > part_start) emit_part(normalized.substr(part_start, j - part_start), begin, end, sink);
       if (j < normalized.size()) {  // skip one separator code point
         utf8proc_int32_t code_point = 0;
         utf8proc_ssize_t used =

@@ -8,6 +8,8 @@
 //     "Straße" = "strasse"), then split again if normalisation produced separators;
 //   - stop words (a fixed English list, checked on the folded word) are dropped;
 //   - remaining words are stemmed with libstemmer's "english" algorithm ("sensors" = "sensor");
+//   - runs of Han, Hiragana and Katakana characters (written without spaces) give overlapping
+//     pairs of characters instead of one word ("機械学習" gives "機械", "械学", "学習");
 //   - words longer than 64 bytes are dropped (base64 blobs, hashes).
 //
 // Thread-safety: a tokenizer holds a stemmer, which is not thread-safe: use one object per
@@ -51,6 +53,8 @@ class tokenizer {
  private:
   template <typename Sink>
   void for_each_term(std::string_view text, Sink&& sink);
+  template <typename Sink>
+  void emit_part(std::string_view part, std::uint32_t begin, std::uint32_t end, Sink& sink);
   void emit_word(std::string_view folded, std::uint32_t begin, std::uint32_t end,
                  std::vector<term_occurrence>* with_offsets, std::vector<std::string>* terms);
   const std::string& stem(std::string_view folded);
@@ -58,6 +62,7 @@ class tokenizer {
   sb_stemmer* stemmer_;
   std::unordered_map<std::string, std::string> stem_cache_;
   std::string fold_buffer_;
+  std::vector<std::size_t> cjk_offsets_;
 };
 
 }  // namespace bookmcp::rag

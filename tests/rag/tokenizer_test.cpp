@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace bookmcp::rag {
 namespace {
 
@@ -36,8 +38,25 @@ TEST(Tokenizer, UnicodeFoldingAndNormalisation) {
   EXPECT_EQ(terms("café"), terms("cafe\u0301"));    // composed vs decomposed
   EXPECT_EQ(terms("Ünïcödé"), (list{"ünïcödé"}));
   EXPECT_EQ(terms("θ1 + θ2"), (list{"θ1", "θ2"}));
-  EXPECT_EQ(terms("日本語のテキスト"), (list{"日本語のテキスト"}));
+  EXPECT_EQ(terms("日本語のテキスト"), (list{"日本", "本語", "語の", "のテ", "テキ", "キス", "スト"}));
   EXPECT_EQ(terms("emoji 🤖 robot"), (list{"emoji", "robot"}));
+}
+
+// Han, Hiragana and Katakana are written without spaces: their runs give bigrams, so that a
+// query for any word inside a sentence finds it. Other scripts keep their words.
+TEST(Tokenizer, CjkRunsGiveOverlappingBigrams) {
+  EXPECT_EQ(terms("机器人学习"), (list{"机器", "器人", "人学", "学习"}));
+  EXPECT_EQ(terms("学"), (list{"学"}));
+  EXPECT_EQ(terms("ROS2のノード"), (list{"ros2", "のノ", "ノー", "ード"}));
+  EXPECT_EQ(terms("PID制御とrobots"), (list{"pid", "制御", "御と", "robot"}));
+  EXPECT_EQ(terms("ﾉｰﾄﾞ"), terms("ノード"));  // half-width katakana, NFKC
+  EXPECT_EQ(terms("로봇 공학"), (list{"로봇", "공학"}));  // Hangul is written with spaces
+  // A long Japanese sentence is no longer one word over 64 bytes, dropped.
+  const std::string sentence = "逆運動学はロボットアームの関節角度を目標位置から求める計算です";
+  EXPECT_GT(sentence.size(), 64u);
+  const auto sentence_terms = terms(sentence);
+  EXPECT_EQ(sentence_terms.size(), 30u);
+  EXPECT_NE(std::find(sentence_terms.begin(), sentence_terms.end(), "関節"), sentence_terms.end());
 }
 
 TEST(Tokenizer, OffsetsPointAtTheSourceWords) {

@@ -147,8 +147,9 @@ mcp::tool_result search_book(rag::indexer& indexer, rag::lexical_index& index,
   const std::string prefix = normalise_prefix(arguments.value("path_prefix", std::string()));
   if (!has_search_terms(query)) {
     throw mcp::tool_error("query \"" + query +
-                          "\" has no searchable words (only punctuation or common words like "
-                          "\"the\"): add the topic's own words, e.g. \"inverse kinematics\"");
+                          "\" has no searchable words (only punctuation, common words like "
+                          "\"the\", or words over 64 bytes): add the topic's own words, e.g. "
+                          "\"inverse kinematics\"");
   }
 
   auto snapshot = index.snapshot();
