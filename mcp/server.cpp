@@ -162,7 +162,8 @@ bool server::remove_prompt(std::string_view name) {
 
 void server::notify_resource_updated(const std::string& uri) {
   for (const auto& session : state_->live_sessions()) {
-    if (session->is_subscribed(uri)) session->notify("notifications/resources/updated", {{"uri", uri}});
+    for (const auto& subscribed : session->subscriptions_within(uri))
+      session->notify("notifications/resources/updated", {{"uri", subscribed}});
   }
 }
 

@@ -100,7 +100,8 @@ class server {
   void add_prompt(prompt_definition prompt);
   bool remove_prompt(std::string_view name);
 
-  // Tells sessions subscribed to `uri` that it changed (notifications/resources/updated).
+  // Tells sessions subscribed to `uri`, or to a part of it ("uri#fragment": a page's section),
+  // that it changed (notifications/resources/updated, with the URI each subscribed to).
   void notify_resource_updated(const std::string& uri);
   // Tells every session the resource list changed (also sent by add/remove_resource).
   void notify_resource_list_changed();

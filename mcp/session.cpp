@@ -285,9 +285,16 @@ std::size_t session_impl::calls_in_flight() const {
   return running_;
 }
 
-bool session_impl::is_subscribed(const std::string& uri) const {
+std::vector<std::string> session_impl::subscriptions_within(const std::string& uri) const {
+  std::vector<std::string> found;
   std::lock_guard lock(mutex_);
-  return subscriptions_.contains(uri);
+  // The set is ordered: the parts "uri#..." follow one another from uri + '#'.
+  if (subscriptions_.contains(uri)) found.push_back(uri);
+  const std::string parts = uri + '#';
+  for (auto it = subscriptions_.lower_bound(parts);
+       it != subscriptions_.end() && it->compare(0, parts.size(), parts) == 0; ++it)
+    found.push_back(*it);
+  return found;
 }
 
 // ---------------------------------------------------------------------------------------

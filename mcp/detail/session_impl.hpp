@@ -88,7 +88,9 @@ class session_impl final : public server_session, public std::enable_shared_from
   void notify_related(std::string_view method, const json& params, const request_id& related);
   void send_log(log_level level, const json& data, std::string_view logger,
                 const std::optional<request_id>& related);
-  bool is_subscribed(const std::string& uri) const;
+  // The subscribed URIs that `uri` (a resource that changed) covers: itself, and its parts
+  // (the URI followed by '#' and a fragment: a page's sections).
+  std::vector<std::string> subscriptions_within(const std::string& uri) const;
   // Answers every in-flight call with an error and cancels it (server shutdown).
   void cancel_all(std::string_view reason);
 

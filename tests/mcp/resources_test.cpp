@@ -2,6 +2,7 @@
 // list_changed; plus match_uri_template as a pure function.
 
 #include <future>
+#include <set>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -255,6 +256,27 @@ TEST_F(Resources, UpdatesReachOnlySubscribedSessions) {
   harness->server.notify_resource_updated("book://chapters/a");
   EXPECT_EQ(harness->sink->find(is_update).size(), 1u);
   other->close();
+}
+
+// A subscription to a part of a resource (a page's section, "page#anchor", as search results
+// link them) fires when the resource changes; with the URI subscribed to. Other resources whose
+// URI merely starts the same do not count.
+TEST_F(Resources, ASubscriptionToAPartFiresWhenItsResourceChanges) {
+  for (const char* uri : {"book://chapters/a#setup", "book://chapters/a#usage", "book://chapters/ab",
+                          "book://chapters/ab#setup"}) {
+    EXPECT_EQ(harness->request("resources/subscribe", {{"uri", uri}})["result"], json::object());
+  }
+  harness->server.notify_resource_updated("book://chapters/a");
+  auto is_update = [](const json& m) { return is_notification(m, "notifications/resources/updated"); };
+  for (const char* uri : {"book://chapters/a#setup", "book://chapters/a#usage"}) {
+    ASSERT_TRUE(harness->sink->wait_for(
+        [&](const json& m) { return is_update(m) && m["params"]["uri"] == uri; }))
+        << uri;
+  }
+  std::set<std::string> uris;
+  for (const auto& message : harness->sink->find(is_update))
+    uris.insert(message["params"]["uri"].get<std::string>());
+  EXPECT_EQ(uris, (std::set<std::string>{"book://chapters/a#setup", "book://chapters/a#usage"}));
 }
 
 // Subscriptions last as long as the session: they are bounded per session.
