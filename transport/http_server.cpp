@@ -637,18 +637,21 @@ namespace {
 std::string sse_event(const std::string& data) { return "event: message\ndata: " + data + "\n\n"; }
 
 // Waits until the peer closes the connection (without consuming pipelined bytes).
-net::awaitable<void> wait_peer_closed(tcp::socket& socket) {
+// Returns when the peer closed or reset the connection: true for an end of stream, which may
+// be a half-close (the client shut down its sending side after the request and still reads).
+net::awaitable<bool> wait_peer_closed(tcp::socket& socket) {
   for (;;) {
     boost::system::error_code error;
     co_await socket.async_wait(tcp::socket::wait_read, net::redirect_error(net::use_awaitable, error));
-    if (error) co_return;
+    if (error) co_return false;
     char probe;
     const ssize_t got = ::recv(socket.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) co_return;
+    if (got == 0) co_return true;
+    if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK) co_return false;
     // Bytes of a pipelined request: stop watching; the request will be read later.
     co_await net::steady_timer(socket.get_executor(), std::chrono::hours(24 * 365)).async_wait(
         net::redirect_error(net::use_awaitable, error));
-    co_return;
+    co_return false;
   }
 }
 
@@ -793,10 +796,14 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
   // Most answers come within a millisecond: only then is it worth watching the socket.
   using namespace net::experimental::awaitable_operators;
   bool slow = false;
-  std::variant<std::optional<queued_message>, std::monostate> first =
+  std::variant<std::optional<queued_message>, bool> first =
       co_await stream_box->pop(std::chrono::milliseconds(1), &slow);
   if (slow) first = co_await (stream_box->pop() || wait_peer_closed(stream.socket()));
-  if (first.index() == 1) {
+  // An end of stream may be a half-close: the client still reads. The answer then comes as an
+  // event stream, started now, whose periodic comments find out whether anyone reads it (a
+  // write to a closed connection fails): only a client that is gone cancels its calls.
+  const bool half_closed = first.index() == 1 && std::get<1>(first);
+  if (first.index() == 1 && !half_closed) {
     entry->router->remove_stream(stream_box);
     for (const auto& id : ids) {
       entry->session->handle_parsed({{"jsonrpc", "2.0"},
@@ -806,8 +813,9 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
     stream.socket().close();
     co_return std::nullopt;
   }
-  std::optional<queued_message> message = std::get<0>(std::move(first));
-  if (!message) {
+  std::optional<queued_message> message;
+  if (!half_closed) message = std::get<0>(std::move(first));
+  if (!message && !half_closed) {
     if (entry->router->closed()) {
       // The session ended first (DELETE, eviction, shutdown): as for any request of an ended
       // session, 404 (a 202 would tell the client that no answer is due).
@@ -820,7 +828,7 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
     out.erase(http::field::content_type);
     co_return out;
   }
-  if (message->type == mcp::outbound_route::kind::response) {
+  if (message && message->type == mcp::outbound_route::kind::response) {
     entry->router->remove_stream(stream_box);
     auto out = make_response(request, http::status::ok, std::move(message->text));
     if (!new_session_id.empty()) {
@@ -846,6 +854,17 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
   http::response_serializer<http::empty_body> serializer{head};
   boost::system::error_code error;
   co_await http::async_write_header(stream, serializer, net::redirect_error(net::use_awaitable, error));
+  if (half_closed && !error) {
+    // The first comment goes out at once: a closed connection answers it with a reset, so the
+    // next write, 100 ms later (a round trip on most networks), fails; then one per second.
+    co_await body_out.write(": request received; the answer follows\n\n", error);
+    for (auto pause = std::chrono::milliseconds(100); !error; pause = std::chrono::seconds(1)) {
+      bool quiet = false;
+      message = co_await stream_box->pop(pause, &quiet);
+      if (!quiet) break;
+      co_await body_out.write(": waiting\n\n", error);
+    }
+  }
   while (!error && message) {
     const bool last = message->type == mcp::outbound_route::kind::response;
     co_await body_out.write(sse_event(message->text), error);

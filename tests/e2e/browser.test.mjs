@@ -9,7 +9,10 @@
 
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { TEST_TIMEOUT_MS, temporaryDirectory, within } from './helpers.mjs';
@@ -95,20 +98,28 @@ async function servePage() {
 
 // Opens `url` in headless Chromium until `reported` settles; returns the report.
 async function visit(chromium, url, reported) {
-  const profile = temporaryDirectory('bookmcp-chromium-');
+  const profile = mkdtempSync(path.join(tmpdir(), 'bookmcp-chromium-'));
+  // Its own process group: Chromium's helper processes end with it.
   const browser = spawn(
     chromium,
     ['--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-dev-shm-usage',
-      `--user-data-dir=${profile.dir}`, url],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+      `--user-data-dir=${profile}`, url],
+    { stdio: ['ignore', 'ignore', 'pipe'], detached: true },
   );
+  const exited = new Promise((resolve) => browser.on('exit', resolve));
   let stderr = '';
   browser.stderr.on('data', (chunk) => (stderr += chunk));
   try {
     return await within(45_000, reported, `the page at ${url} to report (chromium stderr: ${stderr.slice(-2000)})`);
   } finally {
-    browser.kill('SIGKILL');
-    profile.cleanup();
+    try {
+      process.kill(-browser.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    await within(10_000, exited, 'chromium to exit');
+    // Helpers may still be writing for a moment after the group was killed.
+    rmSync(profile, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
   }
 }
 

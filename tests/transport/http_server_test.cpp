@@ -76,6 +76,21 @@ class HttpServerTest : public ::testing::Test {
       throw mcp::cancelled_error();
     };
     server_->add_tool(std::move(hold));
+    mcp::tool_definition slow;
+    slow.name = "slow";
+    slow.description = "Answers after 300 ms, unless cancelled first.";
+    slow.input_schema = {{"type", "object"}};
+    slow.handler = [this](mcp::tool_context& context, const json&) -> mcp::tool_result {
+      for (int i = 0; i < 300; ++i) {
+        if (context.cancelled()) {
+          cancelled_.store(true);
+          throw mcp::cancelled_error();
+        }
+        std::this_thread::sleep_for(1ms);
+      }
+      return mcp::tool_result::text("done");
+    };
+    server_->add_tool(std::move(slow));
   }
 
   void start(listen_options options = {}) {
@@ -291,6 +306,53 @@ TEST_F(HttpServerTest, ClosingTheWebSocketCancelsItsCalls) {
   ws->next_layer().close();  // abrupt: no close frame
   for (int i = 0; i < 5000 && !cancelled_; ++i) std::this_thread::sleep_for(1ms);
   EXPECT_TRUE(cancelled_);
+}
+
+// A client that half-closes its connection after the request (shutdown of its sending side,
+// as some HTTP/1.0-style clients and `nc -N` do) still reads: its call runs on and is answered,
+// as an event stream. It used to be taken for a client that left, and cancelled.
+TEST_F(HttpServerTest, APostHalfClosedByItsClientIsStillAnswered) {
+  start();
+  const std::string session(exchange(post(initialize_request))["Mcp-Session-Id"]);
+  auto call = post({{"jsonrpc", "2.0"}, {"id", 5}, {"method", "tools/call"},
+                    {"params", {{"name", "slow"}, {"arguments", json::object()}}}},
+                   session);
+  call.set(http::field::host, "127.0.0.1");
+  call.prepare_payload();
+  tcp::socket socket = connect();
+  http::write(socket, call);
+  socket.shutdown(tcp::socket::shutdown_send);
+  std::string received;
+  boost::system::error_code error;
+  char buffer[4096];
+  for (std::size_t got; (got = socket.read_some(net::buffer(buffer), error)) > 0 || !error;)
+    received.append(buffer, got);
+  EXPECT_EQ(received.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << received;
+  EXPECT_NE(received.find("text/event-stream"), std::string::npos) << received;
+  EXPECT_NE(received.find(R"("id":5)"), std::string::npos) << received;
+  EXPECT_NE(received.find("done"), std::string::npos) << received;
+  EXPECT_FALSE(cancelled_);
+}
+
+// A client that closes its connection while its call runs is gone: the call is cancelled.
+TEST_F(HttpServerTest, APostWhoseClientClosedTheConnectionIsCancelled) {
+  start();
+  const std::string session(exchange(post(initialize_request))["Mcp-Session-Id"]);
+  auto call = post({{"jsonrpc", "2.0"}, {"id", 6}, {"method", "tools/call"},
+                    {"params", {{"name", "hold"}, {"arguments", json::object()}}}},
+                   session);
+  call.set(http::field::host, "127.0.0.1");
+  call.prepare_payload();
+  {
+    tcp::socket socket = connect();
+    http::write(socket, call);
+    for (int i = 0; i < 5000 && !started_; ++i) std::this_thread::sleep_for(1ms);
+    ASSERT_TRUE(started_);
+  }  // closed
+  const auto closed = std::chrono::steady_clock::now();
+  for (int i = 0; i < 5000 && !cancelled_; ++i) std::this_thread::sleep_for(1ms);
+  EXPECT_TRUE(cancelled_);
+  EXPECT_LT(std::chrono::steady_clock::now() - closed, 2s);
 }
 
 TEST_F(HttpServerTest, StreamableHttpSessionLifecycle) {
