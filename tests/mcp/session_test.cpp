@@ -36,6 +36,17 @@ tool_definition echo_tool(std::string name) {
 
 int error_code_of(const json& message) { return message.at("error").at("code").get<int>(); }
 
+// "gate": sets `started`, waits for `release`, answers "opened".
+tool_definition gate_tool(signal& started, signal& release) {
+  tool_definition gate = echo_tool("gate");
+  gate.handler = [&started, &release](tool_context&, const json&) {
+    started.set();
+    release.wait();
+    return tool_result::text("opened");
+  };
+  return gate;
+}
+
 // ---------------------------------------------------------------------------------------
 // lifecycle
 
@@ -212,13 +223,7 @@ TEST(Batches, AcceptedFor20250326WithOneArrayOfAnswers) {
   session_harness harness;
   signal release;
   signal started;
-  tool_definition gate = echo_tool("gate");
-  gate.handler = [&](tool_context&, const json&) {
-    started.set();
-    release.wait();
-    return tool_result::text("opened");
-  };
-  harness.server.add_tool(gate);
+  harness.server.add_tool(gate_tool(started, release));
   harness.initialize("2025-03-26");
   const std::size_t before = harness.sink->size();
 
@@ -312,13 +317,7 @@ TEST(Batches, AMemberReusingAnIdInUseIsRefusedInTheArray) {
   session_harness harness;
   signal release;
   signal started;
-  tool_definition gate = echo_tool("gate");
-  gate.handler = [&](tool_context&, const json&) {
-    started.set();
-    release.wait();
-    return tool_result::text("opened");
-  };
-  harness.server.add_tool(gate);
+  harness.server.add_tool(gate_tool(started, release));
   harness.initialize("2025-03-26");
   harness.send_text(
       R"({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"gate","arguments":{}}})");
@@ -356,13 +355,7 @@ TEST(Batches, ARequestReusingTheIdOfARunningMemberIsRefusedOutsideTheArray) {
   session_harness harness;
   signal release;
   signal started;
-  tool_definition gate = echo_tool("gate");
-  gate.handler = [&](tool_context&, const json&) {
-    started.set();
-    release.wait();
-    return tool_result::text("opened");
-  };
-  harness.server.add_tool(gate);
+  harness.server.add_tool(gate_tool(started, release));
   harness.initialize("2025-03-26");
   harness.send_text(R"([{"jsonrpc":"2.0","id":"g","method":"tools/call",
                          "params":{"name":"gate","arguments":{}}}])");

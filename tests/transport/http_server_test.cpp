@@ -141,6 +141,20 @@ class HttpServerTest : public ::testing::Test {
     return {std::move(socket), head};
   }
 
+  // Initializes a session, then sends a tools/call of `tool` (id `id`) on a new connection,
+  // without reading the answer.
+  tcp::socket post_call_on_new_connection(const std::string& tool, int id) {
+    const std::string session(exchange(post(initialize_request))["Mcp-Session-Id"]);
+    auto call = post({{"jsonrpc", "2.0"}, {"id", id}, {"method", "tools/call"},
+                      {"params", {{"name", tool}, {"arguments", json::object()}}}},
+                     session);
+    call.set(http::field::host, "127.0.0.1");
+    call.prepare_payload();
+    tcp::socket socket = connect();
+    http::write(socket, call);
+    return socket;
+  }
+
   static http::request<http::string_body> post(const json& body, const std::string& session = {}) {
     http::request<http::string_body> request{http::verb::post, "/mcp", 11};
     request.set(http::field::content_type, "application/json");
@@ -313,14 +327,7 @@ TEST_F(HttpServerTest, ClosingTheWebSocketCancelsItsCalls) {
 // as an event stream. It used to be taken for a client that left, and cancelled.
 TEST_F(HttpServerTest, APostHalfClosedByItsClientIsStillAnswered) {
   start();
-  const std::string session(exchange(post(initialize_request))["Mcp-Session-Id"]);
-  auto call = post({{"jsonrpc", "2.0"}, {"id", 5}, {"method", "tools/call"},
-                    {"params", {{"name", "slow"}, {"arguments", json::object()}}}},
-                   session);
-  call.set(http::field::host, "127.0.0.1");
-  call.prepare_payload();
-  tcp::socket socket = connect();
-  http::write(socket, call);
+  tcp::socket socket = post_call_on_new_connection("slow", 5);
   socket.shutdown(tcp::socket::shutdown_send);
   std::string received;
   boost::system::error_code error;
@@ -337,15 +344,8 @@ TEST_F(HttpServerTest, APostHalfClosedByItsClientIsStillAnswered) {
 // A client that closes its connection while its call runs is gone: the call is cancelled.
 TEST_F(HttpServerTest, APostWhoseClientClosedTheConnectionIsCancelled) {
   start();
-  const std::string session(exchange(post(initialize_request))["Mcp-Session-Id"]);
-  auto call = post({{"jsonrpc", "2.0"}, {"id", 6}, {"method", "tools/call"},
-                    {"params", {{"name", "hold"}, {"arguments", json::object()}}}},
-                   session);
-  call.set(http::field::host, "127.0.0.1");
-  call.prepare_payload();
   {
-    tcp::socket socket = connect();
-    http::write(socket, call);
+    tcp::socket socket = post_call_on_new_connection("hold", 6);
     for (int i = 0; i < 5000 && !started_; ++i) std::this_thread::sleep_for(1ms);
     ASSERT_TRUE(started_);
   }  // closed
