@@ -239,7 +239,7 @@ void session_impl::close() {
   for (auto& call : calls) {
     if (call->claim()) call->outcome = "cancelled";  // the peer is gone: no response for these
     call->stop.request_stop();
-    call->deadline_timer.cancel();
+    call->disarm_deadline();
   }
   for (auto& request : pending) {
     request->fail(rpc_error(error_code::connection_closed, "the session closed"));
@@ -575,7 +575,7 @@ void session_impl::handle_notification(const incoming_message& message) {
       drop_response(call->id);      // (inside a batch, the others are still delivered)
     }
     call->stop.request_stop();
-    call->deadline_timer.cancel();
+    call->disarm_deadline();
     spdlog::debug("session {}: request {} cancelled by the client", options_.session_id,
                   id->to_string());
     return;
@@ -918,7 +918,7 @@ std::shared_ptr<call_state> session_impl::register_call(const request_id& id, co
 }
 
 void session_impl::finish_call(const std::shared_ptr<call_state>& call) {
-  call->deadline_timer.cancel();
+  call->disarm_deadline();
   {
     std::lock_guard lock(mutex_);
     if (!call->counted) return;
@@ -929,7 +929,7 @@ void session_impl::finish_call(const std::shared_ptr<call_state>& call) {
     --server_->calls_in_flight;
     if (running_ == 0) idle_.notify_all();
   }
-  observe(call->method, call->tool_name, call->outcome, call->id, call->started);
+  observe(call->method, call->tool_name, call->outcome.load(), call->id, call->started);
 }
 
 void session_impl::run_on_pool(const request_id& id, const std::string& method,
@@ -938,7 +938,7 @@ void session_impl::run_on_pool(const request_id& id, const std::string& method,
   const auto timeout = server_->options.request_timeout;
   call->deadline = std::chrono::steady_clock::now() + timeout;
   std::weak_ptr<session_impl> weak_self = shared_from_this();
-  call->deadline_timer = server_->workers.run_after(timeout, [weak_self, call, method, timeout] {
+  call->arm_deadline(server_->workers.run_after(timeout, [weak_self, call, method, timeout] {
     if (!call->claim()) return;
     call->outcome = "timeout";
     call->stop.request_stop();
@@ -950,7 +950,7 @@ void session_impl::run_on_pool(const request_id& id, const std::string& method,
                                                    std::to_string(timeout.count()) +
                                                    " ms; try again later"));
     }
-  });
+  }));
   server_->workers.post([self = shared_from_this(), call, method, work = std::move(work)] {
     std::optional<json> result;
     std::optional<rpc_error> error;
@@ -1019,7 +1019,7 @@ void session_impl::start_tool_call(const request_id& id, const json& params) {
   const auto timeout = tool->definition.timeout;
   call->deadline = std::chrono::steady_clock::now() + timeout;
   std::weak_ptr<session_impl> weak_self = shared_from_this();
-  call->deadline_timer = server_->workers.run_after(timeout, [weak_self, call, timeout] {
+  call->arm_deadline(server_->workers.run_after(timeout, [weak_self, call, timeout] {
     if (!call->claim()) return;
     call->outcome = "timeout";
     call->stop.request_stop();
@@ -1030,7 +1030,7 @@ void session_impl::start_tool_call(const request_id& id, const json& params) {
                                                          std::to_string(timeout.count()) + " ms and was cancelled.")
                                           .to_json());
     }
-  });
+  }));
 
   const bool non_blocking = static_cast<bool>(tool->definition.async_handler);
   std::function<bool()> job;

@@ -170,7 +170,9 @@ std::uint64_t file_checksum(std::string_view data) {
 }
 
 constexpr char file_magic[8] = {'B', 'K', 'M', 'C', 'P', 'I', 'X', '1'};
-constexpr std::uint32_t file_format_version = 1;
+// Also the tokenizer's version: a saved index holds its terms, so a file of another version is
+// not loaded and the index is rebuilt from the registry (2: CJK runs as character pairs).
+constexpr std::uint32_t file_format_version = 2;
 
 class writer {
  public:

@@ -90,7 +90,8 @@ namespace {
 // are indexed as overlapping pairs of characters (bigrams), as CJK analyzers do without a
 // dictionary: "機械学習" gives "機械", "械学", "学習", and a query for "学習" finds it.
 bool is_cjk(utf8proc_int32_t c) {
-  return (c >= 0x3040 && c <= 0x30FF) ||    // Hiragana, Katakana
+  return (c >= 0x3005 && c <= 0x3007) ||    // 々 (repeat mark), 〆, 〇
+         (c >= 0x3040 && c <= 0x30FF) ||    // Hiragana, Katakana
          (c >= 0x31F0 && c <= 0x31FF) ||    // Katakana phonetic extensions
          (c >= 0x3400 && c <= 0x4DBF) ||    // CJK extension A
          (c >= 0x4E00 && c <= 0x9FFF) ||    // CJK unified ideographs

@@ -386,6 +386,12 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   // Whether `origin` (an Origin header's value) may use /mcp: listed in allowed_origins, or a
   // loopback origin when none are listed.
   bool origin_allowed(const std::string& origin) const;
+  // Whether `origin` is listed in allowed_origins (or "*" is): only those get CORS.
+  bool origin_listed(std::string_view origin) const;
+  bool cors_for(const http::request<http::string_body>& request) const {
+    const auto origin = request.find(http::field::origin);
+    return origin != request.end() && origin_listed(origin->value());
+  }
   // A browser's preflight (OPTIONS /mcp): 204 with what the allowed origin may send, 403
   // otherwise. Needs no credentials (browsers send none with it).
   response preflight(const http::request<http::string_body>& request);
@@ -448,14 +454,22 @@ bool http_server::impl::origin_allowed(const std::string& origin) const {
                      [&](const std::string& item) { return item == origin || item == "*"; });
 }
 
+bool http_server::impl::origin_listed(std::string_view origin) const {
+  return std::any_of(options.allowed_origins.begin(), options.allowed_origins.end(),
+                     [&](const std::string& item) { return item == origin || item == "*"; });
+}
+
 namespace {
 
-// CORS: a browser page of an allowed origin may read the answer, and the headers it needs
-// (the session id to send back, the protocol version, the bearer challenge).
+// CORS: a browser page of an origin given with --allowed-origin may read the answer, and the
+// headers it needs (the session id to send back, the protocol version, the bearer challenge).
+// Only listed origins: the default (loopback origins accepted, for local tools) does not let
+// every page a local dev server serves drive the server from the user's browser.
 template <typename Fields>
-void allow_cross_origin(const http::request<http::string_body>& request, Fields& out) {
+void allow_cross_origin(const http::request<http::string_body>& request, Fields& out,
+                        bool listed) {
   const auto origin = request.find(http::field::origin);
-  if (origin == request.end()) return;
+  if (origin == request.end() || !listed) return;
   out.set(http::field::access_control_allow_origin, origin->value());
   out.set(http::field::vary, "Origin");
   out.set(http::field::access_control_expose_headers,
@@ -467,17 +481,19 @@ void allow_cross_origin(const http::request<http::string_body>& request, Fields&
 http_server::impl::response http_server::impl::preflight(
     const http::request<http::string_body>& request) {
   const auto origin = request.find(http::field::origin);
-  if (origin != request.end() && !origin_allowed(std::string(origin->value()))) {
+  if (origin != request.end() && !origin_listed(origin->value())) {
     reject("origin");
     spdlog::info("refused a request from origin {}", origin->value());
     return json_error(request, http::status::forbidden, -32000,
-                      "Forbidden: origin " + std::string(origin->value()) + " is not allowed");
+                      "Forbidden: origin " + std::string(origin->value()) +
+                          " is not allowed; browsers may call /mcp only from the origins given "
+                          "with --allowed-origin");
   }
   auto out = make_response(request, http::status::no_content, "");
   out.erase(http::field::content_type);
   out.set(http::field::allow, "GET, POST, DELETE, OPTIONS");
   if (origin != request.end()) {
-    allow_cross_origin(request, out);
+    allow_cross_origin(request, out, true);
     out.set(http::field::access_control_allow_methods, "GET, POST, DELETE");
     out.set(http::field::access_control_allow_headers,
             "Authorization, Content-Type, Accept, Mcp-Session-Id, MCP-Protocol-Version, "
@@ -802,7 +818,8 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
   // An end of stream may be a half-close: the client still reads. The answer then comes as an
   // event stream, started now, whose periodic comments find out whether anyone reads it (a
   // write to a closed connection fails): only a client that is gone cancels its calls.
-  const bool half_closed = first.index() == 1 && std::get<1>(first);
+  // (Not for an initialize: whether its session is kept is known only from its answer.)
+  const bool half_closed = first.index() == 1 && std::get<1>(first) && new_session_id.empty();
   if (first.index() == 1 && !half_closed) {
     entry->router->remove_stream(stream_box);
     for (const auto& id : ids) {
@@ -847,7 +864,7 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
   head.set(http::field::server, "bookmcp");
   head.set(http::field::content_type, "text/event-stream");
   head.set(http::field::cache_control, "no-cache");
-  allow_cross_origin(request, head);
+  allow_cross_origin(request, head, cors_for(request));
   if (!new_session_id.empty()) head.set("Mcp-Session-Id", new_session_id);
   event_stream_body body_out(stream, request.version());
   body_out.frame(head, request.keep_alive());
@@ -905,7 +922,7 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
   head.set(http::field::server, "bookmcp");
   head.set(http::field::content_type, "text/event-stream");
   head.set(http::field::cache_control, "no-cache");
-  allow_cross_origin(request, head);
+  allow_cross_origin(request, head, cors_for(request));
   event_stream_body body_out(stream, request.version());
   body_out.frame(head, request.keep_alive());
   http::response_serializer<http::empty_body> serializer{head};
@@ -1184,6 +1201,18 @@ net::awaitable<void> http_server::impl::run_connection(tcp::socket socket) {
     if (!error && !parser.is_done()) {
       const auto& head = parser.get();
       if (head.version() >= 11 && beast::iequals(head[http::field::expect], "100-continue")) {
+        // A request that will be refused (origin, host, credentials) is refused now, before
+        // its body is sent; the connection then closes (the body may still come).
+        std::string identity;
+        if (path_of(head.target()) == kMcpPath) {
+          if (auto refusal = admit(head, identity)) {
+            refusal->keep_alive(false);
+            boost::system::error_code ignored;
+            co_await write_response(stream, *refusal, ignored);
+            stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+            break;
+          }
+        }
         http::response<http::empty_body> proceed{http::status::continue_, 11};
         co_await http::async_write(stream, proceed, net::redirect_error(net::use_awaitable, error));
       }
@@ -1261,7 +1290,7 @@ net::awaitable<void> http_server::impl::run_connection(tcp::socket socket) {
     // a 403 is for an origin or host that is not allowed.
     if (path == kMcpPath && out->result() != http::status::forbidden &&
         out->find(http::field::access_control_allow_origin) == out->end())
-      allow_cross_origin(request, *out);
+      allow_cross_origin(request, *out, cors_for(request));
     const bool keep_alive = out->keep_alive() && !stopping;
     out->keep_alive(keep_alive);
     co_await write_response(stream, *out, error);

@@ -214,13 +214,11 @@ int serve_stdio(mcp::server& server, const stdio_options& options,
       while ((ready = ::poll(watch, watched, 0)) == 0 && std::chrono::steady_clock::now() < until) {
       }
     }
-    if (ready == 0 && watched == 2) {
-      ready = ::poll(watch, watched, -1);
-      if (ready < 0 && errno != EINTR) {
-        spdlog::error("stdio: cannot wait for input: {}", std::strerror(errno));
-        status = 1;
-        break;
-      }
+    if (ready == 0 && watched == 2) ready = ::poll(watch, watched, -1);
+    if (ready < 0 && errno != EINTR) {
+      spdlog::error("stdio: cannot wait for input: {}", std::strerror(errno));
+      status = 1;
+      break;
     }
     if (ready > 0 && watched == 2 && watch[1].revents != 0) {
       spdlog::info("stdio: asked to stop; answering the {} call(s) running, for up to {} ms",

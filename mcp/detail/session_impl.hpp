@@ -20,7 +20,8 @@ struct call_state {
   request_id id;
   std::string method;
   std::string tool_name;
-  std::string outcome = "ok";  // set by whoever claims; read in finish_call
+  // Set by whoever claims (a string literal); read in finish_call, maybe on another thread.
+  std::atomic<const char*> outcome{"ok"};
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::stop_source stop;
   std::atomic<bool> finished{false};
@@ -29,7 +30,21 @@ struct call_state {
   std::mutex progress_mutex;
   double last_progress = -std::numeric_limits<double>::infinity();
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
-  timer_handle deadline_timer;
+  // The deadline's timer: armed once the call is published, cancelled from any thread.
+  void arm_deadline(timer_handle timer) {
+    std::lock_guard lock(timer_mutex);
+    deadline_timer = std::move(timer);
+    if (disarmed) deadline_timer.cancel();
+  }
+  void disarm_deadline() {
+    timer_handle timer;
+    {
+      std::lock_guard lock(timer_mutex);
+      disarmed = true;
+      timer = deadline_timer;
+    }
+    timer.cancel();
+  }
   bool runs_inline = false;  // the tool runs on the receiving thread (tool_definition::runs_inline)
   // An async_handler's call: 0 while it is being started, 1 once started, 2 when it was
   // completed before its start returned (whoever moves it from 0 decides who frees the slot).
@@ -38,6 +53,11 @@ struct call_state {
 
   // True for exactly one caller: the one that decides how (or whether) the request is answered.
   bool claim();
+
+ private:
+  std::mutex timer_mutex;
+  timer_handle deadline_timer;
+  bool disarmed = false;
 };
 
 // A server-to-client request waiting for the client's answer.

@@ -47,6 +47,7 @@ TEST(Tokenizer, UnicodeFoldingAndNormalisation) {
 TEST(Tokenizer, CjkRunsGiveOverlappingBigrams) {
   EXPECT_EQ(terms("机器人学习"), (list{"机器", "器人", "人学", "学习"}));
   EXPECT_EQ(terms("学"), (list{"学"}));
+  EXPECT_EQ(terms("人々"), (list{"人々"}));  // the repeat mark belongs to the run
   EXPECT_EQ(terms("ROS2のノード"), (list{"ros2", "のノ", "ノー", "ード"}));
   EXPECT_EQ(terms("PID制御とrobots"), (list{"pid", "制御", "御と", "robot"}));
   EXPECT_EQ(terms("ﾉｰﾄﾞ"), terms("ノード"));  // half-width katakana, NFKC

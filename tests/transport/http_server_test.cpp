@@ -283,6 +283,19 @@ TEST_F(HttpServerTest, Expect100ContinueGetsContinueBeforeTheBodyIsSent) {
   http::response<http::string_body> refused;
   http::read(second, big_buffer, refused);
   EXPECT_EQ(refused.result(), http::status::payload_too_large);
+
+  // A request that will be refused (here its origin) is refused before its body is sent.
+  tcp::socket third = connect();
+  const std::string foreign_head =
+      "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: https://evil.example\r\n"
+      "Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"
+      "Expect: 100-continue\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n";
+  net::write(third, net::buffer(foreign_head));
+  beast::flat_buffer third_buffer;
+  http::response<http::string_body> forbidden;
+  http::read(third, third_buffer, forbidden);
+  EXPECT_EQ(forbidden.result(), http::status::forbidden);
 }
 
 TEST_F(HttpServerTest, WebSocketOversizedMessageClosesWithTooBig) {
@@ -444,6 +457,24 @@ TEST_F(HttpServerTest, BrowsersOfAnAllowedOriginPassCorsAndOthersDoNot) {
   const auto other = exchange(request);
   EXPECT_EQ(other.result(), http::status::forbidden);
   EXPECT_EQ(other.find(http::field::access_control_allow_origin), other.end());
+}
+
+// Without --allowed-origin, loopback origins may use /mcp (local tools send one), but browsers
+// get no CORS: a page of any local dev server must not drive the server from the user's browser.
+TEST_F(HttpServerTest, TheDefaultOriginsGetNoCors) {
+  start();
+  http::request<http::string_body> preflight{http::verb::options, "/mcp", 11};
+  preflight.set(http::field::origin, "http://localhost:3000");
+  preflight.set(http::field::access_control_request_method, "POST");
+  const auto refused = exchange(preflight);
+  EXPECT_EQ(refused.result(), http::status::forbidden);
+  EXPECT_NE(refused.body().find("--allowed-origin"), std::string::npos) << refused.body();
+  EXPECT_EQ(refused.find(http::field::access_control_allow_origin), refused.end());
+  auto request = post(initialize_request);
+  request.set(http::field::origin, "http://localhost:3000");
+  const auto answered = exchange(request);
+  EXPECT_EQ(answered.result(), http::status::ok);
+  EXPECT_EQ(answered.find(http::field::access_control_allow_origin), answered.end());
 }
 
 // Listening on port 0 used to advertise "http://127.0.0.1:0/..." in the OAuth metadata.

@@ -677,6 +677,11 @@ mcp::tool_result handle_delete(todo_tools_state& state, mcp::tool_context& conte
 // MB, more than clients accept.
 constexpr std::size_t export_page_todos = 500;
 constexpr std::size_t export_page_bytes = 1 << 20;
+// The most JSON one todo can take: notes and title written with \u00XX escapes for every
+// character, its tags, and the fixed fields.
+constexpr std::size_t largest_todo_json_bytes =
+    6 * (store::max_notes_chars + store::max_title_chars + store::max_tags * store::max_tag_chars) +
+    1024;
 
 mcp::tool_result handle_export(todo_tools_state& state, mcp::tool_context& context,
                                const json& arguments) {
@@ -692,20 +697,17 @@ mcp::tool_result handle_export(todo_tools_state& state, mcp::tool_context& conte
       query.cursor = it->get<std::string>();
     std::string todos;
     std::size_t count = 0;
-    std::size_t largest = 0;  // the largest todo's JSON so far
     std::optional<std::string> next_cursor;
     for (;;) {
-      // Read in steps the size budget allows, as far as the todos seen tell (a first step of
-      // 8: even the largest todos stay near the budget).
-      const std::size_t room = (export_page_bytes - todos.size()) / std::max<std::size_t>(1, largest);
-      query.limit = std::clamp<std::size_t>(largest ? room : 8, 1,
+      // Read in steps that cannot pass the budget by more than one todo, however large the
+      // todos to come are.
+      const std::size_t room = (export_page_bytes - todos.size()) / largest_todo_json_bytes;
+      query.limit = std::clamp<std::size_t>(room, 1,
                                             std::min<std::size_t>(50, export_page_todos - count));
       auto page = state.todos().list(owner, query, context.stop_token());
       for (const auto& item : page.items) {
         if (count++) todos += ',';
-        const auto before = todos.size();
         append_todo_json(todos, item, clock);
-        largest = std::max(largest, todos.size() - before);
       }
       next_cursor = std::move(page.next_cursor);
       if (!next_cursor || count >= export_page_todos || todos.size() >= export_page_bytes) break;
