@@ -943,12 +943,12 @@ void session_impl::run_on_pool(const request_id& id, const std::string& method,
     call->outcome = "timeout";
     call->stop.request_stop();
     if (auto self = weak_self.lock()) {
-      spdlog::warn("session {}: {} passed its deadline of {} ms", self->options_.session_id,
-                   method, timeout.count());
-      self->send_error_now(call->id, rpc_error(error_code::internal_error,
-                                               method + " did not finish within " +
-                                                   std::to_string(timeout.count()) +
-                                                   " ms; try again later"));
+      spdlog::warn("session {}: {} passed its deadline of {} ms", self->options_.session_id, method,
+                   timeout.count());
+      self->send_error_now(
+          call->id, rpc_error(error_code::internal_error, method + " did not finish within " +
+                                                              std::to_string(timeout.count()) +
+                                                              " ms; try again later"));
     }
   }));
   server_->workers.post([self = shared_from_this(), call, method, work = std::move(work)] {

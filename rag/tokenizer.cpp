@@ -90,13 +90,13 @@ namespace {
 // are indexed as overlapping pairs of characters (bigrams), as CJK analyzers do without a
 // dictionary: "機械学習" gives "機械", "械学", "学習", and a query for "学習" finds it.
 bool is_cjk(utf8proc_int32_t c) {
-  return (c >= 0x3005 && c <= 0x3007) ||    // 々 (repeat mark), 〆, 〇
-         (c >= 0x3040 && c <= 0x30FF) ||    // Hiragana, Katakana
-         (c >= 0x31F0 && c <= 0x31FF) ||    // Katakana phonetic extensions
-         (c >= 0x3400 && c <= 0x4DBF) ||    // CJK extension A
-         (c >= 0x4E00 && c <= 0x9FFF) ||    // CJK unified ideographs
-         (c >= 0xF900 && c <= 0xFAFF) ||    // CJK compatibility ideographs
-         (c >= 0x20000 && c <= 0x3134F);    // CJK extensions B to G
+  return (c >= 0x3005 && c <= 0x3007) ||  // 々 (repeat mark), 〆, 〇
+         (c >= 0x3040 && c <= 0x30FF) ||  // Hiragana, Katakana
+         (c >= 0x31F0 && c <= 0x31FF) ||  // Katakana phonetic extensions
+         (c >= 0x3400 && c <= 0x4DBF) ||  // CJK extension A
+         (c >= 0x4E00 && c <= 0x9FFF) ||  // CJK unified ideographs
+         (c >= 0xF900 && c <= 0xFAFF) ||  // CJK compatibility ideographs
+         (c >= 0x20000 && c <= 0x3134F);  // CJK extensions B to G
 }
 
 }  // namespace
@@ -226,7 +226,8 @@ void tokenizer::for_each_term(std::string_view text, Sink&& sink) {
         if (!is_letter_mark_or_number(code_point)) break;
         j += static_cast<std::size_t>(used);
       }
-      if (j > part_start) emit_part(normalized.substr(part_start, j - part_start), begin, end, sink);
+      if (j > part_start)
+        emit_part(normalized.substr(part_start, j - part_start), begin, end, sink);
       if (j < normalized.size()) {  // skip one separator code point
         utf8proc_int32_t code_point = 0;
         utf8proc_ssize_t used =

@@ -466,8 +466,7 @@ namespace {
 // Only listed origins: the default (loopback origins accepted, for local tools) does not let
 // every page a local dev server serves drive the server from the user's browser.
 template <typename Fields>
-void allow_cross_origin(const http::request<http::string_body>& request, Fields& out,
-                        bool listed) {
+void allow_cross_origin(const http::request<http::string_body>& request, Fields& out, bool listed) {
   const auto origin = request.find(http::field::origin);
   if (origin == request.end() || !listed) return;
   out.set(http::field::access_control_allow_origin, origin->value());

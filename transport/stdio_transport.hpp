@@ -23,9 +23,9 @@ struct stdio_options {
   int stop_fd = -1;
 };
 
-// Serves one session until end of input (or stop_fd). End of input means "no more requests", not "forget
-// the ones sent": calls already read run on and are answered, for up to finish_timeout; then
-// what still runs is cancelled, handlers get up to drain_timeout to return, the output is
+// Serves one session until end of input (or stop_fd). End of input means "no more requests", not
+// "forget the ones sent": calls already read run on and are answered, for up to finish_timeout;
+// then what still runs is cancelled, handlers get up to drain_timeout to return, the output is
 // flushed, and it returns 0. Returns 1 when the input cannot be read. Blocks the calling thread.
 int serve_stdio(mcp::server& server, const stdio_options& options,
                 mcp::session_options session_options);

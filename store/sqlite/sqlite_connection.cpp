@@ -107,8 +107,8 @@ std::string lower_case(std::string_view text) {
       continue;
     }
     utf8proc_int32_t code_point = 0;
-    const auto used = utf8proc_iterate(data + i, static_cast<utf8proc_ssize_t>(text.size() - i),
-                                       &code_point);
+    const auto used =
+        utf8proc_iterate(data + i, static_cast<utf8proc_ssize_t>(text.size() - i), &code_point);
     if (used <= 0) {  // not UTF-8: the byte as it is
       out += text[i++];
       continue;

@@ -1,11 +1,11 @@
 // Resources: listing, templates, reading (static and templated), errors, subscriptions and
 // list_changed; plus match_uri_template as a pure function.
 
+#include <gtest/gtest.h>
+
 #include <future>
 #include <set>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "mcp/resource.hpp"
 #include "mcp/server.hpp"
@@ -262,16 +262,18 @@ TEST_F(Resources, UpdatesReachOnlySubscribedSessions) {
 // link them) fires when the resource changes; with the URI subscribed to. Other resources whose
 // URI merely starts the same do not count.
 TEST_F(Resources, ASubscriptionToAPartFiresWhenItsResourceChanges) {
-  for (const char* uri : {"book://chapters/a#setup", "book://chapters/a#usage", "book://chapters/ab",
-                          "book://chapters/ab#setup"}) {
+  for (const char* uri : {"book://chapters/a#setup", "book://chapters/a#usage",
+                          "book://chapters/ab", "book://chapters/ab#setup"}) {
     EXPECT_EQ(harness->request("resources/subscribe", {{"uri", uri}})["result"], json::object());
   }
   harness->server.notify_resource_updated("book://chapters/a");
-  auto is_update = [](const json& m) { return is_notification(m, "notifications/resources/updated"); };
+  auto is_update = [](const json& m) {
+    return is_notification(m, "notifications/resources/updated");
+  };
   for (const char* uri : {"book://chapters/a#setup", "book://chapters/a#usage"}) {
-    ASSERT_TRUE(harness->sink->wait_for(
-        [&](const json& m) { return is_update(m) && m["params"]["uri"] == uri; }))
-        << uri;
+    ASSERT_TRUE(harness->sink->wait_for([&](const json& m) {
+      return is_update(m) && m["params"]["uri"] == uri;
+    })) << uri;
   }
   std::set<std::string> uris;
   for (const auto& message : harness->sink->find(is_update))

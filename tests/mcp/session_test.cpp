@@ -362,8 +362,9 @@ TEST(Batches, ARequestReusingTheIdOfARunningMemberIsRefusedOutsideTheArray) {
   ASSERT_TRUE(started.wait());
   harness.send_text(R"({"jsonrpc":"2.0","id":"g","method":"tools/call",
                         "params":{"name":"gate","arguments":{}}})");
-  auto refusal = harness.sink->wait_for(
-      [](const json& message) { return is_response_to(message, "g") && message.contains("error"); });
+  auto refusal = harness.sink->wait_for([](const json& message) {
+    return is_response_to(message, "g") && message.contains("error");
+  });
   ASSERT_TRUE(refusal);
   EXPECT_NE((*refusal)["error"]["message"].get<std::string>().find("already in use"),
             std::string::npos);

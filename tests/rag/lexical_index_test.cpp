@@ -104,10 +104,11 @@ TEST(Search, LimitPathPrefixAndResultFields) {
 // A Japanese or Chinese page is found by a word of it, whatever sentence it sits in.
 TEST(Search, CjkTextIsFoundByAWordInsideASentence) {
   lexical_index index;
-  index.rebuild({make_chunk("ja.md", 0, "逆運動学はロボットアームの関節角度を求める計算です", "逆運動学"),
-                 make_chunk("zh.md", 0, "机器人通过传感器感知环境", "传感器"),
-                 make_chunk("en.md", 0, "inverse kinematics computes joint angles", "IK")},
-                5);
+  index.rebuild(
+      {make_chunk("ja.md", 0, "逆運動学はロボットアームの関節角度を求める計算です", "逆運動学"),
+       make_chunk("zh.md", 0, "机器人通过传感器感知环境", "传感器"),
+       make_chunk("en.md", 0, "inverse kinematics computes joint angles", "IK")},
+      5);
   auto joints = index.search({"関節角度", 10, ""});
   ASSERT_EQ(joints.size(), 1u);
   EXPECT_EQ(joints[0].document_path, "ja.md");

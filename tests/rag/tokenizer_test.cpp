@@ -38,7 +38,8 @@ TEST(Tokenizer, UnicodeFoldingAndNormalisation) {
   EXPECT_EQ(terms("café"), terms("cafe\u0301"));    // composed vs decomposed
   EXPECT_EQ(terms("Ünïcödé"), (list{"ünïcödé"}));
   EXPECT_EQ(terms("θ1 + θ2"), (list{"θ1", "θ2"}));
-  EXPECT_EQ(terms("日本語のテキスト"), (list{"日本", "本語", "語の", "のテ", "テキ", "キス", "スト"}));
+  EXPECT_EQ(terms("日本語のテキスト"),
+            (list{"日本", "本語", "語の", "のテ", "テキ", "キス", "スト"}));
   EXPECT_EQ(terms("emoji 🤖 robot"), (list{"emoji", "robot"}));
 }
 
@@ -50,7 +51,7 @@ TEST(Tokenizer, CjkRunsGiveOverlappingBigrams) {
   EXPECT_EQ(terms("人々"), (list{"人々"}));  // the repeat mark belongs to the run
   EXPECT_EQ(terms("ROS2のノード"), (list{"ros2", "のノ", "ノー", "ード"}));
   EXPECT_EQ(terms("PID制御とrobots"), (list{"pid", "制御", "御と", "robot"}));
-  EXPECT_EQ(terms("ﾉｰﾄﾞ"), terms("ノード"));  // half-width katakana, NFKC
+  EXPECT_EQ(terms("ﾉｰﾄﾞ"), terms("ノード"));              // half-width katakana, NFKC
   EXPECT_EQ(terms("로봇 공학"), (list{"로봇", "공학"}));  // Hangul is written with spaces
   // A long Japanese sentence is no longer one word over 64 bytes, dropped.
   const std::string sentence = "逆運動学はロボットアームの関節角度を目標位置から求める計算です";

@@ -185,8 +185,8 @@ TEST_P(TodoRepositoryTest, TextSearchIsALiteralCaseInsensitiveSubstring) {
 }
 
 TEST_P(TodoRepositoryTest, TextSearchFoldsTheCaseOfEveryScriptOnBothBackEnds) {
-  for (const char* title : {"Ünïcode Über", "ÉCOLE normale", "Ωμέγα ΣΟΦΙΑ", "Москва ПЛАН",
-                            "ǅemal", "plain ascii"}) {
+  for (const char* title :
+       {"Ünïcode Über", "ÉCOLE normale", "Ωμέγα ΣΟΦΙΑ", "Москва ПЛАН", "ǅemal", "plain ascii"}) {
     add("alice", titled(title));
   }
   auto notes_only = titled("untitled");

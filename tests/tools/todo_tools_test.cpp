@@ -597,8 +597,7 @@ TEST_P(TodoToolsTest, ExportComesInBoundedPagesThatTogetherHoldTheWholeListOnce)
   // 1,060 small todos: pages of 500, 500 and 60, oldest first across the pages.
   for (int batch = 0; batch < 1060 / 20; ++batch) {
     json items = json::array();
-    for (int i = 0; i < 20; ++i)
-      items.push_back({{"title", "t" + std::to_string(batch * 20 + i)}});
+    for (int i = 0; i < 20; ++i) items.push_back({{"title", "t" + std::to_string(batch * 20 + i)}});
     alice->ok("todo_add", {{"items", items}});
   }
   const json first = alice->ok("todo_export");

@@ -5,10 +5,6 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <unistd.h>
-
-#include <filesystem>
-#include <fstream>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -22,6 +18,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -145,7 +143,9 @@ class HttpServerTest : public ::testing::Test {
   // without reading the answer.
   tcp::socket post_call_on_new_connection(const std::string& tool, int id) {
     const std::string session(exchange(post(initialize_request))["Mcp-Session-Id"]);
-    auto call = post({{"jsonrpc", "2.0"}, {"id", id}, {"method", "tools/call"},
+    auto call = post({{"jsonrpc", "2.0"},
+                      {"id", id},
+                      {"method", "tools/call"},
                       {"params", {{"name", tool}, {"arguments", json::object()}}}},
                      session);
     call.set(http::field::host, "127.0.0.1");
@@ -405,8 +405,8 @@ TEST_F(HttpServerTest, StreamableHttpSessionLifecycle) {
 TEST_F(HttpServerTest, BrowsersOfAnAllowedOriginPassCorsAndOthersDoNot) {
   listen_options options;
   options.allowed_origins = {"https://book.example"};
-  const auto keys = std::filesystem::temp_directory_path() /
-                    ("bookmcp-cors-keys-" + std::to_string(::getpid()));
+  const auto keys =
+      std::filesystem::temp_directory_path() / ("bookmcp-cors-keys-" + std::to_string(::getpid()));
   std::ofstream(keys) << "reader key-of-the-reader-0123456789\n";
   options.auth = load_api_keys(keys.string());
   std::filesystem::remove(keys);
@@ -425,7 +425,8 @@ TEST_F(HttpServerTest, BrowsersOfAnAllowedOriginPassCorsAndOthersDoNot) {
   EXPECT_NE(std::string(allowed[http::field::access_control_allow_methods]).find("POST"),
             std::string::npos);
   const std::string headers(allowed[http::field::access_control_allow_headers]);
-  for (const char* name : {"Authorization", "Content-Type", "Mcp-Session-Id", "MCP-Protocol-Version"})
+  for (const char* name :
+       {"Authorization", "Content-Type", "Mcp-Session-Id", "MCP-Protocol-Version"})
     EXPECT_NE(headers.find(name), std::string::npos) << name << " in " << headers;
   EXPECT_EQ(allowed[http::field::vary], "Origin");
 
@@ -448,8 +449,9 @@ TEST_F(HttpServerTest, BrowsersOfAnAllowedOriginPassCorsAndOthersDoNot) {
   const auto answered = exchange(request);
   EXPECT_EQ(answered.result(), http::status::ok) << answered.body();
   EXPECT_EQ(answered[http::field::access_control_allow_origin], "https://book.example");
-  EXPECT_NE(std::string(answered[http::field::access_control_expose_headers]).find("Mcp-Session-Id"),
-            std::string::npos);
+  EXPECT_NE(
+      std::string(answered[http::field::access_control_expose_headers]).find("Mcp-Session-Id"),
+      std::string::npos);
   EXPECT_FALSE(std::string(answered["Mcp-Session-Id"]).empty());
 
   // A request of another origin is refused, with nothing for it to read.

@@ -143,7 +143,8 @@ TEST_F(StdioTransportTest, AStopAnswersTheCallsAlreadyReadAndReadsNoMore) {
   std::string output;
   std::thread reader([&] {
     char buffer[4096];
-    for (ssize_t got; (got = ::read(out[0], buffer, sizeof buffer)) > 0;) output.append(buffer, got);
+    for (ssize_t got; (got = ::read(out[0], buffer, sizeof buffer)) > 0;)
+      output.append(buffer, got);
   });
   std::thread client([&] {
     const std::string input = requests({400});
@@ -160,8 +161,8 @@ TEST_F(StdioTransportTest, AStopAnswersTheCallsAlreadyReadAndReadsNoMore) {
     ::close(in[1]);
   });
   const auto started = std::chrono::steady_clock::now();
-  EXPECT_EQ(serve_stdio(*server_, options, {.identity = "t", .transport = "stdio", .session_id = {}}),
-            0);
+  EXPECT_EQ(
+      serve_stdio(*server_, options, {.identity = "t", .transport = "stdio", .session_id = {}}), 0);
   const auto took = std::chrono::steady_clock::now() - started;
   client.join();
   ::close(out[1]);

@@ -702,8 +702,8 @@ mcp::tool_result handle_export(todo_tools_state& state, mcp::tool_context& conte
       // Read in steps that cannot pass the budget by more than one todo, however large the
       // todos to come are.
       const std::size_t room = (export_page_bytes - todos.size()) / largest_todo_json_bytes;
-      query.limit = std::clamp<std::size_t>(room, 1,
-                                            std::min<std::size_t>(50, export_page_todos - count));
+      query.limit =
+          std::clamp<std::size_t>(room, 1, std::min<std::size_t>(50, export_page_todos - count));
       auto page = state.todos().list(owner, query, context.stop_token());
       for (const auto& item : page.items) {
         if (count++) todos += ',';
