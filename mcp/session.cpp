@@ -932,25 +932,34 @@ void session_impl::finish_call(const std::shared_ptr<call_state>& call) {
   observe(call->method, call->tool_name, call->outcome.load(), call->id, call->started);
 }
 
+void session_impl::arm_call_deadline(const std::shared_ptr<call_state>& call,
+                                     std::chrono::milliseconds timeout, std::string what,
+                                     std::function<void(session_impl&, call_state&)> answer) {
+  call->deadline = std::chrono::steady_clock::now() + timeout;
+  std::weak_ptr<session_impl> weak_self = shared_from_this();
+  call->arm_deadline(server_->workers.run_after(
+      timeout, [weak_self, call, timeout, what = std::move(what), answer = std::move(answer)] {
+        if (!call->claim()) return;
+        call->outcome = "timeout";
+        call->stop.request_stop();
+        if (auto self = weak_self.lock()) {
+          spdlog::warn("session {}: {} passed its deadline of {} ms", self->options_.session_id,
+                       what, timeout.count());
+          answer(*self, *call);
+        }
+      }));
+}
+
 void session_impl::run_on_pool(const request_id& id, const std::string& method,
                                std::function<json()> work) {
   auto call = register_call(id, method, json::object());
   const auto timeout = server_->options.request_timeout;
-  call->deadline = std::chrono::steady_clock::now() + timeout;
-  std::weak_ptr<session_impl> weak_self = shared_from_this();
-  call->arm_deadline(server_->workers.run_after(timeout, [weak_self, call, method, timeout] {
-    if (!call->claim()) return;
-    call->outcome = "timeout";
-    call->stop.request_stop();
-    if (auto self = weak_self.lock()) {
-      spdlog::warn("session {}: {} passed its deadline of {} ms", self->options_.session_id, method,
-                   timeout.count());
-      self->send_error_now(
-          call->id, rpc_error(error_code::internal_error, method + " did not finish within " +
-                                                              std::to_string(timeout.count()) +
-                                                              " ms; try again later"));
-    }
-  }));
+  arm_call_deadline(call, timeout, method, [method, timeout](session_impl& self, call_state& late) {
+    self.send_error_now(late.id,
+                        rpc_error(error_code::internal_error, method + " did not finish within " +
+                                                                  std::to_string(timeout.count()) +
+                                                                  " ms; try again later"));
+  });
   server_->workers.post([self = shared_from_this(), call, method, work = std::move(work)] {
     std::optional<json> result;
     std::optional<rpc_error> error;
@@ -1017,20 +1026,13 @@ void session_impl::start_tool_call(const request_id& id, const json& params) {
     return;
   }
   const auto timeout = tool->definition.timeout;
-  call->deadline = std::chrono::steady_clock::now() + timeout;
-  std::weak_ptr<session_impl> weak_self = shared_from_this();
-  call->arm_deadline(server_->workers.run_after(timeout, [weak_self, call, timeout] {
-    if (!call->claim()) return;
-    call->outcome = "timeout";
-    call->stop.request_stop();
-    if (auto self = weak_self.lock()) {
-      spdlog::warn("session {}: tool {} passed its deadline of {} ms", self->options_.session_id,
-                   call->tool_name, timeout.count());
-      self->send_result_now(call->id, tool_result::error("Tool " + call->tool_name + " did not finish within its time limit of " +
-                                                         std::to_string(timeout.count()) + " ms and was cancelled.")
-                                          .to_json());
-    }
-  }));
+  arm_call_deadline(call, timeout, "tool " + name, [timeout](session_impl& self, call_state& late) {
+    self.send_result_now(
+        late.id,
+        tool_result::error("Tool " + late.tool_name + " did not finish within its time limit of " +
+                           std::to_string(timeout.count()) + " ms and was cancelled.")
+            .to_json());
+  });
 
   const bool non_blocking = static_cast<bool>(tool->definition.async_handler);
   std::function<bool()> job;

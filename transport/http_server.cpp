@@ -388,9 +388,18 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   bool origin_allowed(const std::string& origin) const;
   // Whether `origin` is listed in allowed_origins (or "*" is): only those get CORS.
   bool origin_listed(std::string_view origin) const;
-  bool cors_for(const http::request<http::string_body>& request) const {
+  // CORS: a browser page of an origin given with --allowed-origin may read the answer, and
+  // the headers it needs (the session id to send back, the protocol version, the bearer
+  // challenge). Only listed origins: the default (loopback origins accepted, for local tools)
+  // does not let every page a local dev server serves drive the server from the user's browser.
+  template <typename Fields>
+  void allow_cross_origin(const http::request<http::string_body>& request, Fields& out) const {
     const auto origin = request.find(http::field::origin);
-    return origin != request.end() && origin_listed(origin->value());
+    if (origin == request.end() || !origin_listed(origin->value())) return;
+    out.set(http::field::access_control_allow_origin, origin->value());
+    out.set(http::field::vary, "Origin");
+    out.set(http::field::access_control_expose_headers,
+            "Mcp-Session-Id, MCP-Protocol-Version, WWW-Authenticate, Retry-After");
   }
   // A browser's preflight (OPTIONS /mcp): 204 with what the allowed origin may send, 403
   // otherwise. Needs no credentials (browsers send none with it).
@@ -450,32 +459,13 @@ http_server::impl::response http_server::impl::json_error(const http::request<ht
 
 bool http_server::impl::origin_allowed(const std::string& origin) const {
   if (options.allowed_origins.empty()) return is_loopback_host(host_of(origin));
-  return std::any_of(options.allowed_origins.begin(), options.allowed_origins.end(),
-                     [&](const std::string& item) { return item == origin || item == "*"; });
+  return origin_listed(origin);
 }
 
 bool http_server::impl::origin_listed(std::string_view origin) const {
   return std::any_of(options.allowed_origins.begin(), options.allowed_origins.end(),
                      [&](const std::string& item) { return item == origin || item == "*"; });
 }
-
-namespace {
-
-// CORS: a browser page of an origin given with --allowed-origin may read the answer, and the
-// headers it needs (the session id to send back, the protocol version, the bearer challenge).
-// Only listed origins: the default (loopback origins accepted, for local tools) does not let
-// every page a local dev server serves drive the server from the user's browser.
-template <typename Fields>
-void allow_cross_origin(const http::request<http::string_body>& request, Fields& out, bool listed) {
-  const auto origin = request.find(http::field::origin);
-  if (origin == request.end() || !listed) return;
-  out.set(http::field::access_control_allow_origin, origin->value());
-  out.set(http::field::vary, "Origin");
-  out.set(http::field::access_control_expose_headers,
-          "Mcp-Session-Id, MCP-Protocol-Version, WWW-Authenticate, Retry-After");
-}
-
-}  // namespace
 
 http_server::impl::response http_server::impl::preflight(
     const http::request<http::string_body>& request) {
@@ -492,7 +482,7 @@ http_server::impl::response http_server::impl::preflight(
   out.erase(http::field::content_type);
   out.set(http::field::allow, "GET, POST, DELETE, OPTIONS");
   if (origin != request.end()) {
-    allow_cross_origin(request, out, true);
+    allow_cross_origin(request, out);
     out.set(http::field::access_control_allow_methods, "GET, POST, DELETE");
     out.set(http::field::access_control_allow_headers,
             "Authorization, Content-Type, Accept, Mcp-Session-Id, MCP-Protocol-Version, "
@@ -863,7 +853,7 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
   head.set(http::field::server, "bookmcp");
   head.set(http::field::content_type, "text/event-stream");
   head.set(http::field::cache_control, "no-cache");
-  allow_cross_origin(request, head, cors_for(request));
+  allow_cross_origin(request, head);
   if (!new_session_id.empty()) head.set("Mcp-Session-Id", new_session_id);
   event_stream_body body_out(stream, request.version());
   body_out.frame(head, request.keep_alive());
@@ -921,7 +911,7 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
   head.set(http::field::server, "bookmcp");
   head.set(http::field::content_type, "text/event-stream");
   head.set(http::field::cache_control, "no-cache");
-  allow_cross_origin(request, head, cors_for(request));
+  allow_cross_origin(request, head);
   event_stream_body body_out(stream, request.version());
   body_out.frame(head, request.keep_alive());
   http::response_serializer<http::empty_body> serializer{head};
@@ -1289,7 +1279,7 @@ net::awaitable<void> http_server::impl::run_connection(tcp::socket socket) {
     // a 403 is for an origin or host that is not allowed.
     if (path == kMcpPath && out->result() != http::status::forbidden &&
         out->find(http::field::access_control_allow_origin) == out->end())
-      allow_cross_origin(request, *out, cors_for(request));
+      allow_cross_origin(request, *out);
     const bool keep_alive = out->keep_alive() && !stopping;
     out->keep_alive(keep_alive);
     co_await write_response(stream, *out, error);

@@ -127,6 +127,10 @@ class session_impl final : public server_session, public std::enable_shared_from
   std::shared_ptr<call_state> register_call(const request_id& id, const std::string& method,
                                             const json& params);
   void finish_call(const std::shared_ptr<call_state>& call);
+  // Arms `call`'s deadline: past `timeout`, unless it was answered first, the call is stopped
+  // and `answer` answers it (the late result is dropped); `what` names it in the log.
+  void arm_call_deadline(const std::shared_ptr<call_state>& call, std::chrono::milliseconds timeout,
+                         std::string what, std::function<void(session_impl&, call_state&)> answer);
   void run_on_pool(const request_id& id, const std::string& method, std::function<json()> work);
   void start_tool_call(const request_id& id, const json& params);
   void run_tool(const std::shared_ptr<call_state>& call, const std::shared_ptr<registered_tool>& tool,

@@ -215,10 +215,10 @@ std::string query_fingerprint(const todo_query& query) {
   canonical += std::to_string(static_cast<int>(query.direction));
   member("from");
   append_json_text(canonical, query.due_from ? query.due_from->to_string() : "");
-  // Whether, not when: "overdue as of now" moves between pages, and the keyset position
-  // does not depend on it (a todo falling due meanwhile is like one added meanwhile).
   member("offset");
   canonical += std::to_string(query.utc_offset.count());
+  // Whether, not when: "overdue as of now" moves between pages, and the keyset position
+  // does not depend on it (a todo falling due meanwhile is like one added meanwhile).
   member("overdue");
   canonical += query.overdue_at.has_value() ? "true" : "false";
   member("sort");

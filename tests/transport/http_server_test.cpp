@@ -243,13 +243,25 @@ TEST_F(HttpServerTest, WebSocketBinaryFrameClosesWithUnknownData) {
 TEST_F(HttpServerTest, Expect100ContinueGetsContinueBeforeTheBodyIsSent) {
   start();
   const std::string body = initialize_request.dump();
-  tcp::socket socket = connect();
-  const std::string head =
-      "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-      "Accept: application/json, text/event-stream\r\nExpect: 100-continue\r\n"
-      "Content-Length: " +
-      std::to_string(body.size()) + "\r\n\r\n";
-  net::write(socket, net::buffer(head));
+  // A POST head announcing `length` bytes of body, with "Expect: 100-continue", on a new
+  // connection; nothing of the body is sent.
+  const auto send_head = [&](std::size_t length, const std::string& extra_fields) {
+    tcp::socket socket = connect();
+    const std::string head =
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra_fields +
+        "Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"
+        "Expect: 100-continue\r\nContent-Length: " +
+        std::to_string(length) + "\r\n\r\n";
+    net::write(socket, net::buffer(head));
+    return socket;
+  };
+  const auto final_status = [](tcp::socket& socket) {
+    beast::flat_buffer buffer;
+    http::response<http::string_body> response;
+    http::read(socket, buffer, response);
+    return response.result();
+  };
+  tcp::socket socket = send_head(body.size(), "");
   // A server that waits for the body would never answer: give up after 3 s (a failure).
   const timeval limit{3, 0};
   ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
@@ -273,29 +285,12 @@ TEST_F(HttpServerTest, Expect100ContinueGetsContinueBeforeTheBodyIsSent) {
   EXPECT_TRUE(json::parse(response.body()).contains("result")) << response.body();
 
   // Over the 64 KiB limit: 413 without asking for the body.
-  tcp::socket second = connect();
-  const std::string big_head =
-      "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-      "Accept: application/json, text/event-stream\r\nExpect: 100-continue\r\n"
-      "Content-Length: 1000000\r\n\r\n";
-  net::write(second, net::buffer(big_head));
-  beast::flat_buffer big_buffer;
-  http::response<http::string_body> refused;
-  http::read(second, big_buffer, refused);
-  EXPECT_EQ(refused.result(), http::status::payload_too_large);
+  tcp::socket second = send_head(1000000, "");
+  EXPECT_EQ(final_status(second), http::status::payload_too_large);
 
   // A request that will be refused (here its origin) is refused before its body is sent.
-  tcp::socket third = connect();
-  const std::string foreign_head =
-      "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: https://evil.example\r\n"
-      "Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"
-      "Expect: 100-continue\r\nContent-Length: " +
-      std::to_string(body.size()) + "\r\n\r\n";
-  net::write(third, net::buffer(foreign_head));
-  beast::flat_buffer third_buffer;
-  http::response<http::string_body> forbidden;
-  http::read(third, third_buffer, forbidden);
-  EXPECT_EQ(forbidden.result(), http::status::forbidden);
+  tcp::socket third = send_head(body.size(), "Origin: https://evil.example\r\n");
+  EXPECT_EQ(final_status(third), http::status::forbidden);
 }
 
 TEST_F(HttpServerTest, WebSocketOversizedMessageClosesWithTooBig) {
