@@ -14,6 +14,7 @@
 #include "app/config.hpp"
 #include "mcp/server.hpp"
 #include "store/document_registry.hpp"
+#include "transport/http_server.hpp"
 
 namespace bookmcp::app {
 
@@ -34,6 +35,10 @@ class book_service {
   // book://doc/{+path}. `server` must outlive this service.
   void register_with(mcp::server& server);
 
+  // /readyz checks of the book's outside dependencies (the embeddings endpoint, optional:
+  // search degrades to words without it). Empty without embeddings.
+  std::vector<transport::dependency_check> readiness() const;
+
   // Indexes the --docs roots now on a background thread, then every reindex_interval (when not
   // zero). Searches keep working meanwhile. Runs are announced through the server's resource
   // notifications (set up by register_with). Call at most once.
@@ -46,7 +51,9 @@ class book_service {
   std::jthread background_;
 };
 
-// `bookmcp index DIR [--data-dir D]`: indexes DIR (registered as a root, like --docs) with the
+// `bookmcp index DIR [--data-dir D]` (and `bookmcp reindex [--embeddings]`, which re-indexes
+// the roots given with --docs or else those the data directory holds, after forgetting every
+// vector with --embeddings): indexes DIR (registered as a root, like --docs) with the
 // same pipeline as index_documents. Progress on stderr: a bar on a terminal, one line per file
 // otherwise; a summary on stdout. SIGINT/SIGTERM stop it between files (the index stays
 // consistent). Returns 0, 1 when some files failed, 2 for a bad setup, 130 when interrupted.

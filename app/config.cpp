@@ -53,6 +53,19 @@ std::size_t parse_size(const std::string& name, const std::string& text) {
   return value * multiplier;
 }
 
+// A secret kept in a file (Docker and Kubernetes secrets): its content without the final
+// line break.
+std::string read_secret_file(const std::string& name, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw config_error("setting " + name + ": cannot read " + path);
+  std::ostringstream content;
+  content << in.rdbuf();
+  std::string secret = content.str();
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+  if (secret.empty()) throw config_error("setting " + name + ": " + path + " is empty");
+  return secret;
+}
+
 double parse_number(const std::string& name, const std::string& text) {
   double value = 0;
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -182,10 +195,52 @@ const std::vector<setting>& settings() {
        [](config& c, const auto& v) {
          c.db_statement_timeout = parse_milliseconds("db-statement-timeout", v.back());
        }},
-      {"qdrant-url", "QDRANT_URL", value_kind::text, "Qdrant URL (server profile)", {},
+      {"qdrant-url", "QDRANT_URL", value_kind::text,
+       "Qdrant URL, e.g. http://localhost:6333 (server profile): the book's dense and BM25 vectors "
+       "live there, shared by every replica; needs embeddings", {},
        [](config& c, const auto& v) { c.qdrant_url = v.back(); }},
       {"qdrant-api-key", "QDRANT_API_KEY", value_kind::text, "Qdrant API key", {},
        [](config& c, const auto& v) { c.qdrant_api_key = v.back(); }},
+      {"qdrant-collection", "QDRANT_COLLECTION", value_kind::text,
+       "Qdrant collection (default bookmcp)", {},
+       [](config& c, const auto& v) { c.qdrant_collection = v.back(); }},
+      {"embeddings-url", "EMBEDDINGS_URL", value_kind::text,
+       "base URL of an OpenAI-compatible embeddings API (e.g. https://api.openai.com/v1, "
+       "http://localhost:11434/v1): turns on dense and hybrid search", {},
+       [](config& c, const auto& v) { c.embeddings_url = v.back(); }},
+      {"embeddings-model", "EMBEDDINGS_MODEL", value_kind::text,
+       "embedding model name (e.g. text-embedding-3-small)", {},
+       [](config& c, const auto& v) { c.embeddings_model = v.back(); }},
+      {"embeddings-dimensions", "EMBEDDINGS_DIMENSIONS", value_kind::size,
+       "vector length to ask for (models that can shorten their vectors); default: the model's", {},
+       [](config& c, const auto& v) {
+         c.embeddings_dimensions = parse_size("embeddings-dimensions", v.back());
+         if (*c.embeddings_dimensions == 0 || *c.embeddings_dimensions > 65536)
+           throw config_error("setting embeddings-dimensions: must be between 1 and 65536");
+       }},
+      {"embeddings-api-key-file", "EMBEDDINGS_API_KEY_FILE", value_kind::text,
+       "file holding the embeddings API key (else EMBEDDINGS_API_KEY or OPENAI_API_KEY)", {},
+       [](config& c, const auto& v) { c.embeddings_api_key = read_secret_file("embeddings-api-key-file", v.back()); }},
+      {"embeddings-batch-size", "BOOKMCP_EMBEDDINGS_BATCH_SIZE", value_kind::size,
+       "inputs per embeddings request (default: OpenAI 256, Gemini 100, others 32)", {},
+       [](config& c, const auto& v) { c.embeddings_batch_size = parse_size("embeddings-batch-size", v.back()); }},
+      {"embeddings-concurrency", "BOOKMCP_EMBEDDINGS_CONCURRENCY", value_kind::size,
+       "embeddings requests in flight at once while indexing (default 4)", {},
+       [](config& c, const auto& v) {
+         c.embeddings_concurrency = parse_size("embeddings-concurrency", v.back());
+         if (c.embeddings_concurrency == 0) throw config_error("setting embeddings-concurrency: must be at least 1");
+       }},
+      {"embeddings-timeout", "BOOKMCP_EMBEDDINGS_TIMEOUT", value_kind::milliseconds,
+       "deadline of one embeddings request while indexing (default 60s)", {},
+       [](config& c, const auto& v) { c.embeddings_timeout = parse_milliseconds("embeddings-timeout", v.back()); }},
+      {"embeddings-query-timeout", "BOOKMCP_EMBEDDINGS_QUERY_TIMEOUT", value_kind::milliseconds,
+       "deadline of a search query's embedding; past it search answers by words (default 3s)", {},
+       [](config& c, const auto& v) {
+         c.embeddings_query_timeout = parse_milliseconds("embeddings-query-timeout", v.back());
+       }},
+      {"embeddings-ca-file", "BOOKMCP_EMBEDDINGS_CA_FILE", value_kind::text,
+       "PEM file of CAs to trust for an https embeddings URL (default: the system's)", {},
+       [](config& c, const auto& v) { c.embeddings_ca_file = v.back(); }},
   };
   return table;
 }
@@ -273,6 +328,52 @@ std::string default_data_dir(const std::map<std::string, std::string>& environme
   return "./bookmcp-data";
 }
 
+// Embeddings and Qdrant: the key from the environment, and the combinations that cannot work.
+void check_retrieval_settings(config& out, const std::map<std::string, std::string>& environment) {
+  // The key: its file setting wins; else EMBEDDINGS_API_KEY; else OPENAI_API_KEY, as the
+  // OpenAI clients read it. Only from the environment: a flag would show in `ps`.
+  if (out.embeddings_api_key.empty()) {
+    for (const char* name : {"EMBEDDINGS_API_KEY", "OPENAI_API_KEY"}) {
+      if (auto it = environment.find(name); it != environment.end() && !it->second.empty()) {
+        out.embeddings_api_key = it->second;
+        break;
+      }
+    }
+  }
+  const auto is_http_url = [](const std::string& url) {
+    return url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0;
+  };
+  if (out.embeddings_url.empty() != out.embeddings_model.empty()) {
+    throw config_error(out.embeddings_url.empty()
+                           ? "setting embeddings-model is set without embeddings-url: give the embeddings API's "
+                             "base URL too (EMBEDDINGS_URL)"
+                           : "setting embeddings-url is set without embeddings-model: name the model too "
+                             "(EMBEDDINGS_MODEL, e.g. text-embedding-3-small)");
+  }
+  if (out.embeddings_url.empty() &&
+      (out.sources.contains("embeddings-dimensions") || out.sources.contains("embeddings-batch-size"))) {
+    throw config_error("embeddings settings are given without embeddings-url");
+  }
+  if (!out.embeddings_url.empty() && !is_http_url(out.embeddings_url)) {
+    throw config_error("setting embeddings-url: \"" + out.embeddings_url + "\" must start with http:// or https://");
+  }
+  if (!out.qdrant_url.empty() && out.embeddings_url.empty()) {
+    throw config_error("setting qdrant-url (QDRANT_URL) needs embeddings: Qdrant holds the book's vectors, so set "
+                       "EMBEDDINGS_URL and EMBEDDINGS_MODEL too (or unset QDRANT_URL to search the book by words "
+                       "from the data directory)");
+  }
+  if (out.qdrant_url.empty() && (out.sources.contains("qdrant-api-key") || out.sources.contains("qdrant-collection"))) {
+    throw config_error("QDRANT_API_KEY or --qdrant-collection is set without QDRANT_URL");
+  }
+  if (!out.qdrant_url.empty() && !is_http_url(out.qdrant_url)) {
+    throw config_error("setting qdrant-url: \"" + out.qdrant_url +
+                       "\" must start with http:// or https:// (Qdrant's REST port, 6333)");
+  }
+  if (out.reindex_embeddings && out.embeddings_url.empty()) {
+    throw config_error("bookmcp reindex --embeddings needs embeddings configured (EMBEDDINGS_URL and EMBEDDINGS_MODEL)");
+  }
+}
+
 }  // namespace
 
 std::map<std::string, std::string> process_environment() {
@@ -305,6 +406,9 @@ config load_config(const std::vector<std::string>& args, const std::map<std::str
   } else if (!args.empty() && args[0] == "migrate") {
     out.mode = run_mode::migrate_command;
     first = 1;
+  } else if (!args.empty() && args[0] == "reindex") {
+    out.mode = run_mode::reindex_command;
+    first = 1;
   }
   for (std::size_t i = first; i < args.size(); ++i) {
     std::string arg = args[i];
@@ -318,6 +422,10 @@ config load_config(const std::vector<std::string>& args, const std::map<std::str
     }
     if (arg == "--stdio") {
       stdio_flag = true;
+      continue;
+    }
+    if (arg == "--embeddings" && out.mode == run_mode::reindex_command) {
+      out.reindex_embeddings = true;
       continue;
     }
     if (arg.rfind("--", 0) != 0) throw config_error("unexpected argument \"" + arg + "\" (see --help)");
@@ -383,11 +491,13 @@ config load_config(const std::vector<std::string>& args, const std::map<std::str
   if (stdio_flag && out.sources.contains("listen") && out.sources["listen"] == "flag") {
     throw config_error("--stdio and --listen exclude each other");
   }
-  const bool command = out.mode == run_mode::index_command || out.mode == run_mode::migrate_command;
+  const run_mode command_mode = out.mode;
+  const bool command = command_mode == run_mode::index_command || command_mode == run_mode::migrate_command ||
+                       command_mode == run_mode::reindex_command;
   if (command && (stdio_flag || (out.sources.contains("listen") && out.sources["listen"] == "flag"))) {
-    throw config_error("--stdio and --listen do not apply to the index and migrate commands");
+    throw config_error("--stdio and --listen do not apply to the index, reindex and migrate commands");
   }
-  if (command && out.sources.contains("listen")) out.mode = first == 1 ? run_mode::migrate_command : run_mode::index_command;
+  if (command && out.sources.contains("listen")) out.mode = command_mode;
   if (stdio_flag) out.mode = run_mode::serve_stdio;
   if (out.data_dir.empty()) out.data_dir = default_data_dir(environment);
   if (out.user.empty()) {
@@ -400,6 +510,7 @@ config load_config(const std::vector<std::string>& args, const std::map<std::str
                        std::to_string(out.db_pool_max) + ")");
   }
   if (out.mode == run_mode::serve_listen && !out.max_message_bytes_set) out.max_message_bytes = 4 * 1024 * 1024;
+  check_retrieval_settings(out, environment);
   return out;
 }
 
@@ -410,6 +521,8 @@ std::string usage_text() {
       "  bookmcp --stdio [--data-dir DIR] [--docs DIR ...]\n"
       "  bookmcp --listen HOST:PORT [--data-dir DIR] [--docs DIR ...]\n"
       "  bookmcp index DIR [--data-dir DIR]   index a book (same pipeline as index_documents)\n"
+      "  bookmcp reindex [--embeddings]        re-index the book of the data directory; with\n"
+      "                                       --embeddings, embed every chunk again\n"
       "  bookmcp migrate [--database-url URL] apply database migrations and exit\n"
       "  bookmcp --help | --version\n\n"
       "settings (flag, environment variable; flags win over the environment, which wins over\n"

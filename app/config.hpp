@@ -20,7 +20,15 @@ class config_error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-enum class run_mode { serve_stdio, serve_listen, index_command, migrate_command, show_help, show_version };
+enum class run_mode {
+  serve_stdio,
+  serve_listen,
+  index_command,
+  reindex_command,  // `bookmcp reindex [--embeddings]`
+  migrate_command,
+  show_help,
+  show_version
+};
 
 struct config {
   run_mode mode = run_mode::serve_stdio;
@@ -42,8 +50,20 @@ struct config {
   std::size_t db_pool_min = 5;         // Postgres pool: opened at start and kept
   std::size_t db_pool_max = 20;        // Postgres pool: at most
   std::chrono::milliseconds db_statement_timeout{30000};
-  std::string qdrant_url;
+  std::string qdrant_url;              // the book's vectors in Qdrant (server profile)
   std::string qdrant_api_key;
+  std::string qdrant_collection = "bookmcp";
+  // Embeddings (dense and hybrid retrieval) from an OpenAI-compatible endpoint; off when unset.
+  std::string embeddings_url;          // base URL, e.g. https://api.openai.com/v1
+  std::string embeddings_model;
+  std::optional<std::size_t> embeddings_dimensions;
+  std::string embeddings_api_key;      // EMBEDDINGS_API_KEY, OPENAI_API_KEY or the _FILE; never logged
+  std::size_t embeddings_batch_size = 0;  // inputs per request; 0: by provider
+  std::size_t embeddings_concurrency = 4;
+  std::chrono::milliseconds embeddings_timeout{60000};
+  std::chrono::milliseconds embeddings_query_timeout{3000};
+  std::string embeddings_ca_file;
+  bool reindex_embeddings = false;     // `bookmcp reindex --embeddings`
   // Network transports (--listen).
   std::size_t io_threads = 2;
   std::size_t max_connections = 20000;

@@ -154,7 +154,8 @@ int run(const bookmcp::app::config& settings, int stop_fd) {
     return 2;
   }
   if (settings.mode == app::run_mode::migrate_command) return run_migrate(settings);
-  if (settings.mode == app::run_mode::index_command) return app::run_index_command(settings);
+  if (settings.mode == app::run_mode::index_command || settings.mode == app::run_mode::reindex_command)
+    return app::run_index_command(settings);
 
   std::shared_ptr<store::database> database = open_database(settings);
   spdlog::info("storage: {} ({})", database->backend_name(),
@@ -182,7 +183,7 @@ int run(const bookmcp::app::config& settings, int stop_fd) {
   book.register_with(server);
   book.start_background_indexing(server);
 
-  std::vector<transport::dependency_check> readiness;
+  std::vector<transport::dependency_check> readiness = book.readiness();
   readiness.push_back({database->backend_name() == "sqlite" ? "sqlite" : "postgres", [database] {
                          try {
                            database->ping({});

@@ -102,6 +102,7 @@ indexer::indexer(store::document_registry& registry, lexical_index& index, index
 
 indexer::open_result indexer::open() {
   std::lock_guard lock(run_mutex_);
+  if (options_.dense) open_message_ = options_.dense->open();
   const std::int64_t generation = registry_.generation();
   if (!options_.snapshot_file.empty() && index_.load(options_.snapshot_file, generation)) {
     return open_result::loaded_snapshot;
@@ -109,6 +110,11 @@ indexer::open_result indexer::open() {
   index_.rebuild(registry_.all_chunks(), generation);
   if (!options_.snapshot_file.empty()) index_.save(options_.snapshot_file);
   return open_result::rebuilt;
+}
+
+void indexer::forget_embeddings() {
+  std::lock_guard lock(run_mutex_);
+  if (options_.dense) options_.dense->reset_model();
 }
 
 resolved_path indexer::resolve(std::string_view requested_path) const {
@@ -221,7 +227,8 @@ file_outcome indexer::index_file(const fs::path& root, const std::string& relati
   return file_outcome::added;
 }
 
-void indexer::finish_run(index_summary& summary) {
+void indexer::finish_run(index_summary& summary, std::stop_token stop,
+                         const progress_callback& progress) {
   // Read before the registry is compared: a change by another process after this point gives
   // the registry a newer generation than the saved snapshot, which is then not trusted.
   summary.generation = registry_.generation();
@@ -239,6 +246,19 @@ void indexer::finish_run(index_summary& summary) {
     index_.rebuild(registry_.all_chunks(), summary.generation);
   }
   if (!options_.snapshot_file.empty()) index_.save(options_.snapshot_file);
+  if (options_.dense) {
+    // After the lexical index is published and saved: the book is searchable by words while
+    // it is embedded, and whatever this step leaves undone the next run finds and completes.
+    dense_progress_callback on_embedding;
+    if (progress) {
+      on_embedding = [&](const dense_progress& state) {
+        index_progress report;
+        report.embedding = &state;
+        progress(report);
+      };
+    }
+    summary.dense = options_.dense->synchronise(*index_.snapshot(), stop, on_embedding);
+  }
 }
 
 index_summary indexer::index(std::string_view requested_path, const progress_callback& progress,
@@ -328,7 +348,7 @@ index_summary indexer::index(std::string_view requested_path, const progress_cal
     }
     report(relative, file_outcome::removed);
   }
-  finish_run(summary);
+  finish_run(summary, stop, progress);
   summary.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - started);
   return summary;
@@ -532,6 +552,13 @@ index_status indexer::status() const {
   status.chunks = snapshot->chunk_count();
   status.index_generation = snapshot->generation();
   status.registry_generation = registry_.generation();
+  if (options_.dense) {
+    status.dense_configured = true;
+    status.dense_store = std::string(options_.dense->store().kind());
+    status.dense_vectors = options_.dense->store().size();
+    status.dense_pending = options_.dense->pending();
+    status.embedding_model = options_.dense->fingerprint();
+  }
   return status;
 }
 

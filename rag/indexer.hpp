@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "rag/chunker.hpp"
+#include "rag/dense_retrieval.hpp"
 #include "rag/lexical_index.hpp"
 #include "store/document_registry.hpp"
 
@@ -54,6 +55,8 @@ struct indexer_options {
   std::uintmax_t max_file_bytes = 4 * 1024 * 1024;
   // Where the lexical index snapshot is persisted (e.g. <data-dir>/bm25.index). Empty: never.
   std::filesystem::path snapshot_file;
+  // Dense retrieval to keep in step (embeddings configured), or null. Must outlive the indexer.
+  dense_retriever* dense = nullptr;
 };
 
 enum class file_outcome { added, updated, unchanged, removed, failed };
@@ -69,6 +72,8 @@ struct index_progress {
   std::size_t total = 0;      // files found by the walk
   std::string path;           // relative to its root
   file_outcome outcome = file_outcome::unchanged;
+  // Set (and the fields above left as they were) while the run embeds chunks, after the files.
+  const dense_progress* embedding = nullptr;
 };
 // Called on the indexing thread after every file; must not call back into the indexer.
 using progress_callback = std::function<void(const index_progress&)>;
@@ -83,8 +88,11 @@ struct index_summary {
   bool cancelled = false;       // stopped early; every file handled so far is consistent
   std::int64_t generation = 0;  // registry generation the published index reflects
   std::chrono::milliseconds elapsed{0};
+  // The embedding step, when dense retrieval is configured.
+  std::optional<dense_sync_report> dense;
 
-  // Adds a later run's counts and errors; takes its generation and cancellation.
+  // Adds a later run's counts and errors; takes its generation, cancellation and embedding
+  // step (whose pending count is the latest).
   void accumulate(const index_summary& later) {
     added += later.added;
     updated += later.updated;
@@ -94,6 +102,21 @@ struct index_summary {
     errors.insert(errors.end(), later.errors.begin(), later.errors.end());
     generation = later.generation;
     cancelled = cancelled || later.cancelled;
+    if (later.dense) {
+      if (!dense) {
+        dense = later.dense;
+      } else {
+        dense->embedded += later.dense->embedded;
+        dense->removed += later.dense->removed;
+        dense->requests += later.dense->requests;
+        dense->retries += later.dense->retries;
+        dense->pending = later.dense->pending;
+        dense->cancelled = dense->cancelled || later.dense->cancelled;
+        if (!later.dense->error.empty()) dense->error = later.dense->error;
+        dense->chunk_errors.insert(dense->chunk_errors.end(), later.dense->chunk_errors.begin(),
+                                   later.dense->chunk_errors.end());
+      }
+    }
   }
 };
 
@@ -138,6 +161,12 @@ struct index_status {
   std::size_t chunks = 0;            // in the published index
   std::int64_t registry_generation = 0;
   std::int64_t index_generation = 0;
+  // Dense retrieval (when configured): vectors stored, chunks waiting for one, the model.
+  bool dense_configured = false;
+  std::string dense_store;  // "embedded", "qdrant"
+  std::size_t dense_vectors = 0;
+  std::size_t dense_pending = 0;
+  std::string embedding_model;  // the fingerprint
 };
 
 class indexer {
@@ -148,8 +177,15 @@ class indexer {
 
   enum class open_result { loaded_snapshot, rebuilt };
   // Startup: loads the snapshot file when its generation equals the registry's, else rebuilds
-  // the index from registry.all_chunks() (and saves a fresh snapshot when configured).
+  // the index from registry.all_chunks() (and saves a fresh snapshot when configured). With
+  // dense retrieval, checks the vector store's model (see dense_retriever::open; the message,
+  // if any, is in open_message()).
   open_result open();
+  const std::optional<std::string>& open_message() const noexcept { return open_message_; }
+
+  // Drops every vector so that the next run embeds the whole book again (bookmcp reindex
+  // --embeddings). No-op without dense retrieval.
+  void forget_embeddings();
 
   // Indexes a file or a folder (recursively: .md/.mdx files, skipping hidden, "_"-prefixed
   // and node_modules entries). Unchanged files (same content hash and chunker version) are
@@ -188,12 +224,14 @@ class indexer {
  private:
   file_outcome index_file(const std::filesystem::path& root, const std::string& relative,
                           const std::filesystem::path& absolute, index_summary& summary);
-  void finish_run(index_summary& summary);
+  void finish_run(index_summary& summary, std::stop_token stop = {},
+                  const progress_callback& progress = {});
 
   store::document_registry& registry_;
   lexical_index& index_;
   indexer_options options_;
   std::mutex run_mutex_;
+  std::optional<std::string> open_message_;
 };
 
 std::string_view to_string(file_outcome outcome) noexcept;

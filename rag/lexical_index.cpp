@@ -1,8 +1,5 @@
 #include "rag/lexical_index.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
 #include <bit>
@@ -12,6 +9,7 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "rag/binary_file.hpp"
 #include "rag/text.hpp"
 #include "rag/tokenizer.hpp"
 
@@ -38,6 +36,7 @@ struct search_scratch {
   std::vector<float> scores;
   std::vector<std::uint32_t> touched;
   std::vector<char> allowed_documents;
+  std::vector<term_match> matches;  // make_snippet
 };
 
 search_scratch& scratch() {
@@ -67,40 +66,39 @@ bool is_space(char c) {
   return c == ' ' || c == '\n' || c == '\t' || c == '\r';
 }
 
-// Appends text[begin, end) with whitespace runs collapsed to one space.
+// Appends text with whitespace runs collapsed to one space (a run of other bytes at a time).
 void append_collapsed(std::string& out, std::string_view text) {
-  for (char c : text) {
-    if (is_space(c)) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (is_space(text[i])) {
       if (!out.empty() && out.back() != ' ') out.push_back(' ');
-    } else {
-      out.push_back(c);
+      ++i;
+      continue;
     }
+    std::size_t run_end = i + 1;
+    while (run_end < text.size() && !is_space(text[run_end])) ++run_end;
+    out.append(text.data() + i, run_end - i);
+    i = run_end;
   }
 }
 
 std::string make_snippet(std::string_view text, const std::vector<std::string>& query_terms,
                          std::size_t window) {
-  std::vector<term_occurrence> occurrences = thread_tokenizer().tokenize(text);
-  std::vector<std::pair<const term_occurrence*, std::size_t>> matches;  // occurrence, term index
-  for (const auto& occurrence : occurrences) {
-    auto found = std::find(query_terms.begin(), query_terms.end(), occurrence.term);
-    if (found != query_terms.end()) {
-      matches.emplace_back(&occurrence, static_cast<std::size_t>(found - query_terms.begin()));
-    }
-  }
+  std::vector<term_match>& matches = scratch().matches;
+  matches.clear();
+  thread_tokenizer().find_terms(text, query_terms, matches);
   // The window holding the most distinct query terms, then the most matches.
   std::size_t best_first = 0, best_last = 0;
   int best_score = -1;
   for (std::size_t first = 0, last = 0; first < matches.size(); ++first) {
     if (last < first) last = first;
-    while (last + 1 < matches.size() &&
-           matches[last + 1].first->end - matches[first].first->begin <= window) {
+    while (last + 1 < matches.size() && matches[last + 1].end - matches[first].begin <= window) {
       ++last;
     }
     std::uint64_t seen = 0;
     int count = 0;
     for (std::size_t i = first; i <= last; ++i) {
-      seen |= 1ULL << (matches[i].second % 64);
+      seen |= 1ULL << (matches[i].term % 64);
       ++count;
     }
     int score = std::popcount(seen) * 1000 + count;
@@ -112,8 +110,8 @@ std::string make_snippet(std::string_view text, const std::vector<std::string>& 
   }
   std::size_t begin = 0;
   if (!matches.empty()) {
-    std::size_t span_begin = matches[best_first].first->begin;
-    std::size_t span_end = matches[best_last].first->end;
+    std::size_t span_begin = matches[best_first].begin;
+    std::size_t span_end = matches[best_last].end;
     std::size_t slack = window > span_end - span_begin ? window - (span_end - span_begin) : 0;
     begin = span_begin > slack / 3 ? span_begin - slack / 3 : 0;
   }
@@ -139,13 +137,13 @@ std::string make_snippet(std::string_view text, const std::vector<std::string>& 
   out.reserve(end - begin + 32);
   if (begin > 0) out += "\u2026 ";
   std::size_t cursor = begin;
-  for (const auto& [occurrence, term] : matches) {
-    if (occurrence->begin < cursor || occurrence->end > end) continue;
-    append_collapsed(out, text.substr(cursor, occurrence->begin - cursor));
+  for (const term_match& match : matches) {
+    if (match.begin < cursor || match.end > end) continue;
+    append_collapsed(out, text.substr(cursor, match.begin - cursor));
     out += "**";
-    out.append(text.substr(occurrence->begin, occurrence->end - occurrence->begin));
+    out.append(text.substr(match.begin, match.end - match.begin));
     out += "**";
-    cursor = occurrence->end;
+    cursor = match.end;
   }
   append_collapsed(out, text.substr(cursor, end - cursor));
   while (!out.empty() && out.back() == ' ') out.pop_back();
@@ -155,120 +153,13 @@ std::string make_snippet(std::string_view text, const std::vector<std::string>& 
 
 // --- binary file helpers -------------------------------------------------------------------
 
-// File checksum: 8 bytes per step (the content hash in text.hpp goes byte by byte, which is
-// too slow for a file of hundreds of megabytes).
-std::uint64_t file_checksum(std::string_view data) {
-  std::uint64_t hash = 0x9E3779B97F4A7C15ULL ^ data.size();
-  std::size_t i = 0;
-  for (; i + 8 <= data.size(); i += 8) {
-    std::uint64_t word;
-    std::memcpy(&word, data.data() + i, 8);
-    hash = (hash ^ word) * 0xff51afd7ed558ccdULL;
-    hash ^= hash >> 32;
-  }
-  return stable_hash(data.substr(i), hash);
-}
-
 constexpr char file_magic[8] = {'B', 'K', 'M', 'C', 'P', 'I', 'X', '1'};
 // Also the tokenizer's version: a saved index holds its terms, so a file of another version is
 // not loaded and the index is rebuilt from the registry (2: CJK runs as character pairs).
 constexpr std::uint32_t file_format_version = 2;
 
-class writer {
- public:
-  void bytes(const void* data, std::size_t size) {
-    buffer_.append(static_cast<const char*>(data), size);
-  }
-  template <typename T>
-  void value(T v) {
-    bytes(&v, sizeof v);
-  }
-  void string(std::string_view s) {
-    value(static_cast<std::uint32_t>(s.size()));
-    bytes(s.data(), s.size());
-  }
-  std::string& buffer() { return buffer_; }
-
- private:
-  std::string buffer_;
-};
-
-class reader {
- public:
-  explicit reader(std::string_view data) : data_(data) {}
-  template <typename T>
-  T value() {
-    T v{};
-    need(sizeof v);
-    std::memcpy(&v, data_.data() + offset_, sizeof v);
-    offset_ += sizeof v;
-    return v;
-  }
-  std::string string() {
-    auto size = value<std::uint32_t>();
-    need(size);
-    std::string s(data_.substr(offset_, size));
-    offset_ += size;
-    return s;
-  }
-  void bytes(void* out, std::size_t size) {
-    need(size);
-    std::memcpy(out, data_.data() + offset_, size);
-    offset_ += size;
-  }
-  bool at_end() const { return offset_ == data_.size(); }
-
- private:
-  void need(std::size_t size) const {
-    if (data_.size() - offset_ < size) throw std::runtime_error("truncated index file");
-  }
-  std::string_view data_;
-  std::size_t offset_ = 0;
-};
-
-void write_file_atomically(const std::filesystem::path& file, std::string_view content) {
-  std::filesystem::path temporary = file;
-  temporary += ".tmp." + std::to_string(::getpid());
-  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    throw std::runtime_error("cannot create " + temporary.string() + ": " + std::strerror(errno));
-  }
-  auto fail = [&](const char* what) {
-    int error = errno;
-    ::close(fd);
-    ::unlink(temporary.c_str());
-    throw std::runtime_error(std::string(what) + " " + temporary.string() + ": " +
-                             std::strerror(error));
-  };
-  const char* data = content.data();
-  std::size_t remaining = content.size();
-  while (remaining > 0) {
-    ssize_t written = ::write(fd, data, remaining);
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      fail("cannot write");
-    }
-    data += written;
-    remaining -= static_cast<std::size_t>(written);
-  }
-  if (::fsync(fd) != 0) fail("cannot fsync");
-  if (::close(fd) != 0) {
-    ::unlink(temporary.c_str());
-    throw std::runtime_error("cannot close " + temporary.string());
-  }
-  if (::rename(temporary.c_str(), file.c_str()) != 0) {
-    int error = errno;
-    ::unlink(temporary.c_str());
-    throw std::runtime_error("cannot rename to " + file.string() + ": " + std::strerror(error));
-  }
-  // Make the rename itself durable.
-  std::filesystem::path folder = file.parent_path().empty() ? "." : file.parent_path();
-  int folder_fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (folder_fd >= 0) {
-    ::fsync(folder_fd);
-    ::close(folder_fd);
-  }
-}
+using writer = binary_writer;
+using reader = binary_reader;
 
 }  // namespace
 
@@ -363,6 +254,28 @@ std::vector<search_hit> index_snapshot::search(const search_request& request) co
     hits.push_back(std::move(hit));
   }
   return hits;
+}
+
+const store::stored_chunk& index_snapshot::chunk(std::size_t i) const noexcept {
+  return chunks_[i]->chunk;
+}
+
+search_hit index_snapshot::describe(std::size_t i, std::string_view query,
+                                    std::size_t snippet_bytes) const {
+  std::vector<std::string> query_terms;
+  thread_tokenizer().append_terms(query, query_terms);
+  std::sort(query_terms.begin(), query_terms.end());
+  query_terms.erase(std::unique(query_terms.begin(), query_terms.end()), query_terms.end());
+  const store::stored_chunk& source = chunks_[i]->chunk;
+  search_hit hit;
+  hit.chunk_id = source.id;
+  hit.document_path = source.document_path;
+  hit.title = source.title;
+  hit.heading_path = source.heading_path;
+  hit.anchor = source.anchor;
+  hit.url = source.url;
+  hit.snippet = make_snippet(source.text, query_terms, std::max<std::size_t>(snippet_bytes, 40));
+  return hit;
 }
 
 // --- lexical_index -------------------------------------------------------------------------

@@ -88,6 +88,13 @@ class index_snapshot {
   // The chunk text for a chunk id, or nullptr. Linear scan: diagnostics and tests only.
   const store::stored_chunk* find_chunk(std::string_view chunk_id) const;
 
+  // The i-th chunk (i < chunk_count()), in (document path, position) order.
+  const store::stored_chunk& chunk(std::size_t i) const noexcept;
+
+  // The hit for chunk `i`, its snippet cut around `query`'s terms as search() cuts it: for
+  // chunks found another way (dense retrieval). `score` is left 0.
+  search_hit describe(std::size_t i, std::string_view query, std::size_t snippet_bytes) const;
+
  private:
   friend class lexical_index;
   std::int64_t generation_ = 0;

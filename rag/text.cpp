@@ -103,7 +103,8 @@ std::string slugify(std::string_view heading_text) {
       out.push_back('-');
       continue;
     }
-    if (is_letter_mark_or_number(code_point) || utf8proc_category(code_point) == UTF8PROC_CATEGORY_PC) {
+    if (is_letter_mark_or_number(code_point) ||
+        utf8proc_category(code_point) == UTF8PROC_CATEGORY_PC) {
       // JavaScript's toLowerCase, code point by code point.
       utf8proc_uint8_t buffer[4];
       utf8proc_ssize_t n = utf8proc_encode_char(utf8proc_tolower(code_point), buffer);

@@ -1,22 +1,22 @@
 #include "rag/tokenizer.hpp"
 
-#include "rag/text.hpp"
-
 #include <libstemmer.h>
 #include <utf8proc.h>
 
 #include <algorithm>
 #include <array>
 #include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 #include <unordered_set>
+
+#include "rag/text.hpp"
 
 namespace bookmcp::rag {
 
 namespace {
 
 constexpr std::size_t max_word_bytes = 64;
-constexpr std::size_t max_cached_stems = 1'000'000;
 
 // Snowball's English stop list (without "not"/"no"/"against", which carry meaning in
 // questions) plus contraction remnants produced by splitting on apostrophes.
@@ -44,13 +44,105 @@ const std::unordered_set<std::string_view>& stop_words() {
   return words;
 }
 
-bool is_ascii_word_byte(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
+// What a byte is to the word scanner: one table lookup instead of range tests per byte.
+enum byte_kind : unsigned char { ascii_separator, ascii_lower_or_digit, ascii_upper, non_ascii };
+
+constexpr std::array<byte_kind, 256> byte_kinds = [] {
+  std::array<byte_kind, 256> kinds{};
+  for (int c = 0; c < 256; ++c) {
+    if (c >= 0x80) {
+      kinds[c] = non_ascii;
+    } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+      kinds[c] = ascii_lower_or_digit;
+    } else if (c >= 'A' && c <= 'Z') {
+      kinds[c] = ascii_upper;
+    } else {
+      kinds[c] = ascii_separator;
+    }
+  }
+  return kinds;
+}();
 
 }  // namespace
 
-tokenizer::tokenizer() : stemmer_(sb_stemmer_new("english", "UTF_8")) {
+// Folded word -> cached_word, open addressing with linear probing over a power-of-two table of
+// (hash, entry) slots kept at most half full. It replaced a std::unordered_map: a snippet looks
+// up every word of a chunk, and the map's prime-modulo bucket and node walk cost more than
+// hashing the (short) word. An entry's address is valid until the next add().
+class tokenizer::word_cache {
+ public:
+  // The entry for `word`, or nullptr when there is none; `hash` is hash_of(word).
+  cached_word* find(std::string_view word, std::uint64_t hash) {
+    const auto tag = static_cast<std::uint32_t>(hash >> 32);
+    for (std::size_t i = hash & mask_;; i = (i + 1) & mask_) {
+      const slot& candidate = slots_[i];
+      if (candidate.entry == no_entry) return nullptr;
+      if (candidate.tag == tag && entries_[candidate.entry].first == word) {
+        return &entries_[candidate.entry].second;
+      }
+    }
+  }
+
+  // Adds `word` (not present) and returns its entry. May forget every other word first, to stay
+  // under max_cached_words.
+  cached_word* add(std::string_view word, std::uint64_t hash, cached_word value) {
+    if (entries_.size() >= max_cached_words) {
+      entries_.clear();
+      slots_.assign(slots_.size(), slot{});
+    }
+    if ((entries_.size() + 1) * 2 > slots_.size()) grow();
+    entries_.emplace_back(std::string(word), std::move(value));
+    place(hash, static_cast<std::uint32_t>(entries_.size() - 1));
+    return &entries_.back().second;
+  }
+
+  template <typename Visit>
+  void for_each(Visit&& visit) {
+    for (auto& [word, value] : entries_) visit(value);
+  }
+
+  static std::uint64_t hash_of(std::string_view word) noexcept {
+    std::uint64_t hash = 0x9E3779B97F4A7C15ULL ^ word.size();
+    std::size_t i = 0;
+    for (; i + 8 <= word.size(); i += 8) {
+      std::uint64_t chunk;
+      std::memcpy(&chunk, word.data() + i, 8);
+      hash = (hash ^ chunk) * 0xff51afd7ed558ccdULL;
+      hash ^= hash >> 32;
+    }
+    std::uint64_t tail = 0;
+    for (; i < word.size(); ++i) tail = (tail << 8) | static_cast<unsigned char>(word[i]);
+    hash = (hash ^ tail) * 0xc4ceb9fe1a85ec53ULL;
+    return hash ^ (hash >> 29);
+  }
+
+ private:
+  static constexpr std::uint32_t no_entry = UINT32_MAX;
+  static constexpr std::size_t max_cached_words = 1'000'000;
+  struct slot {
+    std::uint32_t tag = 0;  // high half of the hash
+    std::uint32_t entry = no_entry;
+  };
+
+  void place(std::uint64_t hash, std::uint32_t entry) {
+    std::size_t i = hash & mask_;
+    while (slots_[i].entry != no_entry) i = (i + 1) & mask_;
+    slots_[i] = {static_cast<std::uint32_t>(hash >> 32), entry};
+  }
+
+  void grow() {
+    slots_.assign(slots_.size() * 2, slot{});
+    mask_ = slots_.size() - 1;
+    for (std::uint32_t e = 0; e < entries_.size(); ++e) place(hash_of(entries_[e].first), e);
+  }
+
+  std::vector<slot> slots_ = std::vector<slot>(1024);
+  std::size_t mask_ = 1023;
+  std::vector<std::pair<std::string, cached_word>> entries_;
+};
+
+tokenizer::tokenizer()
+    : stemmer_(sb_stemmer_new("english", "UTF_8")), words_(std::make_unique<word_cache>()) {
   if (!stemmer_) throw std::runtime_error("libstemmer: cannot create the English stemmer");
 }
 
@@ -62,26 +154,35 @@ bool tokenizer::is_stop_word(std::string_view folded_word) {
   return stop_words().contains(folded_word);
 }
 
-const std::string& tokenizer::stem(std::string_view folded) {
-  std::string key(folded);
-  auto found = stem_cache_.find(key);
-  if (found != stem_cache_.end()) return found->second;
-  const sb_symbol* stemmed = sb_stemmer_stem(
-      stemmer_, reinterpret_cast<const sb_symbol*>(folded.data()), static_cast<int>(folded.size()));
-  std::string value = stemmed ? std::string(reinterpret_cast<const char*>(stemmed),
-                                            static_cast<std::size_t>(sb_stemmer_length(stemmer_)))
-                              : key;
-  if (stem_cache_.size() >= max_cached_stems) stem_cache_.clear();
-  return stem_cache_.emplace(std::move(key), std::move(value)).first->second;
+const std::string* tokenizer::term_of(std::string_view folded) {
+  const cached_word* word = lookup(folded);
+  return word && !word->stop_word ? &word->stem : nullptr;
+}
+
+tokenizer::cached_word* tokenizer::lookup(std::string_view folded) {
+  if (folded.empty() || folded.size() > max_word_bytes) return nullptr;
+  const std::uint64_t hash = word_cache::hash_of(folded);
+  if (cached_word* found = words_->find(folded, hash)) return found;
+  cached_word word;
+  word.stop_word = is_stop_word(folded);
+  if (!word.stop_word) {
+    const sb_symbol* stemmed =
+        sb_stemmer_stem(stemmer_, reinterpret_cast<const sb_symbol*>(folded.data()),
+                        static_cast<int>(folded.size()));
+    word.stem = stemmed ? std::string(reinterpret_cast<const char*>(stemmed),
+                                      static_cast<std::size_t>(sb_stemmer_length(stemmer_)))
+                        : std::string(folded);
+  }
+  return words_->add(folded, hash, std::move(word));
 }
 
 void tokenizer::emit_word(std::string_view folded, std::uint32_t begin, std::uint32_t end,
                           std::vector<term_occurrence>* with_offsets,
                           std::vector<std::string>* terms) {
-  if (folded.empty() || folded.size() > max_word_bytes || is_stop_word(folded)) return;
-  const std::string& term = stem(folded);
-  if (with_offsets) with_offsets->push_back({term, begin, end});
-  if (terms) terms->push_back(term);
+  const std::string* term = term_of(folded);
+  if (!term) return;
+  if (with_offsets) with_offsets->push_back({*term, begin, end});
+  if (terms) terms->push_back(*term);
 }
 
 namespace {
@@ -159,17 +260,24 @@ void tokenizer::for_each_term(std::string_view text, Sink&& sink) {
     // Find the next word run [start, i), noting whether it is pure ASCII.
     std::size_t start = i;
     bool ascii = true;
+    bool upper = false;  // an ASCII capital letter in the word: it needs folding
     bool in_word = false;
     while (i < size) {
-      if (data[i] < 0x80) {
-        if (!is_ascii_word_byte(data[i])) {
-          if (in_word) break;
-          ++i;
-          start = i;
-          continue;
-        }
+      const byte_kind kind = byte_kinds[data[i]];
+      if (kind == ascii_lower_or_digit) {
         in_word = true;
         ++i;
+        continue;
+      }
+      if (kind == ascii_upper) {
+        in_word = upper = true;
+        ++i;
+        continue;
+      }
+      if (kind == ascii_separator) {
+        if (in_word) break;
+        ++i;
+        start = i;
         continue;
       }
       utf8proc_int32_t code_point = 0;
@@ -195,6 +303,10 @@ void tokenizer::for_each_term(std::string_view text, Sink&& sink) {
     const auto begin = static_cast<std::uint32_t>(start);
     const auto end = static_cast<std::uint32_t>(i);
     if (ascii) {
+      if (!upper) {  // already folded: no copy
+        sink(text.substr(start, i - start), begin, end);
+        continue;
+      }
       fold_buffer_.assign(text.substr(start, i - start));
       for (char& c : fold_buffer_) {
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
@@ -246,6 +358,30 @@ std::vector<term_occurrence> tokenizer::tokenize(std::string_view text) {
     emit_word(folded, begin, end, &out, nullptr);
   });
   return out;
+}
+
+void tokenizer::find_terms(std::string_view text, const std::vector<std::string>& wanted,
+                           std::vector<term_match>& out) {
+  if (wanted != wanted_ || wanted_stamp_ == 0) {
+    wanted_ = wanted;
+    if (++wanted_stamp_ == 0) {  // wrapped: forget every stamp
+      words_->for_each([](cached_word& word) { word.wanted_stamp = 0; });
+      wanted_stamp_ = 1;
+    }
+  }
+  for_each_term(text, [&](std::string_view folded, std::uint32_t begin, std::uint32_t end) {
+    cached_word* word = lookup(folded);
+    if (!word || word->stop_word) return;
+    if (word->wanted_stamp != wanted_stamp_) {
+      auto found = std::find(wanted_.begin(), wanted_.end(), word->stem);
+      word->wanted_index =
+          found == wanted_.end() ? -1 : static_cast<std::int32_t>(found - wanted_.begin());
+      word->wanted_stamp = wanted_stamp_;
+    }
+    if (word->wanted_index >= 0) {
+      out.push_back({static_cast<std::uint32_t>(word->wanted_index), begin, end});
+    }
+  });
 }
 
 void tokenizer::append_terms(std::string_view text, std::vector<std::string>& terms) {

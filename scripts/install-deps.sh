@@ -18,6 +18,7 @@ packages=(
   libgtest-dev libgmock-dev # unit tests
   libcpp-jwt-dev libssl-dev # HS256 JWT bearer tokens; SHA-256 and constant-time compare for API keys
   libhowardhinnant-date-dev tzdata # IANA time zones (Europe/Berlin) for todos; GCC 12 lacks <chrono> zones
+  libhnswlib-dev            # rag/: the embedded approximate dense index (HNSW), header-only
   nodejs npm                # end-to-end tests with the official MCP TypeScript SDK
   postgresql                # throwaway clusters for store tests
 )
@@ -26,6 +27,7 @@ packages=(
 if [[ "${1:-}" == --tests ]]; then
   packages+=(
     chromium                # a real browser for the CORS test (tests/e2e/browser.test.mjs)
+    libxapian-dev           # bench/rag: Xapian, the lexical peer the retrieval benchmark runs beside bookmcp
   )
 fi
 

@@ -3,6 +3,6 @@
 # each exactly as its package-lock.json pins them. Idempotent; safe to call from scripts/test.sh.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-for dir in e2e conformance; do
+for dir in e2e conformance testing/qdrant_crosscheck; do
   "$here/$dir/install.sh"
 done

@@ -571,6 +571,7 @@ http_server::impl::response http_server::impl::ops_route(const http::request<htt
   if (path == "/readyz") {
     json report = {{"status", "ready"}, {"dependencies", json::object()}};
     bool ready = !stopping;
+    bool degraded = false;  // an optional dependency is down: ready, with less to offer
     for (const auto& check : options.readiness) {
       std::string problem;
       try {
@@ -579,10 +580,16 @@ http_server::impl::response http_server::impl::ops_route(const http::request<htt
         problem = error.what();
       }
       report["dependencies"][check.name] =
-          problem.empty() ? json{{"status", "up"}} : json{{"status", "down"}, {"reason", problem}};
-      ready = ready && problem.empty();
+          problem.empty() ? json{{"status", "up"}}
+                          : json{{"status", "down"}, {"reason", problem}, {"required", check.required}};
+      if (check.required) {
+        ready = ready && problem.empty();
+      } else if (!problem.empty()) {
+        degraded = true;
+      }
     }
     if (stopping) report["reason"] = "shutting down";
+    if (degraded) report["status"] = "degraded";
     if (!ready) report["status"] = "not ready";
     return make_response(request, ready ? http::status::ok : http::status::service_unavailable, report.dump());
   }

@@ -18,9 +18,13 @@
 namespace bookmcp::transport {
 
 // A dependency /readyz reports: probe() returns an empty string when healthy, else the reason.
+// A dependency /readyz reports: `probe` returns "" when it is up, else why not. A required
+// one that is down makes the server not ready (503); an optional one (the embeddings endpoint,
+// Qdrant: search then answers from the local BM25 index) makes it "degraded", still 200.
 struct dependency_check {
   std::string name;
   std::function<std::string()> probe;
+  bool required = true;
 };
 
 struct listen_options {

@@ -143,6 +143,60 @@ TEST(Config, ConfigFileErrors) {
   EXPECT_NE(error_of({"--config", "/nonexistent/bookmcp.json"}).find("cannot read"), std::string::npos);
 }
 
+TEST(Config, EmbeddingsSettingsAndTheirKey) {
+  temp_file key("sk-from-file\n");
+  config c = load({"--embeddings-url", "https://api.openai.com/v1", "--embeddings-model", "text-embedding-3-small",
+                   "--embeddings-dimensions", "512", "--embeddings-api-key-file", key.path()});
+  EXPECT_EQ(c.embeddings_url, "https://api.openai.com/v1");
+  EXPECT_EQ(c.embeddings_model, "text-embedding-3-small");
+  EXPECT_EQ(c.embeddings_dimensions, 512u);
+  EXPECT_EQ(c.embeddings_api_key, "sk-from-file");  // without the line break
+
+  // EMBEDDINGS_API_KEY, else OPENAI_API_KEY, as the seeds and OpenAI's clients name it.
+  environment env = {{"HOME", "/h"},
+                     {"EMBEDDINGS_URL", "http://localhost:11434/v1"},
+                     {"EMBEDDINGS_MODEL", "nomic-embed-text"},
+                     {"OPENAI_API_KEY", "sk-openai"}};
+  EXPECT_EQ(load({}, env).embeddings_api_key, "sk-openai");
+  env["EMBEDDINGS_API_KEY"] = "sk-embeddings";
+  EXPECT_EQ(load({}, env).embeddings_api_key, "sk-embeddings");
+  EXPECT_EQ(load({}, env).embeddings_url, "http://localhost:11434/v1");
+  EXPECT_TRUE(load({}).embeddings_url.empty());
+}
+
+TEST(Config, EmbeddingsMistakesAreNamed) {
+  EXPECT_NE(error_of({"--embeddings-url", "http://h/v1"}).find("embeddings-model"), std::string::npos);
+  EXPECT_NE(error_of({"--embeddings-model", "m"}).find("embeddings-url"), std::string::npos);
+  EXPECT_NE(error_of({"--embeddings-url", "h/v1", "--embeddings-model", "m"}).find("http://"), std::string::npos);
+  EXPECT_NE(error_of({"--embeddings-url", "http://h/v1", "--embeddings-model", "m", "--embeddings-dimensions", "0"})
+                .find("embeddings-dimensions"),
+            std::string::npos);
+  EXPECT_NE(error_of({"--embeddings-dimensions", "64"}).find("without embeddings-url"), std::string::npos);
+  EXPECT_NE(error_of({"--embeddings-api-key-file", "/no/such/file"}).find("cannot read"), std::string::npos);
+}
+
+TEST(Config, QdrantNeedsEmbeddingsAndAUrl) {
+  config c = load({"--qdrant-url", "http://localhost:6333", "--qdrant-collection", "book", "--embeddings-url",
+                   "http://h/v1", "--embeddings-model", "m"});
+  EXPECT_EQ(c.qdrant_url, "http://localhost:6333");
+  EXPECT_EQ(c.qdrant_collection, "book");
+  EXPECT_EQ(load({}).qdrant_collection, "bookmcp");
+  EXPECT_NE(error_of({"--qdrant-url", "http://localhost:6333"}).find("EMBEDDINGS_URL"), std::string::npos);
+  EXPECT_NE(error_of({"--qdrant-url", "localhost:6333", "--embeddings-url", "http://h/v1", "--embeddings-model", "m"})
+                .find("http://"),
+            std::string::npos);
+  EXPECT_NE(error_of({"--qdrant-api-key", "k"}).find("without QDRANT_URL"), std::string::npos);
+}
+
+TEST(Config, ReindexCommand) {
+  config c = load({"reindex", "--embeddings", "--embeddings-url", "http://h/v1", "--embeddings-model", "m"});
+  EXPECT_EQ(c.mode, run_mode::reindex_command);
+  EXPECT_TRUE(c.reindex_embeddings);
+  EXPECT_FALSE(load({"reindex"}).reindex_embeddings);
+  EXPECT_NE(error_of({"reindex", "--embeddings"}).find("needs embeddings"), std::string::npos);
+  EXPECT_NE(error_of({"--embeddings"}).find("unknown setting"), std::string::npos);
+}
+
 TEST(Config, UsageListsEverySetting) {
   const std::string text = usage_text();
   for (const char* name : {"--data-dir", "--docs", "--listen", "--auth-keys", "--rate-limit", "DATABASE_URL"}) {

@@ -18,9 +18,12 @@
 #include <vector>
 
 #include "mcp/client.hpp"
+#include "rag/dense_retrieval.hpp"
+#include "rag/hybrid_search.hpp"
 #include "rag/indexer.hpp"
 #include "rag/lexical_index.hpp"
 #include "store/database.hpp"
+#include "tests/testing/embeddings_double.hpp"
 #include "tests/testing/mcp_fixture.hpp"
 #include "tools/book/book_uri.hpp"
 
@@ -541,6 +544,139 @@ TEST_F(BookToolsTest, CancellingIndexingStopsBetweenFilesAndLeavesAConsistentInd
   EXPECT_EQ(rest.at("added").get<int>() + done, chapters + 5);
   EXPECT_EQ(rest.at("unchanged"), done);
   EXPECT_EQ(ok("index_status").at("documents"), chapters + 5);
+}
+
+}  // namespace
+}  // namespace bookmcp::tools
+
+namespace bookmcp::tools {
+namespace {
+
+TEST_F(BookToolsTest, WithoutEmbeddingsSearchIsLexicalAndSaysWhichSignalAnswered) {
+  index_everything();
+  json found = ok("search_book", {{"query", "PID controller"}});
+  EXPECT_EQ(found.at("mode"), "lexical");
+  EXPECT_EQ(found.at("signals"), json({{"lexical", true}, {"dense", false}}));
+  EXPECT_EQ(found.at("degraded"), false);
+  EXPECT_EQ(found.at("hits").at(0).at("lexical_rank"), 1);
+  EXPECT_FALSE(found.at("hits").at(0).contains("dense_rank"));
+  EXPECT_EQ(ok("search_book", {{"query", "PID"}, {"mode", "lexical"}}).at("mode"), "lexical");
+  EXPECT_NE(error("search_book", {{"query", "PID"}, {"mode", "hybrid"}}).find("needs embeddings"),
+            std::string::npos);
+  EXPECT_NE(error("search_book", {{"query", "PID"}, {"mode", "dense"}}).find("--embeddings-url"),
+            std::string::npos)
+      << "names the settings";
+  EXPECT_NE(error("search_book", {{"query", "PID"}, {"mode", "fuzzy"}}).find("mode"),
+            std::string::npos);
+}
+
+// The book tools with dense retrieval over the embeddings test double.
+class BookToolsDenseTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    temporary_ = make_temporary_folder();
+    docs_ = temporary_ / "docs";
+    fs::copy(BOOKMCP_SAMPLE_BOOK_DIR, docs_, fs::copy_options::recursive);
+    data_ = temporary_ / "data";
+    database_ = store::open_sqlite({.data_dir = data_});
+    endpoint_ = std::make_unique<bookmcp::testing::embeddings_double>();
+    rag::openai_embedder_options embedder;
+    embedder.base_url = endpoint_->base_url();
+    embedder.model = "double-embed-1";
+    embedder.backoff_base = 1ms;
+    embedder.backoff_max = 2ms;
+    embedder.max_retries = 1;
+    auto queries = embedder;
+    queries.max_retries = 0;
+    dense_ = std::make_unique<rag::dense_retriever>(
+        rag::make_openai_embedder(embedder), rag::make_openai_embedder(queries),
+        rag::make_embedded_vector_store({.file = data_ / "dense.index"}));
+    rag::indexer_options options;
+    options.roots = {docs_};
+    options.snapshot_file = data_ / "bm25.index";
+    options.dense = dense_.get();
+    indexer_ = std::make_unique<rag::indexer>(database_->documents(), index_, options);
+    indexer_->open();
+    book_tool_options tools;
+    tools.runner = std::make_shared<index_runner>(*indexer_, database_->documents());
+    tools.index.snapshot_file = data_ / "bm25.index";
+    tools.searcher = std::make_shared<rag::book_searcher>(index_, dense_.get());
+    harness_ = std::make_unique<mcp_testing::client_harness>();
+    register_book_tools(harness_->server, *indexer_, index_, tools);
+    harness_->client->initialize();
+  }
+  void TearDown() override {
+    harness_.reset();
+    fs::remove_all(temporary_);
+  }
+  json call(std::string_view tool, json arguments = json::object()) {
+    return harness_->client->call_tool(tool, std::move(arguments));
+  }
+
+  fs::path temporary_, docs_, data_;
+  std::unique_ptr<store::database> database_;
+  std::unique_ptr<bookmcp::testing::embeddings_double> endpoint_;
+  std::unique_ptr<rag::dense_retriever> dense_;
+  rag::lexical_index index_;
+  std::unique_ptr<rag::indexer> indexer_;
+  std::unique_ptr<mcp_testing::client_harness> harness_;
+};
+
+TEST_F(BookToolsDenseTest, IndexingReportsTheEmbeddingStepAndSearchIsHybrid) {
+  json indexed = call("index_documents");
+  ASSERT_FALSE(indexed.value("isError", false)) << text_of(indexed);
+  const json& embedding = indexed.at("structuredContent").at("embedding");
+  EXPECT_GT(embedding.at("embedded").get<int>(), 0);
+  EXPECT_EQ(embedding.at("pending"), 0);
+  EXPECT_GE(embedding.at("requests").get<int>(), 1);
+  EXPECT_NE(text_of(indexed).find("Embeddings:"), std::string::npos);
+
+  json status = call("index_status").at("structuredContent");
+  EXPECT_EQ(status.at("dense").at("store"), "embedded");
+  EXPECT_EQ(status.at("dense").at("vectors"), status.at("chunks"));
+  EXPECT_NE(status.at("dense").at("model").get<std::string>().find("double-embed-1"),
+            std::string::npos);
+
+  json found = call("search_book", {{"query", "how do I tune a PID controller"}});
+  ASSERT_FALSE(found.value("isError", false)) << text_of(found);
+  const json& structured = found.at("structuredContent");
+  EXPECT_EQ(structured.at("mode"), "hybrid");
+  EXPECT_EQ(structured.at("signals"), json({{"lexical", true}, {"dense", true}}));
+  EXPECT_EQ(structured.at("degraded"), false);
+  const json& top = structured.at("hits").at(0);
+  EXPECT_EQ(top.at("path"), "02-motion/kinematics.md");
+  EXPECT_TRUE(top.contains("dense_rank") || top.contains("lexical_rank"));
+  EXPECT_FALSE(top.at("url").get<std::string>().empty());
+  EXPECT_EQ(found.at("content").at(1).at("type"), "resource_link");
+
+  json dense = call("search_book", {{"query", "PID tuning"}, {"mode", "dense"}});
+  EXPECT_EQ(dense.at("structuredContent").at("mode"), "dense");
+  EXPECT_EQ(dense.at("structuredContent").at("signals").at("lexical"), false);
+}
+
+TEST_F(BookToolsDenseTest, SearchDegradesToWordsAndSaysWhy) {
+  call("index_documents");
+  endpoint_->inject(bookmcp::testing::embeddings_fault::rate_limited, 3);
+  json found = call("search_book", {{"query", "PID controller"}});
+  ASSERT_FALSE(found.value("isError", false)) << text_of(found);
+  const json& structured = found.at("structuredContent");
+  EXPECT_EQ(structured.at("degraded"), true);
+  EXPECT_EQ(structured.at("mode"), "lexical");
+  EXPECT_NE(structured.at("degraded_reason").get<std::string>().find("429"), std::string::npos)
+      << structured.at("degraded_reason");
+  EXPECT_FALSE(structured.at("hits").empty());
+  EXPECT_NE(text_of(found).find("Degraded"), std::string::npos);
+}
+
+TEST_F(BookToolsDenseTest, AnEmbeddingOutageDuringIndexingIsReportedAndResumed) {
+  endpoint_->inject(bookmcp::testing::embeddings_fault::server_error, 2);
+  json first = call("index_documents").at("structuredContent");
+  EXPECT_GT(first.at("embedding").at("pending").get<int>(), 0);
+  EXPECT_NE(first.at("embedding").at("error").get<std::string>().find("503"), std::string::npos);
+  EXPECT_EQ(first.at("failed"), 0) << "the files themselves are indexed";
+  json second = call("index_documents").at("structuredContent");
+  EXPECT_EQ(second.at("embedding").at("pending"), 0);
+  EXPECT_EQ(second.at("embedding").at("embedded"), first.at("embedding").at("pending"));
 }
 
 }  // namespace

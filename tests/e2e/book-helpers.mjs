@@ -32,9 +32,10 @@ export function generateChapters(folder, count) {
   }
 }
 
-export function connectBook({ dataDir, docs, args = [] }) {
+export function connectBook({ dataDir, docs, args = [], env }) {
   return connectStdio({
     command: bookmcpBinary(),
     args: ['--stdio', '--data-dir', dataDir, ...docs.flatMap((dir) => ['--docs', dir]), ...args],
+    ...(env ? { env } : {}),
   });
 }

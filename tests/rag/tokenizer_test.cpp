@@ -81,5 +81,41 @@ TEST(Tokenizer, DropsOverlongWordsAndSurvivesInvalidUtf8) {
             (list{"good", "byte"}));
 }
 
+// find_terms (snippets) must give exactly the occurrences of tokenize() whose term is wanted,
+// whatever it remembered from earlier calls with other lists.
+TEST(Tokenizer, FindTermsIsTokenizeFilteredToTheWantedTerms) {
+  tokenizer words;
+  const std::string text =
+      "Robots SENSE the world: a robot's sensors (LiDAR, ＲＯＳ２) sense depth; 機械学習 and "
+      "Straße maps. The robot senses \xff again, " +
+      std::string(80, 'x') + " robots.";
+  const std::vector<std::vector<std::string>> lists = {{"robot", "sens"},
+                                                       {"lidar", "ros2", "機械", "学習"},
+                                                       {"strass", "the", "world"},
+                                                       {"robot", "sens"},
+                                                       {}};
+  for (const auto& wanted : lists) {
+    std::vector<term_match> expected;
+    for (const auto& occurrence : words.tokenize(text)) {
+      auto found = std::find(wanted.begin(), wanted.end(), occurrence.term);
+      if (found != wanted.end()) {
+        expected.push_back(
+            {static_cast<std::uint32_t>(found - wanted.begin()), occurrence.begin, occurrence.end});
+      }
+    }
+    std::vector<term_match> found;
+    words.find_terms(text, wanted, found);
+    ASSERT_EQ(found.size(), expected.size());
+    for (std::size_t i = 0; i < found.size(); ++i) {
+      EXPECT_EQ(found[i].term, expected[i].term);
+      EXPECT_EQ(found[i].begin, expected[i].begin);
+      EXPECT_EQ(found[i].end, expected[i].end);
+    }
+  }
+  std::vector<term_match> robots;
+  words.find_terms(text, {"robot"}, robots);
+  EXPECT_EQ(robots.size(), 4u);
+}
+
 }  // namespace
 }  // namespace bookmcp::rag

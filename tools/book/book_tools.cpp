@@ -11,7 +11,13 @@ namespace bookmcp::tools {
 void register_book_tools(mcp::server& server, rag::indexer& indexer, rag::lexical_index& index,
                          book_tool_options options) {
   if (!options.runner) throw std::invalid_argument("register_book_tools needs an index_runner");
-  register_search_tools(server, indexer, index, options.owner,
+  auto searcher =
+      options.searcher ? options.searcher : std::make_shared<rag::book_searcher>(index, nullptr);
+  // Every handler holds the searcher as well as the caller's owner.
+  auto owner =
+      std::make_shared<std::pair<std::shared_ptr<const void>, std::shared_ptr<rag::book_searcher>>>(
+          options.owner, searcher);
+  register_search_tools(server, indexer, *searcher, owner,
                         [runner = options.runner] { return runner->running(); });
   options.index.owner = options.owner;
   register_index_tools(server, options.runner, options.index);

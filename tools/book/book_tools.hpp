@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "mcp/server.hpp"
+#include "rag/hybrid_search.hpp"
 #include "rag/indexer.hpp"
 #include "rag/lexical_index.hpp"
 #include "tools/index/index_runner.hpp"
@@ -19,6 +20,9 @@ struct book_tool_options {
   // run is announced the same way.
   std::shared_ptr<index_runner> runner;
   index_tool_options index;
+  // Optional: the searcher search_book uses (hybrid when it has dense retrieval). Null: a
+  // lexical-only searcher over `index`.
+  std::shared_ptr<rag::book_searcher> searcher;
   // Optional: held by every handler, for owners whose calls may outlive them (shutdown).
   std::shared_ptr<const void> owner;
 };

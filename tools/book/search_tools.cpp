@@ -102,7 +102,15 @@ json search_input_schema() {
               {"maxLength", 1000},
               {"description",
                "Only search this chapter or part: a folder or document path relative to the book "
-               "root, as in book://toc (e.g. \"part-2-nervous-system\")."}}}}},
+               "root, as in book://toc (e.g. \"part-2-nervous-system\")."}}},
+            {"mode",
+             {{"type", "string"},
+              {"enum", {"auto", "lexical", "dense", "hybrid"}},
+              {"default", "auto"},
+              {"description",
+               "How to match: \"lexical\" by words (BM25), \"dense\" by meaning (embeddings), "
+               "\"hybrid\" both fused; \"auto\" (default) is hybrid when the server has "
+               "embeddings configured, lexical otherwise."}}}}},
           {"required", {"query"}},
           {"additionalProperties", false}};
 }
@@ -120,21 +128,33 @@ json search_output_schema() {
         {"url", {{"type", "string"}}},
         {"uri", {{"type", "string"}}},
         {"snippet", {{"type", "string"}}},
-        {"chunk_id", {{"type", "string"}}}}},
+        {"chunk_id", {{"type", "string"}}},
+        {"lexical_rank", {{"type", "integer"}}},
+        {"dense_rank", {{"type", "integer"}}},
+        {"dense_score", {{"type", "number"}}}}},
       {"required",
        {"rank", "score", "title", "heading_path", "path", "anchor", "url", "uri", "snippet"}}};
-  return {{"type", "object"},
-          {"properties",
-           {{"query", {{"type", "string"}}},
-            {"path_prefix", {{"type", "string"}}},
-            {"limit", {{"type", "integer"}}},
-            {"index_generation", {{"type", "integer"}}},
-            {"hits", {{"type", "array"}, {"items", hit}}}}},
-          {"required", {"query", "hits"}}};
+  return {
+      {"type", "object"},
+      {"properties",
+       {{"query", {{"type", "string"}}},
+        {"path_prefix", {{"type", "string"}}},
+        {"limit", {{"type", "integer"}}},
+        {"index_generation", {{"type", "integer"}}},
+        {"mode", {{"type", "string"}, {"enum", {"lexical", "dense", "hybrid"}}}},
+        {"signals",
+         {{"type", "object"},
+          {"properties", {{"lexical", {{"type", "boolean"}}}, {"dense", {{"type", "boolean"}}}}},
+          {"required", {"lexical", "dense"}}}},
+        {"degraded", {{"type", "boolean"}}},
+        {"degraded_reason", {{"type", "string"}}},
+        {"hits", {{"type", "array"}, {"items", hit}}}}},
+      {"required", {"query", "mode", "signals", "degraded", "hits"}}};
 }
 
-mcp::tool_result search_book(rag::indexer& indexer, rag::lexical_index& index,
-                             const json& arguments, const std::function<bool()>& indexing) {
+mcp::tool_result search_book(rag::indexer& indexer, rag::book_searcher& searcher,
+                             const json& arguments, const std::function<bool()>& indexing,
+                             std::stop_token stop) {
   const std::string query = trim(arguments.value("query", std::string()));
   if (query.empty()) {
     throw mcp::tool_error(
@@ -152,13 +172,25 @@ mcp::tool_result search_book(rag::indexer& indexer, rag::lexical_index& index,
                           "\"inverse kinematics\"");
   }
 
-  auto snapshot = index.snapshot();
+  const std::string mode_name = arguments.value("mode", std::string("auto"));
+  const auto mode = rag::parse_retrieval_mode(mode_name);
+  if (!mode) {
+    throw mcp::tool_error("mode must be one of auto, lexical, dense, hybrid (got \"" + mode_name +
+                          "\")");
+  }
   rag::search_request request;
   request.query = query;
   request.limit = static_cast<std::size_t>(limit);
   request.path_prefix = prefix;
   request.snippet_bytes = snippet_bytes;
-  const std::vector<rag::search_hit> hits = snapshot->search(request);
+  rag::book_search_result found;
+  try {
+    found = searcher.search(request, *mode, stop);
+  } catch (const std::invalid_argument& error) {
+    throw mcp::tool_error(error.what());
+  }
+  const auto& snapshot = found.snapshot;
+  const std::vector<rag::ranked_hit>& hits = found.hits;
 
   if (hits.empty() && !prefix.empty()) {
     std::vector<std::string> paths;
@@ -190,21 +222,29 @@ mcp::tool_result search_book(rag::indexer& indexer, rag::lexical_index& index,
     text = std::to_string(hits.size()) + (hits.size() == 1 ? " result" : " results") + " for \"" +
            query + "\"" + (prefix.empty() ? std::string() : " under " + prefix) + ":\n";
   }
+  if (found.degraded) text += "\n(Degraded: " + found.degraded_reason + ".)\n";
   int rank = 0;
-  for (const auto& hit : hits) {
+  for (const auto& ranked : hits) {
+    const rag::search_hit& hit = ranked.hit;
     ++rank;
     const std::string uri = document_uri(hit.document_path, hit.anchor);
     const std::string section = join(hit.heading_path, " > ");
-    structured_hits.push_back({{"rank", rank},
-                               {"score", hit.score},
-                               {"title", hit.title},
-                               {"heading_path", hit.heading_path},
-                               {"path", hit.document_path},
-                               {"anchor", hit.anchor},
-                               {"url", hit.url},
-                               {"uri", uri},
-                               {"snippet", hit.snippet},
-                               {"chunk_id", hit.chunk_id}});
+    json structured_hit = {{"rank", rank},
+                           {"score", hit.score},
+                           {"title", hit.title},
+                           {"heading_path", hit.heading_path},
+                           {"path", hit.document_path},
+                           {"anchor", hit.anchor},
+                           {"url", hit.url},
+                           {"uri", uri},
+                           {"snippet", hit.snippet},
+                           {"chunk_id", hit.chunk_id}};
+    if (ranked.lexical_rank >= 0) structured_hit["lexical_rank"] = ranked.lexical_rank + 1;
+    if (ranked.dense_rank >= 0) {
+      structured_hit["dense_rank"] = ranked.dense_rank + 1;
+      structured_hit["dense_score"] = ranked.dense_score;
+    }
+    structured_hits.push_back(std::move(structured_hit));
     text += "\n" + std::to_string(rank) + ". " + (section.empty() ? hit.title : section) +
             "  (score " + format_score(hit.score) + ")\n   " + hit.url + "  [" + uri + "]\n   " +
             hit.snippet + "\n";
@@ -220,7 +260,11 @@ mcp::tool_result search_book(rag::indexer& indexer, rag::lexical_index& index,
   json structured = {{"query", query},
                      {"limit", limit},
                      {"index_generation", snapshot->generation()},
+                     {"mode", rag::to_string(found.mode)},
+                     {"signals", {{"lexical", found.lexical}, {"dense", found.dense}}},
+                     {"degraded", found.degraded},
                      {"hits", std::move(structured_hits)}};
+  if (found.degraded) structured["degraded_reason"] = found.degraded_reason;
   if (!prefix.empty()) structured["path_prefix"] = prefix;
   mcp::tool_result result = mcp::tool_result::structured(std::move(structured), std::move(text));
   for (auto& link : links) result.content.push_back(std::move(link));
@@ -284,13 +328,14 @@ std::string render_table_of_contents(const std::vector<rag::toc_entry>& entries)
   return out;
 }
 
-void register_search_tools(mcp::server& server, rag::indexer& indexer, rag::lexical_index& index,
+void register_search_tools(mcp::server& server, rag::indexer& indexer, rag::book_searcher& searcher,
                            std::shared_ptr<const void> owner, std::function<bool()> indexing) {
   mcp::tool_definition search;
   search.name = "search_book";
   search.title = "Search the book";
   search.description =
-      "Searches the indexed book and returns the best-matching sections, best first, each with "
+      "Searches the indexed book (by words, by meaning when the server has embeddings, or both) "
+      "and returns the best-matching sections, best first, each with "
       "its title, heading path, page URL with anchor (cite it), a snippet with the matching "
       "words in **bold**, and a resource_link (book://doc/<path>#<anchor>) to read the whole "
       "section. Use path_prefix to stay within one chapter or part (see book://toc).";
@@ -302,9 +347,9 @@ void register_search_tools(mcp::server& server, rag::indexer& indexer, rag::lexi
   search.annotations.open_world_hint = false;
   search.timeout = std::chrono::seconds(10);
   search.max_concurrency = 32;
-  search.handler = [&indexer, &index, owner, indexing = std::move(indexing)](
-                       mcp::tool_context&, const json& arguments) {
-    return search_book(indexer, index, arguments, indexing);
+  search.handler = [&indexer, &searcher, owner, indexing = std::move(indexing)](
+                       mcp::tool_context& context, const json& arguments) {
+    return search_book(indexer, searcher, arguments, indexing, context.stop_token());
   };
   server.add_tool(std::move(search));
 

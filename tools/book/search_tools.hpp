@@ -1,7 +1,8 @@
 #pragma once
 // The reading side of the book as MCP offers it:
-//   search_book           BM25 search with citations (title, heading path, URL with anchor,
-//                         snippet) and a resource_link per hit;
+//   search_book           lexical (BM25), dense or hybrid search with citations (title,
+//                         heading path, URL with anchor, snippet) and a resource_link per hit;
+//                         degraded to lexical (and saying so) when dense retrieval fails;
 //   book://toc            the table of contents in sidebar order (Markdown with links);
 //   book://doc/{+path}    a whole document, or with "#anchor" one section (Markdown).
 //
@@ -11,17 +12,17 @@
 #include <functional>
 
 #include "mcp/server.hpp"
+#include "rag/hybrid_search.hpp"
 #include "rag/indexer.hpp"
-#include "rag/lexical_index.hpp"
 
 namespace bookmcp::tools {
 
-// Registers search_book, book://toc and book://doc/{+path}. `indexer` and `index` must outlive
+// Registers search_book, book://toc and book://doc/{+path}. `indexer` and `searcher` must outlive
 // every call the server may still run: keep them alive as long as the server, or own them
 // through `owner`, which every handler holds. `indexing` (optional) tells whether an indexing
 // run is in progress: a search of a still empty index then says so (a tool error) instead of
 // "no section matches".
-void register_search_tools(mcp::server& server, rag::indexer& indexer, rag::lexical_index& index,
+void register_search_tools(mcp::server& server, rag::indexer& indexer, rag::book_searcher& searcher,
                            std::shared_ptr<const void> owner = {},
                            std::function<bool()> indexing = {});
 

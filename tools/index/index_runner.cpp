@@ -79,6 +79,10 @@ std::optional<index_run_record> index_runner::index(const std::vector<std::strin
     for (const auto& path : targets) {
       std::size_t this_total = 0;
       auto on_file = [&](const rag::index_progress& file) {
+        if (file.embedding) {  // the embedding step after the files
+          if (progress) progress(file);
+          return;
+        }
         this_total = file.total;
         if (file.outcome != rag::file_outcome::unchanged &&
             file.outcome != rag::file_outcome::failed) {

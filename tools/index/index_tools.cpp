@@ -64,6 +64,38 @@ json file_error_schema() {
           {"required", {"path", "message"}}};
 }
 
+// The embedding step of a run (dense retrieval configured), or null.
+json embedding_json(const std::optional<rag::dense_sync_report>& dense) {
+  if (!dense) return nullptr;
+  json chunk_errors = json::array();
+  for (const auto& error : dense->chunk_errors) {
+    if (chunk_errors.size() == max_listed_errors) break;
+    chunk_errors.push_back(
+        {{"path", error.document_path}, {"chunk_id", error.chunk_id}, {"message", error.message}});
+  }
+  json out = {{"embedded", dense->embedded}, {"removed", dense->removed},
+              {"pending", dense->pending},   {"requests", dense->requests},
+              {"retries", dense->retries},   {"cancelled", dense->cancelled},
+              {"chunk_errors", chunk_errors}};
+  if (!dense->error.empty()) out["error"] = dense->error;
+  return out;
+}
+
+std::string embedding_line(const std::optional<rag::dense_sync_report>& dense) {
+  if (!dense) return {};
+  std::string line = "\nEmbeddings: " + std::to_string(dense->embedded) + " chunks embedded, " +
+                     std::to_string(dense->removed) + " removed, " +
+                     std::to_string(dense->pending) + " pending, in " +
+                     std::to_string(dense->requests) + " requests (" +
+                     std::to_string(dense->retries) + " retries).";
+  if (!dense->error.empty())
+    line += " Embedding stopped: " + dense->error +
+            ". Search answers by words meanwhile; the next run embeds what is pending.";
+  for (const auto& error : dense->chunk_errors)
+    line += "\n- " + error.document_path + ": " + error.message;
+  return line;
+}
+
 json run_json(const index_run_record& run, std::size_t roots) {
   const auto& summary = run.summary;
   return {{"trigger", run.trigger},
@@ -76,7 +108,22 @@ json run_json(const index_run_record& run, std::size_t roots) {
           {"removed", summary.removed},
           {"failed", summary.failed},
           {"cancelled", summary.cancelled},
-          {"errors", error_list(summary.errors, roots)}};
+          {"errors", error_list(summary.errors, roots)},
+          {"embedding", embedding_json(summary.dense)}};
+}
+
+json embedding_schema() {
+  return {{"type", {"object", "null"}},
+          {"description", "The embedding step (null without embeddings configured)."},
+          {"properties",
+           {{"embedded", {{"type", "integer"}}},
+            {"removed", {{"type", "integer"}}},
+            {"pending", {{"type", "integer"}}},
+            {"requests", {{"type", "integer"}}},
+            {"retries", {{"type", "integer"}}},
+            {"cancelled", {{"type", "boolean"}}},
+            {"error", {{"type", "string"}}},
+            {"chunk_errors", {{"type", "array"}}}}}};
 }
 
 json run_schema() {
@@ -87,6 +134,7 @@ json run_schema() {
   properties["elapsed_ms"] = {{"type", "integer"}};
   properties["cancelled"] = {{"type", "boolean"}};
   properties["errors"] = {{"type", "array"}, {"items", file_error_schema()}};
+  properties["embedding"] = embedding_schema();
   return {{"type", "object"},
           {"properties", properties},
           {"required",
@@ -132,6 +180,7 @@ void register_index_documents(mcp::server& server, std::shared_ptr<index_runner>
   output_properties["generation"] = {{"type", "integer"}};
   output_properties["paths"] = {{"type", "array"}, {"items", {{"type", "string"}}}};
   output_properties["errors"] = {{"type", "array"}, {"items", file_error_schema()}};
+  output_properties["embedding"] = embedding_schema();
   tool.output_schema = {
       {"type", "object"},
       {"properties", output_properties},
@@ -155,7 +204,18 @@ void register_index_documents(mcp::server& server, std::shared_ptr<index_runner>
     try {
       run = runner->index(
           paths, "tool",
-          [&context](const rag::index_progress& file) {
+          [&context, files = 0.0](const rag::index_progress& file) mutable {
+            if (const auto* embedding = file.embedding) {
+              // After the files, so that progress keeps increasing: files + chunks embedded.
+              context.report_progress(files + static_cast<double>(embedding->chunks_done),
+                                      files + static_cast<double>(embedding->chunks_total),
+                                      "embedding: " + std::to_string(embedding->chunks_done) + "/" +
+                                          std::to_string(embedding->chunks_total) + " chunks, " +
+                                          std::to_string(embedding->requests) + " requests, " +
+                                          std::to_string(embedding->retries) + " retries");
+              return;
+            }
+            files = static_cast<double>(file.total);
             context.report_progress(
                 static_cast<double>(file.completed), static_cast<double>(file.total),
                 file.path + " (" + std::string(rag::to_string(file.outcome)) + ")");
@@ -186,12 +246,14 @@ void register_index_documents(mcp::server& server, std::shared_ptr<index_runner>
                        {"cancelled", summary.cancelled},
                        {"elapsed_ms", summary.elapsed.count()},
                        {"generation", summary.generation},
-                       {"errors", error_list(summary.errors, roots)}};
+                       {"errors", error_list(summary.errors, roots)},
+                       {"embedding", embedding_json(summary.dense)}};
     if (!paths.empty()) structured["paths"] = paths;
     std::string text = std::string(summary.cancelled ? "Indexing cancelled: " : "Indexed: ") +
                        summary_line(summary) + " in " + std::to_string(summary.elapsed.count()) +
                        " ms.";
     for (const auto& error : summary.errors) text += "\n- " + error.path + ": " + error.message;
+    text += embedding_line(summary.dense);
     return mcp::tool_result::structured(std::move(structured), std::move(text));
   };
   server.add_tool(std::move(tool));
@@ -222,7 +284,15 @@ void register_index_status(mcp::server& server, std::shared_ptr<index_runner> ru
                           {"last_errors", {{"type", "array"}, {"items", file_error_schema()}}},
                           {"index_bytes", integer},
                           {"database_bytes", integer},
-                          {"size_on_disk_bytes", integer}}},
+                          {"size_on_disk_bytes", integer},
+                          {"dense",
+                           {{"type", "object"},
+                            {"description", "Dense retrieval, when embeddings are configured."},
+                            {"properties",
+                             {{"store", {{"type", "string"}}},
+                              {"vectors", integer},
+                              {"pending", integer},
+                              {"model", {{"type", "string"}}}}}}}}},
                         {"required",
                          {"roots", "documents", "failed_documents", "chunks", "indexing",
                           "last_errors", "size_on_disk_bytes"}}};
@@ -250,12 +320,24 @@ void register_index_status(mcp::server& server, std::shared_ptr<index_runner> ru
                        {"index_bytes", index_bytes},
                        {"size_on_disk_bytes", index_bytes + database_bytes}};
     if (!options.database_files.empty()) structured["database_bytes"] = database_bytes;
+    if (status.dense_configured) {
+      structured["dense"] = {{"store", status.dense_store},
+                             {"vectors", status.dense_vectors},
+                             {"pending", status.dense_pending},
+                             {"model", status.embedding_model}};
+    }
     std::string text = std::to_string(status.documents) + " documents (" +
                        std::to_string(status.failed_documents) + " failed), " +
                        std::to_string(status.chunks) + " chunks indexed from " +
                        std::to_string(status.roots.size()) + " root(s); " +
                        std::to_string((index_bytes + database_bytes + 1023) / 1024) +
                        " KiB on disk" + (runner->running() ? "; a run is in progress" : "") + ".";
+    if (status.dense_configured) {
+      text += "\nDense retrieval (" + status.dense_store +
+              "): " + std::to_string(status.dense_vectors) + " vectors, " +
+              std::to_string(status.dense_pending) + " chunks waiting; model " +
+              status.embedding_model + ".";
+    }
     if (auto last = runner->last_run()) {
       structured["last_run"] = run_json(*last, status.roots.size());
       text += "\nLast run (" + last->trigger + ", " + iso_time(last->finished_unix_ms) + ", " +

@@ -1,0 +1,357 @@
+// The embedded vector store: an HNSW graph from Debian's hnswlib (inner product on unit
+// vectors, i.e. cosine), with the chunk id, document path and content hash of every label kept
+// beside it, saved to one file in the data directory.
+//
+// Labels are reused: a removed chunk's label is marked deleted in the graph and handed to the
+// next new chunk (hnswlib replaces the vector of a label that is added again), so the graph
+// does not grow with re-indexing.
+//
+// A search filtered by a path prefix that selects few chunks is answered exactly (a scan of
+// those chunks' vectors, which the graph holds anyway); otherwise the graph is searched with
+// enough extra candidates for the prefix's share of the book, and the scan is the fallback
+// when that still finds fewer than asked.
+
+#include <hnswlib/hnswlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <shared_mutex>
+
+#include "rag/binary_file.hpp"
+#include "rag/vector_store.hpp"
+
+namespace bookmcp::rag {
+
+namespace {
+
+constexpr char file_magic[8] = {'B', 'K', 'M', 'C', 'P', 'D', 'N', '1'};
+constexpr std::uint32_t file_format_version = 1;
+// Below this many candidate chunks under a prefix, a filtered search scans them exactly.
+constexpr std::size_t exact_scan_limit = 4096;
+
+struct slot {
+  std::string chunk_id;
+  std::string document_path;
+  std::uint64_t content_hash = 0;
+  bool alive = false;
+};
+
+float dot(const float* a, const float* b, std::size_t n) noexcept {
+  float sum = 0;
+  for (std::size_t i = 0; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+class embedded_vector_store final : public vector_store {
+ public:
+  explicit embedded_vector_store(embedded_vector_options options) : options_(std::move(options)) {
+    if (!options_.file.empty()) load();
+  }
+
+  std::string_view kind() const noexcept override { return "embedded"; }
+
+  std::string fingerprint() const override {
+    std::shared_lock lock(mutex_);
+    return fingerprint_;
+  }
+
+  void reset(const std::string& fingerprint) override {
+    std::unique_lock lock(mutex_);
+    graph_.reset();
+    space_.reset();
+    dimensions_ = 0;
+    slots_.clear();
+    labels_.clear();
+    free_labels_.clear();
+    fingerprint_ = fingerprint;
+  }
+
+  std::unordered_map<std::string, std::uint64_t> contents() const override {
+    std::shared_lock lock(mutex_);
+    std::unordered_map<std::string, std::uint64_t> out;
+    out.reserve(labels_.size());
+    for (const auto& [id, label] : labels_) out.emplace(id, slots_[label].content_hash);
+    return out;
+  }
+
+  std::size_t size() const override {
+    std::shared_lock lock(mutex_);
+    return labels_.size();
+  }
+
+  std::size_t dimensions() const override {
+    std::shared_lock lock(mutex_);
+    return dimensions_;
+  }
+
+  void upsert(std::span<const vector_entry> entries) override {
+    for (const auto& entry : entries) {
+      // One point per lock: searches wait for one insertion at most, not for a batch.
+      std::unique_lock lock(mutex_);
+      if (dimensions_ == 0) create_graph(entry.vector.size(), 1024);
+      if (entry.vector.size() != dimensions_) {
+        throw std::invalid_argument("a vector of " + std::to_string(entry.vector.size()) +
+                                    " dimensions for an index of " + std::to_string(dimensions_));
+      }
+      std::size_t label;
+      if (auto found = labels_.find(entry.chunk_id); found != labels_.end()) {
+        label = found->second;
+      } else if (!free_labels_.empty()) {
+        label = free_labels_.back();
+        free_labels_.pop_back();
+      } else {
+        label = slots_.size();
+        slots_.emplace_back();
+        if (graph_->cur_element_count >= graph_->max_elements_) {
+          graph_->resizeIndex(std::max<std::size_t>(graph_->max_elements_ * 2, 1024));
+        }
+      }
+      graph_->addPoint(entry.vector.data(), label);
+      slot& s = slots_[label];
+      s.chunk_id = entry.chunk_id;
+      s.document_path = entry.document_path;
+      s.content_hash = entry.content_hash;
+      s.alive = true;
+      labels_[entry.chunk_id] = label;
+    }
+  }
+
+  void remove(std::span<const std::string> chunk_ids) override {
+    std::unique_lock lock(mutex_);
+    for (const auto& id : chunk_ids) {
+      auto found = labels_.find(id);
+      if (found == labels_.end()) continue;
+      const std::size_t label = found->second;
+      graph_->markDelete(label);
+      slots_[label] = slot{};
+      free_labels_.push_back(label);
+      labels_.erase(found);
+    }
+  }
+
+  std::vector<dense_hit> search(std::span<const float> query, std::size_t limit,
+                                std::string_view path_prefix) const override {
+    std::shared_lock lock(mutex_);
+    std::vector<dense_hit> hits;
+    if (limit == 0 || labels_.empty() || query.size() != dimensions_) return hits;
+    if (path_prefix.empty()) return graph_search(query, limit, {});
+
+    std::vector<std::size_t> candidates;
+    for (std::size_t label = 0; label < slots_.size(); ++label) {
+      if (slots_[label].alive && path_matches_prefix(slots_[label].document_path, path_prefix))
+        candidates.push_back(label);
+    }
+    if (candidates.empty()) return hits;
+    if (candidates.size() > exact_scan_limit) {
+      // Enough graph candidates that, at the prefix's share of the book, `limit` survive.
+      const std::size_t share = std::max<std::size_t>(labels_.size() / candidates.size(), 1);
+      hits = graph_search(query, std::min(limit * share * 2, labels_.size()), path_prefix);
+      if (hits.size() >= limit) {
+        hits.resize(limit);
+        return hits;
+      }
+    }
+    return exact_scan(query, limit, candidates);
+  }
+
+  void commit(std::int64_t generation) override {
+    // Writers do not overlap (the contract), so reading under a shared lock is enough and
+    // searches go on while the file is written.
+    std::shared_lock lock(mutex_);
+    generation_ = generation;
+    if (options_.file.empty()) return;
+    binary_writer out;
+    out.bytes(file_magic, sizeof file_magic);
+    out.value(file_format_version);
+    out.value(generation_.load());
+    out.string(fingerprint_);
+    out.value(static_cast<std::uint64_t>(dimensions_));
+    out.value(static_cast<std::uint64_t>(slots_.size()));
+    for (const auto& s : slots_) {
+      out.value(static_cast<std::uint8_t>(s.alive));
+      out.string(s.chunk_id);
+      out.string(s.document_path);
+      out.value(s.content_hash);
+    }
+    std::string graph_bytes;
+    if (graph_) {
+      // hnswlib saves to a path only.
+      std::filesystem::path temporary = options_.file;
+      temporary += ".graph." + std::to_string(::getpid());
+      graph_->saveIndex(temporary.string());
+      try {
+        graph_bytes = read_whole_file(temporary);
+      } catch (...) {
+        std::filesystem::remove(temporary);
+        throw;
+      }
+      std::filesystem::remove(temporary);
+    }
+    out.value(static_cast<std::uint64_t>(graph_bytes.size()));
+    out.bytes(graph_bytes.data(), graph_bytes.size());
+    out.value(file_checksum(out.buffer()));
+    write_file_atomically(options_.file, out.buffer());
+  }
+
+  std::int64_t generation() const override { return generation_.load(); }
+
+ private:
+  void create_graph(std::size_t dimensions, std::size_t capacity) {
+    dimensions_ = dimensions;
+    space_ = std::make_unique<hnswlib::InnerProductSpace>(dimensions);
+    graph_ = std::make_unique<hnswlib::HierarchicalNSW<float>>(
+        space_.get(), capacity, options_.hnsw_m, options_.hnsw_ef_construction);
+    graph_->setEf(options_.hnsw_ef_search);
+  }
+
+  std::vector<dense_hit> graph_search(std::span<const float> query, std::size_t count,
+                                      std::string_view path_prefix) const {
+    auto found = graph_->searchKnn(query.data(), std::min(count, labels_.size()));
+    std::vector<dense_hit> hits;
+    hits.reserve(found.size());
+    while (!found.empty()) {
+      const auto [distance, label] = found.top();
+      found.pop();
+      const slot& s = slots_[label];
+      if (!s.alive || !path_matches_prefix(s.document_path, path_prefix)) continue;
+      hits.push_back({s.chunk_id, 1.0f - distance});
+    }
+    // The queue gives the farthest first.
+    std::reverse(hits.begin(), hits.end());
+    return hits;
+  }
+
+  std::vector<dense_hit> exact_scan(std::span<const float> query, std::size_t limit,
+                                    const std::vector<std::size_t>& labels) const {
+    std::vector<std::pair<float, std::size_t>> scored;
+    scored.reserve(labels.size());
+    for (std::size_t label : labels) {
+      const auto internal = graph_->label_lookup_.at(label);
+      const auto* data = reinterpret_cast<const float*>(graph_->getDataByInternalId(internal));
+      scored.emplace_back(dot(query.data(), data, dimensions_), label);
+    }
+    const std::size_t keep = std::min(limit, scored.size());
+    std::partial_sort(scored.begin(), scored.begin() + static_cast<std::ptrdiff_t>(keep),
+                      scored.end(), [](const auto& a, const auto& b) {
+                        return a.first > b.first || (a.first == b.first && a.second < b.second);
+                      });
+    std::vector<dense_hit> hits;
+    for (std::size_t i = 0; i < keep; ++i)
+      hits.push_back({slots_[scored[i].second].chunk_id, scored[i].first});
+    return hits;
+  }
+
+  // Loads the file when intact; otherwise leaves the store empty (it is derived data).
+  void load() {
+    std::string data;
+    try {
+      data = read_whole_file(options_.file);
+    } catch (const std::exception&) {
+      return;
+    }
+    if (data.size() < sizeof file_magic + 8 ||
+        std::memcmp(data.data(), file_magic, sizeof file_magic) != 0) {
+      return;
+    }
+    std::uint64_t stored_checksum;
+    std::memcpy(&stored_checksum, data.data() + data.size() - 8, 8);
+    std::string_view body(data.data(), data.size() - 8);
+    if (file_checksum(body) != stored_checksum) return;
+    std::filesystem::path temporary = options_.file;
+    temporary += ".load." + std::to_string(::getpid());
+    try {
+      binary_reader in(body);
+      in.take(sizeof file_magic);
+      if (in.value<std::uint32_t>() != file_format_version) return;
+      const auto generation = in.value<std::int64_t>();
+      std::string fingerprint = in.string();
+      const auto dimensions = static_cast<std::size_t>(in.value<std::uint64_t>());
+      const auto count = static_cast<std::size_t>(in.value<std::uint64_t>());
+      std::vector<slot> slots(count);
+      std::unordered_map<std::string, std::size_t> labels;
+      std::vector<std::size_t> free_labels;
+      for (std::size_t label = 0; label < count; ++label) {
+        slot& s = slots[label];
+        s.alive = in.value<std::uint8_t>() != 0;
+        s.chunk_id = in.string();
+        s.document_path = in.string();
+        s.content_hash = in.value<std::uint64_t>();
+        if (s.alive)
+          labels.emplace(s.chunk_id, label);
+        else
+          free_labels.push_back(label);
+      }
+      const auto graph_size = static_cast<std::size_t>(in.value<std::uint64_t>());
+      std::string_view graph_bytes = in.take(graph_size);
+      if (!in.at_end()) return;
+      std::unique_ptr<hnswlib::InnerProductSpace> space;
+      std::unique_ptr<hnswlib::HierarchicalNSW<float>> graph;
+      if (graph_size > 0) {
+        write_file_atomically(temporary, graph_bytes);
+        space = std::make_unique<hnswlib::InnerProductSpace>(dimensions);
+        graph = std::make_unique<hnswlib::HierarchicalNSW<float>>(space.get(), temporary.string());
+        std::filesystem::remove(temporary);
+        graph->setEf(options_.hnsw_ef_search);
+        if (graph->cur_element_count != count) return;
+      } else if (count > 0) {
+        return;
+      }
+      generation_ = generation;
+      fingerprint_ = std::move(fingerprint);
+      dimensions_ = graph ? dimensions : 0;
+      slots_ = std::move(slots);
+      labels_ = std::move(labels);
+      free_labels_ = std::move(free_labels);
+      space_ = std::move(space);
+      graph_ = std::move(graph);
+    } catch (const std::exception&) {
+      std::error_code ignored;
+      std::filesystem::remove(temporary, ignored);
+    }
+  }
+
+  const embedded_vector_options options_;
+  mutable std::shared_mutex mutex_;
+  std::string fingerprint_;
+  std::atomic<std::int64_t> generation_{0};
+  std::size_t dimensions_ = 0;
+  std::unique_ptr<hnswlib::InnerProductSpace> space_;
+  std::unique_ptr<hnswlib::HierarchicalNSW<float>> graph_;
+  std::vector<slot> slots_;                              // by label
+  std::unordered_map<std::string, std::size_t> labels_;  // chunk id -> label (alive only)
+  std::vector<std::size_t> free_labels_;
+};
+
+}  // namespace
+
+bool path_matches_prefix(std::string_view document_path, std::string_view prefix) noexcept {
+  if (prefix.empty() || document_path == prefix) return true;
+  if (!document_path.starts_with(prefix)) return false;
+  const char next = document_path[prefix.size()];
+  return next == '/' || next == '.';
+}
+
+std::vector<std::pair<std::size_t, float>> exact_nearest(
+    std::span<const std::vector<float>> vectors, std::span<const float> query, std::size_t limit) {
+  std::vector<std::pair<std::size_t, float>> scored;
+  scored.reserve(vectors.size());
+  for (std::size_t i = 0; i < vectors.size(); ++i) {
+    if (vectors[i].size() != query.size()) continue;
+    scored.emplace_back(i, dot(vectors[i].data(), query.data(), query.size()));
+  }
+  const std::size_t keep = std::min(limit, scored.size());
+  std::partial_sort(scored.begin(), scored.begin() + static_cast<std::ptrdiff_t>(keep),
+                    scored.end(), [](const auto& a, const auto& b) {
+                      return a.second > b.second || (a.second == b.second && a.first < b.first);
+                    });
+  scored.resize(keep);
+  return scored;
+}
+
+std::unique_ptr<vector_store> make_embedded_vector_store(embedded_vector_options options) {
+  return std::make_unique<embedded_vector_store>(std::move(options));
+}
+
+}  // namespace bookmcp::rag

@@ -1,0 +1,380 @@
+#include "rag/embedder.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <condition_variable>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "rag/http_client.hpp"
+
+namespace bookmcp::rag {
+
+namespace {
+
+using json = nlohmann::json;
+
+// Sleeps unless the stop token fires first. Returns false when stopped.
+bool interruptible_sleep(std::chrono::milliseconds duration, std::stop_token stop) {
+  std::mutex mutex;
+  std::condition_variable_any wake;
+  std::unique_lock lock(mutex);
+  wake.wait_for(lock, stop, duration, [] { return false; });
+  return !stop.stop_requested();
+}
+
+// A delay header: a number of `unit_ms` ("12", "1.5"). An HTTP-date, anything else, or more
+// than an hour: no hint.
+std::optional<std::chrono::milliseconds> parse_delay(const std::string& value, double unit_ms) {
+  if (value.empty()) return std::nullopt;
+  char* end = nullptr;
+  const double amount = std::strtod(value.c_str(), &end);
+  const double ms = amount * unit_ms;
+  if (end == value.c_str() || *end != '\0' || !(ms >= 0) || ms > 3'600'000) return std::nullopt;
+  return std::chrono::milliseconds(static_cast<long long>(std::ceil(ms)));
+}
+
+// The message of an error answer, in any of the shapes providers use: OpenAI's
+// {"error":{"message"}}, TEI's flat {"message"}, FastAPI's {"detail"}, or plain text.
+std::string error_message(const http_response& response) {
+  std::string message;
+  try {
+    json body = json::parse(response.body);
+    if (body.is_object()) {
+      if (auto it = body.find("error"); it != body.end()) {
+        if (it->is_object() && it->contains("message") && (*it)["message"].is_string())
+          message = (*it)["message"].get<std::string>();
+        else if (it->is_string())
+          message = it->get<std::string>();
+      }
+      if (message.empty() && body.contains("message") && body["message"].is_string())
+        message = body["message"].get<std::string>();
+      if (message.empty() && body.contains("detail")) {
+        message =
+            body["detail"].is_string() ? body["detail"].get<std::string>() : body["detail"].dump();
+      }
+    }
+  } catch (const json::exception&) {
+    message = response.body;
+  }
+  if (message.size() > 300) message = message.substr(0, 300) + "…";
+  for (char& c : message) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  return message.empty() ? "(no message)" : message;
+}
+
+bool mentions_context_length(const std::string& message) {
+  std::string lowered = message;
+  std::transform(lowered.begin(), lowered.end(), lowered.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return lowered.find("context length") != std::string::npos ||
+         lowered.find("too long") != std::string::npos ||
+         lowered.find("maximum input length") != std::string::npos ||
+         lowered.find("too many tokens") != std::string::npos;
+}
+
+void normalise(std::vector<float>& vector) {
+  double norm = 0;
+  for (float v : vector) norm += static_cast<double>(v) * v;
+  if (norm <= 0) return;
+  const float scale = static_cast<float>(1.0 / std::sqrt(norm));
+  for (float& v : vector) v *= scale;
+}
+
+std::string host_of(const std::string& origin) {
+  auto begin = origin.find("://");
+  begin = begin == std::string::npos ? 0 : begin + 3;
+  return origin.substr(begin, origin.rfind(':') - begin);
+}
+
+class openai_embedder final : public embedder {
+ public:
+  explicit openai_embedder(openai_embedder_options options)
+      : options_(std::move(options)),
+        client_(options_.base_url,
+                {.timeout = options_.timeout,
+                 .max_idle_connections = std::max<std::size_t>(options_.concurrency, 2),
+                 .ca_file = options_.ca_file}) {
+    if (options_.model.empty()) {
+      throw std::invalid_argument("the embeddings model is not set (--embeddings-model)");
+    }
+    const std::string host = host_of(client_.origin());
+    // Provider caps: OpenAI 2048 inputs and 300k tokens per request; Gemini's OpenAI endpoint
+    // 100 inputs; TEI 32 inputs and 16k batch tokens by default (Ollama and vLLM batch
+    // server-side, so small requests cost them nothing).
+    const bool openai = host == "api.openai.com";
+    const bool gemini = host == "generativelanguage.googleapis.com";
+    if (options_.max_batch_inputs == 0)
+      options_.max_batch_inputs = openai ? 256 : gemini ? 100 : 32;
+    if (options_.max_batch_tokens == 0) options_.max_batch_tokens = openai ? 100'000 : 16'000;
+    options_.concurrency = std::max<std::size_t>(options_.concurrency, 1);
+    if (options_.dimensions) dimensions_ = *options_.dimensions;
+    // The path is part of the identity: one host may serve several models under one name.
+    fingerprint_ = "openai-compatible " + client_.origin() + path_of(options_.base_url) + " " +
+                   options_.model + " " +
+                   (options_.dimensions ? std::to_string(*options_.dimensions) : "native");
+  }
+
+  std::vector<std::vector<float>> embed(std::span<const std::string> inputs,
+                                        std::stop_token stop) override {
+    std::vector<std::vector<float>> out(inputs.size());
+    if (inputs.empty()) return out;
+    // Batches of consecutive inputs within both caps.
+    std::vector<std::pair<std::size_t, std::size_t>> batches;  // [begin, end)
+    std::size_t begin = 0, tokens = 0;
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      const std::size_t estimate = inputs[i].size() / 4 + 1;
+      if (i > begin && (i - begin >= options_.max_batch_inputs ||
+                        tokens + estimate > options_.max_batch_tokens)) {
+        batches.emplace_back(begin, i);
+        begin = i;
+        tokens = 0;
+      }
+      tokens += estimate;
+    }
+    batches.emplace_back(begin, inputs.size());
+
+    if (batches.size() == 1 || options_.concurrency == 1) {
+      for (const auto& [first, last] : batches) embed_range(inputs, first, last, out, stop);
+      return out;
+    }
+    // Several requests at once; the first failure stops the others.
+    std::stop_source abort;
+    std::stop_callback forward(stop, [&abort] { abort.request_stop(); });
+    std::atomic<std::size_t> next{0};
+    std::mutex failure_mutex;
+    std::exception_ptr failure;
+    auto work = [&] {
+      for (std::size_t b; (b = next.fetch_add(1)) < batches.size();) {
+        if (abort.stop_requested()) return;
+        try {
+          embed_range(inputs, batches[b].first, batches[b].second, out, abort.get_token());
+        } catch (...) {
+          std::lock_guard lock(failure_mutex);
+          if (!failure) failure = std::current_exception();
+          abort.request_stop();
+          return;
+        }
+      }
+    };
+    {
+      std::vector<std::jthread> workers;
+      const std::size_t count = std::min(options_.concurrency, batches.size());
+      for (std::size_t i = 1; i < count; ++i) workers.emplace_back(work);
+      work();
+    }
+    if (failure) {
+      // A cancellation caused by another batch's failure is not the story: report the failure.
+      std::rethrow_exception(failure);
+    }
+    if (stop.stop_requested()) {
+      throw embedding_error(embedding_error::kind::cancelled, "embedding cancelled");
+    }
+    return out;
+  }
+
+  std::size_t dimensions() const override { return dimensions_.load(); }
+  std::string fingerprint() const override { return fingerprint_; }
+  embedding_stats stats() const override {
+    return {requests_.load(), retries_.load(), inputs_.load()};
+  }
+
+ private:
+  static std::string path_of(const std::string& url) {
+    auto scheme = url.find("://");
+    auto slash = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+    if (slash == std::string::npos) return {};
+    std::string path = url.substr(slash);
+    while (path.ends_with('/')) path.pop_back();
+    return path;
+  }
+
+  // Embeds inputs[first, last) into out, splitting the range when the endpoint finds it too
+  // large, so that a 413 ends up naming the one input that is.
+  void embed_range(std::span<const std::string> inputs, std::size_t first, std::size_t last,
+                   std::vector<std::vector<float>>& out, std::stop_token stop) {
+    try {
+      request_with_retries(inputs, first, last, out, stop);
+    } catch (const embedding_error& error) {
+      if (error.error_kind() != embedding_error::kind::input_too_large || last - first == 1) {
+        if (error.error_kind() == embedding_error::kind::input_too_large && !error.input_index())
+          throw embedding_error(error.error_kind(), error.what(), first);
+        throw;
+      }
+      const std::size_t middle = first + (last - first) / 2;
+      embed_range(inputs, first, middle, out, stop);
+      embed_range(inputs, middle, last, out, stop);
+    }
+  }
+
+  std::chrono::milliseconds backoff(int attempt) {
+    const auto ceiling = std::min<long long>(
+        options_.backoff_max.count(), options_.backoff_base.count() << std::min(attempt, 20));
+    thread_local std::mt19937_64 random{std::random_device{}()};
+    std::uniform_int_distribution<long long> jitter(0, std::max<long long>(ceiling, 1));
+    return std::chrono::milliseconds(jitter(random));
+  }
+
+  void request_with_retries(std::span<const std::string> inputs, std::size_t first,
+                            std::size_t last, std::vector<std::vector<float>>& out,
+                            std::stop_token stop) {
+    json body = {{"model", options_.model}, {"input", json::array()}};
+    for (std::size_t i = first; i < last; ++i) body["input"].push_back(inputs[i]);
+    if (options_.dimensions) body["dimensions"] = *options_.dimensions;
+    http_request request;
+    request.target = "/embeddings";
+    request.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+    request.headers.emplace_back("Content-Type", "application/json");
+    if (!options_.api_key.empty())
+      request.headers.emplace_back("Authorization", "Bearer " + options_.api_key);
+
+    std::string last_problem;
+    for (int attempt = 0;; ++attempt) {
+      if (stop.stop_requested()) {
+        throw embedding_error(embedding_error::kind::cancelled, "embedding cancelled");
+      }
+      std::optional<std::chrono::milliseconds> hint;
+      ++requests_;
+      try {
+        http_response response = client_.send(request, stop);
+        if (response.status == 200) {
+          read_answer(response, first, last, out);
+          return;
+        }
+        const std::string message = error_message(response);
+        const std::string origin = client_.origin();
+        switch (response.status) {
+          case 401:
+          case 403:
+            throw embedding_error(embedding_error::kind::unauthorized,
+                                  "the embeddings endpoint " + origin + " refused the API key (" +
+                                      std::to_string(response.status) + "): " + message +
+                                      "; check EMBEDDINGS_API_KEY");
+          case 413:
+            throw embedding_error(
+                embedding_error::kind::input_too_large,
+                "the embeddings endpoint found an input too large (413): " + message);
+          case 408:
+          case 409:
+          case 425:
+          case 429:
+          case 500:
+          case 502:
+          case 503:
+          case 504:
+            last_problem = std::to_string(response.status) + ": " + message;
+            // OpenAI's retry-after-ms is finer than Retry-After's whole seconds.
+            hint = parse_delay(response.retry_after_ms, 1);
+            if (!hint) hint = parse_delay(response.retry_after, 1000);
+            break;
+          default:
+            if (response.status == 400 && mentions_context_length(message)) {
+              throw embedding_error(
+                  embedding_error::kind::input_too_large,
+                  "the embeddings endpoint found an input too long (400): " + message);
+            }
+            throw embedding_error(embedding_error::kind::rejected,
+                                  "the embeddings endpoint " + origin + " refused the request (" +
+                                      std::to_string(response.status) + "): " + message);
+        }
+      } catch (const http_error& error) {
+        switch (error.error_kind()) {
+          case http_error::kind::cancelled:
+            throw embedding_error(embedding_error::kind::cancelled, "embedding cancelled");
+          case http_error::kind::bad_url:
+          case http_error::kind::tls:
+            // Certificates and URLs do not fix themselves between attempts.
+            throw embedding_error(embedding_error::kind::unavailable, error.what());
+          default:
+            last_problem = error.what();
+        }
+      }
+      if (attempt >= options_.max_retries) {
+        throw embedding_error(embedding_error::kind::unavailable,
+                              "the embeddings endpoint " + client_.origin() + " failed " +
+                                  std::to_string(attempt + 1) + " times; last: " + last_problem);
+      }
+      ++retries_;
+      const auto wait =
+          hint ? std::min(*hint, std::chrono::milliseconds(120'000)) : backoff(attempt);
+      if (!interruptible_sleep(wait, stop)) {
+        throw embedding_error(embedding_error::kind::cancelled, "embedding cancelled");
+      }
+    }
+  }
+
+  void read_answer(const http_response& response, std::size_t first, std::size_t last,
+                   std::vector<std::vector<float>>& out) {
+    const std::size_t count = last - first;
+    auto bad = [&](const std::string& what) {
+      return embedding_error(embedding_error::kind::bad_response,
+                             "the embeddings endpoint " + client_.origin() + " answered " + what);
+    };
+    json body;
+    try {
+      body = json::parse(response.body);
+    } catch (const json::exception&) {
+      throw bad("something that is not JSON");
+    }
+    if (!body.is_object() || !body.contains("data") || !body["data"].is_array())
+      throw bad("without a \"data\" array");
+    const json& data = body["data"];
+    if (data.size() != count) {
+      throw bad(std::to_string(data.size()) + " embeddings for " + std::to_string(count) +
+                " inputs");
+    }
+    std::vector<char> seen(count, 0);
+    for (std::size_t position = 0; position < count; ++position) {
+      const json& item = data[position];
+      if (!item.is_object() || !item.contains("embedding") || !item["embedding"].is_array())
+        throw bad("an item without an \"embedding\" array");
+      std::size_t index = position;
+      if (item.contains("index")) {
+        if (!item["index"].is_number_unsigned() || item["index"].get<std::size_t>() >= count)
+          throw bad("an embedding index out of range");
+        index = item["index"].get<std::size_t>();
+      }
+      if (seen[index]++) throw bad("two embeddings for one input");
+      std::vector<float> vector;
+      vector.reserve(item["embedding"].size());
+      for (const auto& value : item["embedding"]) {
+        if (!value.is_number()) throw bad("an embedding with a value that is not a number");
+        vector.push_back(value.get<float>());
+      }
+      if (vector.empty()) throw bad("an empty embedding");
+      std::size_t expected = dimensions_.load();
+      if (expected == 0) {
+        dimensions_.compare_exchange_strong(expected, vector.size());
+        expected = dimensions_.load();
+      }
+      if (vector.size() != expected) {
+        throw bad("vectors of " + std::to_string(vector.size()) + " dimensions where " +
+                  std::to_string(expected) + " were expected" +
+                  (options_.dimensions ? " (--embeddings-dimensions)" : ""));
+      }
+      normalise(vector);
+      out[first + index] = std::move(vector);
+    }
+    inputs_ += count;
+  }
+
+  openai_embedder_options options_;
+  http_client client_;
+  std::string fingerprint_;
+  std::atomic<std::size_t> dimensions_{0};
+  std::atomic<std::size_t> requests_{0};
+  std::atomic<std::size_t> retries_{0};
+  std::atomic<std::size_t> inputs_{0};
+};
+
+}  // namespace
+
+std::unique_ptr<embedder> make_openai_embedder(openai_embedder_options options) {
+  return std::make_unique<openai_embedder>(std::move(options));
+}
+
+}  // namespace bookmcp::rag

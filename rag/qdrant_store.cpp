@@ -1,0 +1,477 @@
+#include "rag/qdrant_store.hpp"
+
+#include <openssl/sha.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
+#include <thread>
+
+#include "rag/http_client.hpp"
+#include "rag/text.hpp"
+
+namespace bookmcp::rag {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr const char* dense_name = "dense";
+constexpr const char* sparse_name = "bm25";
+constexpr int metadata_schema = 1;
+
+std::string hex_hash(std::uint64_t value) {
+  return to_hex(value);
+}
+
+std::uint64_t parse_hex_hash(const json& value) {
+  if (!value.is_string()) return 0;
+  const std::string text = value.get<std::string>();
+  try {
+    return std::stoull(text, nullptr, 16);
+  } catch (...) {
+    return 0;
+  }
+}
+
+// What an error answer says: {"status":{"error":"…"}} or plain text (401).
+std::string qdrant_message(const http_response& response) {
+  std::string message;
+  try {
+    json body = json::parse(response.body);
+    if (body.contains("status") && body["status"].is_object() && body["status"].contains("error") &&
+        body["status"]["error"].is_string())
+      message = body["status"]["error"].get<std::string>();
+  } catch (const json::exception&) {
+  }
+  if (message.empty()) message = response.body;
+  if (message.size() > 300) message = message.substr(0, 300) + "…";
+  for (char& c : message) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  return message.empty() ? "(no message)" : message;
+}
+
+json filter_for(std::string_view path_prefix) {
+  if (path_prefix.empty()) return nullptr;
+  return {{"must", json::array({{{"key", "path_prefixes"},
+                                 {"match", {{"value", std::string(path_prefix)}}}}})}};
+}
+
+json sparse_json(const sparse_vector& sparse) {
+  return {{"indices", sparse.indices}, {"values", sparse.values}};
+}
+
+class qdrant_store final : public vector_store {
+ public:
+  explicit qdrant_store(qdrant_options options)
+      : options_(std::move(options)),
+        client_(
+            options_.url,
+            {.timeout = options_.timeout, .max_idle_connections = 8, .ca_file = options_.ca_file}) {
+    const auto& name = options_.collection;
+    if (name.empty() || name.size() > 255 || name.find('/') != std::string::npos ||
+        name.find_first_of("?#% ") != std::string::npos) {
+      throw std::invalid_argument(
+          "the Qdrant collection name \"" + name +
+          "\" must be 1-255 characters without '/', '?', '#', '%' or spaces");
+    }
+    base_ = "/collections/" + name;
+  }
+
+  std::string_view kind() const noexcept override { return "qdrant"; }
+  bool serves_lexical() const noexcept override { return true; }
+
+  std::string fingerprint() const override {
+    ensure_state();
+    std::lock_guard lock(mutex_);
+    return fingerprint_;
+  }
+
+  void reset(const std::string& fingerprint) override {
+    // Deleting a missing collection answers 200 false: nothing to special-case.
+    request("DELETE", base_, nullptr, call_kind::write);
+    std::lock_guard lock(mutex_);
+    loaded_ = true;
+    exists_ = false;
+    dimensions_ = 0;
+    fingerprint_ = fingerprint;
+  }
+
+  std::unordered_map<std::string, std::uint64_t> contents() const override {
+    std::unordered_map<std::string, std::uint64_t> out;
+    if (!collection_exists()) return out;
+    json offset = nullptr;
+    do {
+      json body = {{"limit", 1000},
+                   {"with_payload", json::array({"chunk_id", "content_hash"})},
+                   {"with_vector", false}};
+      if (!offset.is_null()) body["offset"] = offset;
+      json result = request("POST", base_ + "/points/scroll", body, call_kind::read);
+      for (const auto& point : result.value("points", json::array())) {
+        const json payload = point.value("payload", json::object());
+        if (payload.contains("chunk_id") && payload["chunk_id"].is_string())
+          out[payload["chunk_id"].get<std::string>()] =
+              parse_hex_hash(payload.value("content_hash", json()));
+      }
+      offset = result.value("next_page_offset", json());
+    } while (!offset.is_null());
+    return out;
+  }
+
+  std::size_t size() const override {
+    if (!collection_exists()) return 0;
+    json result = request("POST", base_ + "/points/count", {{"exact", true}}, call_kind::read);
+    return result.value("count", std::size_t{0});
+  }
+
+  std::size_t dimensions() const override {
+    ensure_state();
+    std::lock_guard lock(mutex_);
+    return dimensions_;
+  }
+
+  void upsert(std::span<const vector_entry> entries) override {
+    if (entries.empty()) return;
+    const std::size_t dimensions = entries.front().vector.size();
+    ensure_collection(dimensions);
+    for (std::size_t begin = 0; begin < entries.size(); begin += options_.upsert_batch) {
+      const std::size_t end = std::min(entries.size(), begin + options_.upsert_batch);
+      json points = json::array();
+      for (std::size_t i = begin; i < end; ++i) {
+        const vector_entry& entry = entries[i];
+        if (entry.vector.size() != dimensions) {
+          throw std::invalid_argument("a vector of " + std::to_string(entry.vector.size()) +
+                                      " dimensions for a collection of " +
+                                      std::to_string(dimensions));
+        }
+        json vectors = {{dense_name, entry.vector}};
+        if (!entry.sparse.empty()) vectors[sparse_name] = sparse_json(entry.sparse);
+        points.push_back({{"id", qdrant_point_id(entry.chunk_id)},
+                          {"vector", std::move(vectors)},
+                          {"payload",
+                           {{"chunk_id", entry.chunk_id},
+                            {"doc_path", entry.document_path},
+                            {"path_prefixes", path_prefixes(entry.document_path)},
+                            {"content_hash", hex_hash(entry.content_hash)}}}});
+      }
+      request("PUT", base_ + "/points?wait=true", {{"points", std::move(points)}},
+              call_kind::write);
+    }
+  }
+
+  void remove(std::span<const std::string> chunk_ids) override {
+    if (chunk_ids.empty() || !collection_exists()) return;
+    for (std::size_t begin = 0; begin < chunk_ids.size(); begin += 1000) {
+      json ids = json::array();
+      for (std::size_t i = begin; i < std::min(chunk_ids.size(), begin + 1000); ++i)
+        ids.push_back(qdrant_point_id(chunk_ids[i]));
+      request("POST", base_ + "/points/delete?wait=true", {{"points", std::move(ids)}},
+              call_kind::write);
+    }
+  }
+
+  std::vector<dense_hit> search(std::span<const float> query, std::size_t limit,
+                                std::string_view path_prefix) const override {
+    if (limit == 0) return {};
+    require_collection();
+    json body = {{"query", std::vector<float>(query.begin(), query.end())},
+                 {"using", dense_name},
+                 {"limit", limit},
+                 {"with_payload", json::array({"chunk_id"})}};
+    if (json filter = filter_for(path_prefix); !filter.is_null()) body["filter"] = filter;
+    return hits_of(request("POST", base_ + "/points/query", body, call_kind::search));
+  }
+
+  std::vector<dense_hit> sparse_search(const sparse_vector& query, std::size_t limit,
+                                       std::string_view path_prefix) const override {
+    if (limit == 0 || query.empty()) return {};
+    require_collection();
+    json body = {{"query", sparse_json(query)},
+                 {"using", sparse_name},
+                 {"limit", limit},
+                 {"with_payload", json::array({"chunk_id"})}};
+    if (json filter = filter_for(path_prefix); !filter.is_null()) body["filter"] = filter;
+    return hits_of(request("POST", base_ + "/points/query", body, call_kind::search));
+  }
+
+  std::vector<dense_hit> hybrid_search(std::span<const float> dense, const sparse_vector& sparse,
+                                       std::size_t limit, std::size_t depth,
+                                       std::string_view path_prefix) const override {
+    if (limit == 0) return {};
+    require_collection();
+    // Prefetch limits at least the page: fusion can only rank what it is given.
+    depth = std::max(depth, limit);
+    json prefetch = json::array({{{"query", std::vector<float>(dense.begin(), dense.end())},
+                                  {"using", dense_name},
+                                  {"limit", depth}}});
+    if (!sparse.empty())
+      prefetch.push_back(
+          {{"query", sparse_json(sparse)}, {"using", sparse_name}, {"limit", depth}});
+    json body = {{"prefetch", std::move(prefetch)},
+                 {"query", {{"fusion", "rrf"}}},
+                 {"limit", limit},
+                 {"with_payload", json::array({"chunk_id"})}};
+    // The root filter is applied inside every prefetch by Qdrant.
+    if (json filter = filter_for(path_prefix); !filter.is_null()) body["filter"] = filter;
+    return hits_of(request("POST", base_ + "/points/query", body, call_kind::search));
+  }
+
+  void commit(std::int64_t generation) override { generation_ = generation; }
+  std::int64_t generation() const override { return generation_.load(); }
+
+  std::string probe() const override {
+    try {
+      http_request request;
+      request.method = "GET";
+      request.target = "/readyz";
+      request.timeout = std::chrono::milliseconds(2000);
+      http_response response = client_.send(request);
+      if (response.status == 200) return {};
+      return "Qdrant at " + client_.origin() + " is not ready (" + std::to_string(response.status) +
+             ")";
+    } catch (const http_error& error) {
+      return error.what();
+    }
+  }
+
+ private:
+  enum class call_kind { read, write, search };
+
+  static std::vector<dense_hit> hits_of(const json& result) {
+    std::vector<dense_hit> hits;
+    for (const auto& point : result.value("points", json::array())) {
+      const json payload = point.value("payload", json::object());
+      if (!payload.contains("chunk_id") || !payload["chunk_id"].is_string()) continue;
+      hits.push_back({payload["chunk_id"].get<std::string>(), point.value("score", 0.0f)});
+    }
+    return hits;
+  }
+
+  // Sends one request; returns the envelope's `result`. Retries what may be retried; throws
+  // vector_store_error otherwise.
+  json request(const std::string& method, const std::string& target, const json& body,
+               call_kind kind) const {
+    http_request message;
+    message.method = method;
+    message.target = target;
+    if (!body.is_null()) {
+      message.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+      message.headers.emplace_back("Content-Type", "application/json");
+    }
+    if (!options_.api_key.empty()) message.headers.emplace_back("api-key", options_.api_key);
+    if (kind == call_kind::search) message.timeout = options_.search_timeout;
+    const int retries = kind == call_kind::search ? 0 : options_.max_retries;
+    std::string problem;
+    for (int attempt = 0;; ++attempt) {
+      std::optional<std::chrono::milliseconds> hint;
+      try {
+        http_response response = client_.send(message);
+        if (response.status == 200) {
+          try {
+            json envelope = json::parse(response.body);
+            if (!envelope.is_object() || !envelope.contains("result"))
+              throw vector_store_error("Qdrant answered " + method + " " + target +
+                                       " without a result");
+            return envelope["result"];
+          } catch (const json::exception&) {
+            throw vector_store_error("Qdrant answered " + method + " " + target +
+                                     " with something that is not JSON");
+          }
+        }
+        const std::string message_text = qdrant_message(response);
+        if (response.status == 401 || response.status == 403) {
+          throw vector_store_error("Qdrant at " + client_.origin() + " refused the API key (" +
+                                   std::to_string(response.status) + "): " + message_text +
+                                   "; check QDRANT_API_KEY");
+        }
+        if (response.status == 429 || response.status == 502 || response.status == 503 ||
+            response.status == 504 || response.status == 408) {
+          problem = std::to_string(response.status) + ": " + message_text;
+          if (!response.retry_after.empty()) {
+            char* end = nullptr;
+            const double seconds = std::strtod(response.retry_after.c_str(), &end);
+            if (end != response.retry_after.c_str() && seconds >= 0 && seconds <= 120)
+              hint = std::chrono::milliseconds(static_cast<long long>(std::ceil(seconds * 1000)));
+          }
+        } else {
+          throw vector_store_error("Qdrant refused " + method + " " + target + " (" +
+                                   std::to_string(response.status) + "): " + message_text);
+        }
+      } catch (const http_error& error) {
+        if (error.error_kind() == http_error::kind::bad_url ||
+            error.error_kind() == http_error::kind::tls)
+          throw vector_store_error(std::string("Qdrant: ") + error.what());
+        problem = error.what();
+      }
+      if (attempt >= retries) {
+        throw vector_store_error(
+            "Qdrant at " + client_.origin() + " failed (" + problem + ")" +
+            (attempt > 0 ? " after " + std::to_string(attempt + 1) + " attempts" : ""));
+      }
+      auto wait = hint ? *hint : backoff(attempt);
+      std::this_thread::sleep_for(std::min(wait, std::chrono::milliseconds(120'000)));
+    }
+  }
+
+  std::chrono::milliseconds backoff(int attempt) const {
+    const long long ceiling = std::min<long long>(
+        options_.backoff_max.count(), options_.backoff_base.count() << std::min(attempt, 20));
+    thread_local std::mt19937_64 random{std::random_device{}()};
+    return std::chrono::milliseconds(std::uniform_int_distribution<long long>(
+        ceiling / 2, std::max<long long>(ceiling, 1))(random));
+  }
+
+  // Reads whether the collection exists, its dense dimension and its fingerprint, once.
+  void ensure_state() const {
+    {
+      std::lock_guard lock(mutex_);
+      if (loaded_) return;
+    }
+    json exists = request("GET", base_ + "/exists", nullptr, call_kind::read);
+    bool present = exists.value("exists", false);
+    std::size_t dimensions = 0;
+    std::string fingerprint;
+    if (present) {
+      json info = request("GET", base_, nullptr, call_kind::read);
+      const json params = info.value("config", json::object()).value("params", json::object());
+      const json vectors = params.value("vectors", json::object());
+      if (vectors.contains(dense_name))
+        dimensions = vectors[dense_name].value("size", std::size_t{0});
+      const json metadata = info.value("config", json::object()).value("metadata", json::object());
+      if (metadata.is_object() && metadata.contains("bookmcp") && metadata["bookmcp"].is_object())
+        fingerprint = metadata["bookmcp"].value("fingerprint", std::string());
+      if (!vectors.contains(dense_name) ||
+          !params.value("sparse_vectors", json::object()).contains(sparse_name)) {
+        // Someone else's collection under our name: never write into it.
+        throw vector_store_error("the Qdrant collection \"" + options_.collection +
+                                 "\" exists without the vectors bookmcp keeps (\"dense\" and "
+                                 "\"bm25\"): choose another with --qdrant-collection");
+      }
+    }
+    std::lock_guard lock(mutex_);
+    if (loaded_) return;
+    loaded_ = true;
+    exists_ = present;
+    dimensions_ = dimensions;
+    // A collection not made yet keeps the fingerprint reset() gave it: the one it is made with.
+    if (present) fingerprint_ = fingerprint;
+  }
+
+  // Searching a collection not made yet (nothing embedded so far) is a failure, not "no
+  // match": search then answers from the local index and says why.
+  void require_collection() const {
+    if (!collection_exists())
+      throw vector_store_error("the Qdrant collection \"" + options_.collection +
+                               "\" does not exist yet: nothing has been embedded");
+  }
+
+  // Whether the collection exists; a "no" is asked again each time (another replica may have
+  // made it since), a "yes" is remembered.
+  bool collection_exists() const {
+    ensure_state();
+    {
+      std::lock_guard lock(mutex_);
+      if (exists_) return true;
+      loaded_ = false;
+    }
+    ensure_state();
+    std::lock_guard lock(mutex_);
+    return exists_;
+  }
+
+  // Creates the collection (with the fingerprint in its metadata) and the payload indexes
+  // before the first upsert, as Qdrant advises (filters on unindexed fields can be refused).
+  void ensure_collection(std::size_t dimensions) {
+    ensure_state();
+    std::string fingerprint;
+    {
+      std::lock_guard lock(mutex_);
+      if (exists_) {
+        if (dimensions != dimensions_) {
+          throw vector_store_error("the Qdrant collection \"" + options_.collection +
+                                   "\" holds vectors of " + std::to_string(dimensions_) +
+                                   " dimensions, these have " + std::to_string(dimensions));
+        }
+        return;
+      }
+      fingerprint = fingerprint_;
+    }
+    json create = {
+        {"vectors", {{dense_name, {{"size", dimensions}, {"distance", "Cosine"}}}}},
+        {"sparse_vectors", {{sparse_name, {{"modifier", "idf"}}}}},
+        {"metadata", {{"bookmcp", {{"schema", metadata_schema}, {"fingerprint", fingerprint}}}}}};
+    try {
+      request("PUT", base_, create, call_kind::write);
+    } catch (const vector_store_error& error) {
+      // 409: another replica created it meanwhile; read what it made.
+      if (std::string(error.what()).find("(409)") == std::string::npos) throw;
+      std::lock_guard lock(mutex_);
+      loaded_ = false;
+    }
+    for (const char* field : {"doc_path", "path_prefixes"}) {
+      request("PUT", base_ + "/index?wait=true",
+              {{"field_name", field}, {"field_schema", "keyword"}}, call_kind::write);
+    }
+    ensure_state();
+    std::lock_guard lock(mutex_);
+    exists_ = true;
+    dimensions_ = dimensions;
+  }
+
+  qdrant_options options_;
+  mutable http_client client_;
+  std::string base_;
+  mutable std::mutex mutex_;  // guards the state below
+  mutable bool loaded_ = false;
+  mutable bool exists_ = false;
+  mutable std::size_t dimensions_ = 0;
+  mutable std::string fingerprint_;
+  std::atomic<std::int64_t> generation_{0};
+};
+
+}  // namespace
+
+std::string qdrant_point_id(std::string_view chunk_id) {
+  // RFC 4122 URL namespace 6ba7b811-9dad-11d1-80b4-00c04fd430c8.
+  static constexpr unsigned char url_namespace[16] = {0x6b, 0xa7, 0xb8, 0x11, 0x9d, 0xad,
+                                                      0x11, 0xd1, 0x80, 0xb4, 0x00, 0xc0,
+                                                      0x4f, 0xd4, 0x30, 0xc8};
+  std::string input(reinterpret_cast<const char*>(url_namespace), 16);
+  input += "bookmcp:";
+  input += chunk_id;
+  unsigned char digest[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
+  digest[6] = static_cast<unsigned char>((digest[6] & 0x0f) | 0x50);  // version 5
+  digest[8] = static_cast<unsigned char>((digest[8] & 0x3f) | 0x80);  // RFC 4122 variant
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
+    out += hex[digest[i] >> 4];
+    out += hex[digest[i] & 0x0f];
+  }
+  return out;
+}
+
+std::vector<std::string> path_prefixes(std::string_view document_path) {
+  std::vector<std::string> out;
+  for (std::size_t i = 1; i < document_path.size(); ++i) {
+    if (document_path[i] == '/' || document_path[i] == '.')
+      out.emplace_back(document_path.substr(0, i));
+  }
+  out.emplace_back(document_path);
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+std::unique_ptr<vector_store> make_qdrant_vector_store(qdrant_options options) {
+  return std::make_unique<qdrant_store>(std::move(options));
+}
+
+}  // namespace bookmcp::rag
