@@ -12,7 +12,7 @@ RUN BUILD_TYPE=Release bash scripts/build.sh -DBOOKMCP_BUILD_TESTS=OFF -DBOOKMCP
 FROM debian:12-slim
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends \
       libspdlog1.10 libpqxx-6.4 libsqlite3-0 libstemmer0d libmd4c0 libyaml-cpp0.7 libutf8proc2 libssl3 \
-      libdate-tz3 tzdata libjemalloc2 \
+      libdate-tz3 tzdata libjemalloc2 ca-certificates \
     && rm -rf /var/lib/apt/lists/* && useradd --system --create-home bookmcp
 COPY --from=build /src/build/bookmcp /usr/local/bin/bookmcp
 COPY --from=build /src/examples/book /usr/share/bookmcp/book

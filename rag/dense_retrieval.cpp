@@ -126,6 +126,7 @@ void dense_retriever::synchronise_into(const index_snapshot& snapshot, std::stop
     progress(state);
   };
   std::size_t refused = 0;
+  auto last_commit = std::chrono::steady_clock::now();
   for (std::size_t begin = 0; begin < work.size() && report.error.empty();) {
     if (stop.stop_requested()) {
       report.cancelled = true;
@@ -177,6 +178,11 @@ void dense_retriever::synchronise_into(const index_snapshot& snapshot, std::stop
     state.chunks_done = report.embedded + refused;
     report_progress();
     begin = end;
+    // A long run saves its vectors now and then, so that a crash loses minutes, not hours.
+    if (std::chrono::steady_clock::now() - last_commit > options_.commit_interval) {
+      store_->commit(snapshot.generation());
+      last_commit = std::chrono::steady_clock::now();
+    }
   }
   report.pending = work.size() - report.embedded;
   pending_ = report.pending;

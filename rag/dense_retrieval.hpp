@@ -70,6 +70,7 @@ struct dense_options {
   std::size_t group_size = 256;  // chunks per embed() call (progress and cancellation points)
   std::size_t query_cache_entries = 1024;
   std::chrono::milliseconds cool_down{15'000};  // no query embedding for this long after a failure
+  std::chrono::milliseconds commit_interval{60'000};  // a long run commits this often
 };
 
 class dense_retriever {

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <mutex>
 #include <shared_mutex>
+#include <thread>
 
 #include "rag/binary_file.hpp"
 #include "rag/vector_store.hpp"
@@ -38,9 +39,17 @@ struct slot {
   bool alive = false;
 };
 
+// Eight running sums, so that the compiler may keep them in vector registers (one sum would
+// serialise every addition).
 float dot(const float* a, const float* b, std::size_t n) noexcept {
+  float sums[8] = {};
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (std::size_t k = 0; k < 8; ++k) sums[k] += a[i + k] * b[i + k];
+  }
   float sum = 0;
-  for (std::size_t i = 0; i < n; ++i) sum += a[i] * b[i];
+  for (; i < n; ++i) sum += a[i] * b[i];
+  for (float partial : sums) sum += partial;
   return sum;
 }
 
@@ -66,6 +75,7 @@ class embedded_vector_store final : public vector_store {
     labels_.clear();
     free_labels_.clear();
     fingerprint_ = fingerprint;
+    dirty_ = true;
   }
 
   std::unordered_map<std::string, std::uint64_t> contents() const override {
@@ -87,34 +97,11 @@ class embedded_vector_store final : public vector_store {
   }
 
   void upsert(std::span<const vector_entry> entries) override {
-    for (const auto& entry : entries) {
-      // One point per lock: searches wait for one insertion at most, not for a batch.
-      std::unique_lock lock(mutex_);
-      if (dimensions_ == 0) create_graph(entry.vector.size(), 1024);
-      if (entry.vector.size() != dimensions_) {
-        throw std::invalid_argument("a vector of " + std::to_string(entry.vector.size()) +
-                                    " dimensions for an index of " + std::to_string(dimensions_));
-      }
-      std::size_t label;
-      if (auto found = labels_.find(entry.chunk_id); found != labels_.end()) {
-        label = found->second;
-      } else if (!free_labels_.empty()) {
-        label = free_labels_.back();
-        free_labels_.pop_back();
-      } else {
-        label = slots_.size();
-        slots_.emplace_back();
-        if (graph_->cur_element_count >= graph_->max_elements_) {
-          graph_->resizeIndex(std::max<std::size_t>(graph_->max_elements_ * 2, 1024));
-        }
-      }
-      graph_->addPoint(entry.vector.data(), label);
-      slot& s = slots_[label];
-      s.chunk_id = entry.chunk_id;
-      s.document_path = entry.document_path;
-      s.content_hash = entry.content_hash;
-      s.alive = true;
-      labels_[entry.chunk_id] = label;
+    // In slices: searches wait for one slice at most, not for a whole batch; within a slice,
+    // the graph insertions (the cost) run on two threads (hnswlib inserts concurrently).
+    constexpr std::size_t slice = 64;
+    for (std::size_t begin = 0; begin < entries.size(); begin += slice) {
+      upsert_slice(entries.subspan(begin, std::min(slice, entries.size() - begin)));
     }
   }
 
@@ -128,6 +115,7 @@ class embedded_vector_store final : public vector_store {
       slots_[label] = slot{};
       free_labels_.push_back(label);
       labels_.erase(found);
+      dirty_ = true;
     }
   }
 
@@ -161,7 +149,9 @@ class embedded_vector_store final : public vector_store {
     // searches go on while the file is written.
     std::shared_lock lock(mutex_);
     generation_ = generation;
-    if (options_.file.empty()) return;
+    // Nothing written since the file was: it holds this state already (its generation tag is
+    // informative only: the pipeline trusts content hashes, not generations).
+    if (options_.file.empty() || !dirty_) return;
     binary_writer out;
     out.bytes(file_magic, sizeof file_magic);
     out.value(file_format_version);
@@ -193,11 +183,65 @@ class embedded_vector_store final : public vector_store {
     out.bytes(graph_bytes.data(), graph_bytes.size());
     out.value(file_checksum(out.buffer()));
     write_file_atomically(options_.file, out.buffer());
+    dirty_ = false;
   }
 
   std::int64_t generation() const override { return generation_.load(); }
 
  private:
+  void upsert_slice(std::span<const vector_entry> entries) {
+    std::unique_lock lock(mutex_);
+    if (dimensions_ == 0 && !entries.empty()) create_graph(entries.front().vector.size(), 1024);
+    for (const auto& entry : entries) {
+      if (entry.vector.size() != dimensions_) {
+        throw std::invalid_argument("a vector of " + std::to_string(entry.vector.size()) +
+                                    " dimensions for an index of " + std::to_string(dimensions_));
+      }
+    }
+    // Labels first (one per chunk id, reusing freed ones), and room in the graph.
+    std::vector<std::size_t> labels(entries.size());
+    std::size_t added = 0;
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      if (auto found = labels_.find(entries[i].chunk_id); found != labels_.end()) {
+        labels[i] = found->second;
+      } else if (!free_labels_.empty()) {
+        labels[i] = free_labels_.back();
+        free_labels_.pop_back();
+      } else {
+        labels[i] = slots_.size();
+        slots_.emplace_back();
+        ++added;
+      }
+      slot& s = slots_[labels[i]];
+      s.chunk_id = entries[i].chunk_id;
+      s.document_path = entries[i].document_path;
+      s.content_hash = entries[i].content_hash;
+      s.alive = true;
+      labels_[entries[i].chunk_id] = labels[i];
+    }
+    if (graph_->cur_element_count + added > graph_->max_elements_) {
+      graph_->resizeIndex(
+          std::max(graph_->max_elements_ * 2, graph_->cur_element_count + added + 1024));
+    }
+    // The same chunk id twice in one slice: the last vector wins, as with separate calls.
+    std::unordered_map<std::size_t, std::size_t> last;  // label -> entry
+    for (std::size_t i = 0; i < entries.size(); ++i) last[labels[i]] = i;
+    std::vector<std::size_t> order;
+    for (std::size_t i = 0; i < entries.size(); ++i)
+      if (last[labels[i]] == i) order.push_back(i);
+    auto insert = [&](std::size_t first, std::size_t step) {
+      for (std::size_t k = first; k < order.size(); k += step)
+        graph_->addPoint(entries[order[k]].vector.data(), labels[order[k]]);
+    };
+    if (order.size() >= 16) {
+      std::jthread helper(insert, 1, 2);
+      insert(0, 2);
+    } else {
+      insert(0, 1);
+    }
+    dirty_ = true;
+  }
+
   void create_graph(std::size_t dimensions, std::size_t capacity) {
     dimensions_ = dimensions;
     space_ = std::make_unique<hnswlib::InnerProductSpace>(dimensions);
@@ -306,6 +350,7 @@ class embedded_vector_store final : public vector_store {
       free_labels_ = std::move(free_labels);
       space_ = std::move(space);
       graph_ = std::move(graph);
+      dirty_ = false;
     } catch (const std::exception&) {
       std::error_code ignored;
       std::filesystem::remove(temporary, ignored);
@@ -322,6 +367,7 @@ class embedded_vector_store final : public vector_store {
   std::vector<slot> slots_;                              // by label
   std::unordered_map<std::string, std::size_t> labels_;  // chunk id -> label (alive only)
   std::vector<std::size_t> free_labels_;
+  std::atomic<bool> dirty_{true};  // written since the last commit or load
 };
 
 }  // namespace

@@ -157,8 +157,10 @@ book_search_result book_searcher::search(const search_request& request, retrieva
   }
 
   result.lexical = true;
+  // Candidates without snippets: only the hits that make the page get one, below.
   search_request deep = request;
   deep.limit = candidate_depth(request.limit);
+  deep.snippet_bytes = 0;
   std::vector<search_hit> lexical_hits = snapshot.search(deep);
   std::vector<std::vector<std::string>> lists(2);
   std::unordered_map<std::string, search_hit*> lexical_by_id;
@@ -175,14 +177,11 @@ book_search_result book_searcher::search(const search_request& request, retrieva
     ranked_hit ranked;
     ranked.lexical_rank = entry.ranks[0];
     ranked.dense_rank = entry.ranks[1];
-    if (auto found = lexical_by_id.find(id); found != lexical_by_id.end()) {
+    auto described = describe(id);
+    if (!described) continue;
+    ranked.hit = std::move(*described);
+    if (auto found = lexical_by_id.find(id); found != lexical_by_id.end())
       ranked.lexical_score = found->second->score;
-      ranked.hit = std::move(*found->second);
-    } else {
-      auto described = describe(id);
-      if (!described) continue;
-      ranked.hit = std::move(*described);
-    }
     if (auto found = dense_scores.find(id); found != dense_scores.end())
       ranked.dense_score = found->second;
     ranked.hit.score = entry.score;

@@ -249,8 +249,10 @@ std::vector<search_hit> index_snapshot::search(const search_request& request) co
     hit.heading_path = chunk.heading_path;
     hit.anchor = chunk.anchor;
     hit.url = chunk.url;
-    hit.snippet =
-        make_snippet(chunk.text, query_terms, std::max<std::size_t>(request.snippet_bytes, 40));
+    if (request.snippet_bytes > 0) {
+      hit.snippet =
+          make_snippet(chunk.text, query_terms, std::max<std::size_t>(request.snippet_bytes, 40));
+    }
     hits.push_back(std::move(hit));
   }
   return hits;

@@ -53,7 +53,7 @@ struct search_request {
   // Only chunks whose document path is this path, or lies under this folder ("part-1" matches
   // "part-1/a.md" and "part-1.md", not "part-10/a.md"). Empty: everything.
   std::string path_prefix;
-  std::size_t snippet_bytes = 220;  // approximate snippet length
+  std::size_t snippet_bytes = 220;  // approximate snippet length; 0: no snippets
 };
 
 struct search_hit {

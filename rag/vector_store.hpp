@@ -105,7 +105,7 @@ struct embedded_vector_options {
   // Where commit() saves the index (e.g. <data-dir>/dense.index); empty: memory only.
   std::filesystem::path file;
   std::size_t hnsw_m = 16;
-  std::size_t hnsw_ef_construction = 200;
+  std::size_t hnsw_ef_construction = 100;  // Qdrant's default too
   std::size_t hnsw_ef_search = 128;  // at least `limit` is used
 };
 

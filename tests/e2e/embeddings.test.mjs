@@ -15,10 +15,12 @@ import { TEST_TIMEOUT_MS, bookmcpBinary, run, serverEnvironment, temporaryDirect
 const BOOKMCP = bookmcpBinary();
 const DOUBLE = process.env.BOOKMCP_EMBEDDINGS_DOUBLE_BIN;
 if (!DOUBLE) throw new Error('BOOKMCP_EMBEDDINGS_DOUBLE_BIN is not set (ctest sets it)');
+const QDRANT_DOUBLE = process.env.BOOKMCP_QDRANT_DOUBLE_BIN;
+if (!QDRANT_DOUBLE) throw new Error('BOOKMCP_QDRANT_DOUBLE_BIN is not set (ctest sets it)');
 
-// Starts the embeddings double program; resolves once it prints its URL.
-function startDouble() {
-  const child = spawn(DOUBLE, ['--dimensions', '32'], { stdio: ['pipe', 'pipe', 'inherit'] });
+// Starts a double program; resolves once it prints its URL. stop() resolves with its exit code.
+function startDouble(program = DOUBLE, args = ['--dimensions', '32']) {
+  const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
     child.on('error', reject);
@@ -32,8 +34,8 @@ function startDouble() {
           url: match[1],
           stop: () =>
             new Promise((done) => {
-              if (child.exitCode !== null) return done();
-              child.on('exit', done);
+              if (child.exitCode !== null) return done(child.exitCode);
+              child.on('exit', (code) => done(code));
               child.kill('SIGTERM');
             }),
         });
@@ -141,5 +143,45 @@ describe('bookmcp with embeddings (the embeddings double)', { timeout: 10 * TEST
     assert.equal(vectors, chunks);
     const last = await run(BOOKMCP, ['index', book, '--data-dir', killedData], { env: env() });
     assert.match(last.stdout, /Embeddings: 0 chunks embedded/);
+  });
+
+  it('with QDRANT_URL the book goes to Qdrant (the Qdrant double) and search runs there', async () => {
+    const qdrant = await startDouble(QDRANT_DOUBLE, ['--strict']);
+    const qdrantData = path.join(temporary.dir, 'qdrant-data');
+    const withQdrant = env({ QDRANT_URL: qdrant.url, QDRANT_COLLECTION: 'e2e_book' });
+    try {
+      const indexed = await run(BOOKMCP, ['index', docs, '--data-dir', qdrantData], { env: withQdrant });
+      assert.equal(indexed.code, 0, indexed.stderr);
+      assert.match(indexed.stdout, /Embeddings: \d+ chunks embedded, 0 removed, 0 pending/);
+
+      const server = await connectBook({ dataDir: qdrantData, docs: [docs], env: withQdrant });
+      try {
+        const call = async (name, args = {}) => {
+          const result = await server.client.callTool({ name, arguments: args });
+          assert.ok(!result.isError, `${name} failed: ${textOf(result)}`);
+          return result.structuredContent;
+        };
+        const status = await call('index_status');
+        assert.equal(status.dense.store, 'qdrant');
+        assert.equal(status.dense.vectors, status.chunks);
+        for (const mode of ['hybrid', 'lexical', 'dense']) {
+          const found = await call('search_book', { query: 'how do I tune a PID controller', mode });
+          assert.equal(found.degraded, false, found.degraded_reason);
+          assert.equal(found.mode, mode);
+          // By meaning alone, with the double's 32-dimension vectors, the page is among the first.
+          if (mode === 'dense') assert.ok(found.hits.some((hit) => hit.path === '02-motion/kinematics.md'));
+          else assert.equal(found.hits[0].path, '02-motion/kinematics.md', mode);
+        }
+        assert.equal(await qdrant.stop(), 0, 'the strict Qdrant double saw no request its schema refuses');
+        const degraded = await call('search_book', { query: 'PID controller gains' });
+        assert.equal(degraded.degraded, true);
+        assert.match(degraded.degraded_reason, /local BM25/);
+        assert.equal(degraded.hits[0].path, '02-motion/kinematics.md');
+      } finally {
+        await server.close();
+      }
+    } finally {
+      await qdrant.stop();
+    }
   });
 });
