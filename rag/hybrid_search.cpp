@@ -13,6 +13,18 @@ std::size_t candidate_depth(std::size_t limit) {
   return std::clamp<std::size_t>(limit * 4, 40, 200);
 }
 
+// The hits of this process's BM25 snapshot, as the result's (lexical) hits.
+void answer_from_local_index(const search_request& request, book_search_result& result) {
+  result.lexical = true;
+  for (auto& hit : result.snapshot->search(request)) {
+    ranked_hit ranked;
+    ranked.lexical_rank = static_cast<int>(result.hits.size());
+    ranked.lexical_score = hit.score;
+    ranked.hit = std::move(hit);
+    result.hits.push_back(std::move(ranked));
+  }
+}
+
 }  // namespace
 
 std::optional<retrieval_mode> parse_retrieval_mode(std::string_view text) noexcept {
@@ -122,14 +134,7 @@ book_search_result book_searcher::search(const search_request& request, retrieva
   result.mode = mode;
 
   if (mode == retrieval_mode::lexical) {
-    result.lexical = true;
-    for (auto& hit : snapshot.search(request)) {
-      ranked_hit ranked;
-      ranked.lexical_rank = static_cast<int>(result.hits.size());
-      ranked.lexical_score = hit.score;
-      ranked.hit = std::move(hit);
-      result.hits.push_back(std::move(ranked));
-    }
+    answer_from_local_index(request, result);
     return result;
   }
 
@@ -229,14 +234,7 @@ book_search_result book_searcher::search_remote(const search_request& request, r
       result.degraded = true;
       result.degraded_reason = problems + "; answered from this server's local BM25 index";
       result.mode = retrieval_mode::lexical;
-      result.lexical = true;
-      for (auto& hit : result.snapshot->search(request)) {
-        ranked_hit ranked;
-        ranked.lexical_rank = static_cast<int>(result.hits.size());
-        ranked.lexical_score = hit.score;
-        ranked.hit = std::move(hit);
-        result.hits.push_back(std::move(ranked));
-      }
+      answer_from_local_index(request, result);
       return result;
     }
   }

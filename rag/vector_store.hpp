@@ -104,9 +104,12 @@ class vector_store {
 struct embedded_vector_options {
   // Where commit() saves the index (e.g. <data-dir>/dense.index); empty: memory only.
   std::filesystem::path file;
-  std::size_t hnsw_m = 16;
-  std::size_t hnsw_ef_construction = 100;  // Qdrant's default too
-  std::size_t hnsw_ef_search = 128;  // at least `limit` is used
+  // Chosen with bench/rag (100k vectors of 384 dimensions): M 16 / 100 / 128 gave recall@10
+  // 0.90, M 32 / 200 / 200 gave 0.97 at a p50 under 1 ms, for a graph that takes about four
+  // times as long to build (still faster than any embeddings endpoint fills it).
+  std::size_t hnsw_m = 32;
+  std::size_t hnsw_ef_construction = 200;
+  std::size_t hnsw_ef_search = 200;  // at least `limit` is used
 };
 
 // The embedded store. Loads `options.file` when it is intact (a corrupt or unreadable file is

@@ -1,9 +1,13 @@
 // Benchmark for rag/: indexing throughput on the shared corpus, search latency at 1k/10k/100k
 // chunks (the corpus replicated with perturbed paths and words), snapshot save/load, an unchanged
-// re-index with the SQLite registry (as the server runs it), and the
-// same queries through SQLite FTS5 (bm25() ranking, porter tokenizer) on the same chunks.
+// re-index with the SQLite registry (as the server runs it), and the same queries on the same
+// chunks through two peers: SQLite FTS5 (bm25() ranking, porter tokenizer) and Xapian
+// (BM25Weight, English stemmer; see xapian_peer.hpp). Each engine also reports its hit rate: the
+// share of reader questions whose document is in its top 5 (as tests/rag/retrieval_quality_test).
 //
-// Usage: bookmcp_rag_bench [corpus-dir] [--runs N]
+// Usage: bookmcp_rag_bench [corpus-dir] [--runs N] [--xapian-glass]
+//   --xapian-glass  also measure Xapian's glass backend (a database in a temporary folder)
+//                   beside its in-memory one
 
 #include <sqlite3.h>
 #include <unistd.h>
@@ -19,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/rag/xapian_peer.hpp"
 #include "rag/docusaurus.hpp"
 #include "rag/indexer.hpp"
 #include "rag/tokenizer.hpp"
@@ -160,10 +165,13 @@ class fts5_peer {
     return match;
   }
 
-  std::size_t search(const std::string& match) {
+  // Row ids (indexes into the chunks) of the top 10, best first; every row's snippet is made.
+  std::vector<std::size_t> search(const std::string& match) {
     sqlite3_bind_text(query_, 1, match.c_str(), -1, SQLITE_TRANSIENT);
-    std::size_t rows = 0;
-    while (sqlite3_step(query_) == SQLITE_ROW) ++rows;
+    std::vector<std::size_t> rows;
+    while (sqlite3_step(query_) == SQLITE_ROW) {
+      rows.push_back(static_cast<std::size_t>(sqlite3_column_int64(query_, 0)));
+    }
     sqlite3_reset(query_);
     return rows;
   }
@@ -174,28 +182,104 @@ class fts5_peer {
   sqlite3_stmt* query_ = nullptr;
 };
 
+struct question {
+  std::string text;
+  std::string document;  // the expected document path
+};
+
+// Shares of questions whose document is among the first 5 of `top` (the paths of one engine's
+// hits, best first), as tests/rag/retrieval_quality_test counts it: `original` counts only the
+// document itself; `or_copy` also a replicated copy of it ("copy-N/<path>"), which holds the same
+// words but for the perturbed ones, so that ties between a document and its copies, which each
+// engine breaks its own way, do not count as misses.
+struct hit_rates {
+  double original = 0;
+  double or_copy = 0;
+};
+
+bool is_copy_of(std::string_view path, std::string_view document) {
+  if (!path.starts_with("copy-")) return false;
+  const std::size_t slash = path.find('/');
+  return slash != std::string_view::npos && path.substr(slash + 1) == document;
+}
+
+hit_rates hit_rate(const std::vector<question>& questions,
+                   const std::function<std::vector<std::string>(const std::string&)>& top) {
+  std::size_t original = 0, or_copy = 0;
+  for (const auto& q : questions) {
+    std::vector<std::string> paths = top(q.text);
+    if (paths.size() > 5) paths.resize(5);
+    const bool found = std::find(paths.begin(), paths.end(), q.document) != paths.end();
+    original += found;
+    or_copy += found || std::any_of(paths.begin(), paths.end(), [&](const std::string& path) {
+                 return is_copy_of(path, q.document);
+               });
+  }
+  const auto total = static_cast<double>(std::max<std::size_t>(1, questions.size()));
+  return {static_cast<double>(original) / total, static_cast<double>(or_copy) / total};
+}
+
+// One engine's figures at one size, over the runs.
+struct engine_figures {
+  std::vector<double> build_ms, median_ms, p99_ms;
+  hit_rates hits;  // deterministic: the same in every run
+
+  void add(double build, latency timing) {
+    build_ms.push_back(build);
+    median_ms.push_back(timing.median_ms);
+    p99_ms.push_back(timing.p99_ms);
+  }
+  void print(std::size_t chunks, const char* engine) const {
+    std::printf("%-8zu %-14s %10.1f %9.3f %9.3f %6.0f%% %6.0f%%\n", chunks, engine,
+                median(build_ms), median(median_ms), median(p99_ms), hits.original * 100,
+                hits.or_copy * 100);
+  }
+};
+
+int usage() {
+  std::cerr << "usage: bookmcp_rag_bench [corpus-dir] [--runs N] [--xapian-glass]\n";
+  return 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   fs::path corpus = BOOKMCP_PHYSICAL_AI_BOOK_DIR;
   int runs = 5;
+  bool xapian_glass = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--runs" && i + 1 < argc) {
       runs = std::max(1, std::atoi(argv[++i]));
+    } else if (arg == "--xapian-glass") {
+      xapian_glass = true;
+    } else if (arg.starts_with("--")) {
+      return usage();
     } else {
       corpus = arg;
     }
   }
-  if (!fs::is_directory(corpus)) {
-    std::cerr << "corpus not found: " << corpus << "\n";
-    return 1;
+  // The indexer resolves a relative path against its roots, so the corpus is named by its
+  // canonical path (a relative argument would otherwise be looked up inside itself).
+  std::error_code error;
+  const fs::path canonical_corpus = fs::canonical(corpus, error);
+  if (error || !fs::is_directory(canonical_corpus)) {
+    std::cerr << "bookmcp_rag_bench: corpus folder not found: " << corpus.string() << "\n";
+    return 2;
   }
-  std::vector<std::string> queries;
+  corpus = canonical_corpus;
+  if (!bookmcp::bench::xapian_peer::available()) {
+    std::cerr << "bookmcp_rag_bench: built without Xapian (libxapian-dev): no Xapian peer\n";
+  }
+  std::vector<question> questions;
   {
     std::ifstream in(BOOKMCP_RETRIEVAL_QUESTIONS);
-    for (const auto& q : nlohmann::json::parse(in)) queries.push_back(q.at("question"));
+    for (const auto& q : nlohmann::json::parse(in)) {
+      questions.push_back({q.at("question"), q.at("document")});
+    }
   }
+  std::vector<std::string> queries;
+  for (const auto& q : questions) queries.push_back(q.text);
 
   // 1. Whole-corpus indexing: walk, read, hash, parse, chunk, registry, BM25 publish.
   std::uintmax_t corpus_bytes = 0;
@@ -225,7 +309,8 @@ int main(int argc, char** argv) {
   // 2. Unchanged re-index as the server does it: SQLite registry and snapshot file in a data
   // folder, every file read and hashed, nothing changed (target: under 50 ms).
   {
-    const fs::path data = fs::temp_directory_path() / ("bookmcp-rag-bench-" + std::to_string(::getpid()));
+    const fs::path data =
+        fs::temp_directory_path() / ("bookmcp-rag-bench-" + std::to_string(::getpid()));
     fs::remove_all(data);
     auto database = bookmcp::store::open_sqlite({.data_dir = data});
     rag::lexical_index index;
@@ -253,54 +338,120 @@ int main(int argc, char** argv) {
     fs::remove_all(data);
   }
 
-  std::printf("%-8s %10s %10s %10s %10s %10s %10s %8s\n", "chunks", "build ms", "rag med",
-              "rag p99", "fts5 med", "fts5 p99", "fts5 build", "ratio");
+  std::vector<std::string> matches;
+  for (const auto& q : queries) matches.push_back(fts5_peer::to_match(q));
+  struct size_summary {
+    std::size_t chunks;
+    double rag_median, rag_p99, fts_median, xapian_median, xapian_p99, xapian_quick_median,
+        xapian_bare_median;
+  };
+  std::vector<size_summary> summary;
+  std::printf("%-8s %-14s %10s %9s %9s %7s %7s\n", "chunks", "engine", "build ms", "p50 ms",
+              "p99 ms", "doc@5", "copy@5");
   for (std::size_t count : {std::size_t{1000}, std::size_t{10000}, std::size_t{100000}}) {
     std::vector<bookmcp::store::stored_chunk> chunks = scaled(base, count);
-    std::vector<double> build, rag_median, rag_p99, fts_median, fts_p99, fts_build;
+    engine_figures ours, fts, xapian, xapian_quick, xapian_bare, glass;
     for (int run = 0; run < std::max(1, runs / 2 + 1); ++run) {
-      rag::lexical_index index;
-      auto start = clock_type::now();
-      index.rebuild(chunks, 1);
-      build.push_back(ms_since(start));
-      latency ours = time_queries(queries, 10, [&](const std::string& q) {
-        auto hits = index.search({q, 10, ""});
-        if (hits.empty()) std::abort();
-      });
-      rag_median.push_back(ours.median_ms);
-      rag_p99.push_back(ours.p99_ms);
-
-      start = clock_type::now();
-      fts5_peer peer(chunks);
-      fts_build.push_back(ms_since(start));
-      std::vector<std::string> matches;
-      for (const auto& q : queries) matches.push_back(fts5_peer::to_match(q));
-      latency theirs = time_queries(matches, 10, [&](const std::string& m) { peer.search(m); });
-      fts_median.push_back(theirs.median_ms);
-      fts_p99.push_back(theirs.p99_ms);
-
-      if (count == 100000 && run == 0) {
-        fs::path file = fs::temp_directory_path() / "bookmcp-rag-bench.index";
-        auto save_start = clock_type::now();
-        index.save(file);
-        double save_ms = ms_since(save_start);
-        rag::lexical_index loaded;
-        auto load_start = clock_type::now();
-        bool ok = loaded.load(file, 1);
-        double load_ms = ms_since(load_start);
-        std::printf("  (100k snapshot: %.1f MB, save %.0f ms, load %.0f ms%s)\n",
-                    static_cast<double>(fs::file_size(file)) / 1e6, save_ms, load_ms,
-                    ok ? "" : " FAILED");
-        fs::remove(file);
+      {
+        rag::lexical_index index;
+        auto start = clock_type::now();
+        index.rebuild(chunks, 1);
+        const double build_ms = ms_since(start);
+        ours.hits = hit_rate(questions, [&](const std::string& q) {
+          std::vector<std::string> paths;
+          for (const auto& hit : index.search({q, 10, ""})) paths.push_back(hit.document_path);
+          return paths;
+        });
+        ours.add(build_ms, time_queries(queries, 10, [&](const std::string& q) {
+                   auto hits = index.search({q, 10, ""});
+                   if (hits.empty()) std::abort();
+                 }));
+        if (count == 100000 && run == 0) {
+          fs::path file = fs::temp_directory_path() / "bookmcp-rag-bench.index";
+          auto save_start = clock_type::now();
+          index.save(file);
+          double save_ms = ms_since(save_start);
+          rag::lexical_index loaded;
+          auto load_start = clock_type::now();
+          bool ok = loaded.load(file, 1);
+          double load_ms = ms_since(load_start);
+          std::printf("  (100k snapshot: %.1f MB, save %.0f ms, load %.0f ms%s)\n",
+                      static_cast<double>(fs::file_size(file)) / 1e6, save_ms, load_ms,
+                      ok ? "" : " FAILED");
+          fs::remove(file);
+        }
+      }
+      {
+        auto start = clock_type::now();
+        fts5_peer peer(chunks);
+        const double build_ms = ms_since(start);
+        fts.hits = hit_rate(questions, [&](const std::string& q) {
+          std::vector<std::string> paths;
+          for (std::size_t row : peer.search(fts5_peer::to_match(q))) {
+            paths.push_back(chunks[row].document_path);
+          }
+          return paths;
+        });
+        fts.add(build_ms, time_queries(matches, 10, [&](const std::string& m) { peer.search(m); }));
+      }
+      auto measure_xapian = [&](bookmcp::bench::xapian_peer::backend kind, engine_figures& out,
+                                engine_figures* quick, engine_figures* bare) {
+        using snippets = bookmcp::bench::xapian_peer::snippets;
+        const fs::path folder =
+            fs::temp_directory_path() / ("bookmcp-rag-bench-xapian-" + std::to_string(::getpid()));
+        auto start = clock_type::now();
+        bookmcp::bench::xapian_peer peer(chunks, kind, folder);
+        const double build_ms = ms_since(start);
+        const hit_rates hits = hit_rate(questions, [&](const std::string& q) {
+          std::vector<std::string> paths;
+          for (auto& hit : peer.search(q, 10)) paths.push_back(std::move(hit.document_path));
+          return paths;
+        });
+        auto time_style = [&](snippets style, engine_figures& figures) {
+          figures.hits = hits;
+          figures.add(build_ms, time_queries(queries, 10, [&](const std::string& q) {
+                        if (peer.search(q, 10, style).empty()) std::abort();
+                      }));
+        };
+        time_style(snippets::standard, out);
+        if (quick) time_style(snippets::quick, *quick);
+        if (bare) time_style(snippets::none, *bare);
+      };
+      if (!bookmcp::bench::xapian_peer::available()) continue;
+      measure_xapian(bookmcp::bench::xapian_peer::backend::in_memory, xapian, &xapian_quick,
+                     &xapian_bare);
+      if (xapian_glass) {
+        measure_xapian(bookmcp::bench::xapian_peer::backend::glass, glass, nullptr, nullptr);
       }
     }
-    std::printf("%-8zu %10.1f %10.3f %10.3f %10.3f %10.3f %10.1f %7.1fx\n", count, median(build),
-                median(rag_median), median(rag_p99), median(fts_median), median(fts_p99),
-                median(fts_build), median(fts_median) / median(rag_median));
+    ours.print(count, "bookmcp");
+    fts.print(count, "sqlite-fts5");
+    if (bookmcp::bench::xapian_peer::available()) {
+      xapian.print(count, "xapian");
+      xapian_quick.print(count, "xapian-quick");
+      xapian_bare.print(count, "xapian-nosnip");
+    }
+    if (xapian_glass) glass.print(count, "xapian-glass");
+    std::fflush(stdout);
+    summary.push_back({count, median(ours.median_ms), median(ours.p99_ms), median(fts.median_ms),
+                       median(xapian.median_ms), median(xapian.p99_ms),
+                       median(xapian_quick.median_ms), median(xapian_bare.median_ms)});
+  }
+  std::printf("\n%-8s %13s %15s %15s %15s %15s\n", "chunks", "fts5/bookmcp", "bookmcp/xapian",
+              "(p99)", "/xapian-quick", "/xapian-nosnip");
+  for (const auto& row : summary) {
+    std::printf("%-8zu %12.1fx %14.2fx %14.2fx %14.2fx %14.2fx\n", row.chunks,
+                row.fts_median / row.rag_median, row.rag_median / row.xapian_median,
+                row.rag_p99 / row.xapian_p99, row.rag_median / row.xapian_quick_median,
+                row.rag_median / row.xapian_bare_median);
   }
   std::printf(
-      "\nlatencies in ms per query (%zu reader questions x 10, limit 10, snippets on both "
-      "sides); medians over runs; ratio = fts5 median / rag median\n",
-      queries.size());
+      "\nlatencies in ms per query (%zu reader questions x 10, limit 10), medians over %d runs "
+      "per size. Snippets on every hit: bookmcp's own; FTS5's snippet(); xapian = Xapian's "
+      "in-memory backend with MSet::snippet's default flags (background model, exhaustive), "
+      "xapian-quick with flags 0, xapian-nosnip without snippets (for reference only). doc@5: "
+      "expected document in the top 5; copy@5: it or one of its replicated copies. Ratios: "
+      "of the p50s unless noted; bookmcp/xapian < 1 means bookmcp is faster.\n",
+      queries.size(), std::max(1, runs / 2 + 1));
   return 0;
 }

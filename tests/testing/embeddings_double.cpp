@@ -1,51 +1,30 @@
-// The embeddings test double: a small Beast server (coroutines, a strand per connection, two I/O
-// threads) answering the OpenAI embeddings API from the published reference
+// The embeddings test double: the doubles' HTTP server (double_http_server.hpp) answering the
+// OpenAI embeddings API from the published reference
 // (https://platform.openai.com/docs/api-reference/embeddings), with vectors computed by
 // `embeddings_double::embed` and faults queued by the test. See the header for the contract.
 #include "tests/testing/embeddings_double.hpp"
 
 #include <algorithm>
 #include <atomic>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/ssl.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 #include <charconv>
 #include <cmath>
-#include <condition_variable>
 #include <cstdio>
 #include <cstring>
-#include <deque>
-#include <functional>
-#include <map>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
-#include <thread>
-#include <type_traits>
 #include <utility>
+
+#include "tests/testing/double_http_server.hpp"
+#include "tests/testing/fault_queue.hpp"
 
 namespace bookmcp::testing {
 namespace {
 
-namespace net = boost::asio;
-namespace ssl = net::ssl;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = net::ip::tcp;
+namespace http = boost::beast::http;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
-
-constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
 // Request bodies above this are refused with 413 (from Content-Length, before the body is read).
 constexpr std::uint64_t max_body_bytes = 8 * 1024 * 1024;
@@ -54,8 +33,8 @@ constexpr std::uint64_t max_body_bytes = 8 * 1024 * 1024;
 constexpr std::int64_t max_dimensions = 4096;
 constexpr std::string_view server_name = "bookmcp-embeddings-double";
 
-using request_type = http::request<http::string_body>;
-using response_type = http::response<http::string_body>;
+using request_type = double_request;
+using response_type = double_response;
 
 // ---- the computed embedding ---------------------------------------------------------------
 
@@ -191,12 +170,6 @@ bool iequals(std::string_view a, std::string_view b) {
          });
 }
 
-// A request the parser refused (as opposed to a connection that ended or failed).
-bool is_parse_error(const boost::system::error_code& error) {
-  return error.category() == http::make_error_code(http::error::bad_method).category() &&
-         error != http::error::end_of_stream && error != http::error::partial_message;
-}
-
 std::string_view trim(std::string_view text) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
   while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
@@ -204,19 +177,6 @@ std::string_view trim(std::string_view text) {
 }
 
 // ---- requests -----------------------------------------------------------------------------
-
-struct queued_fault {
-  embeddings_fault fault = embeddings_fault::none;
-  std::size_t remaining = 0;
-  std::chrono::milliseconds amount{0};
-};
-
-// What the connection does with a request: write `response` (after `delay`), or hold it.
-struct outcome {
-  response_type response;
-  std::chrono::milliseconds delay{0};
-  bool hang = false;
-};
 
 // A validated POST /v1/embeddings body.
 struct embeddings_request {
@@ -276,303 +236,58 @@ std::vector<float> embeddings_double::embed(std::string_view text, std::size_t d
   return sums;
 }
 
-struct embeddings_double::impl {
-  // One accepted connection; lives as long as its coroutine (and a pending close).
-  template <class Stream>
-  struct connection {
-    connection(Stream stream_to_own, net::any_io_executor executor)
-        : stream(std::move(stream_to_own)), timer(executor) {}
-    Stream stream;
-    net::steady_timer timer;  // the `slow` delay
-    bool closing = false;     // set by `close`, on the strand, so that no new wait starts
+struct embeddings_double::impl final : double_http_handler {
+  explicit impl(embeddings_double_options options_to_use)
+      : options(checked(std::move(options_to_use))), server(server_options(options), *this) {}
 
-    // On the connection's strand.
-    void close() {
-      closing = true;
-      timer.cancel();
-      beast::get_lowest_layer(stream).close();
-    }
-  };
-
-  // Counts a request in `open_requests` for the guard's lifetime.
-  class open_request_guard {
-   public:
-    explicit open_request_guard(impl& owner) : owner_(&owner) { owner_->change_open_requests(+1); }
-    ~open_request_guard() { release(); }
-    open_request_guard(const open_request_guard&) = delete;
-    open_request_guard& operator=(const open_request_guard&) = delete;
-    void release() {
-      if (owner_ != nullptr) owner_->change_open_requests(-1);
-      owner_ = nullptr;
-    }
-
-   private:
-    impl* owner_;
-  };
-
-  explicit impl(embeddings_double_options options_to_use) : options(std::move(options_to_use)) {
+  static embeddings_double_options checked(embeddings_double_options options) {
     if (options.dimensions == 0 || options.dimensions > static_cast<std::size_t>(max_dimensions))
       throw std::invalid_argument("embeddings_double: dimensions must be in [1, 4096]");
-    if (options.tls_certificate_pem.empty() != options.tls_private_key_pem.empty())
-      throw std::invalid_argument("embeddings_double: TLS needs both a certificate and a key");
-    if (!options.tls_certificate_pem.empty()) {
-      tls.emplace(ssl::context::tls_server);
-      tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-      tls->use_certificate_chain(net::buffer(options.tls_certificate_pem));
-      tls->use_private_key(net::buffer(options.tls_private_key_pem), ssl::context::pem);
-    }
-    const tcp::endpoint endpoint(net::ip::make_address_v4("127.0.0.1"), options.port);
-    acceptor.open(endpoint.protocol());
-    acceptor.set_option(net::socket_base::reuse_address(true));
-    acceptor.bind(endpoint);
-    acceptor.listen(net::socket_base::max_listen_connections);
-    port = acceptor.local_endpoint().port();
-
-    accepting = true;
-    net::co_spawn(acceptor.get_executor(), accept_loop(), [this](std::exception_ptr failure) {
-      log_failure("accept loop", failure);
-      std::lock_guard lock(state_mutex);
-      accepting = false;
-      state_changed.notify_all();
-    });
-    for (int i = 0; i < 2; ++i) threads.emplace_back([this] { io.run(); });
+    return options;
   }
 
-  ~impl() { stop(); }
-
-  void stop() {
-    std::vector<std::function<void()>> to_close;
-    {
-      std::lock_guard lock(state_mutex);
-      stopping = true;
-      for (auto& [id, close] : closers) to_close.push_back(close);
-    }
-    net::post(acceptor.get_executor(), [this] {
-      boost::system::error_code ignored;
-      acceptor.close(ignored);
-    });
-    for (auto& close : to_close) close();
-    {
-      // Every session ends once its socket is closed; the bound only guards against a bug
-      // turning into a hung test (the io_context then destroys what is left).
-      std::unique_lock lock(state_mutex);
-      state_changed.wait_for(lock, 10s, [this] { return sessions == 0 && !accepting; });
-    }
-    io.stop();
-    for (auto& thread : threads)
-      if (thread.joinable()) thread.join();
+  static double_http_server_options server_options(const embeddings_double_options& options) {
+    double_http_server_options out;
+    out.name = "embeddings double";
+    out.port = options.port;
+    out.max_body_bytes = max_body_bytes;
+    out.tls_certificate_pem = options.tls_certificate_pem;
+    out.tls_private_key_pem = options.tls_private_key_pem;
+    return out;
   }
 
-  static void log_failure(const char* what, const std::exception_ptr& failure) {
-    if (!failure) return;
-    try {
-      std::rethrow_exception(failure);
-    } catch (const std::exception& error) {
-      std::fprintf(stderr, "embeddings double: %s failed: %s\n", what, error.what());
-    } catch (...) {
-      std::fprintf(stderr, "embeddings double: %s failed\n", what);
-    }
+  // ---- what the server asks ---------------------------------------------------------------
+
+  double_response answer_failed(const request_type& request) override {
+    return make_response(http::status::internal_server_error, request.version(),
+                         request.keep_alive(),
+                         openai_error("The double failed to answer the request.", "server_error"));
   }
 
-  void change_open_requests(int delta) {
-    std::lock_guard lock(state_mutex);
-    open_requests += delta;
-    state_changed.notify_all();
+  double_response refuse_too_large(const double_request_header&, bool) override {
+    return make_response(
+        http::status::payload_too_large, 11, false,
+        tei_error("Request body is larger than the double's limit of 8 MiB", 413, "validation"));
   }
 
-  queued_fault take_fault() {
-    std::lock_guard lock(fault_mutex);
-    while (!faults.empty() && faults.front().remaining == 0) faults.pop_front();
-    if (faults.empty()) return {};
-    queued_fault taken = faults.front();
-    if (--faults.front().remaining == 0) faults.pop_front();
-    return taken;
+  std::optional<double_response> refuse_malformed(const boost::system::error_code& error) override {
+    return make_response(
+        http::status::bad_request, 11, false,
+        openai_error("Malformed HTTP request: " + error.message(), "invalid_request_error"));
   }
 
-  net::awaitable<void> accept_loop() {
-    for (;;) {
-      auto [error, socket] = co_await acceptor.async_accept(net::make_strand(io), use_tuple);
-      if (error == net::error::operation_aborted || error == net::error::bad_descriptor ||
-          !acceptor.is_open())
-        co_return;
-      if (error) continue;  // e.g. a connection reset before it was accepted
-      connection_count.fetch_add(1);
-      boost::system::error_code ignored;
-      socket.set_option(tcp::no_delay(true), ignored);
-      if (tls) {
-        using stream_type = beast::ssl_stream<beast::tcp_stream>;
-        auto executor = socket.get_executor();
-        start_session(std::make_shared<connection<stream_type>>(
-            stream_type(beast::tcp_stream(std::move(socket)), *tls), executor));
-      } else {
-        auto executor = socket.get_executor();
-        start_session(std::make_shared<connection<beast::tcp_stream>>(
-            beast::tcp_stream(std::move(socket)), executor));
-      }
-    }
-  }
-
-  template <class Stream>
-  void start_session(std::shared_ptr<connection<Stream>> state) {
-    auto executor = beast::get_lowest_layer(state->stream).get_executor();
-    std::uint64_t id = 0;
-    {
-      std::lock_guard lock(state_mutex);
-      if (stopping) return;  // the socket closes with `state`
-      id = next_session_id++;
-      ++sessions;
-      closers[id] = [weak = std::weak_ptr(state), executor] {
-        if (auto alive = weak.lock()) net::post(executor, [alive] { alive->close(); });
-      };
-    }
-    net::co_spawn(executor, serve(std::move(state)), [this, id](std::exception_ptr failure) {
-      log_failure("connection", failure);
-      std::lock_guard lock(state_mutex);
-      closers.erase(id);
-      --sessions;
-      state_changed.notify_all();
-    });
-  }
-
-  template <class Stream>
-  static constexpr bool is_tls = !std::is_same_v<Stream, beast::tcp_stream>;
-
-  // One connection: TLS handshake, then requests one after another (HTTP/1.1 keep-alive).
-  template <class Stream>
-  net::awaitable<void> serve(std::shared_ptr<connection<Stream>> state) {
-    Stream& stream = state->stream;
-    if constexpr (is_tls<Stream>) {
-      beast::get_lowest_layer(stream).expires_after(10s);
-      auto [error] = co_await stream.async_handshake(ssl::stream_base::server, use_tuple);
-      if (error) co_return;  // e.g. a client that does not trust the certificate
-      beast::get_lowest_layer(stream).expires_never();
-    }
-    beast::flat_buffer buffer;
-    for (;;) {
-      http::request_parser<http::string_body> parser;
-      parser.body_limit(max_body_bytes);
-      if (auto [error, bytes] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
-          error) {
-        // A Content-Length above the body limit fails here already, before the body.
-        if (error == http::error::body_limit)
-          co_await refuse_and_close(state, http::status::payload_too_large, too_large_body());
-        else if (is_parse_error(error))
-          co_await refuse_and_close(
-              state, http::status::bad_request,
-              openai_error("Malformed HTTP request: " + error.message(), "invalid_request_error"));
-        co_return;
-      }
-      const auto& head = parser.get();
-      if (parser.content_length() && *parser.content_length() > max_body_bytes) {
-        co_await refuse_and_close(state, http::status::payload_too_large, too_large_body());
-        co_return;
-      }
-      if (iequals(trim(head[http::field::expect]), "100-continue")) {
-        http::response<http::empty_body> go_on{http::status::continue_, head.version()};
-        if (auto [error, bytes] = co_await http::async_write(stream, go_on, use_tuple); error)
-          co_return;
-      }
-      if (auto [error, bytes] = co_await http::async_read(stream, buffer, parser, use_tuple);
-          error) {
-        if (error == http::error::body_limit)
-          co_await refuse_and_close(state, http::status::payload_too_large, too_large_body());
-        co_return;
-      }
-
-      outcome reply = answer_safely(parser.get());
-      // After the answer is made, so that a request seen open is already counted in requests().
-      open_request_guard open(*this);
-      if (reply.hang) {
-        // Hold the request: read (and drop) whatever comes until the client closes or the
-        // double closes the socket.
-        char scratch[4096];
-        for (;;) {
-          auto [error, bytes] = co_await stream.async_read_some(net::buffer(scratch), use_tuple);
-          if (error) co_return;
-        }
-      }
-      if (reply.delay > 0ms) {
-        if (state->closing) co_return;
-        state->timer.expires_after(reply.delay);
-        auto [error] = co_await state->timer.async_wait(use_tuple);
-        if (error || state->closing) co_return;
-      }
-      const bool keep_alive = reply.response.keep_alive();
-      // Counted out before the write, so that a client holding the answer sees it counted out.
-      open.release();
-      if (auto [error, bytes] = co_await http::async_write(stream, reply.response, use_tuple);
-          error)
-        co_return;
-      if (!keep_alive) {
-        co_await close_gracefully(state);
-        co_return;
-      }
-    }
-  }
-
-  static std::string too_large_body() {
-    return tei_error("Request body is larger than the double's limit of 8 MiB", 413, "validation");
-  }
-
-  // Answers a request the connection cannot go on after (its body is unread or unparsable),
-  // then closes without resetting the answer away.
-  template <class Stream>
-  net::awaitable<void> refuse_and_close(std::shared_ptr<connection<Stream>> state,
-                                        http::status status, std::string body) {
-    response_type response = make_response(status, 11, false, std::move(body));
-    if (auto [error, bytes] = co_await http::async_write(state->stream, response, use_tuple); error)
-      co_return;
-    co_await close_gracefully(state);
-  }
-
-  template <class Stream>
-  net::awaitable<void> close_gracefully(std::shared_ptr<connection<Stream>> state) {
-    auto& lowest = beast::get_lowest_layer(state->stream);
-    if constexpr (is_tls<Stream>) {
-      lowest.expires_after(1s);
-      co_await state->stream.async_shutdown(use_tuple);
-    } else {
-      // Closing with unread data in the socket would send a reset, which may reach the client
-      // before it read the answer: shut down sending, then drain what the client still sends
-      // (for a bounded time) until it closes.
-      boost::system::error_code ignored;
-      lowest.socket().shutdown(tcp::socket::shutdown_send, ignored);
-      lowest.expires_after(2s);
-      char scratch[16384];
-      for (;;) {
-        auto [error, bytes] = co_await lowest.async_read_some(net::buffer(scratch), use_tuple);
-        if (error) break;
-      }
-    }
-    lowest.close();
-  }
-
-  outcome answer_safely(const request_type& request) {
-    try {
-      return answer(request);
-    } catch (const std::exception& error) {
-      std::fprintf(stderr, "embeddings double: answering a request failed: %s\n", error.what());
-      outcome failed;
-      failed.response = make_response(
-          http::status::internal_server_error, request.version(), request.keep_alive(),
-          openai_error("The double failed to answer the request.", "server_error"));
-      return failed;
-    }
-  }
-
-  outcome answer(const request_type& request) {
+  double_reply answer(const request_type& request) override {
     const std::string_view target = request.target();
     const std::string_view path = target.substr(0, target.find('?'));
     const unsigned version = request.version();
     const bool keep_alive = request.keep_alive();
     auto reply = [&](http::status status, std::string body) {
-      outcome result;
+      double_reply result;
       result.response = make_response(status, version, keep_alive, std::move(body));
       return result;
     };
     auto wrong_method = [&](std::string_view allowed) {
-      outcome result =
+      double_reply result =
           reply(http::status::method_not_allowed,
                 openai_error("Invalid method for URL (" + std::string(request.method_string()) +
                                  " " + std::string(path) + ")",
@@ -598,8 +313,8 @@ struct embeddings_double::impl {
     if (request.method() != http::verb::post) return wrong_method("POST");
 
     request_count.fetch_add(1);
-    const queued_fault fault = take_fault();
-    outcome result;
+    const auto fault = faults.take();
+    double_reply result;
     switch (fault.fault) {
       case embeddings_fault::hang:
         result.hang = true;
@@ -829,31 +544,13 @@ struct embeddings_double::impl {
     return out;
   }
 
-  // Destroyed last to first: the io_context (whose leftover coroutines, if any, touch the state
-  // above it) goes before the state, the acceptor before the io_context.
   const embeddings_double_options options;
-  std::optional<ssl::context> tls;
-  std::uint16_t port = 0;
-
-  std::mutex fault_mutex;
-  std::deque<queued_fault> faults;
-
+  fault_queue<embeddings_fault> faults;
   std::atomic<std::size_t> request_count{0};
   std::atomic<std::size_t> inputs_embedded_count{0};
-  std::atomic<std::size_t> connection_count{0};
-
-  mutable std::mutex state_mutex;
-  mutable std::condition_variable state_changed;
-  std::size_t open_requests = 0;
-  std::size_t sessions = 0;
-  bool accepting = false;
-  bool stopping = false;
-  std::uint64_t next_session_id = 0;
-  std::map<std::uint64_t, std::function<void()>> closers;
-
-  net::io_context io{2};
-  tcp::acceptor acceptor{net::make_strand(io)};
-  std::vector<std::thread> threads;
+  // Last: built once the state above exists, destroyed (connections closed, threads joined)
+  // before it goes, so that no connection touches the state when it is not there.
+  double_http_server server;
 };
 
 embeddings_double::embeddings_double(embeddings_double_options options)
@@ -862,19 +559,17 @@ embeddings_double::embeddings_double(embeddings_double_options options)
 embeddings_double::~embeddings_double() = default;
 
 std::uint16_t embeddings_double::port() const {
-  return impl_->port;
+  return impl_->server.port();
 }
 
 std::string embeddings_double::base_url() const {
-  return std::string(impl_->tls ? "https" : "http") + "://127.0.0.1:" + std::to_string(port()) +
-         "/v1";
+  return std::string(impl_->server.tls() ? "https" : "http") +
+         "://127.0.0.1:" + std::to_string(port()) + "/v1";
 }
 
 void embeddings_double::inject(embeddings_fault fault, std::size_t count,
                                std::chrono::milliseconds retry_after_or_delay) {
-  if (count == 0) return;
-  std::lock_guard lock(impl_->fault_mutex);
-  impl_->faults.push_back({fault, count, retry_after_or_delay});
+  impl_->faults.push(fault, count, retry_after_or_delay);
 }
 
 std::size_t embeddings_double::requests() const {
@@ -886,19 +581,16 @@ std::size_t embeddings_double::inputs_embedded() const {
 }
 
 std::size_t embeddings_double::connections() const {
-  return impl_->connection_count.load();
+  return impl_->server.connections();
 }
 
 std::size_t embeddings_double::open_requests() const {
-  std::lock_guard lock(impl_->state_mutex);
-  return impl_->open_requests;
+  return impl_->server.open_requests();
 }
 
 bool embeddings_double::wait_for_open_requests(std::size_t count,
                                                std::chrono::milliseconds timeout) const {
-  std::unique_lock lock(impl_->state_mutex);
-  return impl_->state_changed.wait_for(lock, timeout,
-                                       [&] { return impl_->open_requests == count; });
+  return impl_->server.wait_for_open_requests(count, timeout);
 }
 
 }  // namespace bookmcp::testing

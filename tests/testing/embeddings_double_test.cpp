@@ -5,22 +5,12 @@
 // standalone program.
 #include "tests/testing/embeddings_double.hpp"
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -35,7 +25,8 @@
 #include <string>
 #include <vector>
 
-extern char** environ;
+#include "tests/testing/program_run.hpp"
+#include "tests/testing/raw_http_client.hpp"
 
 namespace bookmcp::testing {
 namespace {
@@ -44,139 +35,27 @@ namespace net = boost::asio;
 namespace ssl = net::ssl;
 namespace beast = boost::beast;
 namespace http = beast::http;
-using tcp = net::ip::tcp;
 using json = nlohmann::json;
 using error_code = boost::system::error_code;
-using request_type = http::request<http::string_body>;
-using response_type = http::response<http::string_body>;
 using namespace std::chrono_literals;
 
-constexpr auto generous = 10s;  // a bound that only a broken double reaches
-
-// An HTTP/1.1 client on one connection (plain or TLS); every call runs its own operations on
-// its own io_context until they complete or the deadline closes the socket.
-template <class Stream>
-class basic_client {
- public:
-  // Plain TCP.
-  explicit basic_client(std::uint16_t port) requires std::is_same_v<Stream, beast::tcp_stream>
-      : stream_(io_) {
-    connect(port);
-  }
-  // TLS, verifying the server with `context`.
-  basic_client(std::uint16_t port,
-               ssl::context& context) requires(!std::is_same_v<Stream, beast::tcp_stream>)
-      : stream_(io_, context) {
-    connect(port);
-    if (connect_error_) return;
-    SSL_set_tlsext_host_name(stream_.native_handle(), "localhost");
-    stream_.set_verify_callback(ssl::host_name_verification("127.0.0.1"));
-    lowest().expires_after(generous);
-    stream_.async_handshake(ssl::stream_base::client,
-                            [this](error_code error) { handshake_error_ = error; });
-    run();
-  }
-
-  error_code connect_error() const { return connect_error_; }
-  error_code handshake_error() const { return handshake_error_; }
-
-  error_code write(const request_type& request, std::chrono::steady_clock::duration timeout) {
-    error_code result = net::error::would_block;
-    lowest().expires_after(timeout);
-    http::async_write(stream_, request, [&](error_code error, std::size_t) { result = error; });
-    run();
-    return result;
-  }
-
-  error_code write_raw(const std::string& bytes) {
-    error_code result = net::error::would_block;
-    lowest().expires_after(generous);
-    net::async_write(stream_, net::buffer(bytes),
-                     [&](error_code error, std::size_t) { result = error; });
-    run();
-    return result;
-  }
-
-  error_code read(response_type& response, std::chrono::steady_clock::duration timeout) {
-    error_code result = net::error::would_block;
-    response = {};
-    lowest().expires_after(timeout);
-    http::async_read(stream_, buffer_, response,
-                     [&](error_code error, std::size_t) { result = error; });
-    run();
-    return result;
-  }
-
-  // Writes `request` and reads the answer; fails the test on a transport error.
-  response_type exchange(const request_type& request) {
-    response_type response;
-    EXPECT_FALSE(write(request, generous));
-    const error_code error = read(response, generous);
-    EXPECT_FALSE(error) << error.message();
-    return response;
-  }
-
-  void close() {
-    error_code ignored;
-    lowest().socket().close(ignored);
-  }
-
- private:
-  auto& lowest() { return beast::get_lowest_layer(stream_); }
-
-  void connect(std::uint16_t port) {
-    connect_error_ = net::error::would_block;
-    lowest().expires_after(generous);
-    lowest().async_connect(tcp::endpoint(net::ip::make_address_v4("127.0.0.1"), port),
-                           [this](error_code error) { connect_error_ = error; });
-    run();
-  }
-
-  void run() {
-    io_.restart();
-    io_.run();
-  }
-
-  net::io_context io_;
-  Stream stream_;
-  beast::flat_buffer buffer_;
-  error_code connect_error_;
-  error_code handshake_error_;
-};
-
-using http_client = basic_client<beast::tcp_stream>;
-using https_client = basic_client<beast::ssl_stream<beast::tcp_stream>>;
-
-request_type post(std::string body, std::string_view content_type = "application/json",
-                  std::string_view target = "/v1/embeddings") {
-  request_type request{http::verb::post, target, 11};
-  request.set(http::field::host, "127.0.0.1");
-  request.set(http::field::content_type, content_type);
-  request.body() = std::move(body);
-  request.prepare_payload();
-  return request;
+raw_http_request post(std::string body, std::string_view content_type = "application/json",
+                      std::string_view target = "/v1/embeddings") {
+  return make_request(http::verb::post, target, std::move(body), content_type);
 }
 
-request_type post_json(const json& body) {
+raw_http_request post_json(const json& body) {
   return post(body.dump());
 }
 
-request_type embeddings_request(const json& input, json extra = json::object()) {
+raw_http_request embeddings_request(const json& input, json extra = json::object()) {
   json body = {{"model", "double-embed-1"}, {"input", input}};
   body.update(extra);
   return post_json(body);
 }
 
-request_type get(std::string_view target) {
-  request_type request{http::verb::get, target, 11};
-  request.set(http::field::host, "127.0.0.1");
-  return request;
-}
-
-json body_of(const response_type& response) {
-  json body = json::parse(response.body(), nullptr, false);
-  EXPECT_FALSE(body.is_discarded()) << response.body();
-  return body;
+raw_http_request get(std::string_view target) {
+  return make_request(http::verb::get, target);
 }
 
 std::vector<float> floats_of(const json& embedding) {
@@ -220,7 +99,7 @@ std::vector<unsigned char> decode_base64(std::string_view text) {
 }
 
 // Error shapes: OpenAI's {"error": {...}} and text-embeddings-inference's flat one.
-void expect_openai_error(const response_type& response, http::status status,
+void expect_openai_error(const raw_http_response& response, http::status status,
                          std::string_view type = "invalid_request_error") {
   EXPECT_EQ(response.result(), status) << response.body();
   const json body = body_of(response);
@@ -231,7 +110,7 @@ void expect_openai_error(const response_type& response, http::status status,
   EXPECT_TRUE(body["error"].contains("param"));
 }
 
-void expect_tei_413(const response_type& response) {
+void expect_tei_413(const raw_http_response& response) {
   EXPECT_EQ(response.result(), http::status::payload_too_large);
   const json body = body_of(response);
   EXPECT_TRUE(body["message"].is_string()) << response.body();
@@ -285,7 +164,7 @@ TEST(EmbeddingsDouble, StringInputGetsOneEmbedding) {
   embeddings_double double_server;
   EXPECT_EQ(double_server.base_url(),
             "http://127.0.0.1:" + std::to_string(double_server.port()) + "/v1");
-  http_client client(double_server.port());
+  raw_http_client client(double_server.port());
   const auto response = client.exchange(embeddings_request("the quick brown fox"));
   ASSERT_EQ(response.result(), http::status::ok) << response.body();
   EXPECT_EQ(response[http::field::content_type], "application/json");
@@ -305,7 +184,7 @@ TEST(EmbeddingsDouble, StringInputGetsOneEmbedding) {
 
 TEST(EmbeddingsDouble, ArrayInputKeepsOrderAndCountsUsage) {
   embeddings_double double_server;
-  http_client client(double_server.port());
+  raw_http_client client(double_server.port());
   const std::vector<std::string> inputs = {"first text", "second one here", "third"};
   const auto response = client.exchange(embeddings_request(inputs, {{"user", "tester"}}));
   ASSERT_EQ(response.result(), http::status::ok) << response.body();
@@ -323,7 +202,7 @@ TEST(EmbeddingsDouble, DimensionsFieldOverridesDefault) {
   embeddings_double_options options;
   options.dimensions = 32;
   embeddings_double double_server(options);
-  http_client client(double_server.port());
+  raw_http_client client(double_server.port());
   auto body = body_of(client.exchange(embeddings_request("motor torque")));
   EXPECT_EQ(body["data"][0]["embedding"].size(), 32u);
   body = body_of(client.exchange(embeddings_request("motor torque", {{"dimensions", 256}})));
@@ -332,7 +211,7 @@ TEST(EmbeddingsDouble, DimensionsFieldOverridesDefault) {
 
 TEST(EmbeddingsDouble, Base64DecodesToTheSameFloats) {
   embeddings_double double_server;
-  http_client client(double_server.port());
+  raw_http_client client(double_server.port());
   const std::vector<std::string> inputs = {"lidar point cloud", "inverse kinematics"};
   const auto response = client.exchange(
       embeddings_request(inputs, {{"encoding_format", "base64"}, {"dimensions", 100}}));
@@ -358,7 +237,7 @@ TEST(EmbeddingsDouble, Base64DecodesToTheSameFloats) {
 
 TEST(EmbeddingsDouble, KeepAliveReusesOneConnection) {
   embeddings_double double_server;
-  http_client client(double_server.port());
+  raw_http_client client(double_server.port());
   EXPECT_EQ(client.exchange(embeddings_request("one")).result(), http::status::ok);
   EXPECT_EQ(client.exchange(embeddings_request("two")).result(), http::status::ok);
   EXPECT_EQ(client.exchange(get("/v1/models")).result(), http::status::ok);
@@ -368,13 +247,13 @@ TEST(EmbeddingsDouble, KeepAliveReusesOneConnection) {
 
 TEST(EmbeddingsDouble, ConnectionCloseIsHonoured) {
   embeddings_double double_server;
-  http_client client(double_server.port());
+  raw_http_client client(double_server.port());
   auto request = embeddings_request("bye");
   request.keep_alive(false);
   const auto response = client.exchange(request);
   EXPECT_EQ(response.result(), http::status::ok);
   EXPECT_FALSE(response.keep_alive());
-  response_type next;
+  raw_http_response next;
   EXPECT_EQ(client.read(next, generous), http::error::end_of_stream);
 }
 
@@ -382,7 +261,7 @@ TEST(EmbeddingsDouble, ModelsListsTheModel) {
   embeddings_double_options options;
   options.model = "text-embedding-3-small";
   embeddings_double double_server(options);
-  http_client client(double_server.port());
+  raw_http_client client(double_server.port());
   const json body = body_of(client.exchange(get("/v1/models")));
   EXPECT_EQ(body["object"], "list");
   ASSERT_EQ(body["data"].size(), 1u);
@@ -392,7 +271,7 @@ TEST(EmbeddingsDouble, ModelsListsTheModel) {
 
 TEST(EmbeddingsDouble, UnknownPathIs404AndWrongMethodIs405) {
   embeddings_double double_server;
-  http_client client(double_server.port());
+  raw_http_client client(double_server.port());
   expect_openai_error(client.exchange(post("{}", "application/json", "/v1/completions")),
                       http::status::not_found);
   const auto wrong_method = client.exchange(get("/v1/embeddings"));
@@ -406,7 +285,7 @@ TEST(EmbeddingsDouble, UnknownPathIs404AndWrongMethodIs405) {
 TEST(EmbeddingsDouble, RateLimitedHasRetryAfterThenRecovers) {
   embeddings_double double_server;
   double_server.inject(embeddings_fault::rate_limited, 2, 1500ms);
-  http_client client(double_server.port());
+  raw_http_client client(double_server.port());
   for (int i = 0; i < 2; ++i) {
     const auto response = client.exchange(embeddings_request("hello"));
     expect_openai_error(response, http::status::too_many_requests, "requests");
@@ -426,7 +305,7 @@ TEST(EmbeddingsDouble, ServerErrorIs503WithRetryAfterOnlyWhenGiven) {
   embeddings_double double_server;
   double_server.inject(embeddings_fault::server_error);
   double_server.inject(embeddings_fault::server_error, 1, 250ms);
-  http_client client(double_server.port());
+  raw_http_client client(double_server.port());
   auto response = client.exchange(embeddings_request("hello"));
   expect_openai_error(response, http::status::service_unavailable, "server_error");
   EXPECT_EQ(response.find(http::field::retry_after), response.end());
@@ -439,14 +318,14 @@ TEST(EmbeddingsDouble, ServerErrorIs503WithRetryAfterOnlyWhenGiven) {
 TEST(EmbeddingsDouble, TooLargeFaultUsesTeiFlatShape) {
   embeddings_double double_server;
   double_server.inject(embeddings_fault::too_large);
-  http_client client(double_server.port());
+  raw_http_client client(double_server.port());
   expect_tei_413(client.exchange(embeddings_request("hello")));
 }
 
 TEST(EmbeddingsDouble, WrongDimensionsFaultAddsAFloatToEveryEmbedding) {
   embeddings_double double_server;
   double_server.inject(embeddings_fault::wrong_dimensions);
-  http_client client(double_server.port());
+  raw_http_client client(double_server.port());
   const auto response =
       client.exchange(embeddings_request(json::array({"a b", "c d"}), {{"dimensions", 16}}));
   ASSERT_EQ(response.result(), http::status::ok);
@@ -459,7 +338,7 @@ TEST(EmbeddingsDouble, WrongDimensionsFaultAddsAFloatToEveryEmbedding) {
 TEST(EmbeddingsDouble, WrongCountFaultDropsOneEmbedding) {
   embeddings_double double_server;
   double_server.inject(embeddings_fault::wrong_count);
-  http_client client(double_server.port());
+  raw_http_client client(double_server.port());
   const auto response = client.exchange(embeddings_request(json::array({"a", "b", "c"})));
   ASSERT_EQ(response.result(), http::status::ok);
   const json body = body_of(response);
@@ -470,7 +349,7 @@ TEST(EmbeddingsDouble, WrongCountFaultDropsOneEmbedding) {
 TEST(EmbeddingsDouble, MalformedFaultIsNotJson) {
   embeddings_double double_server;
   double_server.inject(embeddings_fault::malformed);
-  http_client client(double_server.port());
+  raw_http_client client(double_server.port());
   const auto response = client.exchange(embeddings_request("hello"));
   EXPECT_EQ(response.result(), http::status::ok);
   EXPECT_EQ(response[http::field::content_type], "application/json");
@@ -482,7 +361,7 @@ TEST(EmbeddingsDouble, MalformedFaultIsNotJson) {
 TEST(EmbeddingsDouble, SlowAnswersAfterTheDelay) {
   embeddings_double double_server;
   double_server.inject(embeddings_fault::slow, 1, 200ms);
-  http_client client(double_server.port());
+  raw_http_client client(double_server.port());
   const auto start = std::chrono::steady_clock::now();
   const auto response = client.exchange(embeddings_request("patience"));
   EXPECT_GE(std::chrono::steady_clock::now() - start, 200ms);
@@ -499,7 +378,7 @@ TEST(EmbeddingsDouble, FaultsQueueInOrderAndNoneLetsARequestThrough) {
   double_server.inject(embeddings_fault::none);
   double_server.inject(embeddings_fault::rate_limited);
   double_server.inject(embeddings_fault::too_large, 0);  // nothing
-  http_client client(double_server.port());
+  raw_http_client client(double_server.port());
   std::vector<http::status> statuses;
   for (int i = 0; i < 4; ++i) statuses.push_back(client.exchange(embeddings_request("x")).result());
   EXPECT_EQ(statuses,
@@ -510,48 +389,48 @@ TEST(EmbeddingsDouble, FaultsQueueInOrderAndNoneLetsARequestThrough) {
 TEST(EmbeddingsDouble, HangHoldsTheRequestUntilTheClientCloses) {
   embeddings_double double_server;
   double_server.inject(embeddings_fault::hang);
-  http_client client(double_server.port());
+  raw_http_client client(double_server.port());
   ASSERT_FALSE(client.write(embeddings_request("anyone there?"), generous));
   ASSERT_TRUE(double_server.wait_for_open_requests(1, generous));
   EXPECT_EQ(double_server.requests(), 1u);
-  response_type response;
+  raw_http_response response;
   // The client's own deadline fires (and closes its socket); the double then lets go.
   EXPECT_EQ(client.read(response, 100ms), beast::error::timeout);
   EXPECT_TRUE(double_server.wait_for_open_requests(0, generous));
   // Later requests are answered.
-  http_client next(double_server.port());
+  raw_http_client next(double_server.port());
   EXPECT_EQ(next.exchange(embeddings_request("hello")).result(), http::status::ok);
 }
 
 TEST(EmbeddingsDouble, OtherConnectionsAreServedWhileOneHangs) {
   embeddings_double double_server;
   double_server.inject(embeddings_fault::hang);
-  http_client hung(double_server.port());
+  raw_http_client hung(double_server.port());
   ASSERT_FALSE(hung.write(embeddings_request("stuck"), generous));
   ASSERT_TRUE(double_server.wait_for_open_requests(1, generous));
-  http_client other(double_server.port());
+  raw_http_client other(double_server.port());
   EXPECT_EQ(other.exchange(embeddings_request("fine")).result(), http::status::ok);
   EXPECT_EQ(double_server.open_requests(), 1u);
 }
 
 TEST(EmbeddingsDouble, DestructorReturnsWithHungSlowAndIdleClients) {
   auto double_server = std::make_unique<embeddings_double>();
-  http_client idle(double_server->port());
+  raw_http_client idle(double_server->port());
   EXPECT_EQ(idle.exchange(embeddings_request("kept alive")).result(), http::status::ok);
   double_server->inject(embeddings_fault::hang);
   double_server->inject(embeddings_fault::slow, 1, std::chrono::hours(1));
-  http_client hung(double_server->port());
+  raw_http_client hung(double_server->port());
   ASSERT_FALSE(hung.write(embeddings_request("stuck"), generous));
   ASSERT_TRUE(double_server->wait_for_open_requests(1, generous));
-  http_client slow(double_server->port());
+  raw_http_client slow(double_server->port());
   ASSERT_FALSE(slow.write(embeddings_request("slow"), generous));
   ASSERT_TRUE(double_server->wait_for_open_requests(2, generous));
 
   double_server.reset();  // returns (the test's timeout would catch it otherwise)
 
   // Every connection was closed without an answer: the clients see the end, not their deadline.
-  for (http_client* client : {&idle, &hung, &slow}) {
-    response_type response;
+  for (raw_http_client* client : {&idle, &hung, &slow}) {
+    raw_http_response response;
     const error_code error = client->read(response, generous);
     EXPECT_TRUE(error);
     EXPECT_NE(error, beast::error::timeout);
@@ -564,7 +443,7 @@ TEST(EmbeddingsDouble, MissingOrWrongKeyIs401) {
   embeddings_double_options options;
   options.api_key = "sk-double-secret";
   embeddings_double double_server(options);
-  http_client client(double_server.port());
+  raw_http_client client(double_server.port());
   auto request = embeddings_request("hello");
   auto response = client.exchange(request);
   expect_openai_error(response, http::status::unauthorized);
@@ -586,8 +465,8 @@ TEST(EmbeddingsDouble, MissingOrWrongKeyIs401) {
 
 TEST(EmbeddingsDouble, BadBodiesAre400) {
   embeddings_double double_server;
-  http_client client(double_server.port());
-  const std::vector<request_type> bad = {
+  raw_http_client client(double_server.port());
+  const std::vector<raw_http_request> bad = {
       post("{not json"),
       post("[1, 2]"),
       post(R"({"model": "double-embed-1", "input": "x"})", "text/plain"),
@@ -626,7 +505,7 @@ TEST(EmbeddingsDouble, BadBodiesAre400) {
 
 TEST(EmbeddingsDouble, WrongModelIs404) {
   embeddings_double double_server;
-  http_client client(double_server.port());
+  raw_http_client client(double_server.port());
   const auto response = client.exchange(post_json({{"model", "gpt-nope"}, {"input", "x"}}));
   expect_openai_error(response, http::status::not_found);
   const json body = body_of(response);
@@ -639,7 +518,7 @@ TEST(EmbeddingsDouble, TooManyInputsIs400NamingTheLimit) {
   embeddings_double_options options;
   options.max_inputs = 3;
   embeddings_double double_server(options);
-  http_client client(double_server.port());
+  raw_http_client client(double_server.port());
   EXPECT_EQ(client.exchange(embeddings_request(json::array({"a", "b", "c"}))).result(),
             http::status::ok);
   const auto response = client.exchange(embeddings_request(json::array({"a", "b", "c", "d"})));
@@ -651,7 +530,7 @@ TEST(EmbeddingsDouble, OverlongInputIs413NamingIt) {
   embeddings_double_options options;
   options.max_input_chars = 10;
   embeddings_double double_server(options);
-  http_client client(double_server.port());
+  raw_http_client client(double_server.port());
   EXPECT_EQ(client.exchange(embeddings_request(json::array({"0123456789"}))).result(),
             http::status::ok);
   const auto response = client.exchange(embeddings_request(json::array({"short", "0123456789a"})));
@@ -661,12 +540,12 @@ TEST(EmbeddingsDouble, OverlongInputIs413NamingIt) {
 
 TEST(EmbeddingsDouble, OversizedBodyIsRefusedBeforeItIsSent) {
   embeddings_double double_server;
-  http_client client(double_server.port());
+  raw_http_client client(double_server.port());
   // Only the head: the answer must come without the 9 MiB body.
   ASSERT_FALSE(
       client.write_raw("POST /v1/embeddings HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                        "Content-Type: application/json\r\nContent-Length: 9437184\r\n\r\n"));
-  response_type response;
+  raw_http_response response;
   ASSERT_FALSE(client.read(response, generous));
   expect_tei_413(response);
   EXPECT_FALSE(response.keep_alive());
@@ -674,17 +553,17 @@ TEST(EmbeddingsDouble, OversizedBodyIsRefusedBeforeItIsSent) {
 
 TEST(EmbeddingsDouble, ExpectContinueIsAnswered) {
   embeddings_double double_server;
-  http_client client(double_server.port());
+  raw_http_client client(double_server.port());
   const std::string body = R"({"model":"double-embed-1","input":"x"})";
   ASSERT_FALSE(client.write_raw(
       "POST /v1/embeddings HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
       "Expect: 100-continue\r\nContent-Length: " +
       std::to_string(body.size()) + "\r\n\r\n"));
-  response_type interim;
+  raw_http_response interim;
   ASSERT_FALSE(client.read(interim, generous));
   EXPECT_EQ(interim.result(), http::status::continue_);
   ASSERT_FALSE(client.write_raw(body));
-  response_type response;
+  raw_http_response response;
   ASSERT_FALSE(client.read(response, generous));
   EXPECT_EQ(response.result(), http::status::ok);
 }
@@ -737,7 +616,7 @@ TEST_F(EmbeddingsDoubleTls, VerifyingClientIsServed) {
   ssl::context context(ssl::context::tls_client);
   context.add_certificate_authority(net::buffer(certificate_));
   context.set_verify_mode(ssl::verify_peer);
-  https_client client(double_server.port(), context);
+  raw_https_client client(double_server.port(), context);
   ASSERT_FALSE(client.connect_error());
   ASSERT_FALSE(client.handshake_error()) << client.handshake_error().message();
   const auto response = client.exchange(embeddings_request(json::array({"secure", "channel"})));
@@ -754,14 +633,14 @@ TEST_F(EmbeddingsDoubleTls, ClientNotTrustingTheCertificateFailsTheHandshake) {
   {
     ssl::context context(ssl::context::tls_client);  // no CA: trusts nothing
     context.set_verify_mode(ssl::verify_peer);
-    https_client client(double_server.port(), context);
+    raw_https_client client(double_server.port(), context);
     ASSERT_FALSE(client.connect_error());
     EXPECT_TRUE(client.handshake_error());
     EXPECT_NE(client.handshake_error(), beast::error::timeout);
   }
   {
-    http_client plain(double_server.port());  // plain HTTP to a TLS port gets no answer
-    response_type response;
+    raw_http_client plain(double_server.port());  // plain HTTP to a TLS port gets no answer
+    raw_http_response response;
     ASSERT_FALSE(plain.write(get("/v1/models"), generous));
     const error_code error = plain.read(response, generous);
     EXPECT_TRUE(error);
@@ -772,93 +651,16 @@ TEST_F(EmbeddingsDoubleTls, ClientNotTrustingTheCertificateFailsTheHandshake) {
 
 // ---- the standalone program ----------------------------------------------------------------
 
-// The program under a pipe on each of stdin and stdout.
-class program_run {
- public:
-  explicit program_run(std::vector<std::string> arguments) {
-    int input[2], output[2];
-    if (pipe2(input, O_CLOEXEC) != 0 || pipe2(output, O_CLOEXEC) != 0) return;
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, input[0], STDIN_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, output[1], STDOUT_FILENO);
-    arguments.insert(arguments.begin(), BOOKMCP_EMBEDDINGS_DOUBLE_PROGRAM);
-    std::vector<char*> argv;
-    for (auto& argument : arguments) argv.push_back(argument.data());
-    argv.push_back(nullptr);
-    if (posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(input[0]);
-    ::close(output[1]);
-    stdin_ = input[1];
-    stdout_ = output[0];
-  }
-  ~program_run() {
-    close_stdin();
-    if (stdout_ >= 0) ::close(stdout_);
-    if (pid_ > 0 && !reaped_) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-
-  pid_t pid() const { return pid_; }
-  void close_stdin() {
-    if (stdin_ >= 0) ::close(stdin_);
-    stdin_ = -1;
-  }
-
-  // What the program printed up to the first newline (or the deadline).
-  std::string first_line() {
-    std::string line;
-    char c;
-    while (line.find('\n') == std::string::npos && wait_readable() && ::read(stdout_, &c, 1) == 1)
-      line.push_back(c);
-    return line;
-  }
-
-  // Waits (bounded) for the program to close its stdout, then reaps it; its exit status, or -1.
-  int wait_exit() {
-    char scratch[256];
-    while (wait_readable() && ::read(stdout_, scratch, sizeof scratch) > 0) {
-    }
-    if (!exited_) return -1;
-    int status = 0;
-    if (waitpid(pid_, &status, 0) != pid_) return -1;
-    reaped_ = true;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-
- private:
-  bool wait_readable() {
-    pollfd watched{stdout_, POLLIN, 0};
-    if (poll(&watched, 1, 10'000) <= 0) return false;
-    if ((watched.revents & POLLIN) == 0) exited_ = true;  // POLLHUP alone: closed
-    return true;
-  }
-
-  pid_t pid_ = -1;
-  int stdin_ = -1;
-  int stdout_ = -1;
-  bool exited_ = false;
-  bool reaped_ = false;
-};
-
-std::uint16_t port_of(const std::string& line) {
-  const std::string prefix = "listening on http://127.0.0.1:";
-  if (line.rfind(prefix, 0) != 0) return 0;
-  return static_cast<std::uint16_t>(std::stoi(line.substr(prefix.size())));
-}
-
 TEST(EmbeddingsDoubleProgram, ServesUntilEndOfInput) {
-  program_run program({"--port", "0", "--dimensions", "16", "--api-key", "k", "--model", "m"});
+  program_run program(BOOKMCP_EMBEDDINGS_DOUBLE_PROGRAM,
+                      {"--port", "0", "--dimensions", "16", "--api-key", "k", "--model", "m"});
   ASSERT_GT(program.pid(), 0);
   const std::string line = program.first_line();
-  const std::uint16_t port = port_of(line);
+  const std::uint16_t port = listening_port(line);
   ASSERT_NE(port, 0) << line;
   EXPECT_EQ(line, "listening on http://127.0.0.1:" + std::to_string(port) + "/v1\n");
   {
-    http_client client(port);
+    raw_http_client client(port);
     auto request = post_json({{"model", "m"}, {"input", "hello"}});
     request.set(http::field::authorization, "Bearer k");
     const auto response = client.exchange(request);
@@ -871,15 +673,15 @@ TEST(EmbeddingsDoubleProgram, ServesUntilEndOfInput) {
 }
 
 TEST(EmbeddingsDoubleProgram, StopsOnSigterm) {
-  program_run program({});
+  program_run program(BOOKMCP_EMBEDDINGS_DOUBLE_PROGRAM, {});
   ASSERT_GT(program.pid(), 0);
-  ASSERT_NE(port_of(program.first_line()), 0);
+  ASSERT_NE(listening_port(program.first_line()), 0);
   kill(program.pid(), SIGTERM);
   EXPECT_EQ(program.wait_exit(), 0);
 }
 
 TEST(EmbeddingsDoubleProgram, RefusesUnknownOptions) {
-  program_run program({"--frobnicate", "1"});
+  program_run program(BOOKMCP_EMBEDDINGS_DOUBLE_PROGRAM, {"--frobnicate", "1"});
   ASSERT_GT(program.pid(), 0);
   EXPECT_EQ(program.wait_exit(), 2);
 }

@@ -1,14 +1,14 @@
-// The Qdrant test double: a small Beast server (coroutines, a strand per connection, two I/O
-// threads) answering Qdrant 1.19's REST API from its published OpenAPI description and its
-// server code at v1.19.0, over in-memory collections. See the header for the contract and
-// /work/shared/design/qdrant.md for the behaviour it copies (section numbers below refer to it).
+// The Qdrant test double: the doubles' HTTP server (double_http_server.hpp) answering Qdrant
+// 1.19's REST API from its published OpenAPI description and its server code at v1.19.0, over
+// in-memory collections. See the header for the contract and /work/shared/design/qdrant.md for
+// the behaviour it copies (section numbers below refer to it).
 //
 // The file has five parts:
 //   1. small helpers: JSON text, f32 numbers, point ids, UUIDs, Qdrant's error layers;
 //   2. the OpenAPI contract: schema rewriting, valijson validation, the unknown-key walk;
 //   3. the collections: storage, filters, scoring, query planning (the computed part);
 //   4. the request handlers: typed parsing in Qdrant's layer order, then execution;
-//   5. the HTTP server: sessions, faults, auth, routing, envelopes.
+//   5. the answers: faults, auth, routing, envelopes (the connections are double_http_server's).
 //
 // Choices made where Qdrant leaves something unspecified (documented for the client's author):
 //   - equal scores are ordered by id, ascending (integer ids before UUIDs, UUIDs by bytes);
@@ -27,25 +27,13 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cfloat>
 #include <charconv>
 #include <cmath>
-#include <condition_variable>
 #include <cstdio>
 #include <cstring>
-#include <deque>
 #include <fstream>
-#include <functional>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -54,7 +42,6 @@
 #include <set>
 #include <sstream>
 #include <stdexcept>
-#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <valijson/adapters/nlohmann_json_adapter.hpp>
@@ -64,6 +51,9 @@
 #include <valijson/validator.hpp>
 #include <variant>
 
+#include "tests/testing/double_http_server.hpp"
+#include "tests/testing/fault_queue.hpp"
+
 #ifndef BOOKMCP_QDRANT_OPENAPI
 #define BOOKMCP_QDRANT_OPENAPI ""
 #endif
@@ -71,14 +61,9 @@
 namespace bookmcp::testing {
 namespace {
 
-namespace net = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = net::ip::tcp;
+namespace http = boost::beast::http;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
-
-constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
 // Qdrant's service.max_request_size_mb default (config/config.yaml), wired into actix's JSON
 // extractor limit.
@@ -87,8 +72,8 @@ constexpr std::uint64_t max_body_bytes = 32ull * 1024 * 1024;
 constexpr std::uint64_t max_dense_size = 65536;
 constexpr std::string_view server_name = "bookmcp-qdrant-double";
 
-using request_type = http::request<http::string_body>;
-using response_type = http::response<http::string_body>;
+using request_type = double_request;
+using response_type = double_response;
 
 // =============================================================================================
 // 1. Helpers
@@ -122,10 +107,6 @@ std::string lower_ascii(std::string_view text) {
   for (char& c : out)
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return lower_ascii(a) == lower_ascii(b);
 }
 
 std::string_view trim(std::string_view text) {
@@ -2639,23 +2620,8 @@ json run_retrieve(const collection_state& collection, const retrieve_request& re
 }
 
 // =============================================================================================
-// 5. The HTTP server
+// 5. The answers (the connections are double_http_server's)
 // =============================================================================================
-
-struct queued_fault {
-  qdrant_fault fault = qdrant_fault::none;
-  std::size_t remaining = 0;
-  std::chrono::milliseconds amount{0};
-};
-
-// What the connection does with a request: write `response` (after `delay`), hold it, or drop
-// the connection.
-struct outcome {
-  response_type response;
-  std::chrono::milliseconds delay{0};
-  bool hang = false;
-  bool drop = false;
-};
 
 // A request body as the handlers see it: parsed, checked against its schema.
 struct request_body {
@@ -2688,112 +2654,28 @@ using batch_operation = std::variant<upsert_request, points_selector>;
 
 }  // namespace
 
-struct qdrant_double::impl {
-  // One accepted connection; lives as long as its coroutine (and a pending close).
-  struct connection {
-    connection(beast::tcp_stream stream_to_own, net::any_io_executor executor)
-        : stream(std::move(stream_to_own)), timer(executor) {}
-    beast::tcp_stream stream;
-    net::steady_timer timer;  // the `slow` delay
-    bool closing = false;     // set by `close`, on the strand, so that no new wait starts
+struct qdrant_double::impl final : double_http_handler {
+  explicit impl(qdrant_double_options options_to_use)
+      : options(std::move(options_to_use)),
+        contract(load_contract(options)),
+        server(server_options(options), *this) {}
 
-    // On the connection's strand.
-    void close() {
-      closing = true;
-      timer.cancel();
-      stream.socket().close();
-    }
-  };
-
-  // Counts a request in `open_requests` for the guard's lifetime.
-  class open_request_guard {
-   public:
-    explicit open_request_guard(impl& owner) : owner_(&owner) { owner_->change_open_requests(+1); }
-    ~open_request_guard() { release(); }
-    open_request_guard(const open_request_guard&) = delete;
-    open_request_guard& operator=(const open_request_guard&) = delete;
-    void release() {
-      if (owner_ != nullptr) owner_->change_open_requests(-1);
-      owner_ = nullptr;
-    }
-
-   private:
-    impl* owner_;
-  };
-
-  explicit impl(qdrant_double_options options_to_use) : options(std::move(options_to_use)) {
+  static std::shared_ptr<const openapi_contract> load_contract(
+      const qdrant_double_options& options) {
     const std::string openapi_file =
         options.openapi_file.empty() ? std::string(BOOKMCP_QDRANT_OPENAPI) : options.openapi_file;
     if (openapi_file.empty())
       throw std::runtime_error("qdrant double: no OpenAPI file (set options.openapi_file)");
-    contract = openapi_contract::shared(openapi_file);
-
-    const tcp::endpoint endpoint(net::ip::make_address_v4("127.0.0.1"), options.port);
-    acceptor.open(endpoint.protocol());
-    acceptor.set_option(net::socket_base::reuse_address(true));
-    acceptor.bind(endpoint);
-    acceptor.listen(net::socket_base::max_listen_connections);
-    port = acceptor.local_endpoint().port();
-
-    accepting = true;
-    net::co_spawn(acceptor.get_executor(), accept_loop(), [this](std::exception_ptr failure) {
-      log_failure("accept loop", failure);
-      std::lock_guard lock(state_mutex);
-      accepting = false;
-      state_changed.notify_all();
-    });
-    for (int i = 0; i < 2; ++i) threads.emplace_back([this] { io.run(); });
+    return openapi_contract::shared(openapi_file);
   }
 
-  ~impl() { stop(); }
-
-  void stop() {
-    std::vector<std::function<void()>> to_close;
-    {
-      std::lock_guard lock(state_mutex);
-      stopping = true;
-      for (auto& [id, close] : closers) to_close.push_back(close);
-    }
-    net::post(acceptor.get_executor(), [this] {
-      boost::system::error_code ignored;
-      acceptor.close(ignored);
-    });
-    for (auto& close : to_close) close();
-    {
-      // Every session ends once its socket is closed; the bound only guards against a bug
-      // turning into a hung test (the io_context then destroys what is left).
-      std::unique_lock lock(state_mutex);
-      state_changed.wait_for(lock, 10s, [this] { return sessions == 0 && !accepting; });
-    }
-    io.stop();
-    for (auto& thread : threads)
-      if (thread.joinable()) thread.join();
-  }
-
-  static void log_failure(const char* what, const std::exception_ptr& failure) {
-    if (!failure) return;
-    try {
-      std::rethrow_exception(failure);
-    } catch (const std::exception& error) {
-      std::fprintf(stderr, "qdrant double: %s failed: %s\n", what, error.what());
-    } catch (...) {
-      std::fprintf(stderr, "qdrant double: %s failed\n", what);
-    }
-  }
-
-  void change_open_requests(int delta) {
-    std::lock_guard lock(state_mutex);
-    open_requests += delta;
-    state_changed.notify_all();
-  }
-
-  queued_fault take_fault() {
-    std::lock_guard lock(fault_mutex);
-    while (!faults.empty() && faults.front().remaining == 0) faults.pop_front();
-    if (faults.empty()) return {};
-    queued_fault taken = faults.front();
-    if (--faults.front().remaining == 0) faults.pop_front();
-    return taken;
+  static double_http_server_options server_options(const qdrant_double_options& options) {
+    double_http_server_options out;
+    out.name = "qdrant double";
+    out.port = options.port;
+    out.max_body_bytes = max_body_bytes;
+    out.max_header_bytes = 64 * 1024;
+    return out;
   }
 
   void record_violation(std::string_view method, std::string_view path, std::string what) {
@@ -2807,147 +2689,38 @@ struct qdrant_double::impl {
     received.emplace_back(std::string(method), std::string(path));
   }
 
-  net::awaitable<void> accept_loop() {
-    for (;;) {
-      auto [error, socket] = co_await acceptor.async_accept(net::make_strand(io), use_tuple);
-      if (error == net::error::operation_aborted || error == net::error::bad_descriptor ||
-          !acceptor.is_open())
-        co_return;
-      if (error) continue;  // e.g. a connection reset before it was accepted
-      connection_count.fetch_add(1);
-      boost::system::error_code ignored;
-      socket.set_option(tcp::no_delay(true), ignored);
-      auto executor = socket.get_executor();
-      start_session(std::make_shared<connection>(beast::tcp_stream(std::move(socket)), executor));
-    }
-  }
+  // ---- what the server asks ------------------------------------------------------------
 
-  void start_session(std::shared_ptr<connection> state) {
-    auto executor = state->stream.get_executor();
-    std::uint64_t id = 0;
-    {
-      std::lock_guard lock(state_mutex);
-      if (stopping) return;  // the socket closes with `state`
-      id = next_session_id++;
-      ++sessions;
-      closers[id] = [weak = std::weak_ptr(state), executor] {
-        if (auto alive = weak.lock()) net::post(executor, [alive] { alive->close(); });
-      };
-    }
-    net::co_spawn(executor, serve(std::move(state)), [this, id](std::exception_ptr failure) {
-      log_failure("connection", failure);
-      std::lock_guard lock(state_mutex);
-      closers.erase(id);
-      --sessions;
-      state_changed.notify_all();
-    });
-  }
-
-  // One connection: requests one after another (HTTP/1.1 keep-alive).
-  net::awaitable<void> serve(std::shared_ptr<connection> state) {
-    beast::tcp_stream& stream = state->stream;
-    beast::flat_buffer buffer;
-    for (;;) {
-      http::request_parser<http::string_body> parser;
-      parser.body_limit(max_body_bytes);
-      parser.header_limit(64 * 1024);
-      auto [header_error, header_bytes] =
-          co_await http::async_read_header(stream, buffer, parser, use_tuple);
-      const auto& head = parser.get();
-      // A Content-Length above the body limit fails the header read already.
-      if (header_error == http::error::body_limit ||
-          (!header_error && parser.content_length() && *parser.content_length() > max_body_bytes)) {
-        // actix refuses a JSON body over the limit from its Content-Length.
-        const std::string length(head[http::field::content_length]);
-        const std::string path = normalise(head.target().substr(0, head.target().find('?')));
-        record_request(head.method_string(), path);
-        request_count.fetch_add(1);
-        record_violation(head.method_string(), path,
-                         "a body of " + length + " bytes, over Qdrant's 32 MiB limit");
-        co_await refuse_and_close(
-            state, error_body("Payload error: JSON payload (" + length +
+  double_response refuse_too_large(const double_request_header& head, bool declared) override {
+    if (!declared)
+      return refusal(
+          error_body("Payload error: JSON payload has exceeded limit (33554432 bytes).", 0.0));
+    // actix refuses a JSON body over the limit from its Content-Length.
+    const std::string length(head[http::field::content_length]);
+    const std::string path = normalise(head.target().substr(0, head.target().find('?')));
+    record_request(head.method_string(), path);
+    request_count.fetch_add(1);
+    record_violation(head.method_string(), path,
+                     "a body of " + length + " bytes, over Qdrant's 32 MiB limit");
+    return refusal(error_body("Payload error: JSON payload (" + length +
                                   " bytes) is larger than allowed (limit: 33554432 bytes).",
                               0.0));
-        co_return;
-      }
-      if (header_error) co_return;  // the client closed, or sent something that is not HTTP
-      if (iequals(trim(head[http::field::expect]), "100-continue")) {
-        http::response<http::empty_body> go_on{http::status::continue_, head.version()};
-        if (auto [error, bytes] = co_await http::async_write(stream, go_on, use_tuple); error)
-          co_return;
-      }
-      if (auto [error, bytes] = co_await http::async_read(stream, buffer, parser, use_tuple);
-          error) {
-        if (error == http::error::body_limit)
-          co_await refuse_and_close(
-              state,
-              error_body("Payload error: JSON payload has exceeded limit (33554432 bytes).", 0.0));
-        co_return;
-      }
-
-      open_request_guard open(*this);
-      outcome reply = answer_safely(parser.get());
-      if (reply.drop) {
-        boost::system::error_code ignored;
-        stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-        stream.socket().close(ignored);
-        co_return;
-      }
-      if (reply.hang) {
-        // Hold the request: read (and drop) whatever comes until the client closes or the
-        // double closes the socket.
-        char scratch[4096];
-        for (;;) {
-          auto [error, bytes] = co_await stream.async_read_some(net::buffer(scratch), use_tuple);
-          if (error) co_return;
-        }
-      }
-      if (reply.delay > 0ms) {
-        if (state->closing) co_return;
-        state->timer.expires_after(reply.delay);
-        auto [error] = co_await state->timer.async_wait(use_tuple);
-        if (error || state->closing) co_return;
-      }
-      const bool keep_alive = reply.response.keep_alive();
-      if (auto [error, bytes] = co_await http::async_write(stream, reply.response, use_tuple);
-          error)
-        co_return;
-      open.release();
-      if (!keep_alive) {
-        co_await close_gracefully(state);
-        co_return;
-      }
-    }
   }
 
-  // Answers a request the connection cannot go on after (its body is unread), then closes
-  // without resetting the answer away.
-  net::awaitable<void> refuse_and_close(std::shared_ptr<connection> state, std::string body) {
+  // Bytes that are not HTTP: the connection is closed without an answer.
+  std::optional<double_response> refuse_malformed(const boost::system::error_code&) override {
+    return std::nullopt;
+  }
+
+  // The 400 written before the connection closes on a body it did not read.
+  static response_type refusal(std::string body) {
     response_type response{http::status::bad_request, 11};
     response.set(http::field::server, server_name);
     response.set(http::field::content_type, "application/json");
     response.keep_alive(false);
     response.body() = std::move(body);
     response.prepare_payload();
-    if (auto [error, bytes] = co_await http::async_write(state->stream, response, use_tuple); error)
-      co_return;
-    co_await close_gracefully(state);
-  }
-
-  net::awaitable<void> close_gracefully(std::shared_ptr<connection> state) {
-    // Closing with unread data in the socket would send a reset, which may reach the client
-    // before it read the answer: shut down sending, then drain what the client still sends (for
-    // a bounded time) until it closes.
-    auto& stream = state->stream;
-    boost::system::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream.expires_after(2s);
-    char scratch[16384];
-    for (;;) {
-      auto [error, bytes] = co_await stream.async_read_some(net::buffer(scratch), use_tuple);
-      if (error) break;
-    }
-    stream.socket().close(ignored);
+    return response;
   }
 
   // ---- answering ------------------------------------------------------------------------
@@ -2975,19 +2748,12 @@ struct qdrant_double::impl {
            "},\"time\":" + seconds_text(time) + "}";
   }
 
-  outcome answer_safely(const request_type& request) {
-    try {
-      return answer(request);
-    } catch (const std::exception& error) {
-      std::fprintf(stderr, "qdrant double: answering a request failed: %s\n", error.what());
-      outcome failed;
-      failed.response = make_response(http::status::internal_server_error, request,
-                                      error_body("Service internal error: the Qdrant double "
-                                                 "failed to answer the request",
-                                                 0.0),
-                                      "application/json");
-      return failed;
-    }
+  double_response answer_failed(const request_type& request) override {
+    return make_response(http::status::internal_server_error, request,
+                         error_body("Service internal error: the Qdrant double failed to answer "
+                                    "the request",
+                                    0.0),
+                         "application/json");
   }
 
   static response_type make_response(http::status status, const request_type& request,
@@ -3050,7 +2816,7 @@ struct qdrant_double::impl {
     return writes.contains(operation);
   }
 
-  outcome answer(const request_type& request) {
+  double_reply answer(const request_type& request) override {
     const auto started = std::chrono::steady_clock::now();
     const std::string_view target = request.target();
     const std::size_t question = target.find('?');
@@ -3064,7 +2830,7 @@ struct qdrant_double::impl {
     auto elapsed = [&] {
       return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     };
-    outcome result;
+    double_reply result;
     auto reply_text = [&](http::status status, std::string body, std::string_view type) {
       result.response = make_response(status, request, std::move(body), type);
       return result;
@@ -3073,8 +2839,8 @@ struct qdrant_double::impl {
       return reply_text(status, error_body(message, elapsed()), "application/json");
     };
 
-    queued_fault fault;
-    if (path != "/" && path != "/healthz") fault = take_fault();
+    fault_queue<qdrant_fault>::taken fault;
+    if (path != "/" && path != "/healthz") fault = faults.take();
     switch (fault.fault) {
       case qdrant_fault::hang:
         result.hang = true;
@@ -3496,17 +3262,13 @@ struct qdrant_double::impl {
                       "'. Please specify `field_type`");
   }
 
-  // Destroyed last to first: the io_context (whose leftover coroutines, if any, touch the state
-  // above it) goes before the state, the acceptor before the io_context.
   const qdrant_double_options options;
   std::shared_ptr<const openapi_contract> contract;
-  std::uint16_t port = 0;
 
   std::mutex data_mutex;  // the collections: one request at a time
   store collections;
 
-  std::mutex fault_mutex;
-  std::deque<queued_fault> faults;
+  fault_queue<qdrant_fault> faults;
 
   mutable std::mutex record_mutex;
   std::vector<std::pair<std::string, std::string>> received;  // method, path
@@ -3514,20 +3276,10 @@ struct qdrant_double::impl {
   std::vector<std::string> response_violation_list;
 
   std::atomic<std::size_t> request_count{0};
-  std::atomic<std::size_t> connection_count{0};
 
-  mutable std::mutex state_mutex;
-  mutable std::condition_variable state_changed;
-  std::size_t open_requests = 0;
-  std::size_t sessions = 0;
-  bool accepting = false;
-  bool stopping = false;
-  std::uint64_t next_session_id = 0;
-  std::map<std::uint64_t, std::function<void()>> closers;
-
-  net::io_context io{2};
-  tcp::acceptor acceptor{net::make_strand(io)};
-  std::vector<std::thread> threads;
+  // Last: built once the state above exists, destroyed (connections closed, threads joined)
+  // before it goes, so that no connection touches the state when it is not there.
+  double_http_server server;
 };
 
 qdrant_double::qdrant_double(qdrant_double_options options)
@@ -3536,7 +3288,7 @@ qdrant_double::qdrant_double(qdrant_double_options options)
 qdrant_double::~qdrant_double() = default;
 
 std::uint16_t qdrant_double::port() const {
-  return impl_->port;
+  return impl_->server.port();
 }
 
 std::string qdrant_double::url() const {
@@ -3545,9 +3297,7 @@ std::string qdrant_double::url() const {
 
 void qdrant_double::inject(qdrant_fault fault, std::size_t count,
                            std::chrono::milliseconds retry_after_or_delay) {
-  if (count == 0) return;
-  std::lock_guard lock(impl_->fault_mutex);
-  impl_->faults.push_back({fault, count, retry_after_or_delay});
+  impl_->faults.push(fault, count, retry_after_or_delay);
 }
 
 std::size_t qdrant_double::requests() const {
@@ -3566,19 +3316,16 @@ std::size_t qdrant_double::requests_to(std::string_view method,
 }
 
 std::size_t qdrant_double::connections() const {
-  return impl_->connection_count.load();
+  return impl_->server.connections();
 }
 
 std::size_t qdrant_double::open_requests() const {
-  std::lock_guard lock(impl_->state_mutex);
-  return impl_->open_requests;
+  return impl_->server.open_requests();
 }
 
 bool qdrant_double::wait_for_open_requests(std::size_t count,
                                            std::chrono::milliseconds timeout) const {
-  std::unique_lock lock(impl_->state_mutex);
-  return impl_->state_changed.wait_for(lock, timeout,
-                                       [&] { return impl_->open_requests == count; });
+  return impl_->server.wait_for_open_requests(count, timeout);
 }
 
 std::vector<std::string> qdrant_double::violations() const {

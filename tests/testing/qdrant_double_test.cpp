@@ -7,17 +7,9 @@
 // their OpenAPI response schemas (the fixture's TearDown).
 #include "tests/testing/qdrant_double.hpp"
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
@@ -31,7 +23,8 @@
 #include <thread>
 #include <vector>
 
-extern char** environ;
+#include "tests/testing/program_run.hpp"
+#include "tests/testing/raw_http_client.hpp"
 
 namespace bookmcp::testing {
 namespace {
@@ -39,101 +32,12 @@ namespace {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-using tcp = net::ip::tcp;
 using json = nlohmann::json;
 using error_code = boost::system::error_code;
-using request_type = http::request<http::string_body>;
-using response_type = http::response<http::string_body>;
 using namespace std::chrono_literals;
 
-constexpr auto generous = 10s;  // a bound that only a broken double reaches
-
-// An HTTP/1.1 client on one connection; every call runs its own operations on its own
-// io_context until they complete or the deadline closes the socket.
-class http_client {
- public:
-  explicit http_client(std::uint16_t port) : stream_(io_) {
-    error_code result = net::error::would_block;
-    stream_.expires_after(generous);
-    stream_.async_connect(tcp::endpoint(net::ip::make_address_v4("127.0.0.1"), port),
-                          [&](error_code error) { result = error; });
-    run();
-    EXPECT_FALSE(result) << result.message();
-  }
-
-  error_code write(const request_type& request) {
-    error_code result = net::error::would_block;
-    stream_.expires_after(generous);
-    http::async_write(stream_, request, [&](error_code error, std::size_t) { result = error; });
-    run();
-    return result;
-  }
-
-  error_code write_raw(const std::string& bytes) {
-    error_code result = net::error::would_block;
-    stream_.expires_after(generous);
-    net::async_write(stream_, net::buffer(bytes),
-                     [&](error_code error, std::size_t) { result = error; });
-    run();
-    return result;
-  }
-
-  error_code read(response_type& response, std::chrono::steady_clock::duration timeout = generous) {
-    error_code result = net::error::would_block;
-    response = {};
-    stream_.expires_after(timeout);
-    http::async_read(stream_, buffer_, response,
-                     [&](error_code error, std::size_t) { result = error; });
-    run();
-    return result;
-  }
-
-  // Writes `request` and reads the answer; fails the test on a transport error.
-  response_type exchange(const request_type& request) {
-    response_type response;
-    EXPECT_FALSE(write(request));
-    const error_code error = read(response);
-    EXPECT_FALSE(error) << error.message();
-    return response;
-  }
-
-  void close() {
-    error_code ignored;
-    stream_.socket().close(ignored);
-  }
-
- private:
-  void run() {
-    io_.restart();
-    io_.run();
-  }
-
-  net::io_context io_;
-  beast::tcp_stream stream_;
-  beast::flat_buffer buffer_;
-};
-
-request_type make_request(http::verb method, std::string_view target,
-                          std::optional<std::string> body = std::nullopt,
-                          std::string_view content_type = "application/json") {
-  request_type request{method, target, 11};
-  request.set(http::field::host, "127.0.0.1");
-  if (body) {
-    if (!content_type.empty()) request.set(http::field::content_type, content_type);
-    request.body() = std::move(*body);
-  }
-  request.prepare_payload();
-  return request;
-}
-
-request_type json_request(http::verb method, std::string_view target, const json& body) {
+raw_http_request json_request(http::verb method, std::string_view target, const json& body) {
   return make_request(method, target, body.dump());
-}
-
-json body_of(const response_type& response) {
-  json body = json::parse(response.body(), nullptr, false);
-  EXPECT_FALSE(body.is_discarded()) << response.body();
-  return body;
 }
 
 std::string joined(const std::vector<std::string>& lines) {
@@ -143,7 +47,7 @@ std::string joined(const std::vector<std::string>& lines) {
 }
 
 // A Qdrant error: the status, JSON {"status":{"error": text}, "time": f64} and no "result".
-void expect_error(const response_type& response, http::status status, std::string_view text) {
+void expect_error(const raw_http_response& response, http::status status, std::string_view text) {
   EXPECT_EQ(response.result(), status) << response.body();
   const json body = body_of(response);
   ASSERT_TRUE(body.is_object()) << response.body();
@@ -152,7 +56,7 @@ void expect_error(const response_type& response, http::status status, std::strin
   EXPECT_FALSE(body.contains("result")) << response.body();
 }
 
-void expect_error_containing(const response_type& response, http::status status,
+void expect_error_containing(const raw_http_response& response, http::status status,
                              std::string_view part) {
   EXPECT_EQ(response.result(), status) << response.body();
   const json body = body_of(response);
@@ -191,7 +95,7 @@ class QdrantDoubleTest : public ::testing::Test {
   void start(qdrant_double_options options) {
     client_.reset();
     server_ = std::make_unique<qdrant_double>(std::move(options));
-    client_ = std::make_unique<http_client>(server_->port());
+    client_ = std::make_unique<raw_http_client>(server_->port());
   }
 
   void TearDown() override {
@@ -200,10 +104,10 @@ class QdrantDoubleTest : public ::testing::Test {
         << joined(server_->response_violations());
   }
 
-  response_type call(http::verb method, std::string_view target, const json& body) {
+  raw_http_response call(http::verb method, std::string_view target, const json& body) {
     return client_->exchange(json_request(method, target, body));
   }
-  response_type call(http::verb method, std::string_view target) {
+  raw_http_response call(http::verb method, std::string_view target) {
     return client_->exchange(make_request(method, target));
   }
 
@@ -213,7 +117,7 @@ class QdrantDoubleTest : public ::testing::Test {
   }
   json ok(http::verb method, std::string_view target) { return result_of(call(method, target)); }
 
-  static json result_of(const response_type& response) {
+  static json result_of(const raw_http_response& response) {
     EXPECT_EQ(response.result(), http::status::ok) << response.body();
     EXPECT_EQ(response[http::field::content_type], "application/json");
     const json body = body_of(response);
@@ -240,7 +144,7 @@ class QdrantDoubleTest : public ::testing::Test {
   }
 
   std::unique_ptr<qdrant_double> server_;
-  std::unique_ptr<http_client> client_;
+  std::unique_ptr<raw_http_client> client_;
 };
 
 // ---- service endpoints ----------------------------------------------------------------------
@@ -1085,14 +989,14 @@ TEST_F(QdrantDoubleTest, SchemaFailuresAre400AndRecorded) {
 
 TEST_F(QdrantDoubleTest, BodiesOver32MiBAreRefusedFromTheirLength) {
   create("book", book_collection());
-  request_type request{http::verb::put, "/collections/book/points?wait=true", 11};
+  raw_http_request request{http::verb::put, "/collections/book/points?wait=true", 11};
   request.set(http::field::host, "127.0.0.1");
   request.set(http::field::content_type, "application/json");
   request.set(http::field::content_length, std::to_string(33554433));
   std::ostringstream head;
   head << request.base();
   ASSERT_FALSE(client_->write_raw(head.str()));
-  response_type response;
+  raw_http_response response;
   ASSERT_FALSE(client_->read(response));
   expect_error(response, http::status::bad_request,
                "Payload error: JSON payload (33554433 bytes) is larger than allowed (limit: "
@@ -1107,7 +1011,7 @@ TEST_F(QdrantDoubleTest, ApiKeysAreEnforcedLikeQdrant) {
   options.api_key = "my-secret";
   options.read_only_api_key = "my-ro-secret";
   start(options);
-  auto with = [](request_type request, std::string_view header, std::string_view value) {
+  auto with = [](raw_http_request request, std::string_view header, std::string_view value) {
     request.set(header, value);
     return request;
   };
@@ -1180,26 +1084,26 @@ TEST_F(QdrantDoubleTest, HangHoldsTheRequestUntilTheClientCloses) {
   server_->inject(qdrant_fault::hang);
   ASSERT_FALSE(client_->write(make_request(http::verb::get, "/collections")));
   ASSERT_TRUE(server_->wait_for_open_requests(1, generous));
-  response_type response;
+  raw_http_response response;
   EXPECT_EQ(client_->read(response, 100ms), beast::error::timeout);
   // Other connections are served meanwhile.
-  http_client other(server_->port());
+  raw_http_client other(server_->port());
   EXPECT_EQ(other.exchange(make_request(http::verb::get, "/collections")).result(),
             http::status::ok);
   client_->close();
   EXPECT_TRUE(server_->wait_for_open_requests(0, generous));
   EXPECT_EQ(server_->connections(), 2u);
-  client_ = std::make_unique<http_client>(server_->port());
+  client_ = std::make_unique<raw_http_client>(server_->port());
 }
 
 TEST_F(QdrantDoubleTest, DropConnectionClosesWithoutAnAnswer) {
   server_->inject(qdrant_fault::drop_connection);
   ASSERT_FALSE(client_->write(make_request(http::verb::get, "/collections")));
-  response_type response;
+  raw_http_response response;
   const error_code error = client_->read(response);
   EXPECT_TRUE(error == http::error::end_of_stream || error == net::error::connection_reset)
       << error.message();
-  client_ = std::make_unique<http_client>(server_->port());
+  client_ = std::make_unique<raw_http_client>(server_->port());
   EXPECT_EQ(call(http::verb::get, "/collections").result(), http::status::ok);
 }
 
@@ -1207,11 +1111,11 @@ TEST_F(QdrantDoubleTest, DestructorReturnsWithHungAndIdleClients) {
   server_->inject(qdrant_fault::hang);
   ASSERT_FALSE(client_->write(make_request(http::verb::get, "/collections")));
   ASSERT_TRUE(server_->wait_for_open_requests(1, generous));
-  http_client idle(server_->port());
+  raw_http_client idle(server_->port());
   const auto started = std::chrono::steady_clock::now();
   server_ = std::make_unique<qdrant_double>();
   EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
-  client_ = std::make_unique<http_client>(server_->port());
+  client_ = std::make_unique<raw_http_client>(server_->port());
 }
 
 TEST_F(QdrantDoubleTest, KeepAliveReusesOneConnection) {
@@ -1224,101 +1128,21 @@ TEST_F(QdrantDoubleTest, KeepAliveReusesOneConnection) {
   EXPECT_EQ(response.result(), http::status::ok);
   EXPECT_FALSE(response.keep_alive());
   EXPECT_EQ(server_->requests_to("GET", "/collections"), 4u);
-  client_ = std::make_unique<http_client>(server_->port());
+  client_ = std::make_unique<raw_http_client>(server_->port());
 }
 
 // ---- the program ----------------------------------------------------------------------------
 
 #ifdef BOOKMCP_QDRANT_DOUBLE_PROGRAM
-// The standalone program with pipes on its standard input and output.
-class program_run {
- public:
-  explicit program_run(std::vector<std::string> arguments) {
-    int input[2];
-    int output[2];
-    if (pipe2(input, O_CLOEXEC) != 0 || pipe2(output, O_CLOEXEC) != 0) return;
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, input[0], STDIN_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, output[1], STDOUT_FILENO);
-    std::vector<std::string> all = {BOOKMCP_QDRANT_DOUBLE_PROGRAM};
-    all.insert(all.end(), arguments.begin(), arguments.end());
-    std::vector<char*> argv;
-    for (auto& argument : all) argv.push_back(argument.data());
-    argv.push_back(nullptr);
-    if (posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(input[0]);
-    ::close(output[1]);
-    stdin_ = input[1];
-    stdout_ = output[0];
-  }
-  ~program_run() {
-    close_stdin();
-    if (stdout_ >= 0) ::close(stdout_);
-    if (pid_ > 0 && !reaped_) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  program_run(const program_run&) = delete;
-  program_run& operator=(const program_run&) = delete;
-
-  pid_t pid() const { return pid_; }
-  void close_stdin() {
-    if (stdin_ >= 0) ::close(stdin_);
-    stdin_ = -1;
-  }
-
-  std::string first_line() {
-    std::string line;
-    char c;
-    while (line.find('\n') == std::string::npos && wait_readable() && ::read(stdout_, &c, 1) == 1)
-      line.push_back(c);
-    return line;
-  }
-
-  int wait_exit() {
-    char scratch[256];
-    while (wait_readable() && ::read(stdout_, scratch, sizeof scratch) > 0) {
-    }
-    if (!exited_) return -1;
-    int status = 0;
-    if (waitpid(pid_, &status, 0) != pid_) return -1;
-    reaped_ = true;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-
- private:
-  bool wait_readable() {
-    pollfd watched{stdout_, POLLIN, 0};
-    if (poll(&watched, 1, 10'000) <= 0) return false;
-    if ((watched.revents & POLLIN) == 0) exited_ = true;
-    return true;
-  }
-
-  pid_t pid_ = -1;
-  int stdin_ = -1;
-  int stdout_ = -1;
-  bool exited_ = false;
-  bool reaped_ = false;
-};
-
-std::uint16_t port_of(const std::string& line) {
-  const std::string prefix = "listening on http://127.0.0.1:";
-  if (line.rfind(prefix, 0) != 0) return 0;
-  return static_cast<std::uint16_t>(std::stoi(line.substr(prefix.size())));
-}
-
 TEST(QdrantDoubleProgram, ServesUntilEndOfInput) {
-  program_run program({"--port", "0", "--api-key", "k", "--strict"});
+  program_run program(BOOKMCP_QDRANT_DOUBLE_PROGRAM, {"--port", "0", "--api-key", "k", "--strict"});
   ASSERT_GT(program.pid(), 0);
   const std::string line = program.first_line();
-  const std::uint16_t port = port_of(line);
+  const std::uint16_t port = listening_port(line);
   ASSERT_NE(port, 0) << line;
   EXPECT_EQ(line, "listening on http://127.0.0.1:" + std::to_string(port) + "\n");
   {
-    http_client client(port);
+    raw_http_client client(port);
     auto request = json_request(http::verb::put, "/collections/book", book_collection());
     request.set("api-key", "k");
     EXPECT_EQ(client.exchange(request).result(), http::status::ok);
@@ -1328,11 +1152,11 @@ TEST(QdrantDoubleProgram, ServesUntilEndOfInput) {
 }
 
 TEST(QdrantDoubleProgram, StrictExitsWith3AfterAViolation) {
-  program_run program({"--strict"});
-  const std::uint16_t port = port_of(program.first_line());
+  program_run program(BOOKMCP_QDRANT_DOUBLE_PROGRAM, {"--strict"});
+  const std::uint16_t port = listening_port(program.first_line());
   ASSERT_NE(port, 0);
   {
-    http_client client(port);
+    raw_http_client client(port);
     EXPECT_EQ(client
                   .exchange(json_request(http::verb::put, "/collections/book",
                                          json{{"vectorz", json::object()}}))
@@ -1344,7 +1168,7 @@ TEST(QdrantDoubleProgram, StrictExitsWith3AfterAViolation) {
 }
 
 TEST(QdrantDoubleProgram, RefusesUnknownOptions) {
-  program_run program({"--frobnicate", "1"});
+  program_run program(BOOKMCP_QDRANT_DOUBLE_PROGRAM, {"--frobnicate", "1"});
   ASSERT_GT(program.pid(), 0);
   EXPECT_EQ(program.wait_exit(), 2);
 }
