@@ -49,6 +49,18 @@ tokenizer& thread_tokenizer() {
   return instance;
 }
 
+// A hit's citation fields (everything but score and snippet).
+search_hit citation_of(const store::stored_chunk& chunk) {
+  search_hit hit;
+  hit.chunk_id = chunk.id;
+  hit.document_path = chunk.document_path;
+  hit.title = chunk.title;
+  hit.heading_path = chunk.heading_path;
+  hit.anchor = chunk.anchor;
+  hit.url = chunk.url;
+  return hit;
+}
+
 std::string_view normalize_prefix(std::string_view prefix) {
   while (prefix.starts_with("./")) prefix.remove_prefix(2);
   while (prefix.starts_with('/')) prefix.remove_prefix(1);
@@ -241,14 +253,8 @@ std::vector<search_hit> index_snapshot::search(const search_request& request) co
   hits.reserve(heap.size());
   for (const auto& [score, chunk_index] : heap) {
     const store::stored_chunk& chunk = chunks_[chunk_index]->chunk;
-    search_hit hit;
+    search_hit hit = citation_of(chunk);
     hit.score = score;
-    hit.chunk_id = chunk.id;
-    hit.document_path = chunk.document_path;
-    hit.title = chunk.title;
-    hit.heading_path = chunk.heading_path;
-    hit.anchor = chunk.anchor;
-    hit.url = chunk.url;
     if (request.snippet_bytes > 0) {
       hit.snippet =
           make_snippet(chunk.text, query_terms, std::max<std::size_t>(request.snippet_bytes, 40));
@@ -269,13 +275,7 @@ search_hit index_snapshot::describe(std::size_t i, std::string_view query,
   std::sort(query_terms.begin(), query_terms.end());
   query_terms.erase(std::unique(query_terms.begin(), query_terms.end()), query_terms.end());
   const store::stored_chunk& source = chunks_[i]->chunk;
-  search_hit hit;
-  hit.chunk_id = source.id;
-  hit.document_path = source.document_path;
-  hit.title = source.title;
-  hit.heading_path = source.heading_path;
-  hit.anchor = source.anchor;
-  hit.url = source.url;
+  search_hit hit = citation_of(source);
   hit.snippet = make_snippet(source.text, query_terms, std::max<std::size_t>(snippet_bytes, 40));
   return hit;
 }

@@ -54,13 +54,16 @@ double percentile(std::vector<double> values, double p) {
 
 // Copy `copy` of a chunk: another path, and one word in seven given a copy-specific suffix so
 // that the vocabulary and posting lists grow like a bigger book's rather than repeat exactly.
+// Copies live under "~copy-N/", which sorts after the book's own paths: a copy whose altered
+// words miss a query ties its original, and both engines then rank the original first (ours
+// breaks ties by path, Xapian by document id, the originals being added first).
 bookmcp::store::stored_chunk perturb(const bookmcp::store::stored_chunk& chunk, int copy) {
   bookmcp::store::stored_chunk out = chunk;
   if (copy == 0) return out;
   const std::string tag = "v" + std::to_string(copy % 97);
-  out.document_path = "copy-" + std::to_string(copy) + "/" + chunk.document_path;
+  out.document_path = "~copy-" + std::to_string(copy) + "/" + chunk.document_path;
   out.id = chunk.id + "-" + std::to_string(copy);
-  out.url = "/docs/copy-" + std::to_string(copy) + chunk.url.substr(5);
+  out.url = "/docs/~copy-" + std::to_string(copy) + chunk.url.substr(5);
   std::string text;
   text.reserve(chunk.text.size() + 64);
   int word = 0;
@@ -189,7 +192,7 @@ struct question {
 
 // Shares of questions whose document is among the first 5 of `top` (the paths of one engine's
 // hits, best first), as tests/rag/retrieval_quality_test counts it: `original` counts only the
-// document itself; `or_copy` also a replicated copy of it ("copy-N/<path>"), which holds the same
+// document itself; `or_copy` also a replicated copy of it ("~copy-N/<path>"), which holds the same
 // words but for the perturbed ones, so that ties between a document and its copies, which each
 // engine breaks its own way, do not count as misses.
 struct hit_rates {
@@ -198,7 +201,7 @@ struct hit_rates {
 };
 
 bool is_copy_of(std::string_view path, std::string_view document) {
-  if (!path.starts_with("copy-")) return false;
+  if (!path.starts_with("~copy-")) return false;
   const std::size_t slash = path.find('/');
   return slash != std::string_view::npos && path.substr(slash + 1) == document;
 }
