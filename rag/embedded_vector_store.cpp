@@ -18,7 +18,6 @@
 #include <atomic>
 #include <mutex>
 #include <shared_mutex>
-#include <thread>
 
 #include "rag/binary_file.hpp"
 #include "rag/vector_store.hpp"
@@ -97,8 +96,7 @@ class embedded_vector_store final : public vector_store {
   }
 
   void upsert(std::span<const vector_entry> entries) override {
-    // In slices: searches wait for one slice at most, not for a whole batch; within a slice,
-    // the graph insertions (the cost) run on two threads (hnswlib inserts concurrently).
+    // In slices: searches wait for one slice at most, not for a whole batch.
     constexpr std::size_t slice = 64;
     for (std::size_t begin = 0; begin < entries.size(); begin += slice) {
       upsert_slice(entries.subspan(begin, std::min(slice, entries.size() - begin)));
@@ -229,16 +227,9 @@ class embedded_vector_store final : public vector_store {
     std::vector<std::size_t> order;
     for (std::size_t i = 0; i < entries.size(); ++i)
       if (last[labels[i]] == i) order.push_back(i);
-    auto insert = [&](std::size_t first, std::size_t step) {
-      for (std::size_t k = first; k < order.size(); k += step)
-        graph_->addPoint(entries[order[k]].vector.data(), labels[order[k]]);
-    };
-    if (order.size() >= 16) {
-      std::jthread helper(insert, 1, 2);
-      insert(0, 2);
-    } else {
-      insert(0, 1);
-    }
+    // One thread: hnswlib 0.6.2's concurrent insertion read past a link list under
+    // AddressSanitizer (searchBaseLayer during addPoint), so it is not used.
+    for (std::size_t k : order) graph_->addPoint(entries[k].vector.data(), labels[k]);
     dirty_ = true;
   }
 

@@ -119,12 +119,19 @@ book_search_result book_searcher::search(const search_request& request, retrieva
 
   if (dense_ && dense_->store_serves_lexical()) return search_remote(request, mode, stop, result);
 
-  // Dense candidates first: when they fail, the lexical list is all there is, at full depth.
+  // Candidates without snippets: only the hits that make the page get one, below. (The dense
+  // search on a thread of its own, beside the lexical one, was slower on two busy cores: the
+  // thread waits for a core.)
+  search_request deep = request;
+  deep.limit = candidate_depth(request.limit);
+  deep.snippet_bytes = 0;
+  std::vector<search_hit> lexical_hits;
   dense_retriever::query_outcome dense;
   if (mode != retrieval_mode::lexical) {
-    const std::size_t depth =
-        mode == retrieval_mode::dense ? request.limit : candidate_depth(request.limit);
-    dense = dense_->nearest(request.query, depth, request.path_prefix, stop);
+    dense =
+        dense_->nearest(request.query, mode == retrieval_mode::dense ? request.limit : deep.limit,
+                        request.path_prefix, stop);
+    // When the dense candidates fail, the lexical list is all there is, at full depth.
     if (!dense.failure.empty()) {
       result.degraded = true;
       result.degraded_reason = dense.failure + "; answered from the lexical (BM25) index";
@@ -162,11 +169,7 @@ book_search_result book_searcher::search(const search_request& request, retrieva
   }
 
   result.lexical = true;
-  // Candidates without snippets: only the hits that make the page get one, below.
-  search_request deep = request;
-  deep.limit = candidate_depth(request.limit);
-  deep.snippet_bytes = 0;
-  std::vector<search_hit> lexical_hits = snapshot.search(deep);
+  lexical_hits = snapshot.search(deep);
   std::vector<std::vector<std::string>> lists(2);
   std::unordered_map<std::string, search_hit*> lexical_by_id;
   for (auto& hit : lexical_hits) {
