@@ -227,8 +227,9 @@ class embedded_vector_store final : public vector_store {
     std::vector<std::size_t> order;
     for (std::size_t i = 0; i < entries.size(); ++i)
       if (last[labels[i]] == i) order.push_back(i);
-    // One thread: hnswlib 0.6.2's concurrent insertion read past a link list under
-    // AddressSanitizer (searchBaseLayer during addPoint), so it is not used.
+    // One thread. (Two gave the embedding step ~15% more chunks/s; dropped while chasing what
+    // turned out to be hnswlib's own over-read, see rag/CMakeLists.txt, and not brought back
+    // without a ThreadSanitizer run of concurrent insertion.)
     for (std::size_t k : order) graph_->addPoint(entries[k].vector.data(), labels[k]);
     dirty_ = true;
   }
