@@ -26,17 +26,6 @@ bool interruptible_sleep(std::chrono::milliseconds duration, std::stop_token sto
   return !stop.stop_requested();
 }
 
-// A delay header: a number of `unit_ms` ("12", "1.5"). An HTTP-date, anything else, or more
-// than an hour: no hint.
-std::optional<std::chrono::milliseconds> parse_delay(const std::string& value, double unit_ms) {
-  if (value.empty()) return std::nullopt;
-  char* end = nullptr;
-  const double amount = std::strtod(value.c_str(), &end);
-  const double ms = amount * unit_ms;
-  if (end == value.c_str() || *end != '\0' || !(ms >= 0) || ms > 3'600'000) return std::nullopt;
-  return std::chrono::milliseconds(static_cast<long long>(std::ceil(ms)));
-}
-
 // The message of an error answer, in any of the shapes providers use: OpenAI's
 // {"error":{"message"}}, TEI's flat {"message"}, FastAPI's {"detail"}, or plain text.
 std::string error_message(const http_response& response) {
@@ -211,14 +200,6 @@ class openai_embedder final : public embedder {
     }
   }
 
-  std::chrono::milliseconds backoff(int attempt) {
-    const auto ceiling = std::min<long long>(
-        options_.backoff_max.count(), options_.backoff_base.count() << std::min(attempt, 20));
-    thread_local std::mt19937_64 random{std::random_device{}()};
-    std::uniform_int_distribution<long long> jitter(0, std::max<long long>(ceiling, 1));
-    return std::chrono::milliseconds(jitter(random));
-  }
-
   void request_with_retries(std::span<const std::string> inputs, std::size_t first,
                             std::size_t last, std::vector<std::vector<float>>& out,
                             std::stop_token stop) {
@@ -268,8 +249,7 @@ class openai_embedder final : public embedder {
           case 504:
             last_problem = std::to_string(response.status) + ": " + message;
             // OpenAI's retry-after-ms is finer than Retry-After's whole seconds.
-            hint = parse_delay(response.retry_after_ms, 1);
-            if (!hint) hint = parse_delay(response.retry_after, 1000);
+            hint = retry_hint(response);
             break;
           default:
             if (response.status == 400 && mentions_context_length(message)) {
@@ -299,8 +279,8 @@ class openai_embedder final : public embedder {
                                   std::to_string(attempt + 1) + " times; last: " + last_problem);
       }
       ++retries_;
-      const auto wait =
-          hint ? std::min(*hint, std::chrono::milliseconds(120'000)) : backoff(attempt);
+      const auto wait = hint ? std::min(*hint, std::chrono::milliseconds(120'000))
+                             : backoff_delay(attempt, options_.backoff_base, options_.backoff_max);
       if (!interruptible_sleep(wait, stop)) {
         throw embedding_error(embedding_error::kind::cancelled, "embedding cancelled");
       }

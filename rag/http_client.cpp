@@ -17,8 +17,10 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <cmath>
 #include <mutex>
 #include <optional>
+#include <random>
 
 namespace bookmcp::rag {
 
@@ -164,6 +166,35 @@ struct http_client::impl {
     }
   }
 };
+
+namespace {
+
+std::optional<std::chrono::milliseconds> parse_delay(const std::string& value, double unit_ms,
+                                                     std::chrono::milliseconds at_most) {
+  if (value.empty()) return std::nullopt;
+  char* end = nullptr;
+  const double ms = std::strtod(value.c_str(), &end) * unit_ms;
+  if (end == value.c_str() || *end != '\0' || !(ms >= 0) ||
+      ms > static_cast<double>(at_most.count()))
+    return std::nullopt;
+  return std::chrono::milliseconds(static_cast<long long>(std::ceil(ms)));
+}
+
+}  // namespace
+
+std::optional<std::chrono::milliseconds> retry_hint(const http_response& response,
+                                                    std::chrono::milliseconds at_most) {
+  if (auto hint = parse_delay(response.retry_after_ms, 1, at_most)) return hint;
+  return parse_delay(response.retry_after, 1000, at_most);
+}
+
+std::chrono::milliseconds backoff_delay(int attempt, std::chrono::milliseconds base,
+                                        std::chrono::milliseconds cap) {
+  const long long ceiling = std::min<long long>(cap.count(), base.count() << std::min(attempt, 20));
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  return std::chrono::milliseconds(
+      std::uniform_int_distribution<long long>(0, std::max<long long>(ceiling, 1))(random));
+}
 
 http_client::http_client(const std::string& base_url, http_client_options options)
     : impl_(std::make_unique<impl>()) {

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <stop_token>
 #include <string>
@@ -65,6 +66,16 @@ struct http_response {
   std::string retry_after;     // the Retry-After header, verbatim ("" when absent)
   std::string retry_after_ms;  // retry-after-ms (OpenAI's, in milliseconds), verbatim
 };
+
+// How long to wait before retrying an answer the server asked to be retried: its
+// retry-after-ms (OpenAI's), else its Retry-After in seconds; nullopt when it gives neither
+// (or an HTTP-date, or more than `at_most`).
+std::optional<std::chrono::milliseconds> retry_hint(
+    const http_response& response, std::chrono::milliseconds at_most = std::chrono::hours(1));
+
+// Exponential backoff with full jitter: a random delay in [0, min(cap, base * 2^attempt)].
+std::chrono::milliseconds backoff_delay(int attempt, std::chrono::milliseconds base,
+                                        std::chrono::milliseconds cap);
 
 class http_client {
  public:

@@ -89,19 +89,6 @@ std::vector<std::pair<std::string, fused_entry>> reciprocal_rank_fusion(
 book_searcher::book_searcher(const lexical_index& lexical, dense_retriever* dense)
     : lexical_(lexical), dense_(dense) {}
 
-std::shared_ptr<const book_searcher::chunk_lookup> book_searcher::lookup_for(
-    std::shared_ptr<const index_snapshot> snapshot) {
-  std::lock_guard lock(lookup_mutex_);
-  if (lookup_ && lookup_->snapshot == snapshot) return lookup_;
-  auto fresh = std::make_shared<chunk_lookup>();
-  fresh->snapshot = std::move(snapshot);
-  fresh->positions.reserve(fresh->snapshot->chunk_count());
-  for (std::size_t i = 0; i < fresh->snapshot->chunk_count(); ++i)
-    fresh->positions.emplace(fresh->snapshot->chunk(i).id, i);
-  lookup_ = fresh;
-  return fresh;
-}
-
 book_search_result book_searcher::search(const search_request& request, retrieval_mode mode,
                                          std::stop_token stop) {
   book_search_result result;
@@ -145,13 +132,12 @@ book_search_result book_searcher::search(const search_request& request, retrieva
     return result;
   }
 
-  auto lookup = lookup_for(result.snapshot);
   auto describe = [&](const std::string& chunk_id) -> std::optional<search_hit> {
-    auto found = lookup->positions.find(chunk_id);
+    auto position = snapshot.position_of(chunk_id);
     // A vector of a chunk the published snapshot no longer has (an indexing run between the
     // two searches): skipped.
-    if (found == lookup->positions.end()) return std::nullopt;
-    return snapshot.describe(found->second, request.query, request.snippet_bytes);
+    if (!position) return std::nullopt;
+    return snapshot.describe(*position, request.query, request.snippet_bytes);
   };
   result.dense = true;
   if (mode == retrieval_mode::dense) {
@@ -246,12 +232,11 @@ book_search_result book_searcher::search_remote(const search_request& request, r
     result.degraded_reason = problems + "; answered from the lexical (BM25) index";
   }
   result.mode = mode;
-  auto lookup = lookup_for(result.snapshot);
   for (const auto& hit : outcome.hits) {
-    auto found = lookup->positions.find(hit.chunk_id);
-    if (found == lookup->positions.end()) continue;
+    auto position = result.snapshot->position_of(hit.chunk_id);
+    if (!position) continue;
     ranked_hit ranked;
-    ranked.hit = result.snapshot->describe(found->second, request.query, request.snippet_bytes);
+    ranked.hit = result.snapshot->describe(*position, request.query, request.snippet_bytes);
     ranked.hit.score = hit.score;
     const int rank = static_cast<int>(result.hits.size());
     if (mode == retrieval_mode::lexical) {

@@ -10,7 +10,6 @@
 
 #include <cstddef>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <stop_token>
 #include <string>
@@ -69,19 +68,12 @@ class book_searcher {
   bool has_dense() const noexcept { return dense_ != nullptr; }
 
  private:
-  struct chunk_lookup {
-    std::shared_ptr<const index_snapshot> snapshot;
-    std::unordered_map<std::string_view, std::size_t> positions;
-  };
-  std::shared_ptr<const chunk_lookup> lookup_for(std::shared_ptr<const index_snapshot> snapshot);
   // Where the store ranks by itself (Qdrant).
   book_search_result search_remote(const search_request& request, retrieval_mode mode,
                                    std::stop_token stop, book_search_result& result);
 
   const lexical_index& lexical_;
   dense_retriever* dense_;
-  std::mutex lookup_mutex_;
-  std::shared_ptr<const chunk_lookup> lookup_;
 };
 
 }  // namespace bookmcp::rag

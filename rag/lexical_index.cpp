@@ -178,10 +178,14 @@ using reader = binary_reader;
 // --- index_snapshot ----------------------------------------------------------------------------
 
 const store::stored_chunk* index_snapshot::find_chunk(std::string_view chunk_id) const {
-  for (const auto& chunk : chunks_) {
-    if (chunk->chunk.id == chunk_id) return &chunk->chunk;
-  }
-  return nullptr;
+  auto position = position_of(chunk_id);
+  return position ? &chunks_[*position]->chunk : nullptr;
+}
+
+std::optional<std::size_t> index_snapshot::position_of(std::string_view chunk_id) const {
+  auto found = chunk_positions_.find(chunk_id);
+  if (found == chunk_positions_.end()) return std::nullopt;
+  return found->second;
 }
 
 std::vector<search_hit> index_snapshot::search(const search_request& request) const {
@@ -396,6 +400,9 @@ void lexical_index::publish(std::int64_t generation) {
     }
   }
   const std::size_t chunk_total = next->chunks_.size();
+  next->chunk_positions_.reserve(chunk_total);
+  for (std::size_t i = 0; i < chunk_total; ++i)
+    next->chunk_positions_.emplace(next->chunks_[i]->chunk.id, static_cast<std::uint32_t>(i));
 
   // Per-term posting counts over the writer's dictionary; live terms get dense ids.
   std::vector<std::uint32_t> counts(terms_.size(), 0);

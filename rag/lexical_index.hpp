@@ -26,6 +26,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -85,8 +86,12 @@ class index_snapshot {
   std::size_t term_count() const noexcept { return idf_.size(); }
   const bm25_parameters& parameters() const noexcept { return parameters_; }
 
-  // The chunk text for a chunk id, or nullptr. Linear scan: diagnostics and tests only.
+  // The chunk with this id, or nullptr.
   const store::stored_chunk* find_chunk(std::string_view chunk_id) const;
+
+  // The position (for chunk() and describe()) of the chunk with this id, if this generation
+  // has it.
+  std::optional<std::size_t> position_of(std::string_view chunk_id) const;
 
   // The i-th chunk (i < chunk_count()), in (document path, position) order.
   const store::stored_chunk& chunk(std::size_t i) const noexcept;
@@ -103,6 +108,8 @@ class index_snapshot {
   std::vector<std::shared_ptr<const indexed_chunk>> chunks_;
   std::vector<std::uint32_t> chunk_document_;  // chunk -> index into documents_
   std::vector<std::string> documents_;         // sorted document paths
+  // chunk id (a view of the chunk's own id) -> position; built by publish().
+  std::unordered_map<std::string_view, std::uint32_t> chunk_positions_;
   std::unordered_map<std::string, std::uint32_t> term_index_;
   std::vector<float> idf_;                      // per term
   std::vector<std::uint32_t> posting_offsets_;  // per term + 1, into the two arrays below

@@ -292,12 +292,7 @@ class qdrant_store final : public vector_store {
         if (response.status == 429 || response.status == 502 || response.status == 503 ||
             response.status == 504 || response.status == 408) {
           problem = std::to_string(response.status) + ": " + message_text;
-          if (!response.retry_after.empty()) {
-            char* end = nullptr;
-            const double seconds = std::strtod(response.retry_after.c_str(), &end);
-            if (end != response.retry_after.c_str() && seconds >= 0 && seconds <= 120)
-              hint = std::chrono::milliseconds(static_cast<long long>(std::ceil(seconds * 1000)));
-          }
+          hint = retry_hint(response, std::chrono::milliseconds(120'000));
         } else {
           throw vector_store_error("Qdrant refused " + method + " " + target + " (" +
                                    std::to_string(response.status) + "): " + message_text);
@@ -313,17 +308,10 @@ class qdrant_store final : public vector_store {
             "Qdrant at " + client_.origin() + " failed (" + problem + ")" +
             (attempt > 0 ? " after " + std::to_string(attempt + 1) + " attempts" : ""));
       }
-      auto wait = hint ? *hint : backoff(attempt);
+      auto wait =
+          hint ? *hint : backoff_delay(attempt, options_.backoff_base, options_.backoff_max);
       std::this_thread::sleep_for(std::min(wait, std::chrono::milliseconds(120'000)));
     }
-  }
-
-  std::chrono::milliseconds backoff(int attempt) const {
-    const long long ceiling = std::min<long long>(
-        options_.backoff_max.count(), options_.backoff_base.count() << std::min(attempt, 20));
-    thread_local std::mt19937_64 random{std::random_device{}()};
-    return std::chrono::milliseconds(std::uniform_int_distribution<long long>(
-        ceiling / 2, std::max<long long>(ceiling, 1))(random));
   }
 
   // Reads whether the collection exists, its dense dimension and its fingerprint, once.
