@@ -1,5 +1,6 @@
 #include "rag/dense_retrieval.hpp"
 
+#include <future>
 #include <unordered_set>
 
 #include "rag/text.hpp"
@@ -126,6 +127,20 @@ void dense_retriever::synchronise_into(const index_snapshot& snapshot, std::stop
     progress(state);
   };
   std::size_t refused = 0;
+  // The store writes one group while the next is embedded: with a remote endpoint the graph
+  // insertion (or the Qdrant upsert) hides behind the wait for the next answer, and with a fast
+  // local one the two run on two cores. At most one group is being written.
+  std::future<void> writing;
+  std::size_t writing_count = 0;
+  auto finish_writing = [&] {
+    if (!writing.valid()) return;
+    writing.get();  // the store's error, if any, goes up from here
+    report.embedded += writing_count;
+    writing_count = 0;
+    pending_ = work.size() - report.embedded;
+    state.chunks_done = report.embedded + refused;
+    report_progress();
+  };
   auto last_commit = std::chrono::steady_clock::now();
   for (std::size_t begin = 0; begin < work.size() && report.error.empty();) {
     if (stop.stop_requested()) {
@@ -135,6 +150,7 @@ void dense_retriever::synchronise_into(const index_snapshot& snapshot, std::stop
     const std::size_t end = std::min(begin + options_.group_size, work.size());
     std::vector<std::size_t> members;  // indexes into work
     for (std::size_t w = begin; w < end; ++w) members.push_back(w);
+    std::vector<vector_entry> entries;
     while (!members.empty()) {
       std::vector<std::string> inputs;
       inputs.reserve(members.size());
@@ -142,14 +158,12 @@ void dense_retriever::synchronise_into(const index_snapshot& snapshot, std::stop
         inputs.push_back(embedding_input(snapshot.chunk(work[w].chunk)));
       try {
         std::vector<std::vector<float>> vectors = documents_->embed(inputs, stop);
-        std::vector<vector_entry> entries(members.size());
+        entries.resize(members.size());
         for (std::size_t m = 0; m < members.size(); ++m) {
           const store::stored_chunk& chunk = snapshot.chunk(work[members[m]].chunk);
           entries[m] = {chunk.id, chunk.document_path, work[members[m]].hash, std::move(vectors[m]),
                         sparse ? sparse_document_vector(chunk) : sparse_vector{}};
         }
-        store_->upsert(entries);
-        report.embedded += entries.size();
         members.clear();
       } catch (const embedding_error& error) {
         if (error.error_kind() == embedding_error::kind::input_too_large && error.input_index() &&
@@ -175,15 +189,19 @@ void dense_retriever::synchronise_into(const index_snapshot& snapshot, std::stop
       }
     }
     if (!report.error.empty() || report.cancelled) break;
-    state.chunks_done = report.embedded + refused;
-    report_progress();
+    finish_writing();
+    writing_count = entries.size();
+    writing = std::async(std::launch::async,
+                         [this, group = std::move(entries)] { store_->upsert(group); });
     begin = end;
     // A long run saves its vectors now and then, so that a crash loses minutes, not hours.
     if (std::chrono::steady_clock::now() - last_commit > options_.commit_interval) {
+      finish_writing();
       store_->commit(snapshot.generation());
       last_commit = std::chrono::steady_clock::now();
     }
   }
+  finish_writing();
   report.pending = work.size() - report.embedded;
   pending_ = report.pending;
   store_->commit(snapshot.generation());

@@ -18,8 +18,10 @@
 #include <atomic>
 #include <mutex>
 #include <shared_mutex>
+#include <thread>
 
 #include "rag/binary_file.hpp"
+#include "rag/dot_product.hpp"
 #include "rag/vector_store.hpp"
 
 namespace bookmcp::rag {
@@ -38,19 +40,31 @@ struct slot {
   bool alive = false;
 };
 
-// Eight running sums, so that the compiler may keep them in vector registers (one sum would
-// serialise every addition).
-float dot(const float* a, const float* b, std::size_t n) noexcept {
-  float sums[8] = {};
-  std::size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (std::size_t k = 0; k < 8; ++k) sums[k] += a[i + k] * b[i + k];
+// Cosine distance between unit vectors (one minus their inner product) with the dot product
+// this CPU runs fastest. (hnswlib's own InnerProductSpace uses AVX only when the whole file is
+// compiled for it, which a binary for plain x86-64 is not.)
+class unit_vector_space final : public hnswlib::SpaceInterface<float> {
+ public:
+  explicit unit_vector_space(std::size_t dimensions)
+      : parameters_{dimensions, best_dot_product().function} {}
+
+  std::size_t get_data_size() override { return parameters_.dimensions * sizeof(float); }
+  hnswlib::DISTFUNC<float> get_dist_func() override { return &distance; }
+  void* get_dist_func_param() override { return &parameters_; }
+
+ private:
+  struct parameters {
+    std::size_t dimensions;
+    dot_product_function dot;
+  };
+
+  static float distance(const void* a, const void* b, const void* given) {
+    const auto* p = static_cast<const parameters*>(given);
+    return 1.0f - p->dot(static_cast<const float*>(a), static_cast<const float*>(b), p->dimensions);
   }
-  float sum = 0;
-  for (; i < n; ++i) sum += a[i] * b[i];
-  for (float partial : sums) sum += partial;
-  return sum;
-}
+
+  parameters parameters_;
+};
 
 class embedded_vector_store final : public vector_store {
  public:
@@ -227,16 +241,56 @@ class embedded_vector_store final : public vector_store {
     std::vector<std::size_t> order;
     for (std::size_t i = 0; i < entries.size(); ++i)
       if (last[labels[i]] == i) order.push_back(i);
-    // One thread. (Two gave the embedding step ~15% more chunks/s; dropped while chasing what
-    // turned out to be hnswlib's own over-read, see rag/CMakeLists.txt, and not brought back
-    // without a ThreadSanitizer run of concurrent insertion.)
-    for (std::size_t k : order) graph_->addPoint(entries[k].vector.data(), labels[k]);
+    insert_in_parallel(entries, labels, order);
     dirty_ = true;
+  }
+
+  // hnswlib locks what an insertion touches (a lock per element's links, one for the entry
+  // point and the labels), so distinct labels go in from several threads at once; each thread
+  // takes the next entry. The graph has room for all of them already (no resize meanwhile).
+  // Checked under ThreadSanitizer (EmbeddedVectorStore.ParallelInsertionFindsEveryVector).
+  void insert_in_parallel(std::span<const vector_entry> entries,
+                          const std::vector<std::size_t>& labels,
+                          const std::vector<std::size_t>& order) {
+    std::atomic<std::size_t> next{0};
+    auto insert = [&] {
+      for (std::size_t k; (k = next.fetch_add(1)) < order.size();)
+        graph_->addPoint(entries[order[k]].vector.data(), labels[order[k]]);
+    };
+    const std::size_t helpers = std::min(insert_threads() - 1, order.size() / 4);
+    std::vector<std::exception_ptr> failures(helpers);
+    {
+      std::vector<std::jthread> threads;
+      for (std::size_t t = 0; t < helpers; ++t) {
+        threads.emplace_back([&, t] {
+          try {
+            insert();
+          } catch (...) {
+            failures[t] = std::current_exception();
+            next = order.size();
+          }
+        });
+      }
+      try {
+        insert();
+      } catch (...) {
+        next = order.size();
+        throw;  // after the helpers are joined, by the threads' destructors
+      }
+    }
+    for (const auto& failure : failures)
+      if (failure) std::rethrow_exception(failure);
+  }
+
+  static std::size_t insert_threads() {
+    static const std::size_t count =
+        std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 8);
+    return count;
   }
 
   void create_graph(std::size_t dimensions, std::size_t capacity) {
     dimensions_ = dimensions;
-    space_ = std::make_unique<hnswlib::InnerProductSpace>(dimensions);
+    space_ = std::make_unique<unit_vector_space>(dimensions);
     graph_ = std::make_unique<hnswlib::HierarchicalNSW<float>>(
         space_.get(), capacity, options_.hnsw_m, options_.hnsw_ef_construction);
     graph_->setEf(options_.hnsw_ef_search);
@@ -266,7 +320,7 @@ class embedded_vector_store final : public vector_store {
     for (std::size_t label : labels) {
       const auto internal = graph_->label_lookup_.at(label);
       const auto* data = reinterpret_cast<const float*>(graph_->getDataByInternalId(internal));
-      scored.emplace_back(dot(query.data(), data, dimensions_), label);
+      scored.emplace_back(dot_product(query.data(), data, dimensions_), label);
     }
     const std::size_t keep = std::min(limit, scored.size());
     std::partial_sort(scored.begin(), scored.begin() + static_cast<std::ptrdiff_t>(keep),
@@ -322,11 +376,11 @@ class embedded_vector_store final : public vector_store {
       const auto graph_size = static_cast<std::size_t>(in.value<std::uint64_t>());
       std::string_view graph_bytes = in.take(graph_size);
       if (!in.at_end()) return;
-      std::unique_ptr<hnswlib::InnerProductSpace> space;
+      std::unique_ptr<unit_vector_space> space;
       std::unique_ptr<hnswlib::HierarchicalNSW<float>> graph;
       if (graph_size > 0) {
         write_file_atomically(temporary, graph_bytes);
-        space = std::make_unique<hnswlib::InnerProductSpace>(dimensions);
+        space = std::make_unique<unit_vector_space>(dimensions);
         graph = std::make_unique<hnswlib::HierarchicalNSW<float>>(space.get(), temporary.string());
         std::filesystem::remove(temporary);
         graph->setEf(options_.hnsw_ef_search);
@@ -354,7 +408,7 @@ class embedded_vector_store final : public vector_store {
   std::string fingerprint_;
   std::atomic<std::int64_t> generation_{0};
   std::size_t dimensions_ = 0;
-  std::unique_ptr<hnswlib::InnerProductSpace> space_;
+  std::unique_ptr<unit_vector_space> space_;
   std::unique_ptr<hnswlib::HierarchicalNSW<float>> graph_;
   std::vector<slot> slots_;                              // by label
   std::unordered_map<std::string, std::size_t> labels_;  // chunk id -> label (alive only)
@@ -377,7 +431,7 @@ std::vector<std::pair<std::size_t, float>> exact_nearest(
   scored.reserve(vectors.size());
   for (std::size_t i = 0; i < vectors.size(); ++i) {
     if (vectors[i].size() != query.size()) continue;
-    scored.emplace_back(i, dot(vectors[i].data(), query.data(), query.size()));
+    scored.emplace_back(i, dot_product(vectors[i].data(), query.data(), query.size()));
   }
   const std::size_t keep = std::min(limit, scored.size());
   std::partial_sort(scored.begin(), scored.begin() + static_cast<std::ptrdiff_t>(keep),

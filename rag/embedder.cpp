@@ -1,10 +1,14 @@
 #include "rag/embedder.hpp"
 
+#include <openssl/evp.h>
+
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cmath>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
@@ -66,6 +70,40 @@ bool mentions_context_length(const std::string& message) {
          lowered.find("too many tokens") != std::string::npos;
 }
 
+// A 400/422 about the encoding_format field (or base64 itself): the endpoint wants floats.
+bool refuses_base64(const std::string& message) {
+  std::string lowered = message;
+  std::transform(lowered.begin(), lowered.end(), lowered.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return lowered.find("encoding_format") != std::string::npos ||
+         lowered.find("encoding format") != std::string::npos ||
+         lowered.find("base64") != std::string::npos;
+}
+
+// Standard base64 of little-endian float32 values (OpenAI's encoding_format "base64"), decoded
+// by OpenSSL; nullopt when it is not that.
+std::optional<std::vector<float>> floats_from_base64(const std::string& text) {
+  if (text.empty() || text.size() % 4 != 0 || text.size() > (std::size_t{1} << 30))
+    return std::nullopt;
+  std::string bytes(text.size() / 4 * 3, '\0');
+  const int written =
+      EVP_DecodeBlock(reinterpret_cast<unsigned char*>(bytes.data()),
+                      reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
+  if (written < 0) return std::nullopt;
+  // EVP_DecodeBlock counts the padding as zero bytes.
+  std::size_t size = static_cast<std::size_t>(written);
+  for (std::size_t i = text.size(); i > 0 && text[i - 1] == '='; --i) --size;
+  if (size == 0 || size % sizeof(float) != 0) return std::nullopt;
+  std::vector<float> out(size / sizeof(float));
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    std::uint32_t word = 0;
+    for (std::size_t b = 0; b < 4; ++b)
+      word |= std::uint32_t(static_cast<unsigned char>(bytes[i * 4 + b])) << (8 * b);
+    out[i] = std::bit_cast<float>(word);
+  }
+  return out;
+}
+
 void normalise(std::vector<float>& vector) {
   double norm = 0;
   for (float v : vector) norm += static_cast<double>(v) * v;
@@ -101,6 +139,9 @@ class openai_embedder final : public embedder {
       options_.max_batch_inputs = openai ? 256 : gemini ? 100 : 32;
     if (options_.max_batch_tokens == 0) options_.max_batch_tokens = openai ? 100'000 : 16'000;
     options_.concurrency = std::max<std::size_t>(options_.concurrency, 1);
+    // Gemini's OpenAI endpoint refuses encoding_format with a 400; others are asked for base64
+    // until one refuses it (see request_with_retries).
+    base64_ = !gemini;
     if (options_.dimensions) dimensions_ = *options_.dimensions;
     // The path is part of the identity: one host may serve several models under one name.
     fingerprint_ = "openai-compatible " + client_.origin() + path_of(options_.base_url) + " " +
@@ -203,15 +244,24 @@ class openai_embedder final : public embedder {
   void request_with_retries(std::span<const std::string> inputs, std::size_t first,
                             std::size_t last, std::vector<std::vector<float>>& out,
                             std::stop_token stop) {
-    json body = {{"model", options_.model}, {"input", json::array()}};
-    for (std::size_t i = first; i < last; ++i) body["input"].push_back(inputs[i]);
-    if (options_.dimensions) body["dimensions"] = *options_.dimensions;
-    http_request request;
-    request.target = "/embeddings";
-    request.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
-    request.headers.emplace_back("Content-Type", "application/json");
-    if (!options_.api_key.empty())
-      request.headers.emplace_back("Authorization", "Bearer " + options_.api_key);
+    // Base64 (little-endian float32, as OpenAI's own clients ask) is a third of the bytes of
+    // decimal floats and decodes without parsing numbers. An endpoint that ignores the field
+    // answers floats, which are read as well.
+    auto request_for = [&](bool base64) {
+      json body = {{"model", options_.model}, {"input", json::array()}};
+      for (std::size_t i = first; i < last; ++i) body["input"].push_back(inputs[i]);
+      if (options_.dimensions) body["dimensions"] = *options_.dimensions;
+      if (base64) body["encoding_format"] = "base64";
+      http_request request;
+      request.target = "/embeddings";
+      request.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+      request.headers.emplace_back("Content-Type", "application/json");
+      if (!options_.api_key.empty())
+        request.headers.emplace_back("Authorization", "Bearer " + options_.api_key);
+      return request;
+    };
+    bool base64 = base64_.load();
+    http_request request = request_for(base64);
 
     std::string last_problem;
     for (int attempt = 0;; ++attempt) {
@@ -227,6 +277,14 @@ class openai_embedder final : public embedder {
           return;
         }
         const std::string message = error_message(response);
+        if (base64 && (response.status == 400 || response.status == 422) &&
+            refuses_base64(message)) {
+          // An endpoint that speaks floats only: ask it for floats from now on, at once.
+          base64_ = base64 = false;
+          request = request_for(false);
+          --attempt;
+          continue;
+        }
         const std::string origin = client_.origin();
         switch (response.status) {
           case 401:
@@ -310,8 +368,9 @@ class openai_embedder final : public embedder {
     std::vector<char> seen(count, 0);
     for (std::size_t position = 0; position < count; ++position) {
       const json& item = data[position];
-      if (!item.is_object() || !item.contains("embedding") || !item["embedding"].is_array())
-        throw bad("an item without an \"embedding\" array");
+      if (!item.is_object() || !item.contains("embedding") ||
+          !(item["embedding"].is_array() || item["embedding"].is_string()))
+        throw bad("an item without an \"embedding\" array or base64 string");
       std::size_t index = position;
       if (item.contains("index")) {
         if (!item["index"].is_number_unsigned() || item["index"].get<std::size_t>() >= count)
@@ -320,12 +379,21 @@ class openai_embedder final : public embedder {
       }
       if (seen[index]++) throw bad("two embeddings for one input");
       std::vector<float> vector;
-      vector.reserve(item["embedding"].size());
-      for (const auto& value : item["embedding"]) {
-        if (!value.is_number()) throw bad("an embedding with a value that is not a number");
-        vector.push_back(value.get<float>());
+      if (item["embedding"].is_string()) {
+        auto decoded = floats_from_base64(item["embedding"].get_ref<const std::string&>());
+        if (!decoded) throw bad("an embedding that is not base64 of float32 values");
+        vector = std::move(*decoded);
+      } else {
+        vector.reserve(item["embedding"].size());
+        for (const auto& value : item["embedding"]) {
+          if (!value.is_number()) throw bad("an embedding with a value that is not a number");
+          vector.push_back(value.get<float>());
+        }
       }
       if (vector.empty()) throw bad("an empty embedding");
+      for (float value : vector) {
+        if (!std::isfinite(value)) throw bad("an embedding with a value that is not finite");
+      }
       std::size_t expected = dimensions_.load();
       if (expected == 0) {
         dimensions_.compare_exchange_strong(expected, vector.size());
@@ -345,6 +413,7 @@ class openai_embedder final : public embedder {
   openai_embedder_options options_;
   http_client client_;
   std::string fingerprint_;
+  std::atomic<bool> base64_{true};  // ask for base64 (until the endpoint refuses it)
   std::atomic<std::size_t> dimensions_{0};
   std::atomic<std::size_t> requests_{0};
   std::atomic<std::size_t> retries_{0};

@@ -175,7 +175,7 @@ int main(int argc, char** argv) {
     store = rag::make_embedded_vector_store(graph);
     std::vector<rag::vector_entry> entries(chunks.size());
     for (std::size_t i = 0; i < chunks.size(); ++i)
-      entries[i] = {chunks[i].id, chunks[i].document_path, 0, vectors[i]};
+      entries[i] = {chunks[i].id, chunks[i].document_path, 0, vectors[i], {}};
     started = clock_type::now();
     store->upsert(entries);
     build_ms.push_back(bench::ms_since(started));
@@ -222,7 +222,9 @@ int main(int argc, char** argv) {
         bench::median(exact_p50) / std::max(bench::median(hnsw_p50), 1e-9));
 
   // --- 2. hybrid search end to end --------------------------------------------------------
-  testing::embeddings_double endpoint({.dimensions = dimensions});
+  testing::embeddings_double_options endpoint_options;
+  endpoint_options.dimensions = dimensions;
+  testing::embeddings_double endpoint(endpoint_options);
   if (wants("hybrid"))
     std::printf(
         "\n2. search end to end (limit 5, snippets, citations; query vectors cached), "
@@ -243,7 +245,7 @@ int main(int argc, char** argv) {
       sized_store = rag::make_embedded_vector_store(graph);
       std::vector<rag::vector_entry> entries(size);
       for (std::size_t i = 0; i < size; ++i)
-        entries[i] = {subset[i].id, subset[i].document_path, 0, vectors[i]};
+        entries[i] = {subset[i].id, subset[i].document_path, 0, vectors[i], {}};
       sized_store->upsert(entries);
     }
     rag::dense_retriever dense(double_embedder(endpoint, 32), double_embedder(endpoint, 32),
@@ -279,12 +281,20 @@ int main(int argc, char** argv) {
   if (wants("pipeline"))
     std::printf(
         "\n3. embedding step of indexing into the embedded store (the double answering "
-        "on this machine), medians of %d runs:\n",
+        "at once, on this machine), medians of %d runs:\n",
         runs);
   const std::size_t pipeline_chunks = std::min<std::size_t>(20'000, chunks.size());
   std::vector<store::stored_chunk> pipeline(chunks.begin(), chunks.begin() + pipeline_chunks);
   rag::lexical_index pipeline_index;
   pipeline_index.rebuild(pipeline, 1);
+  if (wants("pipeline")) {
+    // The double answers at once, as the issue asks: its vectors are computed before the clock
+    // starts, so that what is timed is the pipeline (requests, JSON, the store) and not the
+    // double's hashing on the same two cores.
+    std::vector<std::string> texts;
+    for (const auto& chunk : pipeline) texts.push_back(rag::embedding_input(chunk));
+    endpoint.precompute(texts);
+  }
   for (std::size_t batch : {std::size_t(32), std::size_t(256)}) {
     if (!wants("pipeline")) break;
     std::vector<double> rates;
@@ -315,7 +325,7 @@ int main(int argc, char** argv) {
     auto book_store = rag::make_embedded_vector_store({});
     std::vector<rag::vector_entry> entries(base.size());
     for (std::size_t i = 0; i < base.size(); ++i)
-      entries[i] = {base[i].id, base[i].document_path, 0, vectors[i]};
+      entries[i] = {base[i].id, base[i].document_path, 0, vectors[i], {}};
     book_store->upsert(entries);
     rag::dense_retriever dense(double_embedder(endpoint, 32), double_embedder(endpoint, 32),
                                std::move(book_store));

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <set>
 
@@ -52,7 +53,7 @@ fs::path fresh_folder(const std::string& name) {
 
 rag::vector_entry entry(std::string id, std::string path, std::vector<float> vector,
                         std::uint64_t hash = 1) {
-  return {std::move(id), std::move(path), hash, std::move(vector)};
+  return {std::move(id), std::move(path), hash, std::move(vector), {}};
 }
 
 TEST(EmbeddedVectorStore, FindsNearestReplacesAndRemoves) {
@@ -125,6 +126,45 @@ TEST(EmbeddedVectorStore, RecallAgainstExactSearchIsHigh) {
     for (const auto& hit : store->search(query, 10)) found += exact.contains(hit.chunk_id);
   }
   EXPECT_GE(static_cast<double>(found) / (queries.size() * 10), 0.95);
+}
+
+// Insertion runs on several threads: new labels, reused labels of removed chunks and replaced
+// vectors of existing chunks all at once (the ThreadSanitizer build checks the locking).
+TEST(EmbeddedVectorStore, ParallelInsertionFindsEveryVector) {
+  auto store = rag::make_embedded_vector_store({});
+  const auto first = random_vectors(1500, 32, 11);
+  std::vector<rag::vector_entry> entries;
+  for (std::size_t i = 0; i < first.size(); ++i)
+    entries.push_back(entry("c" + std::to_string(i), "doc.md", first[i]));
+  store->upsert(entries);
+  // A third removed; then new chunks (taking their labels), and replaced vectors.
+  std::vector<std::string> removed;
+  for (std::size_t i = 0; i < first.size(); i += 3) removed.push_back("c" + std::to_string(i));
+  store->remove(removed);
+  const auto second = random_vectors(1000, 32, 12);
+  entries.clear();
+  std::map<std::string, std::vector<float>> expected;
+  for (std::size_t i = 0; i < first.size(); ++i)
+    if (i % 3 != 0) expected["c" + std::to_string(i)] = first[i];
+  for (std::size_t i = 0; i < 500; ++i) {
+    const std::string id = "n" + std::to_string(i);
+    entries.push_back(entry(id, "doc.md", second[i]));
+    expected[id] = second[i];
+  }
+  for (std::size_t i = 1; i < first.size() && entries.size() < 1000; i += 3) {
+    const std::string id = "c" + std::to_string(i);
+    entries.push_back(entry(id, "doc.md", second[entries.size()], 2));
+    expected[id] = second[entries.size() - 1];
+  }
+  store->upsert(entries);
+  EXPECT_EQ(store->size(), expected.size());
+  // Each vector finds its own chunk first.
+  std::size_t found = 0;
+  for (const auto& [id, vector] : expected) {
+    const auto hits = store->search(vector, 1);
+    found += !hits.empty() && hits[0].chunk_id == id;
+  }
+  EXPECT_GE(static_cast<double>(found) / static_cast<double>(expected.size()), 0.99);
 }
 
 TEST(EmbeddedVectorStore, PersistsAndIgnoresABrokenFile) {

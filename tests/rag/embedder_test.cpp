@@ -20,6 +20,7 @@
 namespace {
 
 using namespace bookmcp;
+using bookmcp::testing::base64_support;
 using bookmcp::testing::embeddings_double;
 using bookmcp::testing::embeddings_fault;
 using std::chrono::milliseconds;
@@ -69,6 +70,33 @@ TEST(OpenAiEmbedder, ReturnsTheEndpointsVectorsInInputOrder) {
   }
   EXPECT_EQ(embedder->dimensions(), 48u);
   EXPECT_EQ(endpoint.requests(), 1u);
+  EXPECT_EQ(endpoint.base64_requests(), 1u);  // the compact encoding, as OpenAI's clients ask
+}
+
+TEST(OpenAiEmbedder, AnEndpointThatAnswersFloatsToABase64RequestIsReadAllTheSame) {
+  embeddings_double endpoint(double_options([](auto& o) { o.base64 = base64_support::ignored; }));
+  auto embedder = rag::make_openai_embedder(options_for(endpoint));
+  const auto inputs = numbered_inputs(3);
+  const auto vectors = embedder->embed(inputs);
+  for (std::size_t i = 0; i < inputs.size(); ++i)
+    EXPECT_NEAR(cosine(vectors[i], embeddings_double::embed(inputs[i], 64)), 1.0f, 1e-5);
+  EXPECT_EQ(endpoint.requests(), 1u);
+}
+
+TEST(OpenAiEmbedder, AnEndpointThatRefusesBase64IsAskedForFloatsAtOnceAndFromThenOn) {
+  embeddings_double endpoint(double_options([](auto& o) { o.base64 = base64_support::refused; }));
+  auto options = options_for(endpoint);
+  options.max_retries = 0;  // the switch is not a retry
+  auto embedder = rag::make_openai_embedder(options);
+  const auto inputs = numbered_inputs(3);
+  const auto vectors = embedder->embed(inputs);
+  for (std::size_t i = 0; i < inputs.size(); ++i)
+    EXPECT_NEAR(cosine(vectors[i], embeddings_double::embed(inputs[i], 64)), 1.0f, 1e-5);
+  EXPECT_EQ(endpoint.requests(), 2u);
+  EXPECT_EQ(embedder->stats().retries, 0u);
+  embedder->embed(inputs);
+  EXPECT_EQ(endpoint.requests(), 3u);
+  EXPECT_EQ(endpoint.base64_requests(), 1u);
 }
 
 TEST(OpenAiEmbedder, SplitsIntoBatchesAndRunsThemConcurrentlyOnKeptAliveConnections) {
@@ -186,7 +214,7 @@ TEST(OpenAiEmbedder, A413NamesTheOneInputThatIsTooLarge) {
 
 TEST(OpenAiEmbedder, WrongShapesAreBadResponses) {
   for (auto fault : {embeddings_fault::wrong_dimensions, embeddings_fault::wrong_count,
-                     embeddings_fault::malformed}) {
+                     embeddings_fault::malformed, embeddings_fault::garbled_base64}) {
     embeddings_double endpoint;
     auto options = options_for(endpoint);
     options.dimensions = 64;

@@ -154,7 +154,9 @@ TEST_P(RetrievalProfileTest, IndexesOnceAndAnswersEveryModeWithCitations) {
   EXPECT_TRUE(summary.dense->error.empty()) << summary.dense->error;
   EXPECT_EQ(summary.dense->embedded, chunks);
   EXPECT_EQ(r.dense->store().size(), chunks);
-  if (server_) EXPECT_EQ(qdrant_->point_count("book"), chunks);
+  if (server_) {
+    EXPECT_EQ(qdrant_->point_count("book"), chunks);
+  }
   EXPECT_EQ(r.indexer->index_all().dense->embedded, 0u);
 
   for (auto mode : {rag::retrieval_mode::hybrid, rag::retrieval_mode::lexical}) {

@@ -13,6 +13,8 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <shared_mutex>
+#include <unordered_map>
 #include <stdexcept>
 #include <utility>
 
@@ -356,6 +358,7 @@ struct embeddings_double::impl final : double_http_handler {
       case embeddings_fault::none:
       case embeddings_fault::wrong_dimensions:
       case embeddings_fault::wrong_count:
+      case embeddings_fault::garbled_base64:
         break;
     }
 
@@ -369,7 +372,8 @@ struct embeddings_double::impl final : double_http_handler {
         const std::size_t embedded = checked.request->inputs.size();
         result = reply(http::status::ok, render(*checked.request, fault.fault));
         if (fault.fault != embeddings_fault::wrong_dimensions &&
-            fault.fault != embeddings_fault::wrong_count)
+            fault.fault != embeddings_fault::wrong_count &&
+            !(fault.fault == embeddings_fault::garbled_base64 && checked.request->base64))
           inputs_embedded_count.fetch_add(embedded);
       }
     }
@@ -489,8 +493,14 @@ struct embeddings_double::impl final : double_http_handler {
     }
     if (const auto format = body.find("encoding_format");
         format != body.end() && !format->is_null()) {
+      if (*format == "base64") ++base64_request_count;
+      if (*format == "base64" && options.base64 == base64_support::refused) {
+        return invalid("Invalid value for 'encoding_format' = \"base64\": this endpoint "
+                       "answers floats only.",
+                       "encoding_format");
+      }
       if (*format == "base64") {
-        parsed.base64 = true;
+        parsed.base64 = options.base64 == base64_support::answered;
       } else if (*format != "float") {
         return invalid("Invalid value for 'encoding_format' = " + json_text(*format) +
                            ". Supported values are: 'float' and 'base64'.",
@@ -514,7 +524,7 @@ struct embeddings_double::impl final : double_http_handler {
     for (std::size_t i = 0; i < request.inputs.size(); ++i) {
       tokens += approximate_tokens(request.inputs[i]);
       if (i >= answered) continue;
-      std::vector<float> vector = embed(request.inputs[i], request.dimensions);
+      std::vector<float> vector = vector_of(request.inputs[i], request.dimensions);
       if (fault == embeddings_fault::wrong_dimensions) vector.push_back(0.0f);
       if (i > 0) out += ',';
       out += R"({"object":"embedding","index":)";
@@ -523,6 +533,7 @@ struct embeddings_double::impl final : double_http_handler {
       if (request.base64) {
         out += '"';
         append_base64(out, vector);
+        if (fault == embeddings_fault::garbled_base64) out.pop_back();
         out += '"';
       } else {
         out += '[';
@@ -544,10 +555,21 @@ struct embeddings_double::impl final : double_http_handler {
     return out;
   }
 
+  std::vector<float> vector_of(const std::string& input, std::size_t dimensions) const {
+    if (dimensions == options.dimensions) {
+      std::shared_lock lock(precomputed_mutex);
+      if (auto found = precomputed.find(input); found != precomputed.end()) return found->second;
+    }
+    return embed(input, dimensions);
+  }
+
   const embeddings_double_options options;
+  mutable std::shared_mutex precomputed_mutex;
+  std::unordered_map<std::string, std::vector<float>> precomputed;
   fault_queue<embeddings_fault> faults;
   std::atomic<std::size_t> request_count{0};
   std::atomic<std::size_t> inputs_embedded_count{0};
+  mutable std::atomic<std::size_t> base64_request_count{0};  // counted while validating
   // Last: built once the state above exists, destroyed (connections closed, threads joined)
   // before it goes, so that no connection touches the state when it is not there.
   double_http_server server;
@@ -572,12 +594,23 @@ void embeddings_double::inject(embeddings_fault fault, std::size_t count,
   impl_->faults.push(fault, count, retry_after_or_delay);
 }
 
+void embeddings_double::precompute(std::span<const std::string> inputs) {
+  std::unordered_map<std::string, std::vector<float>> computed;
+  for (const auto& input : inputs) computed.emplace(input, embed(input, impl_->options.dimensions));
+  std::unique_lock lock(impl_->precomputed_mutex);
+  impl_->precomputed.merge(computed);
+}
+
 std::size_t embeddings_double::requests() const {
   return impl_->request_count.load();
 }
 
 std::size_t embeddings_double::inputs_embedded() const {
   return impl_->inputs_embedded_count.load();
+}
+
+std::size_t embeddings_double::base64_requests() const {
+  return impl_->base64_request_count.load();
 }
 
 std::size_t embeddings_double::connections() const {

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -43,6 +44,8 @@ enum class embeddings_fault {
   wrong_dimensions,
   // 200, but one embedding fewer than inputs (the last one is missing).
   wrong_count,
+  // 200, but every base64 embedding loses its last character (floats are answered intact).
+  garbled_base64,
   // Answered normally (or with the request's error) after the delay.
   slow,
   // The request is read and never answered, until the client closes the connection or the
@@ -50,6 +53,13 @@ enum class embeddings_fault {
   hang,
   // 200 with Content-Type application/json and a body that is not JSON (cut off mid-array).
   malformed,
+};
+
+// What the double does with "encoding_format": "base64".
+enum class base64_support {
+  answered,  // base64 of little-endian float32 values, as OpenAI, TEI and vLLM answer
+  ignored,   // floats all the same, as Ollama answers
+  refused,   // 400 naming encoding_format, as Gemini's OpenAI-compatible endpoint answers
 };
 
 struct embeddings_double_options {
@@ -63,6 +73,7 @@ struct embeddings_double_options {
   // Positive: an input longer than this many bytes gets 413 in text-embeddings-inference's flat
   // shape, its message naming the input's index. 0: no limit.
   std::size_t max_input_chars = 0;
+  base64_support base64 = base64_support::answered;
   // The only model served; a request naming another gets 404, code "model_not_found".
   std::string model = "double-embed-1";
   // Both non-empty: HTTPS with this certificate chain and private key (PEM text).
@@ -107,10 +118,17 @@ class embeddings_double {
   void inject(embeddings_fault fault, std::size_t count = 1,
               std::chrono::milliseconds retry_after_or_delay = std::chrono::milliseconds(0));
 
+  // Computes the vectors of `inputs` (at the default dimensions) now and keeps them, so that
+  // requests for these texts are answered without computing: an endpoint that answers at once,
+  // for benchmarks that measure the client. The answers are the same `embed()` would give.
+  void precompute(std::span<const std::string> inputs);
+
   // POST /v1/embeddings requests received (read whole), faulted and refused ones included.
   std::size_t requests() const;
   // Inputs of requests answered 200 with correct embeddings (normal and `slow` answers).
   std::size_t inputs_embedded() const;
+  // Requests that asked for "encoding_format": "base64" (answered or not).
+  std::size_t base64_requests() const;
   // TCP connections accepted (to check that a client reuses them).
   std::size_t connections() const;
   // Requests read and not yet answered (a `slow` one while it waits; a `hang` one until its

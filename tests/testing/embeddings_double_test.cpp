@@ -198,6 +198,21 @@ TEST(EmbeddingsDouble, ArrayInputKeepsOrderAndCountsUsage) {
   EXPECT_EQ(double_server.inputs_embedded(), 3u);
 }
 
+TEST(EmbeddingsDouble, PrecomputedAnswersAreTheComputedOnes) {
+  embeddings_double double_server;
+  const std::vector<std::string> known = {"first text", "third"};
+  double_server.precompute(known);
+  raw_http_client client(double_server.port());
+  const std::vector<std::string> inputs = {"first text", "second one here", "third"};
+  const json body = body_of(client.exchange(embeddings_request(inputs)));
+  ASSERT_EQ(body["data"].size(), inputs.size());
+  for (std::size_t i = 0; i < inputs.size(); ++i)
+    EXPECT_EQ(floats_of(body["data"][i]["embedding"]), embeddings_double::embed(inputs[i], 64));
+  // Another dimension is computed, not taken from the 64-float answers.
+  const json wider = body_of(client.exchange(embeddings_request("third", {{"dimensions", 96}})));
+  EXPECT_EQ(floats_of(wider["data"][0]["embedding"]), embeddings_double::embed("third", 96));
+}
+
 TEST(EmbeddingsDouble, DimensionsFieldOverridesDefault) {
   embeddings_double_options options;
   options.dimensions = 32;
