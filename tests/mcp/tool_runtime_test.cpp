@@ -458,8 +458,8 @@ TEST_F(ToolRuntime, DeadlinesFireEvenWhenEveryWorkerIsBusy) {
   options.worker_threads = 2;
   harness = std::make_unique<session_harness>(options);
   tool_definition tool = make_tool("patient", [](tool_context& context, const json&) {
-    // Waits for cancellation, giving up after 3 s so that the bug shows as a wrong answer.
-    if (context.sleep_for(std::chrono::seconds(3))) return tool_result::text("gave up waiting for the deadline");
+    // Waits for cancellation, giving up after 30 s so that the bug shows as a wrong answer.
+    if (context.sleep_for(std::chrono::seconds(30))) return tool_result::text("gave up waiting for the deadline");
     return tool_result::text("stopped");
   });
   tool.timeout = std::chrono::milliseconds(100);

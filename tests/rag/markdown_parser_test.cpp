@@ -100,7 +100,9 @@ TEST(Headings, KnowTheirLineAndManyOfThemParseInLinearTime) {
   for (const auto& block : big.blocks)
     if (block.kind == block_kind::heading) last = block.line;
   EXPECT_EQ(last, 2 * 80'000 + 2 * 19'999);
-  EXPECT_LT(took, std::chrono::seconds(3));  // linear: well under a second, even sanitized
+  // Linear: a tenth of a second, well under one even sanitized on a busy machine; the quadratic
+  // scan took 9.8 s (more sanitized), so the bound sits between with room on both sides.
+  EXPECT_LT(took, std::chrono::seconds(6));
 }
 
 // Control characters in front matter reached hit titles, the table of contents and URLs.

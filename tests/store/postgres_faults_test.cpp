@@ -68,7 +68,7 @@ TEST_F(PostgresFaultTest, CancellationStopsTheQueryOnTheServer) {
   const auto requested = steady_clock::now();
   stop.request_stop();
   worker.join();
-  EXPECT_LT(steady_clock::now() - requested, seconds(2));
+  EXPECT_LT(steady_clock::now() - requested, seconds(30));  // the query was for 60
   EXPECT_TRUE(was_cancelled);
   EXPECT_EQ(active_sleeps(), 0);
   db->ping({});  // the pool is healthy afterwards
@@ -82,8 +82,8 @@ TEST_F(PostgresFaultTest, StatementTimeoutIsEnforcedByTheServer) {
   auto db = open_postgres(options);
   auto& hooks = dynamic_cast<internal::testing_hooks&>(*db);
   const auto started = steady_clock::now();
-  EXPECT_THROW(hooks.slow_query_for_testing(seconds(10), {}), store_timeout);
-  EXPECT_LT(steady_clock::now() - started, seconds(3));
+  EXPECT_THROW(hooks.slow_query_for_testing(seconds(60), {}), store_timeout);
+  EXPECT_LT(steady_clock::now() - started, seconds(30));
   db->ping({});
 }
 
@@ -105,7 +105,7 @@ TEST_F(PostgresFaultTest, AFullPoolTimesOutAcquireWithAClearError) {
   } catch (const store_timeout& e) {
     EXPECT_STREQ(e.what(), "the database is busy; try again");
   }
-  EXPECT_LT(steady_clock::now() - started, seconds(4));
+  EXPECT_LT(steady_clock::now() - started, seconds(30));  // the holder keeps it for 60
 
   // A caller waiting for a connection can be cancelled too.
   std::stop_source waiting;

@@ -16,6 +16,7 @@
 
 #include "store/errors.hpp"
 #include "tests/store/store_test_fixture.hpp"
+#include "tests/testing/eventually.hpp"
 #include "tests/testing/postgres_database_test.hpp"
 
 namespace bookmcp::store {
@@ -331,8 +332,8 @@ TEST_F(PostgresAsyncTest, ACompletionMayDropTheLastReferenceToTheDatabase) {
   ASSERT_EQ(future.wait_for(seconds(20)), std::future_status::ready);
   EXPECT_TRUE(future.get());
   // The database is gone once the completion was destroyed; its row stays.
-  for (int i = 0; i < 100 && database_->query_integer("SELECT count(*) FROM todos") == 0; ++i)
-    std::this_thread::sleep_for(milliseconds(10));
+  EXPECT_TRUE(bookmcp::testing::eventually(
+      [&] { return database_->query_integer("SELECT count(*) FROM todos") != 0; }));
   EXPECT_EQ(database_->query_integer("SELECT count(*) FROM todos"), 1);
 }
 

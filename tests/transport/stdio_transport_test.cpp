@@ -11,6 +11,8 @@
 #include <string>
 #include <thread>
 
+#include "tests/testing/eventually.hpp"
+
 namespace bookmcp::transport {
 namespace {
 
@@ -108,23 +110,23 @@ class StdioTransportTest : public ::testing::Test {
 // unanswered, writes included.
 TEST_F(StdioTransportTest, CallsReadBeforeEndOfInputAreAnswered) {
   stdio_options options;
-  options.finish_timeout = 5s;
+  options.finish_timeout = 2 * testing::hang_guard;  // so that waiting it out shows
   const run result = serve(requests({300, 400}), options);
   EXPECT_NE(result.output.find(R"("id":1,"result")"), std::string::npos) << result.output;
   EXPECT_NE(result.output.find(R"("id":2,"result")"), std::string::npos) << result.output;
-  EXPECT_LT(result.after_eof, 3s);
+  EXPECT_LT(result.after_eof, testing::hang_guard);  // ended when the calls did
 }
 
 // ... for finish_timeout at most: then what still runs is cancelled and serving ends.
 TEST_F(StdioTransportTest, CallsStillRunningAfterTheFinishTimeoutAreCancelled) {
   stdio_options options;
   options.finish_timeout = 300ms;
-  options.drain_timeout = 2s;
-  const run result = serve(requests({50, 60'000}), options);
+  options.drain_timeout = 2 * testing::hang_guard;  // so that waiting it out shows
+  const run result = serve(requests({50, 600'000}), options);
   EXPECT_NE(result.output.find(R"("id":1,"result")"), std::string::npos) << result.output;
   EXPECT_EQ(result.output.find(R"("id":2)"), std::string::npos) << result.output;
   EXPECT_GE(result.after_eof, 250ms);
-  EXPECT_LT(result.after_eof, 2s);
+  EXPECT_LT(result.after_eof, testing::hang_guard);  // the cancelled call ended at once
 }
 
 // SIGTERM (stop_fd readable; bookmcp reads it from a signalfd) while the client's input stays
@@ -140,6 +142,7 @@ TEST_F(StdioTransportTest, AStopAnswersTheCallsAlreadyReadAndReadsNoMore) {
   options.output_fd = out[1];
   options.stop_fd = stop[0];
   options.finish_timeout = 5s;
+  std::atomic<bool> served{false}, input_closed{false};
   std::string output;
   std::thread reader([&] {
     char buffer[4096];
@@ -149,21 +152,23 @@ TEST_F(StdioTransportTest, AStopAnswersTheCallsAlreadyReadAndReadsNoMore) {
   std::thread client([&] {
     const std::string input = requests({400});
     EXPECT_EQ(::write(in[1], input.data(), input.size()), static_cast<ssize_t>(input.size()));
-    for (int i = 0; i < 5000 && started_ == 0; ++i) std::this_thread::sleep_for(1ms);
-    EXPECT_EQ(started_, 1);  // the call is read and running
+    EXPECT_TRUE(testing::eventually([&] { return started_ == 1; }));  // read and running
     EXPECT_EQ(::write(stop[1], "x", 1), 1);
     std::this_thread::sleep_for(50ms);
     // After the stop: not read, not answered.
     const std::string late = json{{"jsonrpc", "2.0"}, {"id", 9}, {"method", "ping"}}.dump() + "\n";
     EXPECT_EQ(::write(in[1], late.data(), late.size()), static_cast<ssize_t>(late.size()));
-    // Were the stop ignored, the end of input would end serving (and the checks below fail).
-    std::this_thread::sleep_for(2s);
+    // The input stays open until serving has ended: only the stop can end it.
+    EXPECT_TRUE(testing::eventually([&] { return served.load(); }));
+    input_closed = true;
     ::close(in[1]);
   });
   const auto started = std::chrono::steady_clock::now();
   EXPECT_EQ(
       serve_stdio(*server_, options, {.identity = "t", .transport = "stdio", .session_id = {}}), 0);
   const auto took = std::chrono::steady_clock::now() - started;
+  const bool ended_by_the_stop = !input_closed.load();
+  served = true;
   client.join();
   ::close(out[1]);
   reader.join();
@@ -171,8 +176,8 @@ TEST_F(StdioTransportTest, AStopAnswersTheCallsAlreadyReadAndReadsNoMore) {
   EXPECT_NE(output.find(R"("id":1,"result")"), std::string::npos) << output;
   EXPECT_NE(output.find("slept"), std::string::npos) << output;
   EXPECT_EQ(output.find(R"("id":9)"), std::string::npos) << output;
+  EXPECT_TRUE(ended_by_the_stop);
   EXPECT_GE(took, 350ms);
-  EXPECT_LT(took, 1500ms);
 }
 
 }  // namespace
