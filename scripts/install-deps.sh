@@ -28,6 +28,7 @@ if [[ "${1:-}" == --tests ]]; then
   packages+=(
     chromium                # a real browser for the CORS test (tests/e2e/browser.test.mjs)
     libxapian-dev           # bench/rag: Xapian, the lexical peer the retrieval benchmark runs beside bookmcp
+    clang libclang-rt-14-dev  # tests/fuzz: libFuzzer harnesses with ASan + UBSan
   )
 fi
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Second README command: installs what is missing, builds, and runs every test:
 #   1. the normal build: unit, integration (throwaway Postgres) and end-to-end tests via ctest;
-#   2. a second build with AddressSanitizer + UndefinedBehaviorSanitizer running the unit tests.
+#   2. a second build with AddressSanitizer + UndefinedBehaviorSanitizer running the unit tests;
+#   3. the libFuzzer harnesses (a clang build), each for a bounded time over its corpus.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -26,4 +27,8 @@ run_all() {
 }
 export -f run_all
 export root jobs
-bash tests/testing/with_postgres.sh bash -c run_all
+status=0
+bash tests/testing/with_postgres.sh bash -c run_all || status=1
+echo "== fuzzing (tests/fuzz, 20 s per harness)"
+bash tests/fuzz/run.sh --seconds 20 || status=1
+exit $status

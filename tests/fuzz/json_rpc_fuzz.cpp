@@ -1,0 +1,145 @@
+// One inbound message (anything: a request, a batch, broken JSON) into an MCP session of a
+// server with the conformance fixtures (tools with schemas, resources, prompts), in memory.
+//
+// Invariants beyond "no crash, no leak, no undefined behaviour":
+//   - everything the session sends is JSON-RPC 2.0: an object (or, for a batch, an array of
+//     objects) with "jsonrpc": "2.0"; a response has an "id" and exactly one of "result" and
+//     "error"; an error has an integer code and a string message; anything else has a method;
+//   - a request that is answered at once (ping) gets its id back;
+//   - closing the session afterwards ends it: no call is left running.
+//
+// The first byte chooses whether the session is initialized first (odd) or meets the message
+// fresh (even); the rest is the message.
+
+#include <cstdint>
+#include <cstdlib>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "examples/conformance_fixtures/fixtures.hpp"
+#include "mcp/server.hpp"
+#include "mcp/session.hpp"
+
+namespace {
+
+using json = nlohmann::json;
+using namespace bookmcp;
+
+class collecting_sink final : public mcp::message_sink {
+ public:
+  bool send(std::string message, const mcp::outbound_route&) override {
+    std::lock_guard lock(mutex_);
+    messages_.push_back(std::move(message));
+    return true;
+  }
+  void close() override {}
+  std::vector<std::string> take() {
+    std::lock_guard lock(mutex_);
+    return std::exchange(messages_, {});
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::string> messages_;
+};
+
+[[noreturn]] void broken(const char* what, const std::string& message) {
+  std::fprintf(stderr, "invariant broken: %s\nmessage: %.2000s\n", what, message.c_str());
+  std::abort();
+}
+
+void check_object(const json& message, const std::string& text) {
+  if (!message.is_object()) broken("a message that is not an object", text);
+  const auto version = message.find("jsonrpc");
+  if (version == message.end() || *version != "2.0") broken("no \"jsonrpc\": \"2.0\"", text);
+  const bool result = message.contains("result"), error = message.contains("error");
+  if (result || error) {
+    if (result && error) broken("both result and error", text);
+    if (!message.contains("id")) broken("a response without an id", text);
+    if (error) {
+      const json& e = message["error"];
+      if (!e.is_object() || !e.contains("code") || !e["code"].is_number_integer() ||
+          !e.contains("message") || !e["message"].is_string())
+        broken("an error without an integer code and a string message", text);
+    }
+  } else if (!message.contains("method") || !message["method"].is_string()) {
+    broken("neither a response nor a message with a method", text);
+  }
+}
+
+void check_sent(const std::string& text) {
+  json message;
+  try {
+    message = json::parse(text);
+  } catch (const json::exception&) {
+    broken("a message that is not JSON", text);
+  }
+  if (message.is_array()) {
+    if (message.empty()) broken("an empty batch answer", text);
+    for (const auto& item : message) check_object(item, text);
+  } else {
+    check_object(message, text);
+  }
+}
+
+mcp::server& fixture_server() {
+  static mcp::server* server = [] {
+    mcp::server_options options;
+    options.name = "bookmcp-fuzz";
+    options.version = "0";
+    options.worker_threads = 2;
+    auto* made = new mcp::server(options);  // lives as long as the process, as in a server
+    examples::register_conformance_fixtures(*made);
+    return made;
+  }();
+  return *server;
+}
+
+const std::string initialize =
+    json{{"jsonrpc", "2.0"},
+         {"id", "init"},
+         {"method", "initialize"},
+         {"params",
+          {{"protocolVersion", "2025-11-25"},
+           {"capabilities", json::object()},
+           {"clientInfo", {{"name", "fuzz"}, {"version", "1"}}}}}}
+        .dump();
+const std::string initialized = R"({"jsonrpc":"2.0","method":"notifications/initialized"})";
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size == 0) return 0;
+  auto sink = std::make_shared<collecting_sink>();
+  auto session = fixture_server().open_session(sink, {.identity = "fuzz", .transport = "memory",
+                                                      .session_id = {}});
+  if (data[0] & 1) {
+    session->handle_message(initialize);
+    session->handle_message(initialized);
+    session->wait_idle(std::chrono::seconds(10));
+    for (const auto& sent : sink->take()) check_sent(sent);
+  }
+  const std::string text(reinterpret_cast<const char*>(data + 1), size - 1);
+  session->handle_message(text);
+
+  // A ping is answered before handle_message returns; look before closing cancels anything.
+  json parsed = json::parse(text, nullptr, false);
+  const bool ping = parsed.is_object() && parsed.value("method", json()) == "ping" &&
+                    parsed.contains("id") && (parsed["id"].is_string() || parsed["id"].is_number_integer()) &&
+                    parsed.value("jsonrpc", json()) == "2.0";
+  session->close();
+  if (!session->wait_idle(std::chrono::seconds(30))) broken("a call still running after close", text);
+  bool answered = false;
+  for (const auto& sent : sink->take()) {
+    check_sent(sent);
+    if (ping) {
+      const json message = json::parse(sent);
+      if (message.is_object() && message.contains("id") && message["id"] == parsed["id"])
+        answered = true;
+    }
+  }
+  if (ping && !answered) broken("a ping without its answer", text);
+  return 0;
+}
