@@ -118,6 +118,69 @@ std::string host_of(const std::string& origin) {
   return origin.substr(begin, origin.rfind(':') - begin);
 }
 
+}  // namespace
+
+std::vector<std::vector<float>> read_embeddings_answer(std::string_view body, std::size_t count,
+                                                       std::size_t dimensions) {
+  auto bad = [](const std::string& what) {
+    return embedding_error(embedding_error::kind::bad_response, what);
+  };
+  json parsed;
+  try {
+    parsed = json::parse(body);
+  } catch (const json::exception&) {
+    throw bad("something that is not JSON");
+  }
+  if (!parsed.is_object() || !parsed.contains("data") || !parsed["data"].is_array())
+    throw bad("without a \"data\" array");
+  const json& data = parsed["data"];
+  if (data.size() != count) {
+    throw bad(std::to_string(data.size()) + " embeddings for " + std::to_string(count) +
+              " inputs");
+  }
+  std::vector<std::vector<float>> out(count);
+  std::vector<char> seen(count, 0);
+  for (std::size_t position = 0; position < count; ++position) {
+    const json& item = data[position];
+    if (!item.is_object() || !item.contains("embedding") ||
+        !(item["embedding"].is_array() || item["embedding"].is_string()))
+      throw bad("an item without an \"embedding\" array or base64 string");
+    std::size_t index = position;
+    if (item.contains("index")) {
+      if (!item["index"].is_number_unsigned() || item["index"].get<std::size_t>() >= count)
+        throw bad("an embedding index out of range");
+      index = item["index"].get<std::size_t>();
+    }
+    if (seen[index]++) throw bad("two embeddings for one input");
+    std::vector<float> vector;
+    if (item["embedding"].is_string()) {
+      auto decoded = floats_from_base64(item["embedding"].get_ref<const std::string&>());
+      if (!decoded) throw bad("an embedding that is not base64 of float32 values");
+      vector = std::move(*decoded);
+    } else {
+      vector.reserve(item["embedding"].size());
+      for (const auto& value : item["embedding"]) {
+        if (!value.is_number()) throw bad("an embedding with a value that is not a number");
+        vector.push_back(value.get<float>());
+      }
+    }
+    if (vector.empty()) throw bad("an empty embedding");
+    for (float value : vector) {
+      if (!std::isfinite(value)) throw bad("an embedding with a value that is not finite");
+    }
+    if (dimensions == 0) dimensions = vector.size();
+    if (vector.size() != dimensions) {
+      throw bad("vectors of " + std::to_string(vector.size()) + " dimensions where " +
+                std::to_string(dimensions) + " were expected");
+    }
+    normalise(vector);
+    out[index] = std::move(vector);
+  }
+  return out;
+}
+
+namespace {
+
 class openai_embedder final : public embedder {
  public:
   explicit openai_embedder(openai_embedder_options options)
@@ -348,65 +411,29 @@ class openai_embedder final : public embedder {
   void read_answer(const http_response& response, std::size_t first, std::size_t last,
                    std::vector<std::vector<float>>& out) {
     const std::size_t count = last - first;
-    auto bad = [&](const std::string& what) {
-      return embedding_error(embedding_error::kind::bad_response,
-                             "the embeddings endpoint " + client_.origin() + " answered " + what);
-    };
-    json body;
+    std::size_t expected = dimensions_.load();
+    std::vector<std::vector<float>> vectors;
     try {
-      body = json::parse(response.body);
-    } catch (const json::exception&) {
-      throw bad("something that is not JSON");
+      vectors = read_embeddings_answer(response.body, count, expected);
+    } catch (const embedding_error& error) {
+      std::string message = error.what();
+      if (options_.dimensions && message.find(" were expected") != std::string::npos)
+        message += " (--embeddings-dimensions)";
+      throw embedding_error(error.error_kind(),
+                            "the embeddings endpoint " + client_.origin() + " answered " + message);
     }
-    if (!body.is_object() || !body.contains("data") || !body["data"].is_array())
-      throw bad("without a \"data\" array");
-    const json& data = body["data"];
-    if (data.size() != count) {
-      throw bad(std::to_string(data.size()) + " embeddings for " + std::to_string(count) +
-                " inputs");
+    if (expected == 0 && !vectors.empty()) {
+      // The first answer sets the dimension; a concurrent one with another is caught here.
+      dimensions_.compare_exchange_strong(expected, vectors.front().size());
+      expected = dimensions_.load();
+      if (vectors.front().size() != expected) {
+        throw embedding_error(embedding_error::kind::bad_response,
+                              "the embeddings endpoint " + client_.origin() + " answered vectors of " +
+                                  std::to_string(vectors.front().size()) + " dimensions where " +
+                                  std::to_string(expected) + " were expected");
+      }
     }
-    std::vector<char> seen(count, 0);
-    for (std::size_t position = 0; position < count; ++position) {
-      const json& item = data[position];
-      if (!item.is_object() || !item.contains("embedding") ||
-          !(item["embedding"].is_array() || item["embedding"].is_string()))
-        throw bad("an item without an \"embedding\" array or base64 string");
-      std::size_t index = position;
-      if (item.contains("index")) {
-        if (!item["index"].is_number_unsigned() || item["index"].get<std::size_t>() >= count)
-          throw bad("an embedding index out of range");
-        index = item["index"].get<std::size_t>();
-      }
-      if (seen[index]++) throw bad("two embeddings for one input");
-      std::vector<float> vector;
-      if (item["embedding"].is_string()) {
-        auto decoded = floats_from_base64(item["embedding"].get_ref<const std::string&>());
-        if (!decoded) throw bad("an embedding that is not base64 of float32 values");
-        vector = std::move(*decoded);
-      } else {
-        vector.reserve(item["embedding"].size());
-        for (const auto& value : item["embedding"]) {
-          if (!value.is_number()) throw bad("an embedding with a value that is not a number");
-          vector.push_back(value.get<float>());
-        }
-      }
-      if (vector.empty()) throw bad("an empty embedding");
-      for (float value : vector) {
-        if (!std::isfinite(value)) throw bad("an embedding with a value that is not finite");
-      }
-      std::size_t expected = dimensions_.load();
-      if (expected == 0) {
-        dimensions_.compare_exchange_strong(expected, vector.size());
-        expected = dimensions_.load();
-      }
-      if (vector.size() != expected) {
-        throw bad("vectors of " + std::to_string(vector.size()) + " dimensions where " +
-                  std::to_string(expected) + " were expected" +
-                  (options_.dimensions ? " (--embeddings-dimensions)" : ""));
-      }
-      normalise(vector);
-      out[first + index] = std::move(vector);
-    }
+    for (std::size_t i = 0; i < count; ++i) out[first + i] = std::move(vectors[i]);
     inputs_ += count;
   }
 

@@ -23,6 +23,7 @@
 #include <stdexcept>
 #include <stop_token>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace bookmcp::rag {
@@ -92,6 +93,15 @@ struct openai_embedder_options {
   std::chrono::milliseconds backoff_max{30'000};
   std::string ca_file;  // trusted CAs for https (empty: the system's)
 };
+
+// The vectors of a 200 answer in OpenAI's format (`data[].embedding` as floats or as base64 of
+// little-endian float32, `data[].index` optional) for `count` inputs, in input order, each
+// normalised to unit length (a zero vector stays zero). `dimensions` 0 takes the first vector's
+// length. Throws embedding_error(bad_response) saying what is wrong: not JSON, another count,
+// a missing, repeated or out-of-range index, a value that is not a finite number, another
+// length.
+std::vector<std::vector<float>> read_embeddings_answer(std::string_view body, std::size_t count,
+                                                       std::size_t dimensions);
 
 // Throws http_error(bad_url) for an unusable URL and std::invalid_argument for an empty model.
 std::unique_ptr<embedder> make_openai_embedder(openai_embedder_options options);

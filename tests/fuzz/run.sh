@@ -29,12 +29,15 @@ CC=clang CXX=clang++ cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUIL
   -DBOOKMCP_FUZZ=ON -DBOOKMCP_BUILD_BENCH=OFF >/dev/null
 cmake --build "$build" -j "$(nproc)" --target bookmcp_fuzzers
 
-declare -A dictionary=([json_rpc_fuzz]=json.dict [markdown_fuzz]=markdown.dict [tokenizer_fuzz]=)
-declare -A seeds=([json_rpc_fuzz]=json_rpc [markdown_fuzz]=markdown [tokenizer_fuzz]=tokenizer)
+harnesses=(json_rpc_fuzz markdown_fuzz tokenizer_fuzz embeddings_answer_fuzz cursor_fuzz)
+declare -A dictionary=([json_rpc_fuzz]=json.dict [markdown_fuzz]=markdown.dict [tokenizer_fuzz]=
+                       [embeddings_answer_fuzz]=json.dict [cursor_fuzz]=)
+declare -A seeds=([json_rpc_fuzz]=json_rpc [markdown_fuzz]=markdown [tokenizer_fuzz]=tokenizer
+                  [embeddings_answer_fuzz]=embeddings_answer [cursor_fuzz]=cursor)
 
 status=0
-printf '%-16s %12s %10s %8s %8s %s\n' harness executions "exec/s" edges corpus outcome
-for harness in json_rpc_fuzz markdown_fuzz tokenizer_fuzz; do
+printf '%-24s %12s %10s %8s %8s %s\n' harness executions "exec/s" edges corpus outcome
+for harness in "${harnesses[@]}"; do
   [[ -n "$only" && "$only" != "$harness" ]] && continue
   work="$build/fuzz-work/$harness"
   mkdir -p "$work/corpus" "$work/artifacts"
@@ -55,7 +58,7 @@ for harness in json_rpc_fuzz markdown_fuzz tokenizer_fuzz; do
   rate="$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)"
   edges="$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo 0)"
   corpus="$(find "$work/corpus" -type f | wc -l)"
-  printf '%-16s %12s %10s %8s %8s %s\n' "$harness" "$runs" "$rate" "$edges" "$corpus" "$outcome"
+  printf '%-24s %12s %10s %8s %8s %s\n' "$harness" "$runs" "$rate" "$edges" "$corpus" "$outcome"
   if [[ "$outcome" != ok ]]; then
     status=1
     grep -E 'ERROR|invariant broken|SUMMARY|Test unit written' "$log" | head -20 >&2 || true

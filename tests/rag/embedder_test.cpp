@@ -360,4 +360,46 @@ TEST(OpenAiEmbedder, HttpsVerifiesTheCertificate) {
   std::filesystem::remove_all(tls.folder);
 }
 
+TEST(EmbeddingsAnswer, ReadsFloatsAndBase64InInputOrderNormalised) {
+  // 2 inputs, answered out of order: the second as floats, the first as base64 of (3, 4).
+  const std::string body =
+      R"({"object":"list","data":[{"index":1,"embedding":[0,2]},)"
+      R"({"index":0,"embedding":"AABAQAAAgEA="}],"model":"m"})";
+  const auto vectors = rag::read_embeddings_answer(body, 2, 0);
+  ASSERT_EQ(vectors.size(), 2u);
+  EXPECT_EQ(vectors[0], (std::vector<float>{0.6f, 0.8f}));
+  EXPECT_EQ(vectors[1], (std::vector<float>{0.0f, 1.0f}));
+}
+
+TEST(EmbeddingsAnswer, EveryMalformedAnswerIsABadResponseSayingWhat) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"[1,2", "not JSON"},
+      {R"({"data":{}})", "\"data\" array"},
+      {R"({"data":[{"embedding":[1,0]}]})", "1 embeddings for 2 inputs"},
+      {R"({"data":[{"embedding":[1,0]},{"embedding":{}}]})", "array or base64"},
+      {R"({"data":[{"index":1,"embedding":[1,0]},{"index":1,"embedding":[0,1]}]})", "two"},
+      {R"({"data":[{"index":2,"embedding":[1,0]},{"embedding":[0,1]}]})", "out of range"},
+      {R"({"data":[{"index":-1,"embedding":[1,0]},{"embedding":[0,1]}]})", "out of range"},
+      {R"({"data":[{"embedding":[1,"x"]},{"embedding":[0,1]}]})", "not a number"},
+      {R"({"data":[{"embedding":[]},{"embedding":[0,1]}]})", "empty"},
+      {R"({"data":[{"embedding":[1,0,0]},{"embedding":[0,1]}]})", "dimensions"},
+      {R"({"data":[{"embedding":"AABAQAAAgE"},{"embedding":[0,1]}]})", "base64"},
+      // base64 of one NaN and one 1.0: finite values only.
+      {R"({"data":[{"embedding":"AADAfwAAgD8="},{"embedding":[0,1]}]})", "not finite"},
+  };
+  for (const auto& [body, said] : cases) {
+    try {
+      rag::read_embeddings_answer(body, 2, 0);
+      ADD_FAILURE() << "accepted " << body;
+    } catch (const rag::embedding_error& error) {
+      EXPECT_EQ(error.error_kind(), rag::embedding_error::kind::bad_response) << body;
+      EXPECT_NE(std::string(error.what()).find(said), std::string::npos)
+          << body << ": " << error.what();
+    }
+  }
+  // A configured dimension is held to.
+  EXPECT_THROW(rag::read_embeddings_answer(R"({"data":[{"embedding":[1,0]}]})", 1, 3),
+               rag::embedding_error);
+}
+
 }  // namespace
