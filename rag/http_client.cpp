@@ -12,6 +12,7 @@
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -146,8 +147,33 @@ struct http_client::impl {
     }
   }
 
+  template <typename Stream>
+  static asio::awaitable<void> exchange(Stream& stream, connection& c,
+                                        http::request<http::string_body>& request,
+                                        http::response_parser<http::string_body>& parser,
+                                        const std::function<void(std::string_view)>& on_body) {
+    co_await http::async_write(stream, request, asio::use_awaitable);
+    if (!on_body) {
+      co_await http::async_read(stream, c.buffer, parser, asio::use_awaitable);
+      co_return;
+    }
+    co_await http::async_read_header(stream, c.buffer, parser, asio::use_awaitable);
+    const bool streamed = parser.get().result_int() / 100 == 2 &&
+                          beast::iequals(parser.get()[http::field::content_type].substr(0, 17),
+                                         "text/event-stream");
+    while (!parser.is_done()) {
+      co_await http::async_read_some(stream, c.buffer, parser, asio::use_awaitable);
+      // string_body appends after what the body holds, so taking it piece by piece is safe.
+      if (streamed && !parser.get().body().empty()) {
+        on_body(parser.get().body());
+        parser.get().body().clear();
+      }
+    }
+  }
+
   asio::awaitable<void> perform(connection& c, http::request<http::string_body>& request,
-                                http::response_parser<http::string_body>& parser) {
+                                http::response_parser<http::string_body>& parser,
+                                const std::function<void(std::string_view)>& on_body) {
     if (!c.used) {
       tcp::resolver resolver(c.context);
       auto endpoints = co_await resolver.async_resolve(url.host, url.port, asio::use_awaitable);
@@ -158,11 +184,9 @@ struct http_client::impl {
       }
     }
     if (c.secure) {
-      co_await http::async_write(*c.secure, request, asio::use_awaitable);
-      co_await http::async_read(*c.secure, c.buffer, parser, asio::use_awaitable);
+      co_await exchange(*c.secure, c, request, parser, on_body);
     } else {
-      co_await http::async_write(*c.plain, request, asio::use_awaitable);
-      co_await http::async_read(*c.plain, c.buffer, parser, asio::use_awaitable);
+      co_await exchange(*c.plain, c, request, parser, on_body);
     }
   }
 };
@@ -181,6 +205,13 @@ std::optional<std::chrono::milliseconds> parse_delay(const std::string& value, d
 }
 
 }  // namespace
+
+std::string http_response::header(std::string_view name) const {
+  for (const auto& [key, value] : headers) {
+    if (beast::iequals(key, name)) return value;
+  }
+  return {};
+}
 
 std::optional<std::chrono::milliseconds> retry_hint(const http_response& response,
                                                     std::chrono::milliseconds at_most) {
@@ -266,7 +297,7 @@ http_response http_client::send(const http_request& request, std::stop_token sto
       std::stop_callback on_stop(
           stop, [&target] { asio::post(target.context, [&target] { target.close(); }); });
       c->context.restart();
-      asio::co_spawn(c->context, state.perform(*c, message, parser),
+      asio::co_spawn(c->context, state.perform(*c, message, parser, request.on_body),
                      [&failure](std::exception_ptr e) { failure = e; });
       c->context.run();
     }
@@ -279,6 +310,9 @@ http_response http_client::send(const http_request& request, std::stop_token sto
       out.retry_after = std::string(response[http::field::retry_after]);
       out.retry_after_ms = std::string(response["retry-after-ms"]);
       out.body = std::move(response.body());
+      for (const auto& field : response) {
+        out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+      }
       if (!stop.stop_requested() && response.keep_alive()) {
         c->buffer.clear();
         state.give_back(std::move(c));

@@ -15,11 +15,13 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <stop_token>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -57,6 +59,9 @@ struct http_request {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // besides Host, Content-Length
   std::chrono::milliseconds timeout{0};                      // 0: the client's default
+  // When set, the body of a 2xx text/event-stream response is handed over in pieces as they
+  // arrive and http_response::body stays empty; other answers are read whole as usual. Called on the sending thread; an exception thrown here ends the request.
+  std::function<void(std::string_view piece)> on_body;
 };
 
 struct http_response {
@@ -65,6 +70,9 @@ struct http_response {
   std::string content_type;
   std::string retry_after;     // the Retry-After header, verbatim ("" when absent)
   std::string retry_after_ms;  // retry-after-ms (OpenAI's, in milliseconds), verbatim
+  std::vector<std::pair<std::string, std::string>> headers;  // every header, as received
+  // The first header of that name (case-insensitive), or "".
+  std::string header(std::string_view name) const;
 };
 
 // How long to wait before retrying an answer the server asked to be retried: its

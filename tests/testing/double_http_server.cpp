@@ -1,5 +1,5 @@
 // The test doubles' HTTP server: a small Beast server (coroutines, a strand per connection, two
-// I/O threads). See the header for the contract.
+// I/O threads), which also writes streamed bodies piece by piece. See the header for the contract.
 #include "tests/testing/double_http_server.hpp"
 
 #include <atomic>
@@ -12,6 +12,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
@@ -24,6 +25,7 @@
 #include <stdexcept>
 #include <string_view>
 #include <thread>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -81,6 +83,22 @@ struct double_http_server::impl {
     open_request_guard& operator=(const open_request_guard&) = delete;
     void release() {
       if (owner_ != nullptr) owner_->change_open_requests(-1);
+      owner_ = nullptr;
+    }
+
+   private:
+    impl* owner_;
+  };
+
+  // Counts a streamed reply in `open_streams` for the guard's lifetime.
+  class open_stream_guard {
+   public:
+    explicit open_stream_guard(impl& owner) : owner_(&owner) { owner_->change_open_streams(+1); }
+    ~open_stream_guard() { release(); }
+    open_stream_guard(const open_stream_guard&) = delete;
+    open_stream_guard& operator=(const open_stream_guard&) = delete;
+    void release() {
+      if (owner_ != nullptr) owner_->change_open_streams(-1);
       owner_ = nullptr;
     }
 
@@ -155,6 +173,12 @@ struct double_http_server::impl {
   void change_open_requests(int delta) {
     std::lock_guard lock(state_mutex);
     open_requests += delta;
+    state_changed.notify_all();
+  }
+
+  void change_open_streams(int delta) {
+    std::lock_guard lock(state_mutex);
+    open_streams += delta;
     state_changed.notify_all();
   }
 
@@ -274,6 +298,11 @@ struct double_http_server::impl {
         auto [error] = co_await state->timer.async_wait(use_tuple);
         if (error || state->closing) co_return;
       }
+      if (reply.stream) {
+        open.release();
+        if (!co_await write_stream(state, reply)) co_return;
+        continue;
+      }
       const bool keep_alive = reply.response.keep_alive();
       // Counted out before the write, so that a client holding the answer sees it counted out.
       open.release();
@@ -285,6 +314,62 @@ struct double_http_server::impl {
         co_return;
       }
     }
+  }
+
+  // Writes a streamed reply: the head, then the pieces `delay` apart, framed as the stream's
+  // ending says. True when the connection may serve the next request.
+  template <class Stream>
+  net::awaitable<bool> write_stream(std::shared_ptr<connection<Stream>> state,
+                                    double_reply& reply) {
+    Stream& stream = state->stream;
+    const double_stream& body = *reply.stream;
+    const bool chunked =
+        body.ending != double_stream_ending::close_delimited && reply.response.version() >= 11;
+    http::response<http::empty_body> head{std::move(reply.response.base())};
+    head.erase(http::field::content_length);
+    head.erase(http::field::transfer_encoding);
+    if (chunked) {
+      head.chunked(true);
+    } else {
+      head.keep_alive(false);
+    }
+    const bool complete = chunked && body.ending == double_stream_ending::chunked;
+    const bool keep_alive = complete && head.keep_alive();
+    open_stream_guard streaming(*this);
+    http::response_serializer<http::empty_body> serializer{head};
+    if (auto [error, bytes] = co_await http::async_write_header(stream, serializer, use_tuple);
+        error)
+      co_return false;
+    for (std::size_t i = 0; i < body.pieces.size(); ++i) {
+      if (i > 0 && body.delay > 0ms) {
+        if (state->closing) co_return false;
+        state->timer.expires_after(body.delay);
+        auto [error] = co_await state->timer.async_wait(use_tuple);
+        if (error || state->closing) co_return false;
+      }
+      const std::string& piece = body.pieces[i];
+      // An empty chunk would end a chunked body: nothing to write for an empty piece.
+      if (piece.empty()) continue;
+      boost::system::error_code error;
+      if (chunked) {
+        std::tie(error, std::ignore) =
+            co_await net::async_write(stream, http::make_chunk(net::buffer(piece)), use_tuple);
+      } else {
+        std::tie(error, std::ignore) =
+            co_await net::async_write(stream, net::buffer(piece), use_tuple);
+      }
+      if (error) co_return false;
+    }
+    // Counted out before the end is written, so that a client that saw the end sees it out.
+    streaming.release();
+    if (complete) {
+      auto [error, bytes] = co_await net::async_write(stream, http::make_chunk_last(), use_tuple);
+      if (error) co_return false;
+      if (keep_alive) co_return true;
+    }
+    // Not kept alive, or a cut chunked body, or a close-delimited one (which the closing ends).
+    co_await close_gracefully(state);
+    co_return false;
   }
 
   double_reply answer_safely(const double_request& request) {
@@ -344,6 +429,7 @@ struct double_http_server::impl {
   mutable std::mutex state_mutex;
   mutable std::condition_variable state_changed;
   std::size_t open_requests = 0;
+  std::size_t open_streams = 0;
   std::size_t sessions = 0;
   bool accepting = false;
   bool stopping = false;
@@ -383,6 +469,17 @@ bool double_http_server::wait_for_open_requests(std::size_t count,
   std::unique_lock lock(impl_->state_mutex);
   return impl_->state_changed.wait_for(lock, timeout,
                                        [&] { return impl_->open_requests == count; });
+}
+
+std::size_t double_http_server::open_streams() const {
+  std::lock_guard lock(impl_->state_mutex);
+  return impl_->open_streams;
+}
+
+bool double_http_server::wait_for_open_streams(std::size_t count,
+                                               std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(impl_->state_mutex);
+  return impl_->state_changed.wait_for(lock, timeout, [&] { return impl_->open_streams == count; });
 }
 
 }  // namespace bookmcp::testing

@@ -1,6 +1,7 @@
-// The HTTP/1.1 server the test doubles (embeddings_double, qdrant_double) run on: it listens,
-// reads requests, holds, delays or drops them as a fault says, and closes every connection
-// promptly when it stops. What a request gets is up to the double (`double_http_handler`).
+// The HTTP/1.1 server the test doubles (embeddings_double, qdrant_double, llm_double) run on: it
+// listens, reads requests, holds, delays or drops them as a fault says, streams a body piece by
+// piece when asked, and closes every connection promptly when it stops. What a request gets is up
+// to the double (`double_http_handler`).
 //
 // Included by the doubles' sources only: their public headers stay free of Beast and Asio.
 #pragma once
@@ -14,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace bookmcp::testing {
 
@@ -21,8 +23,32 @@ using double_request = boost::beast::http::request<boost::beast::http::string_bo
 using double_request_header = boost::beast::http::request_header<>;
 using double_response = boost::beast::http::response<boost::beast::http::string_body>;
 
+// How a streamed body (`double_stream`) is framed and how it ends.
+enum class double_stream_ending {
+  // Transfer-Encoding: chunked, one chunk per non-empty piece, then the last chunk; the
+  // connection then stays open when the response is keep-alive.
+  chunked,
+  // Chunked, but the connection is closed after the last piece without the last chunk: the
+  // client sees the body broken off (a stream cut by the server or a proxy).
+  chunked_cut,
+  // Neither Content-Length nor chunked, `Connection: close`: the body ends when the server
+  // closes the connection after the last piece, which the client reads as a complete body.
+  close_delimited,
+};
+
+// A body written piece by piece after the head, as a streaming server writes server-sent events.
+struct double_stream {
+  std::vector<std::string> pieces;
+  // Waited before every piece but the first (the head and the first piece are written at once),
+  // so that the pieces of a stream take at least (pieces - 1) * delay to arrive.
+  std::chrono::milliseconds delay{0};
+  // An HTTP/1.0 request gets `close_delimited` whatever this says (chunked is HTTP/1.1's).
+  double_stream_ending ending = double_stream_ending::chunked;
+};
+
 // What the connection does with a request read whole: write `response` after `delay`, hold the
-// request (`hang`), or drop the connection (`drop`).
+// request (`hang`), drop the connection (`drop`), or, with `stream`, write `response`'s head
+// (its body and Content-Length ignored) followed by the stream's pieces.
 struct double_reply {
   double_response response;
   std::chrono::milliseconds delay{0};
@@ -31,6 +57,10 @@ struct double_reply {
   bool hang = false;
   // The connection is shut down and closed right away, without an answer.
   bool drop = false;
+  // A streamed body (after `delay`, if any), counted in `open_streams()` while it is written.
+  // A client that closed the connection is noticed when a write fails: at the next piece or the
+  // one after.
+  std::optional<double_stream> stream;
 };
 
 // What a double plugs into the server. Every member is called on a connection's strand, so
@@ -101,6 +131,13 @@ class double_http_server {
   std::size_t open_requests() const;
   // Waits until `open_requests() == count`, at most `timeout`; true when it got there.
   bool wait_for_open_requests(std::size_t count, std::chrono::milliseconds timeout) const;
+  // Streamed replies being written: counted in before the head; counted out after the last
+  // piece, just before the body's end is written (the last chunk, or the closing), so that a
+  // client that saw the end sees it counted out; or when a write fails or the server closes the
+  // connection.
+  std::size_t open_streams() const;
+  // Waits until `open_streams() == count`, at most `timeout`; true when it got there.
+  bool wait_for_open_streams(std::size_t count, std::chrono::milliseconds timeout) const;
 
  private:
   struct impl;
