@@ -271,7 +271,8 @@ std::vector<block> parse_blocks(std::string_view markdown, std::string& text,
       if (headings) {
         // The heading with those above it: under "## PID control", "### Tuning" is about tuning
         // PID.
-        const std::size_t level = static_cast<std::size_t>(line.find_first_not_of('#'));
+        // is_heading: 1 to 6 "#"s, then a space or nothing ("#" alone is an empty heading).
+        const std::size_t level = std::min(line.find_first_not_of('#'), line.size());
         outline[level] = heading_words(line);
         std::string chain;
         for (std::size_t l = 1; l < outline.size(); ++l) {

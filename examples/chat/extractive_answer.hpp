@@ -24,16 +24,27 @@ struct extractive_result {
   std::vector<int> cited;  // the n's that appear as [n] in markdown, in order of first use
 };
 
-// The answer to `question` from `sections` (best first, as the search ranked them): a lead-in
-// naming the section of the best passage ("**PID control › Tuning** — "), then 1 to 4
-// passages (sentences, or whole list items) in reading order within their section, each
-// followed by " [n]". Passages are taken from readable_text(section.text), so each is a
-// substring of it, except that a passage too long for the budget is cut at a word (for text
-// without spaces: a character) boundary and ends with "…". At most `max_chars` bytes of UTF-8
-// (so at most that many characters), never splitting a character. Without sections, or when
-// no passage shares a term with the question, says that the book does not seem to cover it and
-// cites nothing. Terms are compared with bookmcp's tokenizer (case folding, English stemming,
-// stop words). Deterministic; safe to call from several threads at once.
+// The answer to `question` from `sections` (best first, as the search ranked them), e.g.
+//
+//   **Kinematics and Control › PID control** — A **PID controller** drives a motor ... [2]
+//   Start with only P, raise it until the joint oscillates, then halve it. ... [2]
+//
+//   **Sense**: read cameras, range finders, wheel encoders and inertial sensors. [3]
+//
+// A lead-in names the section of the best passage (its last two headings); then 1 to 4
+// passages, each followed by " [n]": sentences (neighbours in one paragraph merged) or whole
+// list items, in reading order within their section, one paragraph per section, the best
+// section first. Passages are chosen by the question's terms they hold (bookmcp's tokenizer:
+// case folding, English stemming, stop words; rarer terms weigh more) and by the headings they
+// are under, so the first sentences under "### Tuning" answer "how do I tune a PID?". Each
+// passage is a substring of readable_text(section.text), except that one too long for the
+// budget is cut at a word (for text without spaces: a character) and ends with "…".
+//
+// At most `max_chars` bytes of UTF-8 (so at most that many characters; a budget below 40 counts
+// as 40), never splitting a character. Without sections, or when no passage shares a term with
+// the question, the answer starts "I could not find this in the book." (naming up to 3 of the
+// sections, as links, when there are some) and cites nothing. Deterministic; safe to call from
+// several threads at once (a tokenizer per thread). About 0.2 ms for 5 sections of 4 KB.
 extractive_result extractive_answer(std::string_view question,
                                     const std::vector<source_section>& sections,
                                     std::size_t max_chars = 900);

@@ -29,7 +29,8 @@ enum class todo_filter { open, all, done, overdue, today };  // which todos a li
 struct todo_intent {
   todo_action action = todo_action::list;
   // add: the task, cleaned of the command words and of the due phrase, in the reader's own
-  // spelling ("redo the kinematics exercises"); at most 500 bytes (cut at a UTF-8 boundary).
+  // spelling ("redo the kinematics exercises"); valid UTF-8 (an invalid byte becomes U+FFFD),
+  // at most 500 bytes (cut at a character boundary).
   std::string title;
   // add: "YYYY-MM-DD" when a day was said, or RFC 3339 with the reader's UTC offset at that
   // moment when a time was said ("2026-12-11T17:00:00+01:00"); nullopt when none was said.
@@ -48,9 +49,10 @@ struct todo_intent {
 
   // The arguments of the tool call this intent maps to, valid for bookmcp's schemas:
   //   add:  todo_add {"title", "due"?}
-  //   list: todo_list {"status", "limit": 50, "timezone", plus "overdue": true (overdue) or
-  //         "due_after"/"due_before" bounding the reader's today (today)}; send it as it is
-  //         (todo_list accepts no other time zone key)
+  //   list: todo_list {"status": "open"|"done"|"all", "limit": 50, "timezone", plus
+  //         "overdue": true (overdue) or "due_after": today, "due_before": tomorrow (today;
+  //         open todos only)}; send it as it is: todo_list takes no other keys
+  //         ("additionalProperties": false), so add no "time_zone"
   //   complete/reopen/remove: {} (the caller picks the todo's id with pick_todo first).
   nlohmann::json tool_arguments() const;
 };

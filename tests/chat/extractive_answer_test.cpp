@@ -276,6 +276,7 @@ TEST(ExtractiveAnswerTest, ReadableTextDropsMarkupAndKeepsProse) {
             "one\n\ntwo\n\nthree continued");
   EXPECT_EQ(readable_text("> quoted\n> text"), "quoted text");
   EXPECT_EQ(readable_text(""), "");
+  EXPECT_EQ(readable_text("#\ntext\n######\nmore"), "text\n\nmore");  // empty headings
 }
 
 TEST(ExtractiveAnswerTest, NothingFoundIsSaidPlainlyWithoutCitations) {
@@ -403,29 +404,6 @@ TEST(ExtractiveAnswerTest, MalformedMarkdownIsHarmless) {
     EXPECT_LE(result.markdown.size(), budget);
     for (const int n : result.cited) EXPECT_TRUE(n >= 1 && n <= 5);
   }
-}
-
-TEST(ExtractiveAnswerTest, IsFastEnoughForEveryChatTurn) {
-  // Five sections of about 4 KB each: the answer should take well under a millisecond; the
-  // bound here is loose so that a loaded or instrumented build does not fail.
-  std::vector<source_section> sections;
-  const std::string prose = readable_text(sensors_text) + "\n\n" + pid_text + "\n\n" + robot_text;
-  for (int n = 1; n <= 5; ++n) {
-    std::string text;
-    while (text.size() < 4000) text += prose + "\n\n";
-    sections.push_back(
-        {n, "Section " + std::to_string(n), {"Part", "Section"}, "", text.substr(0, 4000)});
-  }
-  extractive_answer("How does an IMU drift and how is it corrected?", sections);  // warm up
-  const auto start = std::chrono::steady_clock::now();
-  constexpr int runs = 50;
-  for (int i = 0; i < runs; ++i)
-    extractive_answer("How does an IMU drift and how is it corrected?", sections);
-  const auto each = (std::chrono::steady_clock::now() - start) / runs;
-  std::cout << "extractive_answer: "
-            << std::chrono::duration_cast<std::chrono::microseconds>(each).count()
-            << " us per call\n";
-  EXPECT_LT(each, std::chrono::milliseconds(20));
 }
 
 }  // namespace

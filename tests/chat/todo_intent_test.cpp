@@ -521,6 +521,10 @@ TEST(TodoIntentTest, ReferencesFromMessagesPickTheirTodo) {
 
 // ---- against the real todo tools ----------------------------------------------------------------
 
+// "Now" for the tools and the grammar alike: 23:30 UTC on Wednesday 9 December 2026, already
+// Thursday in Auckland.
+const system_clock::time_point tools_now = sys_days{2026y / December / 9} + 23h + 30min;
+
 class TodoIntentToolsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -535,6 +539,8 @@ class TodoIntentToolsTest : public ::testing::Test {
     server_ = std::make_unique<mcp::server>(server_options);
     tools::todo_tool_options todo_options;
     todo_options.time_zone = "UTC";
+    // The tools' clock (for "overdue") stands where the grammar's does: no wall clock.
+    todo_options.clock = [] { return time_point_cast<milliseconds>(tools_now); };
     tools::register_todo_tools(*server_, db_, todo_options);
     link_ = std::make_unique<mcp::memory_connection>(
         *server_,
@@ -586,13 +592,15 @@ TEST_F(TodoIntentToolsTest, AddArgumentsAreAcceptedAndKeepTheDue) {
 }
 
 TEST_F(TodoIntentToolsTest, ListArgumentsAreAcceptedAndSelectWhatTheReaderAsked) {
-  // Todos of the reader's real today, so that the tools' own clock agrees.
-  const auto now = system_clock::now();
+  const auto now = tools_now;
   const std::string zone = "Pacific/Auckland";
   const std::string today = understand("show my todos", now, zone)->today;
+  EXPECT_EQ(today, "2026-12-10");
   ok("todo_add", added("todo: due today today", now, zone).tool_arguments());
   ok("todo_add", added("todo: due in a week in a week", now, zone).tool_arguments());
   ok("todo_add", {{"title", "long overdue"}, {"due", "2020-01-01"}});
+  // Overdue in Auckland (where it is the 10th), not yet in UTC (the tools' own zone).
+  ok("todo_add", {{"title", "due yesterday"}, {"due", "2026-12-09"}});
   const std::string done_id = ok("todo_add", {{"title", "finished one"}})["todo"]["id"];
   ok("todo_complete", {{"id", done_id}});
 
@@ -608,10 +616,11 @@ TEST_F(TodoIntentToolsTest, ListArgumentsAreAcceptedAndSelectWhatTheReaderAsked)
   };
   using list = std::vector<std::string>;
   EXPECT_EQ(titles("what's due today"), list({"due today"})) << today;
-  EXPECT_EQ(titles("what is overdue?"), list({"long overdue"}));
+  EXPECT_EQ(titles("what is overdue?"), list({"long overdue", "due yesterday"}));
   EXPECT_EQ(titles("what have I finished"), list({"finished one"}));
-  EXPECT_EQ(titles("show my todos"), list({"long overdue", "due today", "due in a week"}));
-  EXPECT_EQ(titles("show all my todos").size(), 4u);
+  EXPECT_EQ(titles("show my todos"),
+            list({"long overdue", "due yesterday", "due today", "due in a week"}));
+  EXPECT_EQ(titles("show all my todos").size(), 5u);
 }
 
 }  // namespace
