@@ -3,8 +3,11 @@
 // the answer streams read as the widget reads them.
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include <atomic>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -443,8 +446,11 @@ TEST(ChatBackendFaults, StopCancelsTheMcpCallOnBookmcpsSideAndKeepsThePartialAns
   ASSERT_FALSE(events.empty());
   EXPECT_EQ(events.back().type, "done");
   EXPECT_EQ(events.back().data["finish_reason"], "cancelled");
-  EXPECT_TRUE(bookmcp::testing::eventually([&] { return search.cancelled.load() == 1; }))
-      << "bookmcp's tool saw no cancellation (it started " << search.started.load() << " times)";
+  // On bookmcp's side: the call ended as cancelled (while it ran, or before it began).
+  EXPECT_TRUE(bookmcp::testing::eventually([&] { return book.calls_finished("search_book", "cancelled") == 1; }))
+      << "bookmcp saw no cancellation (the tool started " << search.started.load() << " times)";
+  EXPECT_TRUE(bookmcp::testing::eventually([&] { return search.started.load() == search.cancelled.load(); }))
+      << "a call that started ran to its end";
   const json list = client.send_json("GET", "/api/conversations", nullptr, token).body;
   ASSERT_EQ(list["conversations"].size(), 1u);
   const json full = client.send_json("GET", "/api/conversations/" + list["conversations"][0]["id"].get<std::string>(), nullptr, token).body;
@@ -462,8 +468,105 @@ TEST(ChatBackendFaults, ClosingTheStreamStopsTheAnswerWhenNoOneResumesIt) {
   chat_client client(chat.url());
   const std::string token = client.open_session()["access_token"];
   client.chat(token, chat_body("what is a robot?"), [](const sse_item& event) { return event.type != "tool_call"; });
-  EXPECT_TRUE(bookmcp::testing::eventually([&] { return search.cancelled.load() == 1; }))
+  EXPECT_TRUE(bookmcp::testing::eventually([&] { return book.calls_finished("search_book", "cancelled") == 1; }))
       << "the reader went away but the MCP call went on (it started " << search.started.load() << " times)";
+  EXPECT_TRUE(bookmcp::testing::eventually([&] { return search.started.load() == search.cancelled.load(); }))
+      << "a call that started ran to its end";
+}
+
+}  // namespace
+}  // namespace bookmcp::chat::testing
+
+namespace bookmcp::chat::testing {
+namespace {
+
+// A fresh P-256 key: {private PEM, public PEM}.
+std::pair<std::string, std::string> p256_key_pair() {
+  EVP_PKEY* key = EVP_EC_gen("P-256");
+  auto pem = [&](bool private_half) {
+    BIO* out = BIO_new(BIO_s_mem());
+    if (private_half) {
+      PEM_write_bio_PrivateKey(out, key, nullptr, nullptr, 0, nullptr, nullptr);
+    } else {
+      PEM_write_bio_PUBKEY(out, key);
+    }
+    char* data = nullptr;
+    const long length = BIO_get_mem_data(out, &data);
+    std::string text(data, static_cast<std::size_t>(length));
+    BIO_free(out);
+    return text;
+  };
+  auto pair = std::make_pair(pem(true), pem(false));
+  EVP_PKEY_free(key);
+  return pair;
+}
+
+TEST(ChatBackendKeys, WithAPrivateKeyTheBackendSignsEs256TokensThatBookmcpVerifiesWithThePublicKey) {
+  const auto [private_pem, public_pem] = p256_key_pair();
+  bookmcp_under_test book({}, /*with_book=*/true, public_pem);
+  temporary_folder folder;
+  const std::string key_file = (folder.path() / "mcp-key.pem").string();
+  std::ofstream(key_file) << private_pem;
+  chat_setup s;
+  s.mcp_url = book.ws_url();
+  s.private_key_file = key_file;
+  chat_under_test chat(s);
+  chat_client client(chat.url());
+  const json reader = client.open_session();
+  const auto events = client.chat(reader["access_token"], chat_body("add a todo: read the sensors chapter"));
+  ASSERT_EQ(events.back().type, "done") << events.back().data.dump();
+  EXPECT_EQ(book.call_as(reader["reader_id"], "todo_list", json::object())["structuredContent"]["todos"].size(), 1u);
+}
+
+TEST(ChatBackendKeys, ATokenBookmcpDoesNotTrustIsAClearError) {
+  const auto [private_pem, public_pem] = p256_key_pair();
+  const auto [other_private, other_public] = p256_key_pair();
+  bookmcp_under_test book({}, /*with_book=*/false, public_pem);
+  temporary_folder folder;
+  const std::string key_file = (folder.path() / "wrong-key.pem").string();
+  std::ofstream(key_file) << other_private;
+  chat_setup s;
+  s.mcp_url = book.ws_url();
+  s.private_key_file = key_file;
+  chat_under_test chat(s);
+  chat_client client(chat.url());
+  const auto events = client.chat(client.open_session()["access_token"], chat_body("what is a robot?"));
+  ASSERT_EQ(events.back().type, "error");
+  EXPECT_EQ(events.back().data["code"], "bookmcp_unavailable");
+  EXPECT_NE(events.back().data["message"].get<std::string>().find("401"), std::string::npos) << events.back().data.dump();
+}
+
+TEST(ChatBackendFaultsMidAnswer, BookmcpGoingAwayDuringACallIsAnErrorAndNothingIsStored) {
+  std::atomic<int> started{0};
+  auto book = std::make_unique<bookmcp_under_test>(
+      [&](mcp::server& server) {
+        mcp::tool_definition tool;
+        tool.name = "search_book";
+        tool.input_schema = {{"type", "object"}};
+        tool.handler = [&](mcp::tool_context& context, const json&) {
+          ++started;
+          for (int i = 0; i < 3000 && !context.cancelled(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+          return mcp::tool_result::text("late");
+        };
+        server.add_tool(std::move(tool));
+      },
+      /*with_book=*/false);
+  chat_setup s;
+  s.mcp_url = book->ws_url();
+  s.secret_file = book->secret_file().string();
+  chat_under_test chat(s);
+  chat_client client(chat.url());
+  const std::string token = client.open_session()["access_token"];
+  std::thread stopper;
+  const auto events = client.chat(token, chat_body("what is a robot?"), [&](const sse_item& event) {
+    if (event.type == "tool_call") stopper = std::thread([&] { book->stop(); });
+    return true;
+  });
+  stopper.join();
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().type, "error");
+  EXPECT_EQ(events.back().data["code"], "bookmcp_unavailable");
+  EXPECT_EQ(client.send_json("GET", "/api/conversations", nullptr, token).body["conversations"].size(), 0u);
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <random>
 
 #include "app/book_service.hpp"
@@ -40,8 +42,30 @@ temporary_folder::~temporary_folder() {
 
 // ---- bookmcp ---------------------------------------------------------------------------------
 
+// What bookmcp finished, by tool and outcome: how the tests see a cancellation on its side.
+class outcome_recorder final : public mcp::server_observer {
+ public:
+  void request_finished(const mcp::request_event& event) override {
+    if (event.method != "tools/call") return;
+    std::lock_guard lock(mutex_);
+    ++counts_[std::string(event.tool) + "/" + std::string(event.outcome)];
+  }
+  void session_opened(std::string_view) override {}
+  void session_closed(std::string_view) override {}
+  std::size_t count(const std::string& key) const {
+    std::lock_guard lock(mutex_);
+    auto it = counts_.find(key);
+    return it == counts_.end() ? 0 : it->second;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::string, std::size_t> counts_;
+};
+
 struct bookmcp_under_test::state {
   temporary_folder folder;
+  std::shared_ptr<outcome_recorder> outcomes = std::make_shared<outcome_recorder>();
   fs::path secret_file;
   std::shared_ptr<store::database> database;
   std::unique_ptr<mcp::server> server;
@@ -50,7 +74,8 @@ struct bookmcp_under_test::state {
   unsigned short port = 0;
 };
 
-bookmcp_under_test::bookmcp_under_test(std::function<void(mcp::server&)> extra_tools, bool with_book)
+bookmcp_under_test::bookmcp_under_test(std::function<void(mcp::server&)> extra_tools, bool with_book,
+                                       std::string es256_public_key_pem)
     : state_(std::make_unique<state>()) {
   auto& s = *state_;
   s.secret_file = s.folder.path() / "mcp-secret";
@@ -73,6 +98,7 @@ bookmcp_under_test::bookmcp_under_test(std::function<void(mcp::server&)> extra_t
   options.name = "bookmcp";
   options.version = "test";
   options.validate_output = true;
+  options.observer = s.outcomes;
   s.server = std::make_unique<mcp::server>(options);
   tools::register_todo_tools(*s.server, s.database, {});
   if (with_book) {
@@ -83,8 +109,10 @@ bookmcp_under_test::bookmcp_under_test(std::function<void(mcp::server&)> extra_t
   transport::listen_options listen;
   listen.port = 0;
   transport::jwt_options jwt;
-  jwt.key = mcp_secret;
+  jwt.key = es256_public_key_pem.empty() ? std::string(mcp_secret) : es256_public_key_pem;
+  jwt.algorithm = es256_public_key_pem.empty() ? "HS256" : "ES256";
   listen.auth = transport::make_jwt_authenticator(jwt);
+  listen.shutdown_grace = std::chrono::milliseconds(200);  // "bookmcp went away" means at once
   listen.metrics = std::make_shared<transport::metrics>(false);
   s.http = std::make_unique<transport::http_server>(*s.server, listen);
   s.http->start();
@@ -97,6 +125,10 @@ bookmcp_under_test::~bookmcp_under_test() {
 
 unsigned short bookmcp_under_test::port() const {
   return state_->port;
+}
+
+std::size_t bookmcp_under_test::calls_finished(const std::string& tool, const std::string& outcome) const {
+  return state_->outcomes->count(tool + "/" + outcome);
 }
 
 const fs::path& bookmcp_under_test::secret_file() const {
@@ -138,7 +170,9 @@ chat_under_test::chat_under_test(chat_setup setup) : state_(std::make_unique<sta
   pool.url = setup.mcp_url;
   pool.connect_timeout = std::chrono::seconds(5);
   pool.attempts = 2;
-  s.pool = std::make_unique<mcp_pool>(pool, mcp_token_minter::from_secret_file(setup.secret_file));
+  s.pool = std::make_unique<mcp_pool>(pool, setup.private_key_file.empty()
+                                                ? mcp_token_minter::from_secret_file(setup.secret_file)
+                                                : mcp_token_minter::from_private_key_file(setup.private_key_file));
   if (!setup.llm_base_url.empty()) {
     llm_options llm;
     llm.base_url = setup.llm_base_url;

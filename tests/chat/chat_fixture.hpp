@@ -38,14 +38,19 @@ inline constexpr const char* chat_secret = "chat-tests-reader-secret-0123456789a
 // search_book: a slow one, say) before the server starts listening.
 class bookmcp_under_test {
  public:
+  // `es256_public_key_pem`: trust JWTs signed by its private half (ES256) instead of HS256
+  // ones signed with mcp_secret.
   explicit bookmcp_under_test(std::function<void(mcp::server&)> extra_tools = {},
-                              bool with_book = true);
+                              bool with_book = true, std::string es256_public_key_pem = "");
   ~bookmcp_under_test();
   unsigned short port() const;
   std::string ws_url() const { return "ws://127.0.0.1:" + std::to_string(port()) + "/mcp"; }
   std::string http_url() const { return "http://127.0.0.1:" + std::to_string(port()) + "/mcp"; }
   const std::filesystem::path& secret_file() const;
   void stop();  // as if bookmcp went away
+
+  // tools/call requests of `tool` that bookmcp finished with `outcome` (ok, cancelled, ...).
+  std::size_t calls_finished(const std::string& tool, const std::string& outcome) const;
 
   // A tool call as `reader` (a JWT with that subject), over a session of its own.
   json call_as(const std::string& reader, const std::string& tool, const json& arguments);
@@ -59,6 +64,7 @@ class bookmcp_under_test {
 struct chat_setup {
   std::string mcp_url;
   std::string secret_file;
+  std::string private_key_file;  // when set, the MCP JWTs are ES256/RS256 signed with it
   std::string allowed_origin = "http://site.test";
   double chat_per_minute = 600;
   std::chrono::milliseconds orphan_grace{3000};
