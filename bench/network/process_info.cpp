@@ -53,16 +53,6 @@ process_usage usage_of(long pid) {
   return usage;
 }
 
-std::size_t raise_open_file_limit() {
-  rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
-  if (limit.rlim_cur < limit.rlim_max) {
-    rlimit raised = limit;
-    raised.rlim_cur = limit.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
-  }
-  return static_cast<std::size_t>(limit.rlim_cur);
-}
 
 std::size_t open_file_limit_of(long pid) {
   std::ifstream limits("/proc/" + std::to_string(pid) + "/limits");

@@ -3,6 +3,8 @@
 
 #include <cstddef>
 
+#include "bench/common/open_files.hpp"
+
 namespace bookmcp::bench {
 
 // VmRSS of process `pid` (0: this process) in KiB; -1 when it cannot be read.
@@ -16,9 +18,6 @@ struct process_usage {
 };
 process_usage usage_of(long pid);
 
-// Raises this process's soft RLIMIT_NOFILE to its hard limit. Returns the soft limit now in
-// force (unchanged when raising failed).
-std::size_t raise_open_file_limit();
 
 // The soft RLIMIT_NOFILE of process `pid` from /proc/PID/limits; 0 when it cannot be read.
 std::size_t open_file_limit_of(long pid);

@@ -73,8 +73,6 @@ struct mcp_pool::link : mcp::message_sink, std::enable_shared_from_this<link> {
   std::shared_ptr<mcp::client> client;
   std::atomic<bool> closed{false};
   std::atomic<std::int64_t> last_used{0};  // steady clock, ms
-  std::mutex tools_mutex;
-  std::optional<std::vector<json>> tools;  // cached tools/list; reset on list_changed
 
   void touch() {
     last_used = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -327,6 +325,8 @@ struct mcp_pool::impl {
   std::map<std::string, std::shared_ptr<link>> links;  // by reader id
   std::map<std::string, std::shared_ptr<std::mutex>> opening;  // one opening per reader at a time
   std::atomic<std::size_t> opened{0};
+  std::mutex tools_mutex;
+  std::shared_ptr<const std::vector<json>> tools;  // tools/list, shared by every reader
 
   impl(mcp_pool_options o, mcp_token_minter m)
       : options(std::move(o)), where(parse_endpoint(options.url)), minter(std::move(m)) {}
@@ -364,13 +364,12 @@ struct mcp_pool::impl {
     auto sink = std::make_shared<forwarding_sink>();
     sink->target = made;
     made->client = std::make_shared<mcp::client>(sink, client_options);
-    std::weak_ptr<link> weak = made;
-    made->client->on_notification([weak](const std::string& method, const json&) {
+    // bookmcp's tools are the same for every reader: one cached list, dropped when any
+    // session hears that it changed.
+    made->client->on_notification([this](const std::string& method, const json&) {
       if (method != "notifications/tools/list_changed") return;
-      if (auto self = weak.lock()) {
-        std::lock_guard lock(self->tools_mutex);
-        self->tools.reset();
-      }
+      std::lock_guard lock(tools_mutex);
+      tools.reset();
     });
     if (where.websocket) {
       auto ws = std::static_pointer_cast<websocket_link>(made);
@@ -460,13 +459,13 @@ std::shared_ptr<mcp::client> mcp_pool::client_for(const std::string& reader_id) 
 std::vector<json> mcp_pool::tools_for(const std::string& reader_id) {
   auto l = impl_->link_for(reader_id);
   {
-    std::lock_guard lock(l->tools_mutex);
-    if (l->tools) return *l->tools;
+    std::lock_guard lock(impl_->tools_mutex);
+    if (impl_->tools) return *impl_->tools;
   }
-  auto tools = l->client->list_tools();
-  std::lock_guard lock(l->tools_mutex);
-  l->tools = tools;
-  return tools;
+  auto tools = std::make_shared<const std::vector<json>>(l->client->list_tools());
+  std::lock_guard lock(impl_->tools_mutex);
+  impl_->tools = tools;
+  return *tools;
 }
 
 std::string mcp_pool::probe() {

@@ -43,7 +43,8 @@ class mcp_pool {
 
   // The reader's initialized MCP client, reusing a live session. Throws mcp_unavailable.
   std::shared_ptr<mcp::client> client_for(const std::string& reader_id);
-  // The tools bookmcp lists (for the reader's session; refreshed on list_changed).
+  // The tools bookmcp lists (listed once on some reader's session, shared by all, listed again
+  // after a list_changed).
   std::vector<nlohmann::json> tools_for(const std::string& reader_id);
   // "" when bookmcp answers a ping on a session, else why not (for /ready).
   std::string probe();
