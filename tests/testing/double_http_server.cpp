@@ -2,6 +2,8 @@
 // I/O threads), which also writes streamed bodies piece by piece. See the header for the contract.
 #include "tests/testing/double_http_server.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -480,6 +482,29 @@ bool double_http_server::wait_for_open_streams(std::size_t count,
                                                std::chrono::milliseconds timeout) const {
   std::unique_lock lock(impl_->state_mutex);
   return impl_->state_changed.wait_for(lock, timeout, [&] { return impl_->open_streams == count; });
+}
+
+double_response double_whole_response(http::status status, unsigned version, bool keep_alive,
+                                      std::string body, std::string_view server,
+                                      std::string_view content_type) {
+  double_response response{status, version};
+  response.set(http::field::server, server);
+  response.set(http::field::content_type, content_type);
+  response.keep_alive(keep_alive);
+  response.body() = std::move(body);
+  response.prepare_payload();
+  return response;
+}
+
+std::string openai_error(std::string_view message, std::string_view type, std::string_view code,
+                         std::string_view param) {
+  using json = nlohmann::json;
+  json error = {{"message", message},
+                {"type", type},
+                {"param", param.empty() ? json(nullptr) : json(param)},
+                {"code", code.empty() ? json(nullptr) : json(code)}};
+  // Text from the client may be invalid UTF-8; nlohmann would throw on it.
+  return json{{"error", std::move(error)}}.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 }  // namespace bookmcp::testing

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace bookmcp::testing {
@@ -109,6 +110,15 @@ struct double_http_server_options {
 // handler must be ready; it throws std::invalid_argument when only one of the TLS certificate
 // and key is given, and boost::system::system_error (a std::runtime_error) when it cannot listen
 // or the TLS certificate or key is unusable.
+// What the OpenAI-compatible doubles (embeddings, LLM) answer alike: a whole answer with the
+// double's Server header, and OpenAI's error object {"error": {"message", "type", "param",
+// "code"}} (param and code null when empty) as JSON text.
+double_response double_whole_response(boost::beast::http::status status, unsigned version,
+                                      bool keep_alive, std::string body, std::string_view server,
+                                      std::string_view content_type = "application/json");
+std::string openai_error(std::string_view message, std::string_view type,
+                         std::string_view code = {}, std::string_view param = {});
+
 class double_http_server {
  public:
   double_http_server(double_http_server_options options, double_http_handler& handler);

@@ -136,24 +136,9 @@ void append_base64(std::string& out, const std::vector<float>& values) {
 
 response_type make_response(http::status status, unsigned version, bool keep_alive,
                             std::string body) {
-  response_type response{status, version};
-  response.set(http::field::server, server_name);
-  response.set(http::field::content_type, "application/json");
-  response.keep_alive(keep_alive);
-  response.body() = std::move(body);
-  response.prepare_payload();
-  return response;
+  return double_whole_response(status, version, keep_alive, std::move(body), server_name);
 }
 
-// OpenAI's error object: {"error": {"message", "type", "param", "code"}}.
-std::string openai_error(std::string_view message, std::string_view type,
-                         std::string_view code = {}, std::string_view param = {}) {
-  json error = {{"message", message},
-                {"type", type},
-                {"param", param.empty() ? json(nullptr) : json(param)},
-                {"code", code.empty() ? json(nullptr) : json(code)}};
-  return json_text(json{{"error", std::move(error)}});
-}
 
 // text-embeddings-inference's error on its OpenAI-compatible route (OpenAICompatErrorResponse):
 // flat, with the status as `code`; validation failures (too long, too many) are 413.

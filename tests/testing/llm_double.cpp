@@ -448,24 +448,9 @@ llm_answer compute_answer(const json& body, std::string_view body_text, llm_styl
 double_response make_response(http::status status, unsigned version, bool keep_alive,
                               std::string body,
                               std::string_view content_type = "application/json") {
-  double_response response{status, version};
-  response.set(http::field::server, server_name);
-  response.set(http::field::content_type, content_type);
-  response.keep_alive(keep_alive);
-  response.body() = std::move(body);
-  response.prepare_payload();
-  return response;
+  return double_whole_response(status, version, keep_alive, std::move(body), server_name, content_type);
 }
 
-// OpenAI's error object: {"error": {"message", "type", "param", "code"}}.
-std::string openai_error(std::string_view message, std::string_view type,
-                         std::string_view code = {}, std::string_view param = {}) {
-  json error = {{"message", message},
-                {"type", type},
-                {"param", param.empty() ? json(nullptr) : json(param)},
-                {"code", code.empty() ? json(nullptr) : json(code)}};
-  return json_text(json{{"error", std::move(error)}});
-}
 
 std::string type_name(const json& value) {
   if (value.is_null()) return "null";
