@@ -1,0 +1,470 @@
+// The Streamable HTTP transport on /mcp: POST (requests, answered as JSON or as an event
+// stream), GET (the session's event stream), DELETE (ends the session), and the lookup of the
+// session an Mcp-Session-Id names. The per-session router is in detail/http_impl.hpp.
+
+#include <sys/socket.h>
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <cerrno>
+#include <variant>
+
+#include "transport/detail/http_impl.hpp"
+
+namespace bookmcp::transport {
+
+namespace {
+
+constexpr auto kSseKeepAlive = std::chrono::seconds(15);
+
+// The body of a text/event-stream answer: chunked for HTTP/1.1; for HTTP/1.0, which knows no
+// Transfer-Encoding (RFC 9112 section 6.1), plain bytes ended by closing the connection.
+class event_stream_body {
+ public:
+  event_stream_body(beast::tcp_stream& stream, unsigned version)
+      : stream_(stream), chunked_(version >= 11) {}
+  // Sets the head's framing: chunked, or close-delimited.
+  void frame(http::response<http::empty_body>& head, bool keep_alive) const {
+    head.keep_alive(chunked_ && keep_alive);
+    head.chunked(chunked_);
+  }
+  bool chunked() const { return chunked_; }
+  net::awaitable<void> write(std::string_view data, boost::system::error_code& error) {
+    if (chunked_) {
+      co_await net::async_write(stream_, http::make_chunk(net::buffer(data)),
+                                net::redirect_error(net::use_awaitable, error));
+    } else {
+      co_await net::async_write(stream_, net::buffer(data),
+                                net::redirect_error(net::use_awaitable, error));
+    }
+  }
+  net::awaitable<void> finish(boost::system::error_code& error) {
+    if (chunked_)
+      co_await net::async_write(stream_, http::make_chunk_last(),
+                                net::redirect_error(net::use_awaitable, error));
+  }
+
+ private:
+  beast::tcp_stream& stream_;
+  bool chunked_;
+};
+
+std::string_view trim_spaces(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
+// Whether a comma-separated list of media types (Accept) names `media_type` exactly (case
+// aside; parameters such as q=0.9 ignored).
+bool header_lists(std::string_view header, std::string_view media_type) {
+  while (!header.empty()) {
+    const auto comma = header.find(',');
+    std::string_view item = header.substr(0, comma);
+    header = comma == std::string_view::npos ? std::string_view() : header.substr(comma + 1);
+    if (beast::iequals(trim_spaces(item.substr(0, item.find(';'))), media_type)) return true;
+  }
+  return false;
+}
+
+// Whether a Content-Type is JSON: application/json (case aside), without a charset other
+// than UTF-8 (RFC 8259 section 8.1).
+bool is_json_content_type(std::string_view header) {
+  const auto semicolon = header.find(';');
+  if (!beast::iequals(trim_spaces(header.substr(0, semicolon)), "application/json")) return false;
+  for (auto rest = semicolon == std::string_view::npos ? std::string_view()
+                                                       : header.substr(semicolon + 1);
+       !rest.empty();) {
+    const auto next = rest.find(';');
+    const std::string_view parameter = trim_spaces(rest.substr(0, next));
+    rest = next == std::string_view::npos ? std::string_view() : rest.substr(next + 1);
+    const auto equals = parameter.find('=');
+    if (equals == std::string_view::npos ||
+        !beast::iequals(trim_spaces(parameter.substr(0, equals)), "charset"))
+      continue;
+    std::string_view charset = trim_spaces(parameter.substr(equals + 1));
+    if (charset.size() >= 2 && charset.front() == '"' && charset.back() == '"')
+      charset = charset.substr(1, charset.size() - 2);
+    if (!beast::iequals(charset, "utf-8") && !beast::iequals(charset, "utf8")) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// Streamable HTTP
+
+std::shared_ptr<http_session_entry> http_server::impl::find_session(const http::request<http::string_body>& request,
+                                                                    const std::string& identity,
+                                                                    std::optional<response>& failure) {
+  auto header = request.find("Mcp-Session-Id");
+  if (header == request.end()) {
+    reject("missing_session");
+    failure = json_error(request, http::status::bad_request, -32000, "Bad Request: Mcp-Session-Id header is required");
+    return nullptr;
+  }
+  std::shared_ptr<http_session_entry> entry;
+  {
+    std::lock_guard lock(sessions_mutex);
+    if (auto it = sessions.find(std::string(header->value())); it != sessions.end()) entry = it->second;
+  }
+  // Another identity's session is indistinguishable from one that does not exist.
+  if (!entry || entry->identity != identity) {
+    reject("unknown_session");
+    failure = json_error(request, http::status::not_found, -32001, "Session not found: initialize a new session");
+    return nullptr;
+  }
+  if (auto version = request.find("MCP-Protocol-Version"); version != request.end()) {
+    const std::string value(version->value());
+    if (!mcp::is_supported_protocol_version(value) && value != "2024-11-05") {
+      reject("bad_protocol_version");
+      failure = json_error(request, http::status::bad_request, -32000,
+                           "Bad Request: unsupported MCP-Protocol-Version " + value);
+      return nullptr;
+    }
+  }
+  entry->last_used = std::chrono::steady_clock::now();
+  return entry;
+}
+
+namespace {
+
+std::string sse_event(const std::string& data) { return "event: message\ndata: " + data + "\n\n"; }
+
+// Waits until the peer closes the connection (without consuming pipelined bytes).
+// Returns when the peer closed or reset the connection: true for an end of stream, which may
+// be a half-close (the client shut down its sending side after the request and still reads).
+net::awaitable<bool> wait_peer_closed(tcp::socket& socket) {
+  for (;;) {
+    boost::system::error_code error;
+    co_await socket.async_wait(tcp::socket::wait_read, net::redirect_error(net::use_awaitable, error));
+    if (error) co_return false;
+    char probe;
+    const ssize_t got = ::recv(socket.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (got == 0) co_return true;
+    if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK) co_return false;
+    // Bytes of a pipelined request: stop watching; the request will be read later.
+    co_await net::steady_timer(socket.get_executor(), std::chrono::hours(24 * 365)).async_wait(
+        net::redirect_error(net::use_awaitable, error));
+    co_return false;
+  }
+}
+
+}  // namespace
+
+net::awaitable<std::optional<http_server::impl::response>> http_server::impl::handle_post(
+    beast::tcp_stream& stream, http::request<http::string_body>& request, const std::string& identity) {
+  const std::string_view accept = request[http::field::accept];
+  if (!header_lists(accept, "application/json") || !header_lists(accept, "text/event-stream")) {
+    reject("not_acceptable");
+    co_return json_error(request, http::status::not_acceptable, -32000,
+                         "Not Acceptable: Accept must list application/json and text/event-stream");
+  }
+  if (!is_json_content_type(request[http::field::content_type])) {
+    reject("unsupported_media_type");
+    co_return json_error(request, http::status::unsupported_media_type, -32000,
+                         "Unsupported Media Type: send application/json");
+  }
+  bool too_deep = false;
+  std::optional<json> parsed = mcp::parse_json_text(request.body(), &too_deep);
+  if (!parsed) {
+    reject("parse_error");
+    if (too_deep) {
+      co_return json_error(request, http::status::bad_request, mcp::error_code::invalid_request,
+                           "Invalid Request: the body nests arrays and objects more than " +
+                               std::to_string(mcp::max_json_depth) + " levels deep");
+    }
+    co_return json_error(request, http::status::bad_request, mcp::error_code::parse_error,
+                         "Parse error: the body is not valid JSON");
+  }
+  json body = std::move(*parsed);
+  // What is not a JSON-RPC message gets its error here: on a POST without a request to answer,
+  // the session's answer would have no stream to go to.
+  if (body.is_array() && body.empty()) {
+    reject("invalid_request");
+    co_return json_error(request, http::status::bad_request, mcp::error_code::invalid_request,
+                         "Invalid Request: an empty batch");
+  }
+  if (!body.is_array()) {
+    if (auto problem = mcp::envelope_problem(body)) {
+      reject("invalid_request");
+      co_return make_response(request, http::status::bad_request,
+                              mcp::make_error(problem->id, *problem->error));
+    }
+  }
+
+  const bool is_initialize = body.is_object() && body.value("method", json()) == "initialize" && body.contains("id");
+  // The request ids in this POST: they expect an answer on this POST's stream.
+  const std::vector<mcp::request_id> ids = mcp::request_ids(body);
+  // Only requests are rate limited (dropping a cancellation or an answer to a server request
+  // would leave work hanging); a batch costs one token per request in it.
+  if (!ids.empty()) {
+    const auto single = body.is_array() ? std::nullopt : std::optional(ids.front());
+    if (auto refused = limit_rate(request, identity, static_cast<double>(ids.size()), single))
+      co_return refused;
+  }
+  std::shared_ptr<http_session_entry> entry;
+  std::string new_session_id;
+  if (is_initialize && request.find("Mcp-Session-Id") == request.end()) {
+    if (!make_room_for_a_session()) {
+      reject("too_many_sessions");
+      co_return json_error(request, http::status::service_unavailable, -32000,
+                           "Service Unavailable: " + std::to_string(options.max_http_sessions) +
+                               " sessions are open and busy; retry later");
+    }
+    entry = std::make_shared<http_session_entry>();
+    entry->identity = identity;
+    entry->router = std::make_shared<http_router>();
+    entry->session = server.open_session(entry->router, {.identity = identity, .transport = "http", .session_id = {}});
+    entry->last_used = std::chrono::steady_clock::now();
+    new_session_id = entry->session->id();
+    std::lock_guard lock(sessions_mutex);
+    sessions[new_session_id] = entry;
+  } else {
+    std::optional<response> failure;
+    entry = find_session(request, identity, failure);
+    if (!entry) co_return failure;
+    if (is_initialize) {
+      co_return make_response(
+          request, http::status::bad_request,
+          mcp::make_error(mcp::request_id::from_json(body["id"]),
+                          mcp::rpc_error(mcp::error_code::invalid_request,
+                                         "Invalid Request: the session is already initialized")));
+    }
+  }
+
+  if (body.is_array()) {
+    const std::string version = entry->session->protocol_version();
+    if (!mcp::protocol_allows_batches(version)) {
+      co_return json_error(request, http::status::bad_request, mcp::error_code::invalid_request,
+                           "Invalid Request: JSON-RPC batches are not supported in protocol version " + version);
+    }
+  }
+  if (ids.empty() && body.is_array()) {
+    // A batch without requests: its invalid members are answered here, in an array (JSON-RPC
+    // 2.0 section 6); the session's answer to them would have no POST to go to.
+    std::vector<std::string> errors;
+    json rest = json::array();
+    for (const auto& member : body) {
+      if (auto problem = mcp::envelope_problem(member)) {
+        errors.push_back(mcp::make_error(problem->id, *problem->error));
+      } else {
+        rest.push_back(member);
+      }
+    }
+    if (!errors.empty()) {
+      reject("invalid_request");
+      if (!rest.empty()) entry->session->handle_parsed(std::move(rest));
+      co_return make_response(request, http::status::ok, mcp::join_batch(errors));
+    }
+  }
+  if (ids.empty()) {
+    const auto params = body.is_object() ? body.find("params") : body.end();
+    if (body.is_object() && body.value("method", json()) == "notifications/cancelled" &&
+        params != body.end() && params->is_object()) {
+      if (auto id = mcp::request_id::from_json(params->value("requestId", json()))) {
+        entry->session->handle_parsed(std::move(body));
+        entry->router->end_stream(*id);  // the cancelled request gets no response: end its stream
+        body = nullptr;
+      }
+    }
+    if (!body.is_null()) entry->session->handle_parsed(std::move(body));
+    auto out = make_response(request, http::status::accepted, "");
+    out.erase(http::field::content_type);
+    co_return out;
+  }
+
+  auto executor = co_await net::this_coro::executor;
+  auto stream_box = std::make_shared<outbox>(executor, options.write_queue_bytes, options.slow_reader_grace);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (!entry->router->add_stream(ids[i], stream_box)) {
+      entry->router->remove_stream(stream_box);
+      co_return make_response(request, http::status::ok,
+                              mcp::make_error(ids[i], mcp::rpc_error(mcp::error_code::invalid_request,
+                                                                     "Invalid Request: request id " + ids[i].to_string() +
+                                                                         " is already in use")));
+    }
+  }
+  entry->session->handle_parsed(std::move(body));
+
+  // Wait for the first message; if the client disconnects first, cancel the request(s).
+  // Most answers come within a millisecond: only then is it worth watching the socket.
+  using namespace net::experimental::awaitable_operators;
+  bool slow = false;
+  std::variant<std::optional<queued_message>, bool> first =
+      co_await stream_box->pop(std::chrono::milliseconds(1), &slow);
+  if (slow) first = co_await (stream_box->pop() || wait_peer_closed(stream.socket()));
+  // An end of stream may be a half-close: the client still reads. The answer then comes as an
+  // event stream, started now, whose periodic comments find out whether anyone reads it (a
+  // write to a closed connection fails): only a client that is gone cancels its calls.
+  // (Not for an initialize: whether its session is kept is known only from its answer.)
+  const bool half_closed = first.index() == 1 && std::get<1>(first) && new_session_id.empty();
+  if (first.index() == 1 && !half_closed) {
+    entry->router->remove_stream(stream_box);
+    for (const auto& id : ids) {
+      entry->session->handle_parsed({{"jsonrpc", "2.0"},
+                                     {"method", "notifications/cancelled"},
+                                     {"params", {{"requestId", id.to_json()}, {"reason", "HTTP connection closed"}}}});
+    }
+    stream.socket().close();
+    co_return std::nullopt;
+  }
+  std::optional<queued_message> message;
+  if (!half_closed) message = std::get<0>(std::move(first));
+  if (!message && !half_closed) {
+    if (entry->router->closed()) {
+      // The session ended first (DELETE, eviction, shutdown): as for any request of an ended
+      // session, 404 (a 202 would tell the client that no answer is due).
+      co_return json_error(request, http::status::not_found, -32001,
+                           "Not Found: the session ended before this request was answered; "
+                           "initialize a new session");
+    }
+    // Cancelled by the client: no response is due.
+    auto out = make_response(request, http::status::accepted, "");
+    out.erase(http::field::content_type);
+    co_return out;
+  }
+  if (message && message->type == mcp::outbound_route::kind::response) {
+    entry->router->remove_stream(stream_box);
+    auto out = make_response(request, http::status::ok, std::move(message->text));
+    if (!new_session_id.empty()) {
+      if (entry->session->initialized()) {
+        out.set("Mcp-Session-Id", new_session_id);
+      } else {
+        // initialize failed: no session comes of it (it would hold a slot, uninitializable).
+        end_session(new_session_id, entry);
+      }
+    }
+    co_return out;
+  }
+
+  // Notifications or server-to-client requests come first: answer with an SSE stream.
+  http::response<http::empty_body> head{http::status::ok, request.version()};
+  head.set(http::field::server, "bookmcp");
+  head.set(http::field::content_type, "text/event-stream");
+  head.set(http::field::cache_control, "no-cache");
+  allow_cross_origin(request, head);
+  if (!new_session_id.empty()) head.set("Mcp-Session-Id", new_session_id);
+  event_stream_body body_out(stream, request.version());
+  body_out.frame(head, request.keep_alive());
+  http::response_serializer<http::empty_body> serializer{head};
+  boost::system::error_code error;
+  co_await http::async_write_header(stream, serializer, net::redirect_error(net::use_awaitable, error));
+  if (half_closed && !error) {
+    // The first comment goes out at once: a closed connection answers it with a reset, so the
+    // next write, 100 ms later (a round trip on most networks), fails; then one per second.
+    co_await body_out.write(": request received; the answer follows\n\n", error);
+    for (auto pause = std::chrono::milliseconds(100); !error; pause = std::chrono::seconds(1)) {
+      bool quiet = false;
+      message = co_await stream_box->pop(pause, &quiet);
+      if (!quiet) break;
+      co_await body_out.write(": waiting\n\n", error);
+    }
+  }
+  while (!error && message) {
+    const bool last = message->type == mcp::outbound_route::kind::response;
+    co_await body_out.write(sse_event(message->text), error);
+    if (last || error) break;
+    message = co_await stream_box->pop();
+  }
+  entry->router->remove_stream(stream_box);
+  if (error) {
+    for (const auto& id : ids) {
+      entry->session->handle_parsed({{"jsonrpc", "2.0"},
+                                     {"method", "notifications/cancelled"},
+                                     {"params", {{"requestId", id.to_json()}, {"reason", "HTTP stream closed"}}}});
+    }
+    stream.socket().close();
+    co_return std::nullopt;
+  }
+  co_await body_out.finish(error);
+  if (error || !request.keep_alive() || !body_out.chunked()) stream.socket().close();
+  co_return std::nullopt;
+}
+
+net::awaitable<std::optional<http_server::impl::response>> http_server::impl::handle_get(
+    beast::tcp_stream& stream, http::request<http::string_body>& request, const std::string& identity) {
+  if (!header_lists(request[http::field::accept], "text/event-stream")) {
+    reject("not_acceptable");
+    co_return json_error(request, http::status::not_acceptable, -32000, "Not Acceptable: Accept must list text/event-stream");
+  }
+  std::optional<response> failure;
+  auto entry = find_session(request, identity, failure);
+  if (!entry) co_return failure;
+  if (auto refused = limit_rate(request, identity)) co_return refused;
+  auto executor = co_await net::this_coro::executor;
+  auto stream_box = std::make_shared<outbox>(executor, options.write_queue_bytes, options.slow_reader_grace);
+  if (!entry->router->set_get_stream(stream_box)) {
+    co_return json_error(request, http::status::conflict, -32000, "Conflict: this session already has a GET stream");
+  }
+  http::response<http::empty_body> head{http::status::ok, request.version()};
+  head.set(http::field::server, "bookmcp");
+  head.set(http::field::content_type, "text/event-stream");
+  head.set(http::field::cache_control, "no-cache");
+  allow_cross_origin(request, head);
+  event_stream_body body_out(stream, request.version());
+  body_out.frame(head, request.keep_alive());
+  http::response_serializer<http::empty_body> serializer{head};
+  boost::system::error_code error;
+  stream.expires_never();
+  co_await http::async_write_header(stream, serializer, net::redirect_error(net::use_awaitable, error));
+  using namespace net::experimental::awaitable_operators;
+  bool peer_gone = false;
+  while (!error) {
+    bool idle = false;
+    // Watching the socket too: a client that dropped the stream is noticed at once (it used
+    // to be noticed by the next keep-alive write, up to 30 s later, its reconnects getting
+    // 409 meanwhile).
+    auto got =
+        co_await (stream_box->pop(kSseKeepAlive, &idle) || wait_peer_closed(stream.socket()));
+    if (got.index() == 1) {
+      peer_gone = true;
+      break;
+    }
+    auto message = std::get<0>(std::move(got));
+    std::string chunk;
+    if (message) {
+      chunk = sse_event(message->text);
+    } else if (idle) {
+      chunk = ": keep-alive\n\n";  // a comment; also detects a vanished peer
+    } else {
+      break;  // session ended
+    }
+    co_await body_out.write(chunk, error);
+    entry->last_used = std::chrono::steady_clock::now();
+  }
+  entry->router->clear_get_stream(stream_box);
+  if (!error && !peer_gone) co_await body_out.finish(error);
+  stream.socket().close();
+  co_return std::nullopt;
+}
+
+http_server::impl::response http_server::impl::handle_delete(http::request<http::string_body>& request,
+                                                             const std::string& identity) {
+  std::optional<response> failure;
+  auto entry = find_session(request, identity, failure);
+  if (!entry) return *failure;
+  end_session(entry->session->id(), entry);
+  auto out = make_response(request, http::status::ok, "");
+  out.erase(http::field::content_type);
+  return out;
+}
+
+net::awaitable<std::optional<http_server::impl::response>> http_server::impl::handle_mcp(
+    beast::tcp_stream& stream, http::request<http::string_body>& request, const std::string& identity) {
+  switch (request.method()) {
+    case http::verb::post:
+      co_return co_await handle_post(stream, request, identity);
+    case http::verb::get:
+      co_return co_await handle_get(stream, request, identity);
+    case http::verb::delete_:
+      co_return handle_delete(request, identity);
+    default: {
+      auto out = json_error(request, http::status::method_not_allowed, -32000, "Method Not Allowed: use POST, GET or DELETE");
+      out.set(http::field::allow, "GET, POST, DELETE");
+      co_return out;
+    }
+  }
+}
+
+}  // namespace bookmcp::transport
