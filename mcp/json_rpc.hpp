@@ -27,6 +27,11 @@ inline constexpr int internal_error = -32603;
 inline constexpr int resource_not_found = -32002;  // MCP: resources/read of an unknown URI
 inline constexpr int request_timeout = -32001;     // server-to-client request not answered
 inline constexpr int connection_closed = -32000;   // pending request failed by a closed session
+// 2026-07-28 (stateless requests): HTTP headers that disagree with the body, a capability the
+// client did not declare, a protocol version the server does not speak.
+inline constexpr int header_mismatch = -32020;
+inline constexpr int missing_client_capability = -32021;
+inline constexpr int unsupported_protocol_version = -32022;
 }  // namespace error_code
 
 // A request id: an integer (0 included) or a string. MCP forbids null ids on requests.
@@ -124,7 +129,8 @@ std::string dump_json(const json& value);
 // Appends `text` as a JSON string literal, quotes included (for writing JSON text directly).
 void append_json_string(std::string& out, std::string_view text);
 
-// Protocol revisions this server speaks, newest first.
+// Protocol revisions this server speaks with an initialize handshake, newest first (the
+// stateless revision, 2026-07-28, is in mcp/stateless.hpp).
 inline constexpr std::string_view latest_protocol_version = "2025-11-25";
 inline constexpr std::string_view supported_protocol_versions[] = {"2025-11-25", "2025-06-18",
                                                                    "2025-03-26"};

@@ -11,6 +11,8 @@
 
 namespace bookmcp::mcp {
 
+class tool_context;
+
 // One item of resources/read "contents": text or base64 blob.
 struct resource_contents {
   std::string uri;
@@ -24,7 +26,11 @@ struct resource_contents {
 class resource_not_found : public std::runtime_error {
  public:
   explicit resource_not_found(const std::string& uri)
-      : std::runtime_error("Resource not found: " + uri) {}
+      : std::runtime_error("Resource not found: " + uri), uri_(uri) {}
+  const std::string& uri() const { return uri_; }
+
+ private:
+  std::string uri_;
 };
 
 struct resource_definition {
@@ -77,6 +83,10 @@ struct prompt_definition {
   // Returns the prompts/get result: {"description"?, "messages": [...]}. Required arguments
   // are checked before it runs. Throws rpc_error(invalid_params) for bad values.
   std::function<json(const std::map<std::string, std::string>& arguments)> get;
+  // Instead of `get`, for a prompt that may ask the client for input (tool_context's
+  // request_client and client_supports; the other members are for tools).
+  std::function<json(const tool_context& context, const std::map<std::string, std::string>& arguments)>
+      get_with_context;
   std::function<std::vector<std::string>(const std::string& argument, const std::string& prefix,
                                          const std::map<std::string, std::string>& context)>
       complete;

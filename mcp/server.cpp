@@ -40,7 +40,11 @@ std::unique_ptr<compiled_schema> compile_object_schema(const json& schema, const
 }  // namespace
 
 server::state::state(server_options opts)
-    : options(std::move(opts)), workers(pick_worker_threads(options.worker_threads)) {}
+    : options(std::move(opts)),
+      workers(pick_worker_threads(options.worker_threads)),
+      state_codec(options.request_state_key.empty()
+                      ? request_state_codec::with_random_key()
+                      : request_state_codec(request_state_codec::parse_key(options.request_state_key))) {}
 
 std::vector<std::shared_ptr<detail::session_impl>> server::state::live_sessions() const {
   std::vector<std::shared_ptr<detail::session_impl>> out;
@@ -53,7 +57,7 @@ std::vector<std::shared_ptr<detail::session_impl>> server::state::live_sessions(
 
 void server::state::broadcast(std::string_view method) {
   for (const auto& session : live_sessions()) {
-    if (session->initialized()) session->notify(method, json::object());
+    session->list_changed(method);
   }
 }
 
@@ -140,7 +144,8 @@ void server::add_resource_template(resource_template_definition resource_templat
 }
 
 void server::add_prompt(prompt_definition prompt) {
-  if (prompt.name.empty() || !prompt.get) throw std::invalid_argument("a prompt needs a name and a get handler");
+  if (prompt.name.empty() || (!prompt.get && !prompt.get_with_context))
+    throw std::invalid_argument("a prompt needs a name and a get handler");
   {
     std::unique_lock lock(state_->registry_mutex);
     const std::string name = prompt.name;
@@ -161,17 +166,16 @@ bool server::remove_prompt(std::string_view name) {
 }
 
 void server::notify_resource_updated(const std::string& uri) {
-  for (const auto& session : state_->live_sessions()) {
-    for (const auto& subscribed : session->subscriptions_within(uri))
-      session->notify("notifications/resources/updated", {{"uri", subscribed}});
-  }
+  for (const auto& session : state_->live_sessions()) session->resource_updated(uri);
 }
 
 void server::notify_resource_list_changed() { state_->broadcast("notifications/resources/list_changed"); }
 
 std::shared_ptr<server_session> server::open_session(std::shared_ptr<message_sink> sink,
                                                      session_options options) {
+  const bool transient = options.transient;
   auto session = std::make_shared<detail::session_impl>(state_, std::move(sink), std::move(options));
+  if (transient) return session;
   std::lock_guard lock(state_->sessions_mutex);
   state_->sessions[session->id()] = session;
   return session;

@@ -65,12 +65,23 @@ struct server_options {
   // prompts/get, completion/complete): past it the client gets an error and the answer that
   // comes later is dropped (the work is not interrupted: these are reads).
   std::chrono::milliseconds request_timeout{30000};
+  // The key sealing the requestState of multi-round requests (2026-07-28): 64 hex digits or
+  // base64 of 32 bytes. Replicas behind one load balancer share it, so that any of them can
+  // take the next round; empty: a random key (states open only in this process).
+  std::string request_state_key;
+  // How long a requestState may be sent back.
+  std::chrono::seconds request_state_ttl{600};
+  // server/discover and list results: how long a client may cache them (ttlMs).
+  std::chrono::milliseconds list_ttl{60000};
 };
 
 struct session_options {
   std::string identity = "anonymous";  // the caller: local user or authenticated subject
   std::string transport = "memory";    // for logs and metrics
   std::string session_id;              // empty: a random one is generated
+  // One stateless request's (Streamable HTTP without a session): not listed among the
+  // server's sessions unless it opens a subscriptions/listen stream, not counted as a session.
+  bool transient = false;
 };
 
 // Counters for metrics and tests.

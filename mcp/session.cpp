@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "mcp/detail/session_helpers.hpp"
+#include "mcp/stateless.hpp"
 
 namespace bookmcp::mcp::detail {
 
@@ -79,7 +80,8 @@ session_impl::session_impl(std::shared_ptr<server::state> server,
     : server_(std::move(server)), sink_(std::move(sink)), options_(std::move(options)) {
   if (options_.session_id.empty()) options_.session_id = random_hex(16);
   log_level_ = server_->options.default_log_level;
-  if (server_->options.observer) server_->options.observer->session_opened(options_.transport);
+  if (server_->options.observer && !options_.transient)
+    server_->options.observer->session_opened(options_.transport);
 }
 
 session_impl::~session_impl() = default;
@@ -107,7 +109,8 @@ void session_impl::close() {
     std::lock_guard lock(sink_mutex_);
     sink_.reset();
   }
-  if (server_->options.observer) server_->options.observer->session_closed(options_.transport);
+  if (server_->options.observer && !options_.transient)
+    server_->options.observer->session_closed(options_.transport);
   std::lock_guard lock(server_->sessions_mutex);
   server_->sessions.erase(options_.session_id);
 }
@@ -252,6 +255,53 @@ void session_impl::send_log(log_level level, const json& data, std::string_view 
        {outbound_route::kind::notification, related});
 }
 
+void session_impl::send_request_log(const stateless_call& request, log_level level,
+                                    const json& data, std::string_view logger,
+                                    const request_id& related) {
+  if (!request.log_level || level < *request.log_level) return;
+  json params = {{"level", to_string(level)}, {"data", data}};
+  if (!logger.empty()) params["logger"] = logger;
+  send(make_notification("notifications/message", params),
+       {outbound_route::kind::notification, related});
+}
+
+void session_impl::list_changed(std::string_view method) {
+  std::vector<std::pair<request_id, std::string>> streams;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& item : listeners_) {
+      const bool wanted = (method == "notifications/tools/list_changed" && item.tools) ||
+                          (method == "notifications/prompts/list_changed" && item.prompts) ||
+                          (method == "notifications/resources/list_changed" && item.resources);
+      if (wanted) streams.emplace_back(item.id, item.subscription_id);
+    }
+  }
+  if (initialized()) notify(method, json::object());
+  for (const auto& [id, subscription] : streams) {
+    notify_related(method, {{"_meta", {{meta_key::subscription_id, subscription}}}}, id);
+  }
+}
+
+void session_impl::resource_updated(const std::string& uri) {
+  for (const auto& subscribed : subscriptions_within(uri))
+    notify("notifications/resources/updated", {{"uri", subscribed}});
+  std::vector<std::tuple<request_id, std::string, std::string>> streams;
+  {
+    std::lock_guard lock(mutex_);
+    const std::string parts = uri + '#';
+    for (const auto& item : listeners_) {
+      if (item.uris.contains(uri)) streams.emplace_back(item.id, item.subscription_id, uri);
+      for (auto it = item.uris.lower_bound(parts);
+           it != item.uris.end() && it->compare(0, parts.size(), parts) == 0; ++it)
+        streams.emplace_back(item.id, item.subscription_id, *it);
+    }
+  }
+  for (const auto& [id, subscription, subscribed] : streams) {
+    notify_related("notifications/resources/updated",
+                   {{"uri", subscribed}, {"_meta", {{meta_key::subscription_id, subscription}}}}, id);
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // inbound
 
@@ -295,7 +345,11 @@ void session_impl::dispatch(incoming_message message) {
   std::string_view outcome = "ok";
   bool unknown_method = false;
   try {
-    handle_request(message);
+    if (is_stateless_message(message.body)) {
+      handle_stateless_request(message);
+    } else {
+      handle_request(message);
+    }
   } catch (const id_in_use& error) {
     // Sent as it is: the id's answer routing (an open batch) belongs to the call using it.
     outcome = "error";
@@ -427,8 +481,13 @@ void session_impl::handle_notification(const incoming_message& message) {
       std::lock_guard lock(mutex_);
       if (auto it = in_flight_.find(*id); it != in_flight_.end()) call = it->second;
     }
-    // Unknown or finished requests are ignored, as the spec asks.
-    if (!call) return;
+    if (!call) {
+      // A subscriptions/listen stream ends when the client cancels it; unknown or finished
+      // requests are ignored, as the spec asks.
+      std::lock_guard lock(mutex_);
+      std::erase_if(listeners_, [&](const listener& item) { return item.id == *id; });
+      return;
+    }
     if (call->claim()) {
       call->outcome = "cancelled";  // a cancelled request gets no response
       drop_response(call->id);      // (inside a batch, the others are still delivered)

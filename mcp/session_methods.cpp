@@ -66,6 +66,80 @@ std::map<std::string, std::string> string_map(const json& object, std::string_vi
 
 }  // namespace
 
+std::optional<json> session_impl::list_page(std::string_view method, const json& params) {
+  if (method == "tools/list") {
+    std::shared_lock lock(server_->registry_mutex);
+    return paginate(server_->tools, params, server_->options.page_size, "tools",
+                                 [](const registered_tool& tool) { return tool.listing; });
+  }
+  if (method == "resources/list") {
+    std::shared_lock lock(server_->registry_mutex);
+    return paginate(server_->resources, params, server_->options.page_size, "resources",
+                                 [](const resource_definition& resource) {
+                                   json entry = {{"uri", resource.uri}, {"name", resource.name}};
+                                   if (!resource.title.empty()) entry["title"] = resource.title;
+                                   if (!resource.description.empty()) entry["description"] = resource.description;
+                                   if (!resource.mime_type.empty()) entry["mimeType"] = resource.mime_type;
+                                   if (resource.size) entry["size"] = *resource.size;
+                                   return entry;
+                                 });
+  }
+  if (method == "resources/templates/list") {
+    std::map<std::string, std::shared_ptr<const resource_template_definition>> by_template;
+    {
+      std::shared_lock lock(server_->registry_mutex);
+      for (const auto& item : server_->templates) by_template[item->uri_template] = item;
+    }
+    return paginate(by_template, params, server_->options.page_size, "resourceTemplates",
+                                 [](const resource_template_definition& item) {
+                                   json entry = {{"uriTemplate", item.uri_template}, {"name", item.name}};
+                                   if (!item.title.empty()) entry["title"] = item.title;
+                                   if (!item.description.empty()) entry["description"] = item.description;
+                                   if (!item.mime_type.empty()) entry["mimeType"] = item.mime_type;
+                                   return entry;
+                                 });
+  }
+  if (method == "prompts/list") {
+    std::shared_lock lock(server_->registry_mutex);
+    return paginate(server_->prompts, params, server_->options.page_size, "prompts",
+                                 [](const prompt_definition& prompt) {
+                                   json entry = {{"name", prompt.name}};
+                                   if (!prompt.title.empty()) entry["title"] = prompt.title;
+                                   if (!prompt.description.empty()) entry["description"] = prompt.description;
+                                   json arguments = json::array();
+                                   for (const auto& argument : prompt.arguments) {
+                                     json arg = {{"name", argument.name}, {"required", argument.required}};
+                                     if (!argument.title.empty()) arg["title"] = argument.title;
+                                     if (!argument.description.empty()) arg["description"] = argument.description;
+                                     arguments.push_back(std::move(arg));
+                                   }
+                                   if (!arguments.empty()) entry["arguments"] = std::move(arguments);
+                                   return entry;
+                                 });
+  }
+  return std::nullopt;
+}
+
+std::function<json(const tool_context&)> session_impl::prepare_prompt(const json& params) {
+  const std::string name = require_string(params, "name", "prompts/get");
+  std::shared_ptr<const prompt_definition> prompt;
+  {
+    std::shared_lock lock(server_->registry_mutex);
+    if (auto it = server_->prompts.find(name); it != server_->prompts.end()) prompt = it->second;
+  }
+  if (!prompt) throw rpc_error(error_code::invalid_params, "Unknown prompt: " + name);
+  auto arguments = string_map(params.value("arguments", json::object()), "arguments");
+  for (const auto& argument : prompt->arguments) {
+    if (argument.required && !arguments.contains(argument.name)) {
+      throw rpc_error(error_code::invalid_params, "Prompt " + name + " needs the argument \"" +
+                                                      argument.name + "\"");
+    }
+  }
+  return [prompt, arguments = std::move(arguments)](const tool_context& context) {
+    return prompt->get_with_context ? prompt->get_with_context(context, arguments) : prompt->get(arguments);
+  };
+}
+
 void session_impl::handle_request(incoming_message& message) {
   const std::string& method = message.method;
   const request_id& id = *message.id;
@@ -87,45 +161,13 @@ void session_impl::handle_request(incoming_message& message) {
     return;
   }
   const json& params = require_object_params(message.body);
-  auto& state = *server_;
-  if (method == "tools/list") {
-    std::shared_lock lock(state.registry_mutex);
-    send_result_now(id, paginate(state.tools, params, state.options.page_size, "tools",
-                                 [](const registered_tool& tool) { return tool.listing; }));
-    return;
-  }
-  if (method == "resources/list") {
-    std::shared_lock lock(state.registry_mutex);
-    send_result_now(id, paginate(state.resources, params, state.options.page_size, "resources",
-                                 [](const resource_definition& resource) {
-                                   json entry = {{"uri", resource.uri}, {"name", resource.name}};
-                                   if (!resource.title.empty()) entry["title"] = resource.title;
-                                   if (!resource.description.empty()) entry["description"] = resource.description;
-                                   if (!resource.mime_type.empty()) entry["mimeType"] = resource.mime_type;
-                                   if (resource.size) entry["size"] = *resource.size;
-                                   return entry;
-                                 }));
-    return;
-  }
-  if (method == "resources/templates/list") {
-    std::map<std::string, std::shared_ptr<const resource_template_definition>> by_template;
-    {
-      std::shared_lock lock(state.registry_mutex);
-      for (const auto& item : state.templates) by_template[item->uri_template] = item;
-    }
-    send_result_now(id, paginate(by_template, params, state.options.page_size, "resourceTemplates",
-                                 [](const resource_template_definition& item) {
-                                   json entry = {{"uriTemplate", item.uri_template}, {"name", item.name}};
-                                   if (!item.title.empty()) entry["title"] = item.title;
-                                   if (!item.description.empty()) entry["description"] = item.description;
-                                   if (!item.mime_type.empty()) entry["mimeType"] = item.mime_type;
-                                   return entry;
-                                 }));
+  if (auto page = list_page(method, params)) {
+    send_result_now(id, *page);
     return;
   }
   if (method == "resources/read") {
     const std::string uri = require_uri(params, method);
-    run_on_pool(id, method, [this, uri] { return read_resource(uri); });
+    run_on_pool(id, method, [this, uri](const tool_context&) { return read_resource(uri); });
     return;
   }
   if (method == "resources/subscribe" || method == "resources/unsubscribe") {
@@ -147,45 +189,12 @@ void session_impl::handle_request(incoming_message& message) {
     send_result_now(id, json::object());
     return;
   }
-  if (method == "prompts/list") {
-    std::shared_lock lock(state.registry_mutex);
-    send_result_now(id, paginate(state.prompts, params, state.options.page_size, "prompts",
-                                 [](const prompt_definition& prompt) {
-                                   json entry = {{"name", prompt.name}};
-                                   if (!prompt.title.empty()) entry["title"] = prompt.title;
-                                   if (!prompt.description.empty()) entry["description"] = prompt.description;
-                                   json arguments = json::array();
-                                   for (const auto& argument : prompt.arguments) {
-                                     json arg = {{"name", argument.name}, {"required", argument.required}};
-                                     if (!argument.title.empty()) arg["title"] = argument.title;
-                                     if (!argument.description.empty()) arg["description"] = argument.description;
-                                     arguments.push_back(std::move(arg));
-                                   }
-                                   if (!arguments.empty()) entry["arguments"] = std::move(arguments);
-                                   return entry;
-                                 }));
-    return;
-  }
   if (method == "prompts/get") {
-    const std::string name = require_string(params, "name", method);
-    std::shared_ptr<const prompt_definition> prompt;
-    {
-      std::shared_lock lock(state.registry_mutex);
-      if (auto it = state.prompts.find(name); it != state.prompts.end()) prompt = it->second;
-    }
-    if (!prompt) throw rpc_error(error_code::invalid_params, "Unknown prompt: " + name);
-    auto arguments = string_map(params.value("arguments", json::object()), "arguments");
-    for (const auto& argument : prompt->arguments) {
-      if (argument.required && !arguments.contains(argument.name)) {
-        throw rpc_error(error_code::invalid_params, "Prompt " + name + " needs the argument \"" +
-                                                        argument.name + "\"");
-      }
-    }
-    run_on_pool(id, method, [prompt, arguments = std::move(arguments)] { return prompt->get(arguments); });
+    run_on_pool(id, method, prepare_prompt(params));
     return;
   }
   if (method == "completion/complete") {
-    run_on_pool(id, method, [this, params] { return complete(params); });
+    run_on_pool(id, method, [this, params](const tool_context&) { return complete(params); });
     return;
   }
   if (method == "logging/setLevel") {

@@ -48,7 +48,8 @@ namespace {
 
 // Appends `result`'s JSON to `out` (members in the order nlohmann's sorted objects give, as
 // to_json().dump() would).
-void append_result(std::string& out, const tool_result& result) {
+// `with_result_type`: a 2026-07-28 answer, which names its result's type.
+void append_result(std::string& out, const tool_result& result, bool with_result_type) {
   std::size_t size = 48;
   for (const auto& block : result.content) {
     const auto text = block.find("text");
@@ -57,7 +58,7 @@ void append_result(std::string& out, const tool_result& result) {
   }
   if (result.structured_json) size += result.structured_json->size() + 24;
   out.reserve(out.size() + size + size / 16);
-  out += R"({"content":[)";
+  out += with_result_type ? R"({"resultType":"complete","content":[)" : R"({"content":[)";
   for (const auto& block : result.content) {
     if (out.back() != '[') out += ',';
     // Text blocks (nearly all) are written here: append_json_string escapes a long text
@@ -89,13 +90,13 @@ void append_result(std::string& out, const tool_result& result) {
 
 std::string tool_result::serialize() && {
   std::string out;
-  append_result(out, *this);
+  append_result(out, *this, false);
   return out;
 }
 
-std::string tool_result::serialize_response(const request_id& id) && {
+std::string tool_result::serialize_response(const request_id& id, bool with_result_type) && {
   std::string out = serialized_result_head(id, 0);
-  append_result(out, *this);
+  append_result(out, *this, with_result_type);
   out += '}';
   return out;
 }

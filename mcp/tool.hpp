@@ -11,6 +11,8 @@
 #include <stdexcept>
 #include <stop_token>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "mcp/json_rpc.hpp"
 
@@ -54,7 +56,7 @@ struct tool_result {
   // The result's JSON text (what to_json() would give, without building it).
   std::string serialize() &&;
   // The whole JSON-RPC response carrying this result for request `id`, built in one buffer.
-  std::string serialize_response(const request_id& id) &&;
+  std::string serialize_response(const request_id& id, bool with_result_type = false) &&;
 };
 
 enum class log_level { debug, info, notice, warning, error, critical, alert, emergency };
@@ -92,6 +94,26 @@ class tool_context {
   // cancellation.
   json request_client(std::string_view method, const json& params,
                       std::chrono::milliseconds timeout = std::chrono::seconds(60)) const;
+  // Several requests to the client, answers in the same order; `key` names each (in a
+  // 2026-07-28 request it is the inputRequests key the client answers under). In a 2026-07-28
+  // request the ones not answered yet are asked for together, in one round.
+  //
+  // Both eras: in a handshake-era session the request is sent to the client and awaited; in a
+  // 2026-07-28 request the call ends with an InputRequiredResult and the handler runs again
+  // from the start when the client sends the request back with the answers (so work before
+  // request_client must be safe to repeat). A capability the client did not declare fails the
+  // request (-32021 in 2026-07-28; a tool_error before it): check client_supports first to
+  // ask only for what the client can give.
+  struct client_request {
+    std::string key;
+    std::string method;
+    json params;
+  };
+  std::vector<json> request_client_all(const std::vector<client_request>& requests,
+                                       std::chrono::milliseconds timeout = std::chrono::seconds(60)) const;
+  // Whether the client declared `capability` ("sampling", "elicitation", "roots"): in its
+  // initialize (handshake era) or in this request's _meta (2026-07-28).
+  bool client_supports(std::string_view capability) const;
 
   // Sleeps until `duration` passes or the call is cancelled; returns false when cancelled.
   bool sleep_for(std::chrono::steady_clock::duration duration) const;

@@ -153,8 +153,10 @@ void session_impl::arm_call_deadline(const std::shared_ptr<call_state>& call,
 }
 
 void session_impl::run_on_pool(const request_id& id, const std::string& method,
-                               std::function<json()> work) {
+                               std::function<json(const tool_context&)> work,
+                               std::shared_ptr<stateless_call> stateless) {
   auto call = register_call(id, method, json::object());
+  call->stateless = std::move(stateless);
   const auto timeout = server_->options.request_timeout;
   arm_call_deadline(call, timeout, method, [method, timeout](session_impl& self, call_state& late) {
     self.send_error_now(late.id,
@@ -166,17 +168,29 @@ void session_impl::run_on_pool(const request_id& id, const std::string& method,
     std::optional<json> result;
     std::optional<rpc_error> error;
     try {
-      result = work();
+      result = work(tool_context(std::make_shared<context_backend>(self, call)));
+    } catch (const input_required& ask) {
+      // A prompt (or resource) that needs the client's input first (2026-07-28 only: the
+      // context asks the client directly in the handshake era).
+      result = json{{"resultType", "input_required"},
+                    {"inputRequests", ask.requests},
+                    {"requestState", self->seal_request_state(*call->stateless)}};
     } catch (const rpc_error& failure) {
       error = failure;
     } catch (const resource_not_found& failure) {
-      error.emplace(error_code::resource_not_found, failure.what());
+      // 2026-07-28 answers an unknown resource as invalid params, naming the URI.
+      if (call->stateless) {
+        error.emplace(error_code::invalid_params, failure.what(), json{{"uri", failure.uri()}});
+      } else {
+        error.emplace(error_code::resource_not_found, failure.what());
+      }
     } catch (const std::exception& failure) {
       spdlog::error("session {}: {} failed: {}", self->options_.session_id, method, failure.what());
       error.emplace(error_code::internal_error, "Internal error");
     }
     if (call->claim()) {
       if (result) {
+        if (call->stateless && !result->contains("resultType")) (*result)["resultType"] = "complete";
         self->send_result_now(call->id, *result);
       } else {
         call->outcome = error->code() == error_code::internal_error ? "internal_error" : "error";
@@ -187,7 +201,8 @@ void session_impl::run_on_pool(const request_id& id, const std::string& method,
   });
 }
 
-void session_impl::start_tool_call(const request_id& id, const json& params) {
+void session_impl::start_tool_call(const request_id& id, const json& params,
+                                   std::shared_ptr<stateless_call> stateless) {
   const std::string name = require_string(params, "name", "tools/call");
   std::shared_ptr<registered_tool> tool;
   {
@@ -215,13 +230,16 @@ void session_impl::start_tool_call(const request_id& id, const json& params) {
     std::string text = "Invalid arguments for tool " + name + ":";
     for (const auto& problem : problems) text += "\n- " + problem;
     text += "\nExpected input schema: " + tool->definition.input_schema.dump();
-    send_result_now(id, tool_result::error(std::move(text)).to_json());
+    json answer = tool_result::error(std::move(text)).to_json();
+    if (stateless) answer["resultType"] = "complete";
+    send_result_now(id, answer);
     observe("tools/call", name, "invalid_arguments", id, std::chrono::steady_clock::now());
     return;
   }
 
   auto call = register_call(id, "tools/call", params);
   call->tool_name = name;
+  call->stateless = std::move(stateless);
   if (tool->definition.runs_inline) {
     call->runs_inline = true;
     run_tool(call, tool, arguments);
@@ -229,11 +247,11 @@ void session_impl::start_tool_call(const request_id& id, const json& params) {
   }
   const auto timeout = tool->definition.timeout;
   arm_call_deadline(call, timeout, "tool " + name, [timeout](session_impl& self, call_state& late) {
-    self.send_result_now(
-        late.id,
-        tool_result::error("Tool " + late.tool_name + " did not finish within its time limit of " +
-                           std::to_string(timeout.count()) + " ms and was cancelled.")
-            .to_json());
+    json answer = tool_result::error("Tool " + late.tool_name + " did not finish within its time limit of " +
+                                     std::to_string(timeout.count()) + " ms and was cancelled.")
+                      .to_json();
+    if (late.stateless) answer["resultType"] = "complete";
+    self.send_result_now(late.id, answer);
   });
 
   const bool non_blocking = static_cast<bool>(tool->definition.async_handler);
@@ -272,12 +290,14 @@ void session_impl::start_tool_call(const request_id& id, const json& params) {
   if (busy) {
     if (call->claim()) {
       call->outcome = "busy";
-      send_result_now(id, tool_result::error("Tool " + name + " is busy: " +
-                                             std::to_string(tool->definition.max_concurrency) +
-                                             " calls are running and " +
-                                             std::to_string(tool->definition.max_queue) +
-                                             " are waiting. Retry in a moment.")
-                              .to_json());
+      json answer = tool_result::error("Tool " + name + " is busy: " +
+                                       std::to_string(tool->definition.max_concurrency) +
+                                       " calls are running and " +
+                                       std::to_string(tool->definition.max_queue) +
+                                       " are waiting. Retry in a moment.")
+                        .to_json();
+      if (call->stateless) answer["resultType"] = "complete";
+      send_result_now(id, answer);
     }
     finish_call(call);
   }
@@ -349,6 +369,7 @@ void session_impl::conclude_tool(const std::shared_ptr<call_state>& call, regist
   const auto started = call->started;
   std::optional<tool_result> result;
   std::optional<rpc_error> error;
+  std::optional<json> input_request;
   try {
     if (failure) std::rethrow_exception(failure);
     if (!outcome) throw std::logic_error("a tool completed with neither a result nor an error");
@@ -368,6 +389,17 @@ void session_impl::conclude_tool(const std::shared_ptr<call_state>& call, regist
       }
     }
     if (!error) result = std::move(*outcome);
+  } catch (const input_required& ask) {
+    if (call->stateless) {
+      // The handler needs the client's input first: the client answers and sends the request
+      // again, with the answers so far sealed in requestState.
+      input_request = json{{"resultType", "input_required"},
+                           {"inputRequests", ask.requests},
+                           {"requestState", seal_request_state(*call->stateless)}};
+    } else {
+      spdlog::error("tool {} asked for input outside a 2026-07-28 request", tool.definition.name);
+      error.emplace(error_code::internal_error, "Internal error");
+    }
   } catch (const tool_error& failure) {
     result = tool_result::error(failure.what());
   } catch (const cancelled_error&) {
@@ -393,11 +425,15 @@ void session_impl::conclude_tool(const std::shared_ptr<call_state>& call, regist
                   std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started)
                       .count());
   }
-  if (!result && !error) return;
+  if (!result && !error && !input_request) return;
   if (!call->claim()) return;
-  if (result) {
+  if (input_request) {
+    call->outcome = "input_required";
+    send_result_now(call->id, *input_request);
+  } else if (result) {
     if (result->is_error) call->outcome = "tool_error";
-    send_response_text(call->id, std::move(*result).serialize_response(call->id));
+    send_response_text(call->id,
+                       std::move(*result).serialize_response(call->id, call->stateless != nullptr));
   } else {
     call->outcome = error->code() == error_code::internal_error ? "internal_error" : "error";
     send_error_now(call->id, *error);
@@ -437,11 +473,57 @@ void tool_context::report_progress(double progress, std::optional<double> total,
 }
 
 void tool_context::log(log_level level, const json& data, std::string_view logger) const {
-  backend_->session_->send_log(level, data, logger, backend_->call_->id);
+  const auto& call = *backend_->call_;
+  if (call.stateless) {
+    backend_->session_->send_request_log(*call.stateless, level, data, logger, call.id);
+  } else {
+    backend_->session_->send_log(level, data, logger, call.id);
+  }
+}
+
+std::vector<json> tool_context::request_client_all(const std::vector<client_request>& requests,
+                                                   std::chrono::milliseconds timeout) const {
+  std::vector<json> answers;
+  auto& call = *backend_->call_;
+  if (!call.stateless) {
+    for (const auto& item : requests) answers.push_back(request_client(item.method, item.params, timeout));
+    return answers;
+  }
+  // 2026-07-28: every input this round lacks is asked for in one InputRequiredResult.
+  auto& request = *call.stateless;
+  json missing = json::object();
+  for (const auto& item : requests) {
+    const std::string capability = detail::capability_for(item.method);
+    if (!capability.empty() && !request.client_capabilities.contains(capability)) {
+      throw rpc_error(error_code::missing_client_capability,
+                      "The client did not declare the \"" + capability + "\" capability, which " +
+                          item.method + " needs",
+                      {{"requiredCapabilities", {{capability, json::object()}}}});
+    }
+    if (auto it = request.answers.find(item.key); it != request.answers.end()) {
+      answers.push_back(*it);
+    } else {
+      missing[item.key] = {{"method", item.method}, {"params", item.params}};
+    }
+  }
+  if (!missing.empty()) throw detail::input_required{std::move(missing)};
+  return answers;
+}
+
+bool tool_context::client_supports(std::string_view capability) const {
+  const auto& call = *backend_->call_;
+  if (call.stateless) return call.stateless->client_capabilities.contains(capability);
+  return backend_->session_->client_supports(capability);
 }
 
 json tool_context::request_client(std::string_view method, const json& params,
                                   std::chrono::milliseconds timeout) const {
+  if (auto* request = backend_->call_->stateless.get()) {
+    // Keys by order of asking: the handler asks in the same order on every round.
+    const std::string key = std::string(method.substr(0, method.find('/'))) + "-" +
+                            std::to_string(++request->asked);
+    return request_client_all({{key, std::string(method), params}}, timeout).front();
+  }
   if (backend_->call_->runs_inline) {
     throw tool_error(std::string(method) + " cannot be sent from a tool that runs inline");
   }

@@ -319,6 +319,7 @@ void register_prompts(mcp::server& server) {
                      .description = "A simple prompt without arguments",
                      .arguments = {},
                      .get = [](const auto&) { return json{{"messages", {user_text("This is a simple prompt for testing.")}}}; },
+                     .get_with_context = {},
                      .complete = {}});
   server.add_prompt(
       {.name = "test_prompt_with_arguments",
@@ -330,6 +331,7 @@ void register_prompts(mcp::server& server) {
              return json{{"messages",
                           {user_text("Prompt with arguments: arg1='" + args.at("arg1") + "', arg2='" + args.at("arg2") + "'")}}};
            },
+       .get_with_context = {},
        .complete =
            [](const std::string& argument, const std::string& prefix, const auto&) {
              std::vector<std::string> out;
@@ -353,6 +355,7 @@ void register_prompts(mcp::server& server) {
                                                 {"text", "Embedded resource content for testing."}}}}}};
                            return json{{"messages", {resource, user_text("Please process the embedded resource above.")}}};
                          },
+                     .get_with_context = {},
                      .complete = {}});
   server.add_prompt({.name = "test_prompt_with_image",
                      .title = "Prompt with an image",
@@ -364,6 +367,7 @@ void register_prompts(mcp::server& server) {
                                          {"content", {{"type", "image"}, {"data", kImagePng}, {"mimeType", "image/png"}}}};
                            return json{{"messages", {image, user_text("Please analyze the image above.")}}};
                          },
+                     .get_with_context = {},
                      .complete = {}});
 }
 
@@ -373,6 +377,7 @@ void register_conformance_fixtures(mcp::server& server) {
   register_tools(server);
   register_resources(server);
   register_prompts(server);
+  register_input_fixtures(server);
 }
 
 }  // namespace bookmcp::examples

@@ -7,5 +7,7 @@
 namespace bookmcp::examples {
 
 void register_conformance_fixtures(mcp::server& server);
+// Those of the 2026-07-28 requirement set (input_fixtures.cpp); called by the one above.
+void register_input_fixtures(mcp::server& server);
 
 }  // namespace bookmcp::examples

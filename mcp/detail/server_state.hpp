@@ -14,6 +14,7 @@
 
 #include "mcp/executor.hpp"
 #include "mcp/json_schema.hpp"
+#include "mcp/request_state.hpp"
 #include "mcp/resource.hpp"
 #include "mcp/server.hpp"
 #include "mcp/tool.hpp"
@@ -46,6 +47,7 @@ struct server::state {
 
   server_options options;
   executor workers;
+  request_state_codec state_codec;  // requestState of multi-round requests
 
   mutable std::shared_mutex registry_mutex;
   std::map<std::string, std::shared_ptr<detail::registered_tool>, std::less<>> tools;

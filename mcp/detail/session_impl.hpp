@@ -15,6 +15,30 @@
 
 namespace bookmcp::mcp::detail {
 
+// A 2026-07-28 request: its own metadata (there is no session to hold it), and for a
+// multi-round request the answers the client gave so far (see stateless.cpp).
+struct stateless_call {
+  std::string protocol_version;
+  json client_capabilities = json::object();
+  std::optional<mcp::log_level> log_level;  // none: the request gets no log messages
+  // What a requestState must name to be used with this request: the method, the tool's or
+  // prompt's name or the URI, a digest of the arguments, and the caller.
+  std::string method;
+  std::string name;
+  std::string digest;
+  // Answers by input key (the requestState's, then this round's inputResponses).
+  json answers = json::object();
+  // The input keys the handler has asked for so far in this round, in order.
+  std::size_t asked = 0;
+};
+
+// Thrown through a handler when a 2026-07-28 request needs input the client has not given
+// yet: the request is answered with an InputRequiredResult. Deliberately not a
+// std::exception, so that handlers' catch (const std::exception&) lets it pass.
+struct input_required {
+  json requests;  // key -> {method, params}
+};
+
 // One request being handled on the worker pool.
 struct call_state {
   request_id id;
@@ -27,6 +51,7 @@ struct call_state {
   std::atomic<bool> finished{false};
   bool counted = false;  // under the session's mutex: counted in running_ until finish_call
   std::optional<json> progress_token;
+  std::shared_ptr<stateless_call> stateless;  // set for a 2026-07-28 request
   std::mutex progress_mutex;
   double last_progress = -std::numeric_limits<double>::infinity();
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
@@ -108,6 +133,21 @@ class session_impl final : public server_session, public std::enable_shared_from
   void notify_related(std::string_view method, const json& params, const request_id& related);
   void send_log(log_level level, const json& data, std::string_view logger,
                 const std::optional<request_id>& related);
+  // A log message of a 2026-07-28 request: sent only at or above the level its _meta asked for.
+  void send_request_log(const stateless_call& request, log_level level, const json& data,
+                        std::string_view logger, const request_id& related);
+  // The server's list changed (`method` is its list_changed notification): told to a
+  // handshake-era session, and to each subscriptions/listen stream that asked for it.
+  void list_changed(std::string_view method);
+  // A resource changed: notifications/resources/updated to handshake-era subscriptions and to
+  // listen streams that named it (or a part of it).
+  void resource_updated(const std::string& uri);
+  bool client_supports(std::string_view capability) const {
+    std::lock_guard lock(mutex_);
+    return client_capabilities_.contains(capability);
+  }
+  // Seals a multi-round request's state (the answers so far) for its InputRequiredResult.
+  std::string seal_request_state(const stateless_call& request) const;
   // The subscribed URIs that `uri` (a resource that changed) covers: itself, and its parts
   // (the URI followed by '#' and a fragment: a page's sections).
   std::vector<std::string> subscriptions_within(const std::string& uri) const;
@@ -118,9 +158,21 @@ class session_impl final : public server_session, public std::enable_shared_from
   void dispatch(incoming_message message);
   void handle_batch(json body);
   void handle_request(incoming_message& message);
+  // A 2026-07-28 request (stateless.cpp): checks its _meta and answers it without the
+  // session's handshake state.
+  void handle_stateless_request(incoming_message& message);
+  // Reads and checks a 2026-07-28 request's _meta and multi-round fields (throws rpc_error).
+  std::shared_ptr<stateless_call> read_stateless_call(const std::string& method, const json& params);
+  void start_listening(const request_id& id, const json& params);
+  void send_stateless_result(const request_id& id, json result);
   void handle_notification(const incoming_message& message);
   void handle_response(const incoming_message& message);
   json on_initialize(const json& params);
+  // A page of tools/list, resources/list, resources/templates/list or prompts/list (the same
+  // in both eras); nullopt for another method.
+  std::optional<json> list_page(std::string_view method, const json& params);
+  // Checks a prompts/get request; the work that answers it.
+  std::function<json(const tool_context&)> prepare_prompt(const json& params);
   json read_resource(const std::string& uri);
   json complete(const json& params);
 
@@ -131,8 +183,13 @@ class session_impl final : public server_session, public std::enable_shared_from
   // and `answer` answers it (the late result is dropped); `what` names it in the log.
   void arm_call_deadline(const std::shared_ptr<call_state>& call, std::chrono::milliseconds timeout,
                          std::string what, std::function<void(session_impl&, call_state&)> answer);
-  void run_on_pool(const request_id& id, const std::string& method, std::function<json()> work);
-  void start_tool_call(const request_id& id, const json& params);
+  // `stateless`: a 2026-07-28 request's (its result gets resultType, its unknown resource is
+  // invalid_params).
+  void run_on_pool(const request_id& id, const std::string& method,
+                   std::function<json(const tool_context&)> work,
+                   std::shared_ptr<stateless_call> stateless = nullptr);
+  void start_tool_call(const request_id& id, const json& params,
+                       std::shared_ptr<stateless_call> stateless = nullptr);
   void run_tool(const std::shared_ptr<call_state>& call, const std::shared_ptr<registered_tool>& tool,
                 const json& arguments);
   void execute_tool(const std::shared_ptr<call_state>& call, registered_tool& tool, const json& arguments);
@@ -167,6 +224,17 @@ class session_impl final : public server_session, public std::enable_shared_from
   log_level log_level_ = log_level::info;
   std::set<std::string> subscriptions_;
   static constexpr std::size_t max_subscriptions = 1000;
+  // subscriptions/listen streams (2026-07-28) open on this connection.
+  struct listener {
+    request_id id;
+    std::string subscription_id;
+    bool tools = false;
+    bool prompts = false;
+    bool resources = false;
+    std::set<std::string> uris;
+  };
+  std::vector<listener> listeners_;
+  static constexpr std::size_t max_listeners = 64;
   // Calls by id, for cancellation and to refuse an id still in use. An answered call gives its
   // id up at once (a client may reuse it as soon as it has the answer), while its bookkeeping
   // (running_, the observer) ends in finish_call.
