@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "mcp/request_state.hpp"
+
 extern char** environ;
 
 namespace bookmcp::app {
@@ -165,6 +167,18 @@ const std::vector<setting>& settings() {
       {"jwt-public-key-file", "BOOKMCP_JWT_PUBLIC_KEY_FILE", value_kind::text,
        "PEM public key of the JWT issuer: RSA (RS256) or EC P-256/384/521 (ES256/384/512)", {},
        [](config& c, const auto& v) { c.jwt_public_key_file = v.back(); }},
+      {"request-state-key-file", "BOOKMCP_REQUEST_STATE_KEY_FILE", value_kind::text,
+       "file holding the key (64 hex digits, e.g. from `openssl rand -hex 32`) that seals the "
+       "requestState of 2026-07-28 multi-round requests; replicas behind one load balancer share "
+       "it (default: a random key per process)", {},
+       [](config& c, const auto& v) {
+         c.request_state_key = read_secret_file("request-state-key-file", v.back());
+         try {
+           mcp::request_state_codec::parse_key(c.request_state_key);
+         } catch (const std::invalid_argument& error) {
+           throw config_error("--request-state-key-file: " + std::string(error.what()));
+         }
+       }},
       {"jwt-issuer", "BOOKMCP_JWT_ISSUER", value_kind::text, "required JWT iss (and the RFC 9728 authorization server)", {},
        [](config& c, const auto& v) { c.jwt_issuer = v.back(); }},
       {"jwt-audience", "BOOKMCP_JWT_AUDIENCE", value_kind::text, "required JWT aud", {},

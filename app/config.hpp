@@ -45,6 +45,7 @@ struct config {
   std::size_t max_message_bytes = 10 * 1024 * 1024;
   std::size_t worker_threads = 0;      // 0: from the hardware
   std::optional<std::chrono::milliseconds> tool_timeout;  // unset: each tool's own deadline
+  std::string request_state_key;  // seals 2026-07-28 requestState; empty: random per process
   bool validate_output = false;        // check structured results against outputSchema
   std::string database_url;            // Postgres (server profile) when set
   std::size_t db_pool_min = 5;         // Postgres pool: opened at start and kept

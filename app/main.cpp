@@ -169,6 +169,7 @@ int run(const bookmcp::app::config& settings, int stop_fd) {
   options.version = BOOKMCP_VERSION;
   options.worker_threads = settings.worker_threads;
   options.tool_timeout = settings.tool_timeout;
+  options.request_state_key = settings.request_state_key;
   options.validate_output = settings.validate_output;
   options.instructions =
       "Answers questions from the registered book with citations, and keeps the user's study todo list.";
