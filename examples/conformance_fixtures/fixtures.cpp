@@ -198,7 +198,7 @@ void register_tools(mcp::server& server) {
         return mcp::tool_result::text("Elicitation completed: action=" + answer.value("action", std::string()) +
                                       ", content=" + answer.value("content", json::object()).dump());
       });
-  add_simple_tool(server, "json_schema_2020_12_tool", "Declares its input with JSON Schema 2020-12 keywords",
+  add_simple_tool(server, "json_schema_2020_12_tool", "Tool with JSON Schema 2020-12 features",
                   [](auto&, const json& arguments) {
                     return mcp::tool_result::text("JSON Schema 2020-12 tool called with: " + arguments.dump());
                   },
@@ -206,9 +206,19 @@ void register_tools(mcp::server& server) {
                    {"type", "object"},
                    {"$defs",
                     {{"address",
-                      {{"type", "object"},
+                      {{"$anchor", "addressDef"},
+                       {"type", "object"},
                        {"properties", {{"street", {{"type", "string"}}}, {"city", {{"type", "string"}}}}}}}}},
-                   {"properties", {{"name", {{"type", "string"}}}, {"address", {{"$ref", "#/$defs/address"}}}}},
+                   {"properties",
+                    {{"name", {{"type", "string"}}},
+                     {"address", {{"$ref", "#/$defs/address"}}},
+                     {"contactMethod", {{"type", "string"}, {"enum", {"phone", "email"}}}},
+                     {"phone", {{"type", "string"}}},
+                     {"email", {{"type", "string"}}}}},
+                   {"allOf", json::array({{{"anyOf", json::array({{{"required", {"phone"}}}, {{"required", {"email"}}}})}}})},
+                   {"if", {{"properties", {{"contactMethod", {{"const", "phone"}}}}}, {"required", {"contactMethod"}}}},
+                   {"then", {{"required", {"phone"}}}},
+                   {"else", {{"required", {"email"}}}},
                    {"additionalProperties", false}});
 
   // Not a suite fixture: sleeps for `ms` unless cancelled, reporting progress every 100 ms.
