@@ -86,6 +86,10 @@ void server::add_tool(tool_definition tool) {
   if (!tool.description.empty()) listing["description"] = tool.description;
   if (tool.output_schema) listing["outputSchema"] = *tool.output_schema;
   if (json annotations = tool.annotations.to_json(); !annotations.empty()) listing["annotations"] = annotations;
+  if (tool.task_support != tool_definition::task_mode::forbidden) {
+    listing["execution"] = {
+        {"taskSupport", tool.task_support == tool_definition::task_mode::required ? "required" : "optional"}};
+  }
   entry->listing = std::move(listing);
   entry->definition = std::move(tool);
   const std::string name = entry->definition.name;
@@ -183,6 +187,7 @@ std::shared_ptr<server_session> server::open_session(std::shared_ptr<message_sin
 
 void server::shutdown(std::chrono::milliseconds grace) {
   if (state_->shutting_down.exchange(true)) return;
+  state_->tasks.cancel_all();
   auto sessions = state_->live_sessions();
   const auto deadline = std::chrono::steady_clock::now() + grace;
   for (const auto& session : sessions) {

@@ -71,6 +71,8 @@ struct server_options {
   std::string request_state_key;
   // How long a requestState may be sent back.
   std::chrono::seconds request_state_ttl{600};
+  // How long a finished task (tasks extension) can still be read with tasks/get.
+  std::chrono::milliseconds task_ttl{std::chrono::hours(1)};
   // server/discover and list results: how long a client may cache them (ttlMs).
   std::chrono::milliseconds list_ttl{60000};
 };

@@ -229,7 +229,8 @@ void session_impl::handle_stateless_request(incoming_message& message) {
                      {"resources", {{"subscribe", true}, {"listChanged", true}}},
                      {"prompts", {{"listChanged", true}}},
                      {"logging", json::object()},
-                     {"completions", json::object()}}},
+                     {"completions", json::object()},
+                     {"extensions", {{tasks_extension, json::object()}}}}},
                    {"ttlMs", options.list_ttl.count()},
                    {"cacheScope", "public"},
                    {"_meta", {{meta_key::server_info, std::move(server_info)}}}};
@@ -271,6 +272,10 @@ void session_impl::handle_stateless_request(incoming_message& message) {
     start_listening(id, params);
     return;
   }
+  if (method == "tasks/get" || method == "tasks/update" || method == "tasks/cancel") {
+    handle_task_method(id, method, params, *call);
+    return;
+  }
   if (removed_method(method)) {
     throw rpc_error(error_code::method_not_found,
                     "Method not found: " + method + " is not part of protocol 2026-07-28" +
@@ -279,6 +284,39 @@ void session_impl::handle_stateless_request(incoming_message& message) {
                                                 : ""));
   }
   throw rpc_error(error_code::method_not_found, "Method not found: " + printable_excerpt(method, 128));
+}
+
+void session_impl::handle_task_method(const request_id& id, const std::string& method, const json& params,
+                                      const stateless_call& request) {
+  const auto extensions = request.client_capabilities.find("extensions");
+  if (extensions == request.client_capabilities.end() || !extensions->is_object() ||
+      !extensions->contains(tasks_extension)) {
+    throw rpc_error(error_code::missing_client_capability,
+                    method + " is part of the " + std::string(tasks_extension) +
+                        " extension: declare it in the client capabilities",
+                    {{"requiredCapabilities", {{"extensions", {{tasks_extension, json::object()}}}}}});
+  }
+  const std::string task_id = require_string(params, "taskId", method);
+  const auto task = server_->tasks.find(task_id, options_.identity);
+  if (!task) {
+    throw rpc_error(error_code::invalid_params,
+                    "Invalid params: no task " + printable_excerpt(task_id, 128) +
+                        " (unknown, another caller's, or expired)");
+  }
+  if (method == "tasks/get") {
+    send_result_now(id, task->detailed());
+    return;
+  }
+  if (method == "tasks/update") {
+    const auto responses = params.find("inputResponses");
+    if (responses == params.end() || !responses->is_object()) {
+      throw rpc_error(error_code::invalid_params, "Invalid params: tasks/update needs inputResponses (an object)");
+    }
+    task->answer(*responses);
+  } else {
+    task->cancel();
+  }
+  send_result_now(id, {{"resultType", "complete"}});
 }
 
 void session_impl::start_listening(const request_id& id, const json& params) {

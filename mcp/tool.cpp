@@ -88,9 +88,9 @@ void append_result(std::string& out, const tool_result& result, bool with_result
 
 }  // namespace
 
-std::string tool_result::serialize() && {
+std::string tool_result::serialize(bool with_result_type) && {
   std::string out;
-  append_result(out, *this, false);
+  append_result(out, *this, with_result_type);
   return out;
 }
 

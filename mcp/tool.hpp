@@ -54,7 +54,7 @@ struct tool_result {
   json to_json() const&;
   json to_json() &&;  // moves the content into the result
   // The result's JSON text (what to_json() would give, without building it).
-  std::string serialize() &&;
+  std::string serialize(bool with_result_type = false) &&;
   // The whole JSON-RPC response carrying this result for request `id`, built in one buffer.
   std::string serialize_response(const request_id& id, bool with_result_type = false) &&;
 };
@@ -183,6 +183,18 @@ struct tool_definition {
   // still required (for the calls this handler declines). request_client and sleep_for fail
   // in it.
   async_tool_handler async_handler;
+
+  // Tasks (2026-07-28 extension io.modelcontextprotocol/tasks): whether a call may run as a
+  // task that the client polls (tasks/get), answers (tasks/update) and cancels (tasks/cancel)
+  // instead of waiting for its answer. optional: a task when the client declared the
+  // extension, an ordinary call otherwise; required: a client without the extension is
+  // refused (-32021). A task's handler asks for input with request_client_all as usual: the
+  // task waits in "input_required" until tasks/update brings the answers.
+  enum class task_mode { forbidden, optional, required };
+  task_mode task_support = task_mode::forbidden;
+  // Runs before a task is created, as an ordinary call: inputs it asks for (request_client_all)
+  // come back by multi-round requests first, and the task's handler finds them answered.
+  std::function<void(tool_context& context, const json& arguments)> before_task;
 };
 
 }  // namespace bookmcp::mcp

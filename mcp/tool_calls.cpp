@@ -237,10 +237,25 @@ void session_impl::start_tool_call(const request_id& id, const json& params,
     return;
   }
 
+  // Tasks: a client that declared the extension gets one for a tool that supports them; a
+  // tool that requires them refuses a client that did not.
+  bool as_task = false;
+  if (stateless && tool->definition.task_support != tool_definition::task_mode::forbidden) {
+    const auto extensions = stateless->client_capabilities.find("extensions");
+    as_task = extensions != stateless->client_capabilities.end() && extensions->is_object() &&
+              extensions->contains(tasks_extension);
+    if (!as_task && tool->definition.task_support == tool_definition::task_mode::required) {
+      throw rpc_error(error_code::missing_client_capability,
+                      "Tool " + name + " runs only as a task: declare the " + std::string(tasks_extension) +
+                          " extension in the client capabilities",
+                      {{"requiredCapabilities", {{"extensions", {{tasks_extension, json::object()}}}}}});
+    }
+  }
   auto call = register_call(id, "tools/call", params);
   call->tool_name = name;
   call->stateless = std::move(stateless);
-  if (tool->definition.runs_inline) {
+  call->as_task = as_task;
+  if (tool->definition.runs_inline && !as_task) {
     call->runs_inline = true;
     run_tool(call, tool, arguments);
     return;
@@ -254,7 +269,7 @@ void session_impl::start_tool_call(const request_id& id, const json& params,
     self.send_result_now(late.id, answer);
   });
 
-  const bool non_blocking = static_cast<bool>(tool->definition.async_handler);
+  const bool non_blocking = static_cast<bool>(tool->definition.async_handler) && !as_task;
   std::function<bool()> job;
   if (non_blocking) {
     job = [self = shared_from_this(), call, tool, arguments = std::move(arguments)] {
@@ -313,6 +328,10 @@ void session_impl::run_tool(const std::shared_ptr<call_state>& call,
 
 void session_impl::execute_tool(const std::shared_ptr<call_state>& call, registered_tool& tool,
                                 const json& arguments) {
+  if (call->as_task) {
+    run_as_task(call, tool, arguments);
+    return;
+  }
   auto backend = std::make_shared<context_backend>(shared_from_this(), call);
   tool_context context(backend);
   std::optional<tool_result> outcome;
@@ -323,6 +342,50 @@ void session_impl::execute_tool(const std::shared_ptr<call_state>& call, registe
     failure = std::current_exception();
   }
   conclude_tool(call, tool, std::move(outcome), failure);
+}
+
+void session_impl::run_as_task(const std::shared_ptr<call_state>& call, registered_tool& tool,
+                               const json& arguments) {
+  std::shared_ptr<task_record> task;
+  try {
+    if (tool.definition.before_task) {
+      tool_context context(std::make_shared<context_backend>(shared_from_this(), call));
+      tool.definition.before_task(context, arguments);
+    }
+    task = server_->tasks.create(options_.identity, server_->options.task_ttl);
+  } catch (...) {
+    // Input still needed (an InputRequiredResult), or a refusal: the request is answered.
+    conclude_tool(call, tool, std::nullopt, std::current_exception());
+    return;
+  }
+  if (!call->claim()) {
+    task->cancel();  // the request was cancelled or timed out meanwhile
+    return;
+  }
+  task->preset_answers(call->stateless->answers);
+  send_result_now(call->id, task->created());
+  finish_call(call);  // the request is over; the task goes on without it
+
+  // The task's own call: the request's end (its HTTP stream, its session closing) must not
+  // cancel it; tasks/cancel does.
+  auto run = std::make_shared<call_state>();
+  run->id = call->id;
+  run->method = call->method;
+  run->tool_name = call->tool_name;
+  run->stateless = call->stateless;
+  run->task = task;
+  run->stop = task->stop;
+  run->deadline = std::chrono::steady_clock::now() +
+                  server_->options.tool_timeout.value_or(tool.definition.timeout);
+  tool_context context(std::make_shared<context_backend>(shared_from_this(), run));
+  std::optional<tool_result> outcome;
+  std::exception_ptr failure;
+  try {
+    outcome = tool.definition.handler(context, arguments);
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  conclude_tool(run, tool, std::move(outcome), failure);
 }
 
 bool session_impl::start_async_tool(const std::shared_ptr<call_state>& call,
@@ -425,6 +488,19 @@ void session_impl::conclude_tool(const std::shared_ptr<call_state>& call, regist
                   std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started)
                       .count());
   }
+  if (call->task) {
+    // A task's run: its outcome is kept for tasks/get (a cancelled task stays cancelled).
+    if (result) {
+      call->task->complete(json::parse(std::move(*result).serialize(true)));
+    } else if (error) {
+      call->task->fail(error->code(), error->what());
+    } else if (call->stop.stop_requested()) {
+      call->task->cancel();
+    } else {
+      call->task->fail(error_code::internal_error, "Internal error");
+    }
+    return;
+  }
   if (!result && !error && !input_request) return;
   if (!call->claim()) return;
   if (input_request) {
@@ -506,6 +582,7 @@ std::vector<json> tool_context::request_client_all(const std::vector<client_requ
       missing[item.key] = {{"method", item.method}, {"params", item.params}};
     }
   }
+  if (call.task) return call.task->ask(requests, call.stop.get_token());  // waits for tasks/update
   if (!missing.empty()) throw detail::input_required{std::move(missing)};
   return answers;
 }

@@ -224,9 +224,12 @@ std::optional<http_server::impl::response> http_server::impl::check_stateless_he
     return mismatch("Mcp-Method is \"" + mcp::printable_excerpt(method_header, 64) + "\" but the body's method is \"" +
                     mcp::printable_excerpt(method, 64) + "\"");
   }
-  const char* name_field = method == "tools/call" || method == "prompts/get" ? "name"
-                           : method == "resources/read"                      ? "uri"
-                                                                             : nullptr;
+  const char* name_field = method == "tools/call" || method == "prompts/get"  ? "name"
+                           : method == "resources/read"                       ? "uri"
+                           : method == "tasks/get" || method == "tasks/update" ||
+                                   method == "tasks/cancel"
+                               ? "taskId"
+                               : nullptr;
   if (!name_field) return std::nullopt;
   const std::string_view name_header = header_or_empty(request, "Mcp-Name", present);
   if (!present) return mismatch("the Mcp-Name header is missing");

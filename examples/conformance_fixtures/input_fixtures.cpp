@@ -1,8 +1,10 @@
 // The fixtures of the 2026-07-28 requirement set: tools and a prompt that ask the client for
 // input (answered with an InputRequiredResult in a 2026-07-28 request, by server-to-client
 // requests in a handshake-era session: each is written once, for both), a tool that logs, one
-// that needs a capability, and the hooks that change the tool and prompt lists.
+// that needs a capability, the hooks that change the tool and prompt lists, and the tools of
+// the tasks extension's scenarios (which run as tasks when the client declares the extension).
 
+#include <chrono>
 #include <string>
 
 #include "examples/conformance_fixtures/fixtures.hpp"
@@ -48,20 +50,96 @@ std::string sampled_text(const json& answer) {
   return content->value("text", std::string());
 }
 
-void add_tool(mcp::server& server, std::string name, std::string description, mcp::tool_handler handler) {
+void add_tool(mcp::server& server, std::string name, std::string description, mcp::tool_handler handler,
+              mcp::tool_definition::task_mode tasks = mcp::tool_definition::task_mode::forbidden,
+              json properties = json::object()) {
   mcp::tool_definition tool;
   tool.name = std::move(name);
   tool.description = std::move(description);
-  tool.input_schema = {{"type", "object"}, {"properties", json::object()}};
+  tool.input_schema = {{"type", "object"}, {"properties", std::move(properties)}};
   tool.handler = std::move(handler);
+  tool.task_support = tasks;
   server.add_tool(std::move(tool));
 }
 
 const json name_field = {{"name", {{"type", "string"}}}};
 
+
+using task_mode = mcp::tool_definition::task_mode;
+
+void register_task_fixtures(mcp::server& server) {
+  add_tool(
+      server, "greet", "Greets by name",
+      [](mcp::tool_context&, const json& arguments) {
+        return text_result("Hello, " + arguments.value("name", std::string("World")) + "!");
+      },
+      task_mode::forbidden, {{"name", {{"type", "string"}}}});
+  add_tool(
+      server, "slow_compute", "Works for the given seconds (a task when the client wants one)",
+      [](mcp::tool_context& context, const json& arguments) {
+        const double seconds = arguments.value("seconds", 0.0);
+        if (!context.sleep_for(std::chrono::milliseconds(static_cast<long>(seconds * 1000))))
+          throw mcp::cancelled_error();
+        return text_result("Computed " + arguments.value("label", std::string()) + " after " +
+                           std::to_string(seconds) + " s");
+      },
+      task_mode::optional,
+      {{"seconds", {{"type", "number"}, {"minimum", 0}, {"maximum", 600}}}, {"label", {{"type", "string"}}}});
+  add_tool(
+      server, "failing_job", "Fails as a tool after a second (runs only as a task)",
+      [](mcp::tool_context& context, const json&) {
+        if (!context.sleep_for(std::chrono::seconds(1))) throw mcp::cancelled_error();
+        return mcp::tool_result::error("The job failed, as it always does.");
+      },
+      task_mode::required);
+  add_tool(
+      server, "protocol_error_job", "Ends in a protocol error (a failed task)",
+      [](mcp::tool_context&, const json&) -> mcp::tool_result {
+        throw mcp::rpc_error(mcp::error_code::invalid_params, "The job's input cannot be processed");
+      },
+      task_mode::optional);
+  add_tool(
+      server, "confirm_delete", "Asks for a confirmation before deleting",
+      [](mcp::tool_context& context, const json& arguments) {
+        const std::string file = arguments.value("filename", std::string("?"));
+        const auto answers = context.request_client_all(
+            {{"confirm", "elicitation/create",
+              form("Delete " + file + "?", {{"confirm", {{"type", "boolean"}}}}, {"confirm"})}});
+        const bool yes = answers[0].value("content", json::object()).value("confirm", false);
+        return text_result(yes ? "Deleted " + file : "Kept " + file);
+      },
+      task_mode::optional, {{"filename", {{"type", "string"}}}});
+  add_tool(
+      server, "multi_input", "Asks two questions at once",
+      [](mcp::tool_context& context, const json&) {
+        const auto answers = context.request_client_all(
+            {{"first", "elicitation/create", form("First?", name_field, {"name"})},
+             {"second", "elicitation/create", form("Second?", name_field, {"name"})}});
+        return text_result(accepted_field(answers[0], "name") + " and " + accepted_field(answers[1], "name"));
+      },
+      task_mode::optional);
+  mcp::tool_definition with_task;
+  with_task.name = "test_tool_with_task";
+  with_task.description = "Asks for a name first, then works as a task";
+  with_task.input_schema = {{"type", "object"}, {"properties", json::object()}};
+  with_task.task_support = task_mode::required;
+  const auto ask_name = [](const mcp::tool_context& context) {
+    return context.request_client_all(
+        {{"user_name", "elicitation/create", form("What is your name?", name_field, {"name"})}});
+  };
+  with_task.before_task = [ask_name](mcp::tool_context& context, const json&) { ask_name(context); };
+  with_task.handler = [ask_name](mcp::tool_context& context, const json&) {
+    const auto answers = ask_name(context);  // answered before the task began
+    if (!context.sleep_for(std::chrono::milliseconds(200))) throw mcp::cancelled_error();
+    return text_result("Done for " + accepted_field(answers[0], "name"));
+  };
+  server.add_tool(std::move(with_task));
+}
+
 }  // namespace
 
 void register_input_fixtures(mcp::server& server) {
+  register_task_fixtures(server);
   add_tool(server, "test_missing_capability", "Needs the client's sampling capability",
            [](mcp::tool_context& context, const json&) {
              const auto answer = context.request_client("sampling/createMessage", ask_text("Say hello", 10));

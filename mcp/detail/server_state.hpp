@@ -15,6 +15,7 @@
 #include "mcp/executor.hpp"
 #include "mcp/json_schema.hpp"
 #include "mcp/request_state.hpp"
+#include "mcp/detail/tasks.hpp"
 #include "mcp/resource.hpp"
 #include "mcp/server.hpp"
 #include "mcp/tool.hpp"
@@ -48,6 +49,7 @@ struct server::state {
   server_options options;
   executor workers;
   request_state_codec state_codec;  // requestState of multi-round requests
+  detail::task_registry tasks;      // the tasks extension's tasks
 
   mutable std::shared_mutex registry_mutex;
   std::map<std::string, std::shared_ptr<detail::registered_tool>, std::less<>> tools;

@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "mcp/detail/server_state.hpp"
+#include "mcp/detail/tasks.hpp"
 #include "mcp/session.hpp"
 
 namespace bookmcp::mcp::detail {
@@ -52,6 +53,8 @@ struct call_state {
   bool counted = false;  // under the session's mutex: counted in running_ until finish_call
   std::optional<json> progress_token;
   std::shared_ptr<stateless_call> stateless;  // set for a 2026-07-28 request
+  bool as_task = false;               // the request asked to run as a task (it will create one)
+  std::shared_ptr<task_record> task;  // set for the run of a task (not the request's call)
   std::mutex progress_mutex;
   double last_progress = -std::numeric_limits<double>::infinity();
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
@@ -193,6 +196,12 @@ class session_impl final : public server_session, public std::enable_shared_from
   void run_tool(const std::shared_ptr<call_state>& call, const std::shared_ptr<registered_tool>& tool,
                 const json& arguments);
   void execute_tool(const std::shared_ptr<call_state>& call, registered_tool& tool, const json& arguments);
+  // A call that runs as a task: its before_task step, then a task created and announced in
+  // the answer, then the handler on a call of the task's own (the request has ended).
+  void run_as_task(const std::shared_ptr<call_state>& call, registered_tool& tool, const json& arguments);
+  // tasks/get, tasks/update, tasks/cancel (stateless.cpp).
+  void handle_task_method(const request_id& id, const std::string& method, const json& params,
+                          const stateless_call& request);
   // Starts an async_handler's call; true when the call already ended (see registered_tool).
   bool start_async_tool(const std::shared_ptr<call_state>& call,
                         const std::shared_ptr<registered_tool>& tool, const json& arguments);
