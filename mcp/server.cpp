@@ -1,6 +1,7 @@
 #include "mcp/server.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -63,6 +64,59 @@ void server::state::broadcast(std::string_view method) {
 
 server::server(server_options options) : state_(std::make_shared<state>(std::move(options))) {}
 
+namespace {
+
+// A header name token (RFC 9110 tchar).
+bool header_token(std::string_view text) {
+  if (text.empty()) return false;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) == 0 && std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) == std::string_view::npos)
+      return false;
+  }
+  return true;
+}
+
+void collect_header_parameters(const json& schema, std::vector<std::string>& path,
+                               std::vector<header_parameter>& out, const std::string& tool) {
+  const auto properties = schema.find("properties");
+  if (properties == schema.end() || !properties->is_object()) return;
+  for (const auto& [name, property] : properties->items()) {
+    if (!property.is_object()) continue;
+    path.push_back(name);
+    if (const auto header = property.find("x-mcp-header"); header != property.end()) {
+      const std::string type = property.value("type", json()).is_string() ? property["type"].get<std::string>() : "";
+      if (!header->is_string() || !header_token(header->get_ref<const std::string&>())) {
+        throw std::invalid_argument("tool " + tool + ": x-mcp-header of \"" + name +
+                                    "\" must be a header name token (letters, digits, -, ...)");
+      }
+      if (type != "string" && type != "integer" && type != "boolean") {
+        throw std::invalid_argument("tool " + tool + ": x-mcp-header \"" + header->get<std::string>() +
+                                    "\" may only mark a string, integer or boolean property");
+      }
+      for (const auto& other : out) {
+        if (std::ranges::equal(other.header, header->get_ref<const std::string&>(),
+                               [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) ==
+                                                           std::tolower(static_cast<unsigned char>(b)); })) {
+          throw std::invalid_argument("tool " + tool + ": x-mcp-header \"" + header->get<std::string>() +
+                                      "\" is used twice");
+        }
+      }
+      out.push_back({header->get<std::string>(), path, type});
+    }
+    collect_header_parameters(property, path, out, tool);
+    path.pop_back();
+  }
+}
+
+std::vector<header_parameter> find_header_parameters(const json& input_schema, const std::string& tool) {
+  std::vector<header_parameter> out;
+  std::vector<std::string> path;
+  collect_header_parameters(input_schema, path, out, tool);
+  return out;
+}
+
+}  // namespace
+
 server::~server() {
   shutdown(std::chrono::milliseconds(0));
   state_->workers.join();
@@ -91,6 +145,7 @@ void server::add_tool(tool_definition tool) {
         {"taskSupport", tool.task_support == tool_definition::task_mode::required ? "required" : "optional"}};
   }
   entry->listing = std::move(listing);
+  entry->header_parameters = find_header_parameters(tool.input_schema, tool.name);
   entry->definition = std::move(tool);
   const std::string name = entry->definition.name;
   {
@@ -199,6 +254,12 @@ void server::shutdown(std::chrono::milliseconds grace) {
   }
   for (const auto& session : sessions) session->wait_idle(std::chrono::seconds(2));
   for (const auto& session : sessions) session->close();
+}
+
+std::vector<header_parameter> server::header_parameters(std::string_view tool) const {
+  std::shared_lock lock(state_->registry_mutex);
+  const auto it = state_->tools.find(tool);
+  return it == state_->tools.end() ? std::vector<header_parameter>{} : it->second->header_parameters;
 }
 
 server_stats server::stats() const {

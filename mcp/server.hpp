@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "mcp/channel.hpp"
 #include "mcp/resource.hpp"
@@ -86,6 +87,14 @@ struct session_options {
   bool transient = false;
 };
 
+// A tool argument that Streamable HTTP clients mirror into a header (2026-07-28: the
+// "x-mcp-header" of a property in the tool's inputSchema): Mcp-Param-<header>.
+struct header_parameter {
+  std::string header;             // the name after "Mcp-Param-"
+  std::vector<std::string> path;  // the chain of property names leading to the argument
+  std::string type;               // "string", "integer" or "boolean"
+};
+
 // Counters for metrics and tests.
 struct server_stats {
   std::size_t sessions = 0;
@@ -127,6 +136,9 @@ class server {
   // Graceful stop: refuses new calls, lets in-flight calls finish for up to `grace`, then
   // cancels the rest and closes every session. Idempotent.
   void shutdown(std::chrono::milliseconds grace);
+
+  // The header parameters of a tool (empty for a tool without any, or an unknown tool).
+  std::vector<header_parameter> header_parameters(std::string_view tool) const;
 
   server_stats stats() const;
   const server_options& options() const;

@@ -319,6 +319,23 @@ void session_impl::handle_task_method(const request_id& id, const std::string& m
   send_result_now(id, {{"resultType", "complete"}});
 }
 
+void session_impl::task_changed(const std::string& owner, const json& detailed) {
+  if (owner != options_.identity) return;
+  std::vector<std::pair<request_id, std::string>> streams;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& item : listeners_) {
+      if (item.tasks) streams.emplace_back(item.id, item.subscription_id);
+    }
+  }
+  for (const auto& [id, subscription] : streams) {
+    json params = detailed;
+    params.erase("resultType");
+    params["_meta"] = {{meta_key::subscription_id, subscription}};
+    notify_related("notifications/tasks", params, id);
+  }
+}
+
 void session_impl::start_listening(const request_id& id, const json& params) {
   const auto filter = params.find("notifications");
   if (filter == params.end() || !filter->is_object()) {
@@ -341,6 +358,7 @@ void session_impl::start_listening(const request_id& id, const json& params) {
   item.tools = flag("toolsListChanged");
   item.prompts = flag("promptsListChanged");
   item.resources = flag("resourcesListChanged");
+  item.tasks = flag("tasks");  // the tasks extension's status notifications
   if (auto uris = filter->find("resourceSubscriptions"); uris != filter->end() && !uris->is_null()) {
     if (!uris->is_array()) {
       throw rpc_error(error_code::invalid_params,
@@ -364,6 +382,7 @@ void session_impl::start_listening(const request_id& id, const json& params) {
   if (item.tools) granted["toolsListChanged"] = true;
   if (item.prompts) granted["promptsListChanged"] = true;
   if (item.resources) granted["resourcesListChanged"] = true;
+  if (item.tasks) granted["tasks"] = true;
   if (!item.uris.empty()) granted["resourceSubscriptions"] = item.uris;
   const std::string subscription = item.subscription_id;
   {

@@ -65,50 +65,68 @@ bool task_record::expired(std::chrono::system_clock::time_point now) const {
 }
 
 void task_record::complete(json call_tool_result) {
-  std::lock_guard lock(mutex_);
-  if (status_ == "completed" || status_ == "failed" || status_ == "cancelled") return;
-  status_ = "completed";
-  result_ = std::move(call_tool_result);
-  waiting_for_ = json::object();
-  touch_locked();
-  changed_.notify_all();
+  {
+    std::lock_guard lock(mutex_);
+    if (status_ == "completed" || status_ == "failed" || status_ == "cancelled") return;
+    status_ = "completed";
+    result_ = std::move(call_tool_result);
+    waiting_for_ = json::object();
+    touch_locked();
+    changed_.notify_all();
+  }
+  announce();
 }
 
 void task_record::fail(int code, std::string message) {
-  std::lock_guard lock(mutex_);
-  if (status_ == "completed" || status_ == "failed" || status_ == "cancelled") return;
-  status_ = "failed";
-  error_ = {{"code", code}, {"message", std::move(message)}};
-  waiting_for_ = json::object();
-  touch_locked();
-  changed_.notify_all();
+  {
+    std::lock_guard lock(mutex_);
+    if (status_ == "completed" || status_ == "failed" || status_ == "cancelled") return;
+    status_ = "failed";
+    error_ = {{"code", code}, {"message", std::move(message)}};
+    waiting_for_ = json::object();
+    touch_locked();
+    changed_.notify_all();
+  }
+  announce();
 }
 
 void task_record::cancel() {
+  bool changed = false;
   {
     std::lock_guard lock(mutex_);
     if (status_ != "completed" && status_ != "failed" && status_ != "cancelled") {
       status_ = "cancelled";
       waiting_for_ = json::object();
       touch_locked();
+      changed = true;
     }
     changed_.notify_all();
   }
   stop.request_stop();
+  if (changed) announce();
+}
+
+void task_record::announce() const {
+  if (on_change) on_change(detailed());
 }
 
 void task_record::answer(const json& responses) {
-  std::lock_guard lock(mutex_);
-  for (const auto& [key, value] : responses.items()) {
-    if (!waiting_for_.contains(key)) continue;  // unknown or already answered: ignored
-    answers_[key] = value;
-    waiting_for_.erase(key);
+  bool resumed = false;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [key, value] : responses.items()) {
+      if (!waiting_for_.contains(key)) continue;  // unknown or already answered: ignored
+      answers_[key] = value;
+      waiting_for_.erase(key);
+    }
+    if (waiting_for_.empty() && status_ == "input_required") {
+      status_ = "working";
+      touch_locked();
+      resumed = true;
+    }
+    changed_.notify_all();
   }
-  if (waiting_for_.empty() && status_ == "input_required") {
-    status_ = "working";
-    touch_locked();
-  }
-  changed_.notify_all();
+  if (resumed) announce();
 }
 
 void task_record::preset_answers(const json& answers) {
@@ -130,6 +148,9 @@ std::vector<json> task_record::ask(const std::vector<tool_context::client_reques
     status_ = "input_required";
     touch_locked();
     changed_.notify_all();
+    lock.unlock();
+    announce();
+    lock.lock();
     const bool ready = changed_.wait(lock, stop_token, [&] {
       if (status_ == "cancelled") return true;
       for (const auto& item : requests) {

@@ -353,6 +353,12 @@ void session_impl::run_as_task(const std::shared_ptr<call_state>& call, register
       tool.definition.before_task(context, arguments);
     }
     task = server_->tasks.create(options_.identity, server_->options.task_ttl);
+    std::weak_ptr<server::state> server = server_;
+    task->on_change = [server, owner = options_.identity](const json& detailed) {
+      if (auto state = server.lock()) {
+        for (const auto& session : state->live_sessions()) session->task_changed(owner, detailed);
+      }
+    };
   } catch (...) {
     // Input still needed (an InputRequiredResult), or a refusal: the request is answered.
     conclude_tool(call, tool, std::nullopt, std::current_exception());

@@ -242,6 +242,37 @@ std::optional<http_server::impl::response> http_server::impl::check_stateless_he
     return mismatch("Mcp-Name is \"" + mcp::printable_excerpt(*decoded, 128) + "\" but the body's " + name_field +
                     " is \"" + mcp::printable_excerpt(expected, 128) + "\"");
   }
+  if (method != "tools/call" || params == body.end() || !params->is_object()) return std::nullopt;
+  // The arguments the tool's schema marks with x-mcp-header travel in Mcp-Param-<name> too.
+  const json* arguments = nullptr;
+  if (auto it = params->find("arguments"); it != params->end() && it->is_object()) arguments = &*it;
+  for (const auto& parameter : server.header_parameters(expected)) {
+    const json* value = arguments;
+    for (const auto& step : parameter.path) {
+      if (!value || !value->is_object()) {
+        value = nullptr;
+        break;
+      }
+      const auto next = value->find(step);
+      value = next == value->end() ? nullptr : &*next;
+    }
+    if (!value || value->is_null()) continue;  // no value: no header expected
+    const std::string header_name = "Mcp-Param-" + parameter.header;
+    const std::string_view raw = header_or_empty(request, header_name, present);
+    if (!present) return mismatch("the " + header_name + " header is missing (the argument is in the body)");
+    const auto header_value = decode_header_value(raw);
+    if (!header_value) return mismatch("the " + header_name + " header's Base64 value is not valid");
+    bool same = false;
+    if (value->is_string()) {
+      same = *header_value == value->get_ref<const std::string&>();
+    } else if (value->is_boolean()) {
+      same = *header_value == (value->get<bool>() ? "true" : "false");
+    } else if (value->is_number()) {
+      const auto parsed = mcp::parse_json_text(*header_value);
+      same = parsed && parsed->is_number() && parsed->get<double>() == value->get<double>();
+    }
+    if (!same) return mismatch("the " + header_name + " header does not match the argument in the body");
+  }
   return std::nullopt;
 }
 

@@ -118,6 +118,14 @@ void register_task_fixtures(mcp::server& server) {
         return text_result(accepted_field(answers[0], "name") + " and " + accepted_field(answers[1], "name"));
       },
       task_mode::optional);
+  add_tool(
+      server, "test_custom_headers", "Echoes a region that clients mirror into the Mcp-Param-Region header",
+      [](mcp::tool_context&, const json& arguments) {
+        return text_result("Region: " + arguments.value("region", std::string()));
+      },
+      task_mode::forbidden,
+      {{"region", {{"type", "string"}, {"x-mcp-header", "Region"}, {"description", "where to run"}}},
+       {"verbose", {{"type", "boolean"}, {"x-mcp-header", "Verbose"}}}});
   mcp::tool_definition with_task;
   with_task.name = "test_tool_with_task";
   with_task.description = "Asks for a name first, then works as a task";

@@ -30,6 +30,7 @@ struct registered_tool {
   std::unique_ptr<compiled_schema> input_schema;
   std::unique_ptr<compiled_schema> output_schema;
   json listing;  // the tools/list entry, built once
+  std::vector<header_parameter> header_parameters;  // its x-mcp-header arguments
 
   // Concurrency: at most max_concurrency running; waiting work queued up to max_queue. Each
   // job starts one call in a slot and returns true when the call ended (its slot is then

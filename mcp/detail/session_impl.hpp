@@ -149,6 +149,9 @@ class session_impl final : public server_session, public std::enable_shared_from
     std::lock_guard lock(mutex_);
     return client_capabilities_.contains(capability);
   }
+  // A task of `owner` changed status: notifications/tasks to this connection's listen streams
+  // that asked for them, when the connection is the owner's.
+  void task_changed(const std::string& owner, const json& detailed);
   // Seals a multi-round request's state (the answers so far) for its InputRequiredResult.
   std::string seal_request_state(const stateless_call& request) const;
   // The subscribed URIs that `uri` (a resource that changed) covers: itself, and its parts
@@ -240,6 +243,7 @@ class session_impl final : public server_session, public std::enable_shared_from
     bool tools = false;
     bool prompts = false;
     bool resources = false;
+    bool tasks = false;  // notifications/tasks for the caller's tasks (tasks extension)
     std::set<std::string> uris;
   };
   std::vector<listener> listeners_;

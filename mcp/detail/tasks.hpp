@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <stop_token>
@@ -26,6 +27,9 @@ struct task_record {
   std::chrono::milliseconds ttl{0};
   std::chrono::milliseconds poll_interval{0};
   std::stop_source stop;  // tasks/cancel, server shutdown
+  // Told the task's new state (its DetailedTask) after each change of status: the
+  // notifications/tasks of listen streams. Set before the task is shared.
+  std::function<void(const json& detailed)> on_change;
 
   // The CreateTaskResult answering the tools/call that created the task.
   json created() const;
@@ -59,6 +63,7 @@ struct task_record {
   json waiting_for_ = json::object();  // key -> input request not answered yet
   json answers_ = json::object();
   void touch_locked() { updated_at_ = std::chrono::system_clock::now(); }
+  void announce() const;
 };
 
 class task_registry {
