@@ -107,6 +107,38 @@ describe('2026-07-28 over Streamable HTTP (official v2 client, no session)', { t
     }
   });
 
+  it('index_documents runs as a task that is polled to its end', async () => {
+    const meta = {
+      ...META,
+      'io.modelcontextprotocol/clientCapabilities': { extensions: { 'io.modelcontextprotocol/tasks': {} } },
+    };
+    const headers = (method, name) => ({ 'MCP-Protocol-Version': MODERN, 'Mcp-Method': method, ...(name ? { 'Mcp-Name': name } : {}) });
+    const created = await post(
+      server,
+      { jsonrpc: '2.0', id: 20, method: 'tools/call', params: { name: 'index_documents', arguments: {}, _meta: meta } },
+      undefined,
+      headers('tools/call', 'index_documents'),
+    );
+    assert.equal(created.status, 200, created.body);
+    const task = JSON.parse(created.body).result;
+    assert.equal(task.resultType, 'task');
+    let state;
+    for (let i = 0; i < 600; ++i) {
+      const polled = await post(
+        server,
+        { jsonrpc: '2.0', id: 100 + i, method: 'tasks/get', params: { taskId: task.taskId, _meta: meta } },
+        undefined,
+        headers('tasks/get', task.taskId),
+      );
+      state = JSON.parse(polled.body).result;
+      if (['completed', 'failed', 'cancelled'].includes(state.status)) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(state.status, 'completed', JSON.stringify(state));
+    assert.equal(state.result.structuredContent.cancelled, false);
+    assert.ok(state.result.structuredContent.added + state.result.structuredContent.unchanged > 0, JSON.stringify(state.result));
+  });
+
   it('refuses a header that disagrees with the body (400, -32020) and answers 404 for a removed method', async () => {
     const message = { jsonrpc: '2.0', id: 7, method: 'tools/list', params: { _meta: META } };
     const mismatch = await post(server, message, undefined, { 'MCP-Protocol-Version': MODERN, 'Mcp-Method': 'prompts/list' });

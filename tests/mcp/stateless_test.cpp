@@ -3,7 +3,9 @@
 // logging, subscriptions/listen, and multi-round requests with a sealed requestState (tampered,
 // expired, foreign caller, other request, another replica).
 
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -310,6 +312,154 @@ TEST_F(Stateless, ListenAcknowledgesThenSendsOnlyWhatWasAskedForTagged) {
   EXPECT_EQ(harness.sink->find([](const json& m) { return m.value("method", "") == "notifications/tools/list_changed"; })
                 .size(),
             1u);
+}
+
+// ---------------------------------------------------------------------------------------
+// Tasks (io.modelcontextprotocol/tasks)
+
+json tasks_capabilities(json extra = json::object()) {
+  extra["extensions"] = {{"io.modelcontextprotocol/tasks", json::object()}};
+  return extra;
+}
+
+class StatelessTasks : public ::testing::Test {
+ protected:
+  StatelessTasks() : harness(options_with()) {
+    tool_definition slow;
+    slow.name = "slow";
+    slow.input_schema = {{"type", "object"}};
+    slow.task_support = tool_definition::task_mode::optional;
+    slow.handler = [this](tool_context& context, const json&) {
+      started.set();
+      // Until cancelled, or released by the test.
+      while (!release.is_set()) {
+        if (!context.sleep_for(std::chrono::milliseconds(5))) throw cancelled_error();
+      }
+      tool_result result;
+      result.content = json::array({{{"type", "text"}, {"text", "slow done"}}});
+      return result;
+    };
+    harness.server.add_tool(slow);
+
+    tool_definition asking;
+    asking.name = "asking";
+    asking.input_schema = {{"type", "object"}};
+    asking.task_support = tool_definition::task_mode::required;
+    asking.handler = [](tool_context& context, const json&) {
+      const auto answers = context.request_client_all(
+          {{"a", "elicitation/create", {{"message", "A?"}, {"requestedSchema", {{"type", "object"}}}}},
+           {"b", "elicitation/create", {{"message", "B?"}, {"requestedSchema", {{"type", "object"}}}}}});
+      tool_result result;
+      result.content = json::array(
+          {{{"type", "text"}, {"text", answers[0]["content"]["v"].get<std::string>() + answers[1]["content"]["v"].get<std::string>()}}});
+      return result;
+    };
+    harness.server.add_tool(asking);
+  }
+
+  json task_call(const char* tool, json capabilities = tasks_capabilities({{"elicitation", json::object()}})) {
+    return harness.request("tools/call", with_meta({{"name", tool}, {"arguments", json::object()}}, std::move(capabilities)));
+  }
+  json get(const std::string& task) {
+    return harness.request("tasks/get", with_meta({{"taskId", task}}, tasks_capabilities())).at("result");
+  }
+  // Polls tasks/get until the task's status is `status` (a hang guard bounds it, not a clock test).
+  json wait_status(const std::string& task, const std::string& status) {
+    for (int i = 0; i < 2000; ++i) {
+      json now = get(task);
+      if (now["status"] == status) return now;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    ADD_FAILURE() << "task " << task << " never reached " << status;
+    return json::object();
+  }
+
+  mcp_testing::signal started;
+  mcp_testing::signal release;
+  session_harness harness;
+};
+
+TEST_F(StatelessTasks, ACallBecomesATaskThatCompletes) {
+  const json created = task_call("slow").at("result");
+  EXPECT_EQ(created["resultType"], "task");
+  ASSERT_TRUE(created["taskId"].is_string());
+  EXPECT_FALSE(created.contains("result"));
+  const std::string task = created["taskId"];
+  ASSERT_TRUE(started.wait());
+  EXPECT_EQ(get(task)["status"], "working");
+  release.set();
+  const json done = wait_status(task, "completed");
+  EXPECT_EQ(done["result"]["content"][0]["text"], "slow done");
+  EXPECT_EQ(done["resultType"], "complete");
+}
+
+TEST_F(StatelessTasks, WithoutTheExtensionAnOptionalToolAnswersAndARequiredOneIsRefused) {
+  release.set();
+  const json plain = task_call("slow", json::object()).at("result");
+  EXPECT_EQ(plain["resultType"], "complete");
+  EXPECT_EQ(plain["content"][0]["text"], "slow done");
+  const json refused = task_call("asking", {{"elicitation", json::object()}});
+  EXPECT_EQ(error_code_of(refused), error_code::missing_client_capability);
+  EXPECT_TRUE(refused["error"]["data"]["requiredCapabilities"]["extensions"].contains("io.modelcontextprotocol/tasks"));
+  EXPECT_EQ(error_code_of(harness.request("tasks/get", with_meta({{"taskId", "x"}}))), error_code::missing_client_capability);
+}
+
+TEST_F(StatelessTasks, ATaskWaitsForItsInputsThenCompletes) {
+  const std::string task = task_call("asking").at("result")["taskId"];
+  json waiting = wait_status(task, "input_required");
+  EXPECT_TRUE(waiting["inputRequests"].contains("a") && waiting["inputRequests"].contains("b"));
+  const auto update = [&](json responses) {
+    return harness.request("tasks/update", with_meta({{"taskId", task}, {"inputResponses", std::move(responses)}},
+                                                     tasks_capabilities()));
+  };
+  EXPECT_EQ(update({{"a", {{"action", "accept"}, {"content", {{"v", "1"}}}}}, {"zzz", json::object()}}).at("result"),
+            json({{"resultType", "complete"}}));
+  waiting = get(task);
+  EXPECT_EQ(waiting["status"], "input_required");  // b still missing
+  EXPECT_FALSE(waiting["inputRequests"].contains("a"));
+  update({{"b", {{"action", "accept"}, {"content", {{"v", "2"}}}}}});
+  EXPECT_EQ(wait_status(task, "completed")["result"]["content"][0]["text"], "12");
+}
+
+TEST_F(StatelessTasks, CancelStopsTheHandlerAndIsIdempotent) {
+  const std::string task = task_call("slow").at("result")["taskId"];
+  ASSERT_TRUE(started.wait());
+  const json ack = harness.request("tasks/cancel", with_meta({{"taskId", task}}, tasks_capabilities()));
+  EXPECT_EQ(ack.at("result"), json({{"resultType", "complete"}}));
+  EXPECT_EQ(get(task)["status"], "cancelled");
+  EXPECT_TRUE(harness.session->wait_idle(std::chrono::seconds(10)));
+  EXPECT_EQ(harness.request("tasks/cancel", with_meta({{"taskId", task}}, tasks_capabilities())).at("result"),
+            json({{"resultType", "complete"}}));
+  EXPECT_EQ(get(task)["status"], "cancelled");
+}
+
+TEST_F(StatelessTasks, ATaskIsItsCallersOnly) {
+  const std::string task = task_call("slow").at("result")["taskId"];
+  auto sink = std::make_shared<mcp_testing::recording_sink>();
+  auto mallory = harness.server.open_session(sink, {.identity = "mallory", .transport = "memory", .session_id = {}});
+  mallory->handle_message(mcp_testing::request_message(5, "tasks/get", with_meta({{"taskId", task}}, tasks_capabilities())).dump());
+  const auto answer = sink->wait_for_response(5);
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(error_code_of(*answer), error_code::invalid_params);
+  EXPECT_EQ(error_code_of(harness.request("tasks/get", with_meta({{"taskId", "task-nope"}}, tasks_capabilities()))),
+            error_code::invalid_params);
+  mallory->close();
+  release.set();
+}
+
+TEST_F(StatelessTasks, ListenStreamsThatAskGetStatusNotifications) {
+  harness.send(mcp_testing::request_message("l", "subscriptions/listen",
+                                            with_meta({{"notifications", {{"tasks", true}}}})));
+  ASSERT_TRUE(harness.sink->wait_for_notification("notifications/subscriptions/acknowledged"));
+  const std::string task = task_call("slow").at("result")["taskId"];
+  release.set();
+  wait_status(task, "completed");
+  const auto note = harness.sink->wait_for([&](const json& m) {
+    return m.value("method", "") == "notifications/tasks" && m["params"]["status"] == "completed";
+  });
+  ASSERT_TRUE(note);
+  EXPECT_EQ((*note)["params"]["taskId"], task);
+  EXPECT_TRUE((*note)["params"]["_meta"].contains(std::string(meta_key::subscription_id)));
 }
 
 TEST(RequestStateCodec, SealsOpensAndRefusesChanges) {

@@ -161,7 +161,8 @@ void register_index_documents(mcp::server& server, std::shared_ptr<index_runner>
       "dropped. Reports progress per file and can be cancelled (it stops between files and "
       "keeps what it did). Files that cannot be indexed (not UTF-8, too large, unreadable) are "
       "listed in `errors` without stopping the run. Paths outside the registered roots are "
-      "refused.";
+      "refused. A client of the 2026-07-28 tasks extension gets a task to poll (tasks/get) or "
+      "cancel (tasks/cancel) instead of waiting.";
   tool.input_schema = {
       {"type", "object"},
       {"properties",
@@ -193,6 +194,9 @@ void register_index_documents(mcp::server& server, std::shared_ptr<index_runner>
   tool.timeout = options.index_timeout;
   tool.max_concurrency = 2;  // runs are serialised by the runner anyway; a second one waits
   tool.max_queue = 8;
+  // A long run: a client that speaks the tasks extension polls it rather than holding a
+  // request open for minutes.
+  tool.task_support = mcp::tool_definition::task_mode::optional;
   tool.handler = [runner, owner = options.owner](mcp::tool_context& context,
                                                  const json& arguments) {
     std::vector<std::string> paths = arguments.value("paths", std::vector<std::string>{});
