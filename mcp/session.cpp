@@ -345,7 +345,9 @@ void session_impl::dispatch(incoming_message message) {
   std::string_view outcome = "ok";
   bool unknown_method = false;
   try {
-    if (is_stateless_message(message.body)) {
+    // A transient session serves one stateless HTTP request: whatever it holds (even a body
+    // without its _meta, refused there) is a 2026-07-28 request.
+    if (options_.transient || is_stateless_message(message.body)) {
       handle_stateless_request(message);
     } else {
       handle_request(message);

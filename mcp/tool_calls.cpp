@@ -364,8 +364,13 @@ void session_impl::run_as_task(const std::shared_ptr<call_state>& call, register
     conclude_tool(call, tool, std::nullopt, std::current_exception());
     return;
   }
-  if (!call->claim()) {
-    task->cancel();  // the request was cancelled or timed out meanwhile
+  bool gone = false;
+  {
+    std::lock_guard lock(mutex_);
+    gone = closed_;
+  }
+  if (gone || !call->claim()) {
+    task->cancel();  // the request was cancelled, timed out or lost its client: nobody knows the task
     return;
   }
   task->preset_answers(call->stateless->answers);
@@ -381,8 +386,17 @@ void session_impl::run_as_task(const std::shared_ptr<call_state>& call, register
   run->stateless = call->stateless;
   run->task = task;
   run->stop = task->stop;
-  run->deadline = std::chrono::steady_clock::now() +
-                  server_->options.tool_timeout.value_or(tool.definition.timeout);
+  const auto limit = server_->options.tool_timeout.value_or(tool.definition.timeout);
+  run->deadline = std::chrono::steady_clock::now() + limit;
+  // The tool's time limit holds for its task too (a task waiting for input included).
+  std::weak_ptr<task_record> watched = task;
+  auto deadline = server_->workers.run_after(limit, [watched, limit, name = tool.definition.name] {
+    if (auto late = watched.lock(); late && !late->terminal()) {
+      late->fail(error_code::internal_error, "Tool " + name + " did not finish within its time limit of " +
+                                                 std::to_string(limit.count()) + " ms and was cancelled");
+      late->stop.request_stop();
+    }
+  });
   tool_context context(std::make_shared<context_backend>(shared_from_this(), run));
   std::optional<tool_result> outcome;
   std::exception_ptr failure;
@@ -391,6 +405,7 @@ void session_impl::run_as_task(const std::shared_ptr<call_state>& call, register
   } catch (...) {
     failure = std::current_exception();
   }
+  deadline.cancel();
   conclude_tool(run, tool, std::move(outcome), failure);
 }
 

@@ -19,21 +19,42 @@ import { TEST_TIMEOUT_MS, connectFixtures, fixturesBinary, textOf, within } from
 fixturesBinary(); // fails the file at once, with a clear message, when BOOKMCP_FIXTURES_BIN is unset
 
 const EXPECTED_TOOLS = [
+  'confirm_delete',
   'echo',
   'echo_on_worker',
+  'failing_job',
+  'greet',
   'json_schema_2020_12_tool',
+  'multi_input',
+  'protocol_error_job',
+  'slow_compute',
   'test_audio_content',
+  'test_custom_headers',
   'test_elicitation',
   'test_elicitation_sep1034_defaults',
   'test_elicitation_sep1330_enums',
   'test_embedded_resource',
   'test_error_handling',
   'test_image_content',
+  'test_input_required_result_capabilities',
+  'test_input_required_result_elicitation',
+  'test_input_required_result_list_roots',
+  'test_input_required_result_multi_round',
+  'test_input_required_result_multiple_inputs',
+  'test_input_required_result_request_state',
+  'test_input_required_result_sampling',
+  'test_input_required_result_tampered_state',
+  'test_logging_tool',
+  'test_missing_capability',
   'test_multiple_content_types',
   'test_sampling',
   'test_simple_text',
+  'test_streaming_elicitation',
   'test_tool_with_logging',
   'test_tool_with_progress',
+  'test_tool_with_task',
+  'test_trigger_prompt_change',
+  'test_trigger_tool_change',
   'wait',
 ];
 
@@ -154,7 +175,7 @@ describe('fixtures over stdio (SDK client)', { timeout: 10 * TEST_TIMEOUT_MS }, 
   });
 
   it('json_schema_2020_12_tool accepts arguments matching its $ref schema', async () => {
-    const args = { name: 'Ada', address: { street: '1 Main St', city: 'London' } };
+    const args = { name: 'Ada', address: { street: '1 Main St', city: 'London' }, contactMethod: 'email', email: 'ada@example.org' };
     const result = await fixtures.client.callTool({ name: 'json_schema_2020_12_tool', arguments: args });
     assert.notEqual(result.isError, true, textOf(result));
     assert.match(textOf(result), /London/);

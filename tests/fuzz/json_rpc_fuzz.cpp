@@ -9,7 +9,10 @@
 //   - closing the session afterwards ends it: no call is left running.
 //
 // The first byte chooses whether the session is initialized first (odd) or meets the message
-// fresh (even); the rest is the message.
+// fresh (even); the rest is the message. A fresh session also takes 2026-07-28 requests (their
+// own _meta instead of a handshake). A task (2026-07-28 tasks extension) outlives its request
+// by design: the tasks an input created are cancelled afterwards (tasks/cancel, as a client
+// would), so that they do not hold the workers for the next inputs.
 
 #include <cstdint>
 #include <cstdlib>
@@ -108,6 +111,44 @@ const std::string initialize =
         .dump();
 const std::string initialized = R"({"jsonrpc":"2.0","method":"notifications/initialized"})";
 
+// The ids of the tasks created in `message` (a CreateTaskResult, or a batch holding some).
+void collect_task_ids(const json& message, std::vector<std::string>& out) {
+  if (message.is_array()) {
+    for (const auto& item : message) collect_task_ids(item, out);
+    return;
+  }
+  if (!message.is_object()) return;
+  const auto result = message.find("result");
+  if (result == message.end() || !result->is_object()) return;
+  if (result->value("resultType", json()) == "task" && result->contains("taskId") &&
+      (*result)["taskId"].is_string())
+    out.push_back((*result)["taskId"].get<std::string>());
+}
+
+void cancel_tasks(const std::vector<std::string>& task_ids) {
+  if (task_ids.empty()) return;
+  auto sink = std::make_shared<collecting_sink>();
+  auto session = fixture_server().open_session(sink, {.identity = "fuzz", .transport = "memory",
+                                                      .session_id = {}});
+  int id = 0;
+  for (const auto& task_id : task_ids) {
+    session->handle_message(
+        json{{"jsonrpc", "2.0"},
+             {"id", ++id},
+             {"method", "tasks/cancel"},
+             {"params",
+              {{"taskId", task_id},
+               {"_meta",
+                {{"io.modelcontextprotocol/protocolVersion", "2026-07-28"},
+                 {"io.modelcontextprotocol/clientCapabilities",
+                  {{"extensions", {{"io.modelcontextprotocol/tasks", json::object()}}}}}}}}}}
+            .dump());
+  }
+  session->close();
+  if (!session->wait_idle(std::chrono::seconds(30))) broken("a tasks/cancel still running", "");
+  for (const auto& sent : sink->take()) check_sent(sent);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -132,8 +173,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   session->close();
   if (!session->wait_idle(std::chrono::seconds(30))) broken("a call still running after close", text);
   bool answered = false;
+  std::vector<std::string> task_ids;
   for (const auto& sent : sink->take()) {
     check_sent(sent);
+    collect_task_ids(json::parse(sent), task_ids);
     if (ping) {
       const json message = json::parse(sent);
       if (message.is_object() && message.contains("id") && message["id"] == parsed["id"])
@@ -141,5 +184,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   }
   if (ping && !answered) broken("a ping without its answer", text);
+  cancel_tasks(task_ids);
   return 0;
 }
