@@ -1,6 +1,9 @@
 // Streamable HTTP load: `connections` sessions, each used by `inflight` keep-alive connections
 // that each have one tools/call outstanding at a time. Each session is created by its first
 // connection (initialize, then notifications/initialized), which then joins the load.
+// With --stateless (protocol 2026-07-28) there is no session: the same `connections` x
+// `inflight` keep-alive connections each send tools/call requests that carry params._meta and
+// the MCP-Protocol-Version, Mcp-Method and Mcp-Name headers, and no Mcp-Session-Id.
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -15,6 +18,7 @@
 #include "bench/common/mcp_messages.hpp"
 #include "bench/network/client_threads.hpp"
 #include "bench/network/load_run.hpp"
+#include "bench/network/stateless_messages.hpp"
 
 namespace bookmcp::bench {
 
@@ -74,6 +78,15 @@ class http_connection {
     head_ += "Content-Length: ";
   }
 
+  // Requests of protocol 2026-07-28 calling `tool`: no session, the revision's headers.
+  void use_stateless(const std::string& tool) {
+    head_ = "POST " + url_.path + " HTTP/1.1\r\nHost: " + url_.host_header() +
+            "\r\nUser-Agent: bookmcp_load\r\nContent-Type: application/json\r\n"
+            "Accept: application/json, text/event-stream\r\nMCP-Protocol-Version: " +
+            std::string(kStatelessProtocolVersion) + "\r\nMcp-Method: tools/call\r\nMcp-Name: " +
+            mcp_name_header_value(tool) + "\r\nContent-Length: ";
+  }
+
   // POSTs `body` and reads the whole answer. Returns an empty string, or what failed.
   net::awaitable<std::string> post(std::string_view body, http_answer& answer) {
     request_.clear();
@@ -129,8 +142,9 @@ net::awaitable<std::string> create_session(http_connection& connection) {
 }
 
 // One call at a time until the schedule says stop.
+// Stateless: each answer must also be a result with "resultType":"complete".
 net::awaitable<void> run_calls(http_connection& connection, const call_builder& calls, client_thread& thread,
-                               run_control& control) {
+                               run_control& control, bool stateless) {
   auto& stats = thread.stats;
   std::string body;
   http_answer answer;
@@ -148,9 +162,13 @@ net::awaitable<void> run_calls(http_connection& connection, const call_builder& 
     }
     if (decision.measured && now < control.measure_end) {
       const message_facts facts = answer_in(answer, id);
+      bool complete = true;
       if (answer.status != 200 || facts.id != id) {
         ++stats.protocol_errors;
         stats.note_error("HTTP " + std::to_string(answer.status) + ": " + answer.body.substr(0, 200));
+      } else if (stateless && facts.has_result && !(complete = has_complete_result_type(answer.body))) {
+        ++stats.protocol_errors;
+        stats.note_error("a result without \"resultType\":\"complete\": " + answer.body.substr(0, 200));
       } else if (facts.has_error) {
         ++stats.rpc_errors;
         stats.note_error("a JSON-RPC error answer: " + answer.body.substr(0, 200));
@@ -158,7 +176,8 @@ net::awaitable<void> run_calls(http_connection& connection, const call_builder& 
         ++stats.tool_errors;
         stats.note_error("a tool result with isError: true");
       }
-      control.record(stats, sent, now, answer.status == 200 && facts.id == id && facts.has_result && !facts.tool_error);
+      control.record(stats, sent, now,
+                     answer.status == 200 && facts.id == id && facts.has_result && !facts.tool_error && complete);
     }
     if (!answer.keep_alive) {
       ++stats.transport_errors;
@@ -183,7 +202,7 @@ net::awaitable<void> run_joined(const load_options& options, const call_builder&
     guard.ready();
   }
   co_await thread.wait_for_start();
-  co_await run_calls(connection, calls, thread, control);
+  co_await run_calls(connection, calls, thread, control, false);
 }
 
 // Creates a session, starts its other `inflight - 1` connections, and joins the load itself.
@@ -210,20 +229,50 @@ net::awaitable<void> run_session(const load_options& options, const call_builder
     guard.ready();
   }
   co_await thread.wait_for_start();
-  co_await run_calls(connection, calls, thread, control);
+  co_await run_calls(connection, calls, thread, control, false);
+}
+
+// Stateless (2026-07-28): one keep-alive connection, no session, one call at a time.
+net::awaitable<void> run_stateless(const load_options& options, const call_builder& calls, client_thread& thread,
+                                   run_control& control) {
+  http_connection connection(thread.io, options.url);
+  {
+    setup_guard guard(control);
+    const std::string problem = co_await connection.connect(options.timeout);
+    if (!problem.empty()) {
+      thread.stats.note_error(problem);
+      co_return;
+    }
+    connection.use_stateless(options.tool);
+    guard.ready();
+  }
+  co_await thread.wait_for_start();
+  co_await run_calls(connection, calls, thread, control, true);
 }
 
 }  // namespace
 
 load_result run_http_load(const load_options& options) {
-  const call_builder calls(options.tool, options.arguments);
   client_pool pool(options.threads);
   run_control control;
+  const std::size_t total = options.connections * options.inflight;
+  if (options.stateless) {
+    const call_builder calls = stateless_call_builder(options.tool, options.arguments);
+    // The same connections as with sessions, in the same order over the client threads.
+    for (std::size_t i = 0; i < total; ++i) {
+      auto& thread = pool.at(i / options.inflight);
+      net::co_spawn(thread.io, run_stateless(options, calls, thread, control), count_finished(thread, control));
+    }
+    load_result result = drive_load(options, pool, control, total);
+    result.sessions = 0;
+    return result;
+  }
+  const call_builder calls(options.tool, options.arguments);
   for (std::size_t i = 0; i < options.connections; ++i) {
     auto& thread = pool.at(i);
     net::co_spawn(thread.io, run_session(options, calls, thread, control), count_finished(thread, control));
   }
-  load_result result = drive_load(options, pool, control, options.connections * options.inflight);
+  load_result result = drive_load(options, pool, control, total);
   result.sessions = options.connections;
   return result;
 }

@@ -66,7 +66,8 @@ many initialized WebSocket connections and reports the server's resident memory 
 
   --url URL            ws://HOST:PORT/mcp or http://HOST:PORT/mcp; loopback hosts only
   --transport ws|http  default: from the URL scheme
-  --connections N      WebSocket connections, or Streamable HTTP sessions (default 64)
+  --connections N      WebSocket connections, or Streamable HTTP sessions (default 64; with
+                       --stateless over HTTP, groups of M connections without a session)
   --inflight M         calls in flight per WebSocket connection; over HTTP, M keep-alive
                        connections per session, each with one call at a time (default 1)
   --duration S         measure for S seconds (default 5) ...
@@ -75,6 +76,9 @@ many initialized WebSocket connections and reports the server's resident memory 
   --tool NAME          default echo
   --arguments JSON     tool arguments (default {"text":"hi"})
   --threads T          client I/O threads (default 1)
+  --stateless          protocol 2026-07-28: no initialize, no session; each request carries
+                       params._meta and (HTTP) the MCP-Protocol-Version, Mcp-Method and
+                       Mcp-Name headers; answers must be results with resultType "complete"
   --timeout S          bound on connecting and on draining (default 30)
   --server-pid PID     also report the server's CPU time and context switches per call
                        (read from /proc over the measured phase; with --duration)
@@ -168,6 +172,8 @@ load_options parse_load_options(int argc, char** argv) {
       options.arguments = parsed.dump();  // also escapes nothing unexpected into the request
     } else if (arg == "--threads") {
       options.threads = parse_count("threads", value(), 1, 16);
+    } else if (arg == "--stateless") {
+      options.stateless = true;
     } else if (arg == "--json") {
       options.json_output = true;
     } else if (arg == "--idle") {

@@ -34,6 +34,11 @@ struct load_options {
   std::string tool = "echo";
   std::string arguments = R"({"text":"hi"})";          // a JSON object
   std::size_t threads = 1;                             // client I/O threads
+  // Protocol revision 2026-07-28: no initialize and no session; every request carries
+  // params._meta (version, client capabilities, client info) and, over HTTP, the
+  // MCP-Protocol-Version, Mcp-Method and Mcp-Name headers. Answers must be results with
+  // "resultType":"complete".
+  bool stateless = false;
   bool json_output = false;
   // idle mode
   long server_pid = 0;                     // also in load mode: report the server's CPU per call

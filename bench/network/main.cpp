@@ -30,6 +30,7 @@ int report_load(const load_options& options, const load_result& result) {
   if (options.json_output) {
     json out = {{"mode", "load"},
                 {"transport", transport_name(options.transport)},
+                {"protocol_version", options.stateless ? "2026-07-28" : "2025-11-25"},
                 {"url", options.url.host_header() + options.url.path},
                 {"tool", options.tool},
                 {"connections", options.connections},
@@ -62,8 +63,9 @@ int report_load(const load_options& options, const load_result& result) {
     const bool over_http = options.transport == load_transport::http;
     const std::string where = options.url.host_header() + options.url.path;
     const std::size_t sockets = over_http ? options.connections * options.inflight : options.connections;
-    std::printf("%s %s: %zu sessions, %zu connections%s, %zu calls in flight; %.1f s measured\n",
-                transport_name(options.transport), where.c_str(), result.sessions, sockets,
+    std::printf("%s %s, protocol %s: %zu sessions, %zu connections%s, %zu calls in flight; %.1f s measured\n",
+                transport_name(options.transport), where.c_str(), options.stateless ? "2026-07-28" : "2025-11-25",
+                result.sessions, sockets,
                 over_http ? " (one call at a time each)" : "", over_http ? sockets : sockets * options.inflight,
                 result.seconds);
     std::printf("  calls/s %10.0f   median %8.1f us   p90 %8.1f us   p99 %8.1f us   max %9.1f us\n",

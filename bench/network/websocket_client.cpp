@@ -17,7 +17,7 @@ namespace websocket = beast::websocket;
 using tcp = net::ip::tcp;
 
 net::awaitable<std::string> open_mcp_websocket(websocket_stream& ws, const target_url& url, beast::flat_buffer& buffer,
-                                               std::chrono::milliseconds timeout) {
+                                               std::chrono::milliseconds timeout, bool initialize_first) {
   boost::system::error_code error;
   const tcp::endpoint endpoint(net::ip::make_address(url.address), url.port);
   auto& tcp_layer = beast::get_lowest_layer(ws);
@@ -43,6 +43,7 @@ net::awaitable<std::string> open_mcp_websocket(websocket_stream& ws, const targe
     co_return "websocket handshake: the server did not accept the \"mcp\" subprotocol";
   }
   ws.text(true);
+  if (!initialize_first) co_return std::string();
 
   const std::string initialize = initialize_request(0);
   co_await ws.async_write(net::buffer(initialize), net::redirect_error(net::use_awaitable, error));

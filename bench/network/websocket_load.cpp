@@ -1,6 +1,8 @@
 // WebSocket load: every connection keeps `inflight` tools/call requests outstanding. Request
 // ids encode a slot: id = 1 + slot + inflight * round, so an answer names the slot whose send
-// time it matches, whatever order answers come back in.
+// time it matches, whatever order answers come back in. With --stateless (protocol
+// 2026-07-28) connections are not initialized: each request carries params._meta, and each
+// answer must be a result with "resultType":"complete".
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -11,6 +13,7 @@
 #include "bench/common/mcp_messages.hpp"
 #include "bench/network/client_threads.hpp"
 #include "bench/network/load_run.hpp"
+#include "bench/network/stateless_messages.hpp"
 #include "bench/network/websocket_client.hpp"
 
 namespace bookmcp::bench {
@@ -34,7 +37,7 @@ net::awaitable<void> run_connection(const load_options& options, const call_buil
   beast::flat_buffer buffer;
   {
     setup_guard guard(control);
-    const std::string problem = co_await open_mcp_websocket(ws, options.url, buffer, options.timeout);
+    const std::string problem = co_await open_mcp_websocket(ws, options.url, buffer, options.timeout, !options.stateless);
     if (!problem.empty()) {
       stats.note_error(problem);
       co_return;
@@ -69,7 +72,9 @@ net::awaitable<void> run_connection(const load_options& options, const call_buil
     }
     const auto now = clock_type::now();
     const auto data = buffer.cdata();
-    const message_facts facts = scan_message(std::string_view(static_cast<const char*>(data.data()), data.size()));
+    const std::string_view message(static_cast<const char*>(data.data()), data.size());
+    const message_facts facts = scan_message(message);
+    const bool complete = !options.stateless || !facts.has_result || has_complete_result_type(message);
     buffer.consume(buffer.size());
     if (facts.has_method) continue;  // a notification or a server request: not an answer
     if (!facts.id || *facts.id < 1) {
@@ -89,11 +94,14 @@ net::awaitable<void> run_connection(const load_options& options, const call_buil
       if (facts.has_error) {
         ++stats.rpc_errors;
         stats.note_error("a JSON-RPC error answer");
+      } else if (!complete) {
+        ++stats.protocol_errors;
+        stats.note_error("a result without \"resultType\":\"complete\"");
       } else if (facts.tool_error) {
         ++stats.tool_errors;
         stats.note_error("a tool result with isError: true");
       }
-      control.record(stats, slot.sent, now, facts.has_result && !facts.tool_error);
+      control.record(stats, slot.sent, now, facts.has_result && !facts.tool_error && complete);
     }
     alive = co_await send(*facts.id + static_cast<std::int64_t>(inflight));
   }
@@ -108,7 +116,8 @@ net::awaitable<void> run_connection(const load_options& options, const call_buil
 }  // namespace
 
 load_result run_websocket_load(const load_options& options) {
-  const call_builder calls(options.tool, options.arguments);
+  const call_builder calls = options.stateless ? stateless_call_builder(options.tool, options.arguments)
+                                               : call_builder(options.tool, options.arguments);
   client_pool pool(options.threads);
   run_control control;
   for (std::size_t i = 0; i < options.connections; ++i) {
