@@ -148,11 +148,13 @@ void server::add_tool(tool_definition tool) {
   entry->header_parameters = find_header_parameters(tool.input_schema, tool.name);
   entry->definition = std::move(tool);
   const std::string name = entry->definition.name;
+  const bool has_header_parameters = !entry->header_parameters.empty();
   {
     std::unique_lock lock(state_->registry_mutex);
     if (!state_->tools.emplace(name, std::move(entry)).second) {
       throw std::invalid_argument("tool " + name + " is registered twice");
     }
+    if (has_header_parameters) ++state_->tools_with_header_parameters;
   }
   state_->broadcast("notifications/tools/list_changed");
 }
@@ -162,6 +164,7 @@ bool server::remove_tool(std::string_view name) {
     std::unique_lock lock(state_->registry_mutex);
     auto it = state_->tools.find(name);
     if (it == state_->tools.end()) return false;
+    if (!it->second->header_parameters.empty()) --state_->tools_with_header_parameters;
     state_->tools.erase(it);
   }
   state_->broadcast("notifications/tools/list_changed");
@@ -257,6 +260,7 @@ void server::shutdown(std::chrono::milliseconds grace) {
 }
 
 std::vector<header_parameter> server::header_parameters(std::string_view tool) const {
+  if (state_->tools_with_header_parameters.load(std::memory_order_relaxed) == 0) return {};
   std::shared_lock lock(state_->registry_mutex);
   const auto it = state_->tools.find(tool);
   return it == state_->tools.end() ? std::vector<header_parameter>{} : it->second->header_parameters;

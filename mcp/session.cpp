@@ -111,6 +111,9 @@ void session_impl::close() {
   }
   if (server_->options.observer && !options_.transient)
     server_->options.observer->session_closed(options_.transport);
+  // A transient session is among the server's only when it listened: the others do not take
+  // the server-wide lock (one per stateless HTTP request).
+  if (options_.transient && !listed_.load(std::memory_order_acquire)) return;
   std::lock_guard lock(server_->sessions_mutex);
   server_->sessions.erase(options_.session_id);
 }

@@ -159,8 +159,10 @@ std::shared_ptr<stateless_call> session_impl::read_stateless_call(const std::str
   const bool has_responses = responses != params.end();
   const bool has_state = state != params.end() && !state->is_null();
   // The digest binds a requestState to this request's arguments (it is sealed into the state
-  // this request may issue, and checked against the state it brings).
-  call->digest = sha256_hex(method + '\n' + call->name + '\n' + dump_json(*arguments));
+  // this request may issue, and checked against the state it brings). A tool's arguments are
+  // digested once prepared (defaults applied), in start_tool_call, and only when a state is
+  // sealed or brought: a plain call does not pay for it.
+  if (method != "tools/call") call->digest = request_digest(method, call->name, *arguments);
   if (!has_responses && !has_state) return call;
   if (has_state) {
     if (!state->is_string()) throw rpc_error(error_code::invalid_params, "Invalid params: requestState must be a string");
@@ -175,9 +177,10 @@ std::shared_ptr<stateless_call> session_impl::read_stateless_call(const std::str
     if (payload->value("p", std::string()) != options_.identity)
       throw refuse("belongs to another caller");
     if (payload->value("m", std::string()) != method || payload->value("n", std::string()) != call->name ||
-        payload->value("d", std::string()) != call->digest) {
+        (method != "tools/call" && payload->value("d", std::string()) != call->digest)) {
       throw refuse("belongs to another request");
     }
+    if (method == "tools/call") call->state_digest = payload->value("d", std::string("-"));
     if (payload->value("x", std::int64_t{0}) < unix_millis()) throw refuse("has expired");
     call->answers = (*payload)["a"];
   }
@@ -197,7 +200,15 @@ std::shared_ptr<stateless_call> session_impl::read_stateless_call(const std::str
   return call;
 }
 
-std::string session_impl::seal_request_state(const stateless_call& request) const {
+std::string request_digest(const std::string& method, const std::string& name, const json& arguments) {
+  return sha256_hex(method + '\n' + name + '\n' + dump_json(arguments));
+}
+
+std::string session_impl::seal_request_state(stateless_call& request, const json* arguments) const {
+  if (request.digest.empty()) {
+    static const json none = json::object();
+    request.digest = request_digest(request.method, request.name, arguments ? *arguments : none);
+  }
   const auto ttl = std::chrono::duration_cast<std::chrono::milliseconds>(server_->options.request_state_ttl);
   return server_->state_codec.seal({{"v", 1},
                                     {"m", request.method},
@@ -399,6 +410,7 @@ void session_impl::start_listening(const request_id& id, const json& params) {
     // A stateless request's session is not among the server's until it listens.
     std::lock_guard lock(server_->sessions_mutex);
     server_->sessions[options_.session_id] = weak_from_this();
+    listed_.store(true, std::memory_order_release);
   }
   notify_related("notifications/subscriptions/acknowledged",
                  {{"notifications", std::move(granted)},

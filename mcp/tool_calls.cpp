@@ -251,6 +251,14 @@ void session_impl::start_tool_call(const request_id& id, const json& params,
                       {{"requiredCapabilities", {{"extensions", {{tasks_extension, json::object()}}}}}});
     }
   }
+  if (stateless && !stateless->state_digest.empty()) {
+    // The state this request brings was issued for these arguments (prepared the same way).
+    stateless->digest = request_digest("tools/call", name, arguments);
+    if (stateless->digest != stateless->state_digest) {
+      throw rpc_error(error_code::invalid_params,
+                      "Invalid params: requestState belongs to another request; send the request again without it");
+    }
+  }
   auto call = register_call(id, "tools/call", params);
   call->tool_name = name;
   call->stateless = std::move(stateless);
@@ -341,7 +349,7 @@ void session_impl::execute_tool(const std::shared_ptr<call_state>& call, registe
   } catch (...) {
     failure = std::current_exception();
   }
-  conclude_tool(call, tool, std::move(outcome), failure);
+  conclude_tool(call, tool, std::move(outcome), failure, &arguments);
 }
 
 void session_impl::run_as_task(const std::shared_ptr<call_state>& call, registered_tool& tool,
@@ -361,7 +369,7 @@ void session_impl::run_as_task(const std::shared_ptr<call_state>& call, register
     };
   } catch (...) {
     // Input still needed (an InputRequiredResult), or a refusal: the request is answered.
-    conclude_tool(call, tool, std::nullopt, std::current_exception());
+    conclude_tool(call, tool, std::nullopt, std::current_exception(), &arguments);
     return;
   }
   bool gone = false;
@@ -449,7 +457,8 @@ bool session_impl::start_async_tool(const std::shared_ptr<call_state>& call,
 }
 
 void session_impl::conclude_tool(const std::shared_ptr<call_state>& call, registered_tool& tool,
-                                 std::optional<tool_result> outcome, std::exception_ptr failure) {
+                                 std::optional<tool_result> outcome, std::exception_ptr failure,
+                                 const json* arguments) {
   const auto started = call->started;
   std::optional<tool_result> result;
   std::optional<rpc_error> error;
@@ -479,7 +488,7 @@ void session_impl::conclude_tool(const std::shared_ptr<call_state>& call, regist
       // again, with the answers so far sealed in requestState.
       input_request = json{{"resultType", "input_required"},
                            {"inputRequests", ask.requests},
-                           {"requestState", seal_request_state(*call->stateless)}};
+                           {"requestState", seal_request_state(*call->stateless, arguments)}};
     } else {
       spdlog::error("tool {} asked for input outside a 2026-07-28 request", tool.definition.name);
       error.emplace(error_code::internal_error, "Internal error");

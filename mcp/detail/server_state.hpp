@@ -51,6 +51,8 @@ struct server::state {
   executor workers;
   request_state_codec state_codec;  // requestState of multi-round requests
   detail::task_registry tasks;      // the tasks extension's tasks
+  // Tools with x-mcp-header arguments: none (the usual case) spares HTTP the lookup.
+  std::atomic<std::size_t> tools_with_header_parameters{0};
 
   mutable std::shared_mutex registry_mutex;
   std::map<std::string, std::shared_ptr<detail::registered_tool>, std::less<>> tools;

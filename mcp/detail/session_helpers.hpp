@@ -28,6 +28,8 @@ const json& require_object_params(const json& body);
 std::string require_string(const json& params, std::string_view key, std::string_view method);
 // params.uri, a string of at most max_uri_length characters.
 std::string require_uri(const json& params, std::string_view method);
+// What binds a requestState to its request: SHA-256 of the method, the name and the arguments.
+std::string request_digest(const std::string& method, const std::string& name, const json& arguments);
 // The client capability a server-to-client method needs ("sampling", ...); empty for none.
 std::string capability_for(std::string_view method);
 

@@ -26,7 +26,9 @@ struct stateless_call {
   // prompt's name or the URI, a digest of the arguments, and the caller.
   std::string method;
   std::string name;
-  std::string digest;
+  std::string digest;        // computed when a state is sealed or checked (it costs ~2 us)
+  std::string state_digest;  // the digest an incoming requestState names (tools/call: checked
+                             // against the prepared arguments in start_tool_call)
   // Answers by input key (the requestState's, then this round's inputResponses).
   json answers = json::object();
   // The input keys the handler has asked for so far in this round, in order.
@@ -153,7 +155,8 @@ class session_impl final : public server_session, public std::enable_shared_from
   // that asked for them, when the connection is the owner's.
   void task_changed(const std::string& owner, const json& detailed);
   // Seals a multi-round request's state (the answers so far) for its InputRequiredResult.
-  std::string seal_request_state(const stateless_call& request) const;
+  // `arguments`: the tool's prepared arguments (their digest binds the state to the request).
+  std::string seal_request_state(stateless_call& request, const json* arguments = nullptr) const;
   // The subscribed URIs that `uri` (a resource that changed) covers: itself, and its parts
   // (the URI followed by '#' and a fragment: a page's sections).
   std::vector<std::string> subscriptions_within(const std::string& uri) const;
@@ -210,7 +213,8 @@ class session_impl final : public server_session, public std::enable_shared_from
                         const std::shared_ptr<registered_tool>& tool, const json& arguments);
   // Answers a tool call from its handler's outcome: a result, or the exception it threw.
   void conclude_tool(const std::shared_ptr<call_state>& call, registered_tool& tool,
-                     std::optional<tool_result> outcome, std::exception_ptr failure);
+                     std::optional<tool_result> outcome, std::exception_ptr failure,
+                     const json* arguments = nullptr);
 
   void observe(std::string_view method, std::string_view tool, std::string_view outcome,
                const request_id& id, std::chrono::steady_clock::time_point started);
@@ -247,6 +251,7 @@ class session_impl final : public server_session, public std::enable_shared_from
     std::set<std::string> uris;
   };
   std::vector<listener> listeners_;
+  std::atomic<bool> listed_{false};  // a transient session registered among the server's
   static constexpr std::size_t max_listeners = 64;
   // Calls by id, for cancellation and to refuse an id still in use. An answered call gives its
   // id up at once (a client may reuse it as soon as it has the answer), while its bookkeeping
