@@ -299,13 +299,9 @@ void session_impl::handle_stateless_request(incoming_message& message) {
 
 void session_impl::handle_task_method(const request_id& id, const std::string& method, const json& params,
                                       const stateless_call& request) {
-  const auto extensions = request.client_capabilities.find("extensions");
-  if (extensions == request.client_capabilities.end() || !extensions->is_object() ||
-      !extensions->contains(tasks_extension)) {
-    throw rpc_error(error_code::missing_client_capability,
-                    method + " is part of the " + std::string(tasks_extension) +
-                        " extension: declare it in the client capabilities",
-                    {{"requiredCapabilities", {{"extensions", {{tasks_extension, json::object()}}}}}});
+  if (!declares_tasks(request.client_capabilities)) {
+    throw tasks_extension_required(method + " is part of the " + std::string(tasks_extension) +
+                                   " extension: declare it in the client capabilities");
   }
   const std::string task_id = require_string(params, "taskId", method);
   const auto task = server_->tasks.find(task_id, options_.identity);

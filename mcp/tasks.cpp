@@ -27,9 +27,8 @@ std::string iso8601(std::chrono::system_clock::time_point at) {
 
 }  // namespace
 
-json task_record::created() const {
-  std::lock_guard lock(mutex_);
-  return {{"resultType", "task"},
+json task_record::summary_locked(std::string_view result_type) const {
+  return {{"resultType", result_type},
           {"taskId", id},
           {"status", status_},
           {"createdAt", iso8601(created_at_)},
@@ -38,15 +37,14 @@ json task_record::created() const {
           {"pollIntervalMs", poll_interval.count()}};
 }
 
+json task_record::created() const {
+  std::lock_guard lock(mutex_);
+  return summary_locked("task");
+}
+
 json task_record::detailed() const {
   std::lock_guard lock(mutex_);
-  json out = {{"resultType", "complete"},
-              {"taskId", id},
-              {"status", status_},
-              {"createdAt", iso8601(created_at_)},
-              {"lastUpdatedAt", iso8601(updated_at_)},
-              {"ttlMs", ttl.count()},
-              {"pollIntervalMs", poll_interval.count()}};
+  json out = summary_locked("complete");
   if (status_ == "input_required") out["inputRequests"] = waiting_for_;
   if (status_ == "completed") out["result"] = result_;
   if (status_ == "failed") out["error"] = error_;
@@ -55,19 +53,18 @@ json task_record::detailed() const {
 
 bool task_record::terminal() const {
   std::lock_guard lock(mutex_);
-  return status_ == "completed" || status_ == "failed" || status_ == "cancelled";
+  return ended_locked();
 }
 
 bool task_record::expired(std::chrono::system_clock::time_point now) const {
   std::lock_guard lock(mutex_);
-  const bool ended = status_ == "completed" || status_ == "failed" || status_ == "cancelled";
-  return ended && now - updated_at_ > ttl;
+  return ended_locked() && now - updated_at_ > ttl;
 }
 
 void task_record::complete(json call_tool_result) {
   {
     std::lock_guard lock(mutex_);
-    if (status_ == "completed" || status_ == "failed" || status_ == "cancelled") return;
+    if (ended_locked()) return;
     status_ = "completed";
     result_ = std::move(call_tool_result);
     waiting_for_ = json::object();
@@ -80,7 +77,7 @@ void task_record::complete(json call_tool_result) {
 void task_record::fail(int code, std::string message) {
   {
     std::lock_guard lock(mutex_);
-    if (status_ == "completed" || status_ == "failed" || status_ == "cancelled") return;
+    if (ended_locked()) return;
     status_ = "failed";
     error_ = {{"code", code}, {"message", std::move(message)}};
     waiting_for_ = json::object();
@@ -94,7 +91,7 @@ void task_record::cancel() {
   bool changed = false;
   {
     std::lock_guard lock(mutex_);
-    if (status_ != "completed" && status_ != "failed" && status_ != "cancelled") {
+    if (!ended_locked()) {
       status_ = "cancelled";
       waiting_for_ = json::object();
       touch_locked();

@@ -241,14 +241,10 @@ void session_impl::start_tool_call(const request_id& id, const json& params,
   // tool that requires them refuses a client that did not.
   bool as_task = false;
   if (stateless && tool->definition.task_support != tool_definition::task_mode::forbidden) {
-    const auto extensions = stateless->client_capabilities.find("extensions");
-    as_task = extensions != stateless->client_capabilities.end() && extensions->is_object() &&
-              extensions->contains(tasks_extension);
+    as_task = declares_tasks(stateless->client_capabilities);
     if (!as_task && tool->definition.task_support == tool_definition::task_mode::required) {
-      throw rpc_error(error_code::missing_client_capability,
-                      "Tool " + name + " runs only as a task: declare the " + std::string(tasks_extension) +
-                          " extension in the client capabilities",
-                      {{"requiredCapabilities", {{"extensions", {{tasks_extension, json::object()}}}}}});
+      throw tasks_extension_required("Tool " + name + " runs only as a task: declare the " +
+                                     std::string(tasks_extension) + " extension in the client capabilities");
     }
   }
   if (stateless && !stateless->state_digest.empty()) {
@@ -340,16 +336,18 @@ void session_impl::execute_tool(const std::shared_ptr<call_state>& call, registe
     run_as_task(call, tool, arguments);
     return;
   }
-  auto backend = std::make_shared<context_backend>(shared_from_this(), call);
-  tool_context context(backend);
-  std::optional<tool_result> outcome;
-  std::exception_ptr failure;
-  try {
-    outcome = tool.definition.handler(context, arguments);
-  } catch (...) {
-    failure = std::current_exception();
-  }
+  auto [outcome, failure] = run_handler(call, tool, arguments);
   conclude_tool(call, tool, std::move(outcome), failure, &arguments);
+}
+
+std::pair<std::optional<tool_result>, std::exception_ptr> session_impl::run_handler(
+    const std::shared_ptr<call_state>& call, registered_tool& tool, const json& arguments) {
+  tool_context context(std::make_shared<context_backend>(shared_from_this(), call));
+  try {
+    return {tool.definition.handler(context, arguments), nullptr};
+  } catch (...) {
+    return {std::nullopt, std::current_exception()};
+  }
 }
 
 void session_impl::run_as_task(const std::shared_ptr<call_state>& call, registered_tool& tool,
@@ -405,14 +403,7 @@ void session_impl::run_as_task(const std::shared_ptr<call_state>& call, register
       late->stop.request_stop();
     }
   });
-  tool_context context(std::make_shared<context_backend>(shared_from_this(), run));
-  std::optional<tool_result> outcome;
-  std::exception_ptr failure;
-  try {
-    outcome = tool.definition.handler(context, arguments);
-  } catch (...) {
-    failure = std::current_exception();
-  }
+  auto [outcome, failure] = run_handler(run, tool, arguments);
   deadline.cancel();
   conclude_tool(run, tool, std::move(outcome), failure);
 }

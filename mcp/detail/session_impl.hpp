@@ -202,6 +202,9 @@ class session_impl final : public server_session, public std::enable_shared_from
   void run_tool(const std::shared_ptr<call_state>& call, const std::shared_ptr<registered_tool>& tool,
                 const json& arguments);
   void execute_tool(const std::shared_ptr<call_state>& call, registered_tool& tool, const json& arguments);
+  // Runs a blocking handler with its context: its result, or what it threw.
+  std::pair<std::optional<tool_result>, std::exception_ptr> run_handler(const std::shared_ptr<call_state>& call,
+                                                                        registered_tool& tool, const json& arguments);
   // A call that runs as a task: its before_task step, then a task created and announced in
   // the answer, then the handler on a call of the task's own (the request has ended).
   void run_as_task(const std::shared_ptr<call_state>& call, registered_tool& tool, const json& arguments);

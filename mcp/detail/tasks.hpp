@@ -21,6 +21,19 @@ namespace bookmcp::mcp::detail {
 
 inline constexpr std::string_view tasks_extension = "io.modelcontextprotocol/tasks";
 
+// Whether client capabilities declare the tasks extension.
+inline bool declares_tasks(const json& client_capabilities) {
+  const auto extensions = client_capabilities.find("extensions");
+  return extensions != client_capabilities.end() && extensions->is_object() &&
+         extensions->contains(tasks_extension);
+}
+
+// The -32021 refusal of a client without the tasks extension.
+inline rpc_error tasks_extension_required(const std::string& message) {
+  return rpc_error(error_code::missing_client_capability, message,
+                   {{"requiredCapabilities", {{"extensions", {{tasks_extension, json::object()}}}}}});
+}
+
 struct task_record {
   std::string id;
   std::string owner;
@@ -63,6 +76,9 @@ struct task_record {
   json waiting_for_ = json::object();  // key -> input request not answered yet
   json answers_ = json::object();
   void touch_locked() { updated_at_ = std::chrono::system_clock::now(); }
+  bool ended_locked() const { return status_ == "completed" || status_ == "failed" || status_ == "cancelled"; }
+  // The fields a CreateTaskResult and a DetailedTask share.
+  json summary_locked(std::string_view result_type) const;
   void announce() const;
 };
 
