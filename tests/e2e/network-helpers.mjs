@@ -31,6 +31,26 @@ export function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+// The hang guard of a wait for an event: far beyond any correct run, never a measure of speed
+// (as tests/testing/eventually.hpp's).
+export const HANG_GUARD_MS = 30_000;
+
+// Polls `condition()` (may be async) until it holds; rejects after `ms`, naming `what`.
+export async function eventually(condition, what, ms = HANG_GUARD_MS) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await condition()) return;
+    if (Date.now() >= deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+// Waits until the server's stderr matches `pattern` (its log lines come on their own pipe, so
+// they may arrive after the answer to the request that caused them).
+export function waitForStderr(server, pattern) {
+  return eventually(() => pattern.test(server.stderr), `${pattern} in the server's stderr`);
+}
+
 // A port that was free a moment ago: bind port 0, read the number, close. Racy by nature;
 // startBookmcp retries with another port when the bind fails.
 export function freePort(host = '127.0.0.1') {
@@ -511,7 +531,7 @@ export async function readMetrics(server) {
 }
 
 // Polls /metrics until `predicate(metrics)` holds; resolves with the last metrics.
-export async function waitForMetrics(server, predicate, what, ms = 5000) {
+export async function waitForMetrics(server, predicate, what, ms = HANG_GUARD_MS) {
   const deadline = Date.now() + ms;
   let last;
   while (Date.now() < deadline) {

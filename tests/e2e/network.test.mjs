@@ -17,6 +17,7 @@ import { CreateMessageRequestSchema, ElicitRequestSchema } from '@modelcontextpr
 
 import { TEST_TIMEOUT_MS, temporaryDirectory, textOf, within } from './helpers.mjs';
 import {
+  HANG_GUARD_MS,
   POST_HEADERS,
   PROTOCOL_VERSION,
   RawWs,
@@ -33,6 +34,7 @@ import {
   startBookmcp,
   startFixtures,
   waitForMetrics,
+  waitForStderr,
   writeKeysFile,
 } from './network-helpers.mjs';
 
@@ -50,7 +52,6 @@ async function expectCancelledOnServer(server, before, how) {
     server,
     (m) => cancelledCalls(m) >= before + 1 && m.value('bookmcp_calls_in_flight') === 0,
     `a cancelled tools/call after ${how} (had ${before}) and calls_in_flight 0`,
-    5000,
   );
 }
 
@@ -137,7 +138,7 @@ describe('fixture program over the network (SDK client)', SUITE, () => {
           signal: controller.signal,
           onprogress: () => progressSeen(),
         });
-        await within(10_000, firstProgress, 'the first progress notification');
+        await within(HANG_GUARD_MS, firstProgress, 'the first progress notification');
         controller.abort('e2e cancels');
         await assert.rejects(call, (error) => /cancel|abort/i.test(String(error?.message ?? error)) || error === 'e2e cancels');
         await expectCancelledOnServer(server, before, 'AbortSignal');
@@ -227,7 +228,7 @@ describe('fixture program: cancellation by the connection (raw)', SUITE, () => {
       body: { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'wait', arguments: { ms: 20_000 }, _meta: { progressToken: 'h' } } },
     });
     assert.equal(stream.status, 200);
-    await stream.next((e) => e.json?.method === 'notifications/progress', 10_000, 'a progress event');
+    await stream.next((e) => e.json?.method === 'notifications/progress', HANG_GUARD_MS, 'a progress event');
     stream.close();
     await expectCancelledOnServer(server, before, 'the HTTP client disconnected');
   });
@@ -241,12 +242,11 @@ describe('fixture program: cancellation by the connection (raw)', SUITE, () => {
       body: { jsonrpc: '2.0', id: 6, method: 'tools/call', params: { name: 'wait', arguments: { ms: 20_000 }, _meta: { progressToken: 'd' } } },
     });
     try {
-      await stream.next((e) => e.json?.method === 'notifications/progress', 10_000, 'a progress event');
+      await stream.next((e) => e.json?.method === 'notifications/progress', HANG_GUARD_MS, 'a progress event');
       const removed = await request(server, { method: 'DELETE', path: '/mcp', headers: { 'mcp-session-id': session.id } });
       assert.equal(removed.status, 200);
       await expectCancelledOnServer(server, before, 'DELETE of the session');
-      const ended = await Promise.race([stream.ended, sleep(3000).then(() => 'still open')]);
-      assert.notEqual(ended, 'still open', 'the POST stream ends with its session');
+      await within(HANG_GUARD_MS, stream.ended, 'the end of the POST stream with its session');
     } finally {
       stream.close();
     }
@@ -260,7 +260,7 @@ describe('fixture program: cancellation by the connection (raw)', SUITE, () => {
       headers: { ...POST_HEADERS, 'mcp-session-id': session.id, 'mcp-protocol-version': session.version },
       body: { jsonrpc: '2.0', id: 4, method: 'tools/call', params: { name: 'wait', arguments: { ms: 20_000 }, _meta: { progressToken: 'c' } } },
     });
-    await stream.next((e) => e.json?.method === 'notifications/progress', 10_000, 'a progress event');
+    await stream.next((e) => e.json?.method === 'notifications/progress', HANG_GUARD_MS, 'a progress event');
     const cancel = await post(server, { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 4, reason: 'e2e' } }, session);
     assert.equal(cancel.status, 202);
     try {
@@ -268,8 +268,7 @@ describe('fixture program: cancellation by the connection (raw)', SUITE, () => {
       // The request will never be answered, so its stream has nothing more to carry: the server
       // must end it rather than hold the connection (and the session, which counts as busy)
       // open forever.
-      const ended = await Promise.race([stream.ended, sleep(3000).then(() => 'still open')]);
-      assert.notEqual(ended, 'still open', 'the POST SSE stream of a cancelled request is still open 3 s after the cancellation');
+      await within(HANG_GUARD_MS, stream.ended, 'the end of the POST SSE stream of a cancelled request');
       assert.equal(stream.events.filter((e) => e.json?.id === 4).length, 0, 'no response to a cancelled request');
     } finally {
       stream.close();
@@ -364,8 +363,7 @@ describe('Streamable HTTP transport (raw requests)', SUITE, () => {
       assert.equal(second.status, 409, 'a second GET stream on the same session is refused');
       const removed = await request(bookmcp, { method: 'DELETE', path: '/mcp', headers: { 'mcp-session-id': session.id } });
       assert.equal(removed.status, 200);
-      const ended = await Promise.race([stream.ended, sleep(3000).then(() => 'still open')]);
-      assert.notEqual(ended, 'still open', 'DELETE ends the GET stream');
+      await within(HANG_GUARD_MS, stream.ended, 'the end of the GET stream after DELETE');
     } finally {
       stream.close();
     }
@@ -442,18 +440,24 @@ describe('Streamable HTTP transport (raw requests)', SUITE, () => {
 
   it('a request id already in flight is refused without stealing the first request\'s stream', async () => {
     const session = await initializeRaw(fixtures);
-    const first = post(
-      fixtures,
-      { jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'wait', arguments: { ms: 800 } } },
-      session,
-    );
-    await sleep(200);
-    const duplicate = await post(fixtures, { jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'echo', arguments: { text: 'dup' } } }, session);
-    assert.equal(duplicate.status, 200);
-    assert.equal(duplicate.json?.error?.code, -32600, duplicate.body);
-    const answer = await within(5000, first, 'the answer to the first request with id 9');
-    assert.equal(answer.status, 200);
-    assert.deepEqual(answer.json?.result?.structuredContent, { waited_ms: 800 }, answer.body);
+    // The first call is in flight once its first progress event is in (not after a guessed
+    // delay), and runs long past the duplicate's answer.
+    const first = await openStream(fixtures, {
+      method: 'POST',
+      headers: { ...POST_HEADERS, 'mcp-session-id': session.id, 'mcp-protocol-version': session.version },
+      body: { jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'wait', arguments: { ms: 3000 }, _meta: { progressToken: 'first' } } },
+    });
+    try {
+      await first.next((e) => e.json?.method === 'notifications/progress', HANG_GUARD_MS, 'a progress event of the first request');
+      const duplicate = await post(fixtures, { jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'echo', arguments: { text: 'dup' } } }, session);
+      assert.equal(duplicate.status, 200);
+      assert.equal(duplicate.json?.error?.code, -32600, duplicate.body);
+      assert.equal(first.status, 200);
+      const answer = await first.next((e) => e.json?.id === 9, HANG_GUARD_MS, 'the answer to the first request with id 9');
+      assert.deepEqual(answer.json?.result?.structuredContent, { waited_ms: 3000 }, JSON.stringify(answer.json));
+    } finally {
+      first.close();
+    }
   });
 
   it('serves a sampling round trip on the POST stream, with the answer POSTed separately (202)', async () => {
@@ -465,7 +469,7 @@ describe('Streamable HTTP transport (raw requests)', SUITE, () => {
     });
     try {
       assert.match(stream.headers['content-type'], /^text\/event-stream/);
-      const ask = await stream.next((e) => e.json?.method === 'sampling/createMessage', 10_000, 'sampling/createMessage');
+      const ask = await stream.next((e) => e.json?.method === 'sampling/createMessage', HANG_GUARD_MS, 'sampling/createMessage');
       const answer = await post(
         fixtures,
         { jsonrpc: '2.0', id: ask.json.id, result: { role: 'assistant', model: 'm', content: { type: 'text', text: 'raw!' } } },
@@ -654,9 +658,8 @@ describe('API key authentication (--auth-keys)', SUITE, () => {
     assert.equal((await post(server, ping(1), bob)).status, 200);
     assert.equal((await post(server, ping(1), carol)).status, 200);
     // bookmcp logs each request with its identity at debug level.
-    await sleep(100);
-    assert.match(server.stderr, /identity=alice\b/);
-    assert.match(server.stderr, /identity=bob\b/);
+    await waitForStderr(server, /identity=alice\b/);
+    await waitForStderr(server, /identity=bob\b/);
   });
 
   it("a session of subject A used with B's key answers 404", async () => {
@@ -740,8 +743,7 @@ describe('HS256 JWT authentication (--jwt-secret-file, --jwt-issuer, --jwt-audie
   it('a valid token works and its sub is the identity', async () => {
     const response = await tryToken(makeJwt(claims(), SECRET));
     assert.equal(response.status, 200, response.body);
-    await sleep(100);
-    assert.match(server.stderr, /identity=jwt-alice\b/);
+    await waitForStderr(server, /identity=jwt-alice\b/);
   });
 
   for (const [what, token] of [
@@ -828,8 +830,7 @@ describe('JWTs verified with the issuer\'s public key (--jwt-public-key-file)', 
       const tryToken = (token) => post(server, initialize, { auth: `Bearer ${token}` });
       const good = await tryToken(makeSignedJwt(claims(), rsa.privateKey, 'RS256'));
       assert.equal(good.status, 200, good.body);
-      await sleep(100);
-      assert.match(server.stderr, /identity=pk-alice\b/);
+      await waitForStderr(server, /identity=pk-alice\b/);
       for (const [what, token] of [
         ['signed by another key', makeSignedJwt(claims(), otherRsa.privateKey, 'RS256')],
         ['expired', makeSignedJwt(claims({ iat: now() - 7200, exp: now() - 3600 }), rsa.privateKey, 'RS256')],
@@ -908,12 +909,13 @@ describe('rate limit (--rate-limit 5 --rate-burst 5)', SUITE, () => {
   it('HTTP: 429 with Retry-After once the burst is spent; allowed again later', async () => {
     const session = await initializeRaw(server); // 2 tokens
     let limited;
-    for (let i = 0; i < 12 && !limited; ++i) {
+    // Enough requests that only a client slower than the refill (5 a second) could miss it.
+    for (let i = 0; i < 100 && !limited; ++i) {
       const response = await post(server, ping(i), session);
       if (response.status === 429) limited = response;
       else assert.equal(response.status, 200);
     }
-    assert.ok(limited, 'a 429 within 12 quick requests');
+    assert.ok(limited, 'a 429 within 100 quick requests');
     assert.match(limited.headers['retry-after'] ?? '', /^[1-9]\d*$/);
     assert.equal(limited.json?.error?.code, -32000);
     assert.match(limited.json.error.message, /rate limit/i);
@@ -928,8 +930,9 @@ describe('rate limit (--rate-limit 5 --rate-burst 5)', SUITE, () => {
     const ws = new RawWs(server);
     await ws.initialize(); // upgrade + initialize + initialized: 3 tokens
     const answers = [];
-    for (let i = 1; i <= 8; ++i) ws.send(ping(i));
-    for (let i = 1; i <= 8; ++i) answers.push(await ws.response(i));
+    // More than a client slower than the refill (5 a second) could send unlimited.
+    for (let i = 1; i <= 30; ++i) ws.send(ping(i));
+    for (let i = 1; i <= 30; ++i) answers.push(await ws.response(i));
     const limited = answers.filter((m) => m.error);
     assert.ok(limited.length >= 1, JSON.stringify(answers));
     assert.equal(limited[0].error.code, -32000);
@@ -977,7 +980,7 @@ describe('message size limit (--max-message-bytes 64KiB)', SUITE, () => {
     ws.send(padded(1, LIMIT - 1024));
     assert.deepEqual((await ws.response(1)).result, {});
     ws.send(padded(2, LIMIT + 1024));
-    const closed = await within(10_000, ws.closed, 'the close');
+    const closed = await within(HANG_GUARD_MS, ws.closed, 'the close');
     assert.equal(closed.code, 1009, JSON.stringify(closed));
   });
 
@@ -985,7 +988,7 @@ describe('message size limit (--max-message-bytes 64KiB)', SUITE, () => {
     const ws = new RawWs(server);
     await ws.initialize();
     ws.ws.send(Buffer.from(JSON.stringify(ping(1))), { binary: true });
-    const closed = await within(10_000, ws.closed, 'the close');
+    const closed = await within(HANG_GUARD_MS, ws.closed, 'the close');
     assert.equal(closed.code, 1003, JSON.stringify(closed));
     assert.match(closed.reason, /binary/i);
   });
@@ -1012,50 +1015,54 @@ describe('graceful shutdown', SUITE, () => {
       const idle = new RawWs(server);
       await idle.initialize();
       const http = await initializeRaw(server);
-      const httpCall = post(
-        server,
-        { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'wait', arguments: { ms: 600 }, _meta: { progressToken: 'h' } } },
-        http,
-      );
-      await sleep(150);
+      // Both calls are in flight (their first progress is in) before the signal.
+      const httpCall = await openStream(server, {
+        method: 'POST',
+        headers: { ...POST_HEADERS, 'mcp-session-id': http.id, 'mcp-protocol-version': http.version },
+        body: { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'wait', arguments: { ms: 600 }, _meta: { progressToken: 'h' } } },
+      });
+      await httpCall.next((e) => e.json?.method === 'notifications/progress', HANG_GUARD_MS, 'a progress event of the HTTP call');
       server.process.signal('SIGTERM');
-      const response = await ws.response(1, 10_000);
+      const response = await ws.response(1, HANG_GUARD_MS);
       assert.deepEqual(response.result?.structuredContent, { waited_ms: 600 }, JSON.stringify(response));
-      const httpResponse = await httpCall;
-      assert.equal(httpResponse.status, 200);
-      assert.deepEqual(httpResponse.events.at(-1).json.result?.structuredContent, { waited_ms: 600 }, httpResponse.body);
+      assert.equal(httpCall.status, 200);
+      const httpAnswer = await httpCall.next((e) => e.json?.id === 2, HANG_GUARD_MS, 'the answer to the HTTP call');
+      assert.deepEqual(httpAnswer.json.result?.structuredContent, { waited_ms: 600 }, httpCall.raw);
       for (const peer of [ws, idle]) {
-        const closed = await within(10_000, peer.closed, 'the close frame');
+        const closed = await within(HANG_GUARD_MS, peer.closed, 'the close frame');
         assert.equal(closed.code, 1001, JSON.stringify(closed));
       }
-      const exit = await within(10_000, server.process.exited, 'the exit');
+      const exit = await within(HANG_GUARD_MS, server.process.exited, 'the exit');
       assert.equal(exit.code, 0, server.process.describe());
     } finally {
       await server.stop();
     }
   });
 
+  // The call would run 10 minutes: an answer and an exit within the hang guard are the grace
+  // period's doing, however slow the machine.
   it('SIGTERM during a long call: after the grace period the call gets an error, exit 0 promptly', async () => {
     const server = await startFixtures();
     try {
-      const ws = await startWait(server, 30_000);
+      const ws = await startWait(server, 600_000);
       const signalled = Date.now();
       server.process.signal('SIGTERM');
-      const response = await ws.response(1, 10_000);
+      const response = await ws.response(1, HANG_GUARD_MS);
       assert.ok(response.error, `an error, not a result: ${JSON.stringify(response)}`);
       const answeredAfter = Date.now() - signalled;
-      assert.ok(answeredAfter >= 1500 && answeredAfter < 6000, `answered ${answeredAfter} ms after SIGTERM (grace 2 s)`);
-      const closed = await within(10_000, ws.closed, 'the close frame');
+      assert.ok(answeredAfter >= 1500, `answered ${answeredAfter} ms after SIGTERM (grace 2 s)`);
+      const closed = await within(HANG_GUARD_MS, ws.closed, 'the close frame');
       assert.equal(closed.code, 1001);
-      const exit = await within(10_000, server.process.exited, 'the exit');
+      const exit = await within(HANG_GUARD_MS, server.process.exited, 'the exit');
       assert.equal(exit.code, 0, server.process.describe());
-      assert.ok(exit.at - signalled < 8000, `exited ${exit.at - signalled} ms after SIGTERM`);
     } finally {
       await server.stop();
     }
   });
 
-  for (const grace of ['5s', '100ms']) {
+  // With nothing in flight the exit does not wait for the grace period: with 60 s of grace, an
+  // exit within the hang guard shows it (no bound on the machine's speed).
+  for (const grace of ['60s', '100ms']) {
     it(`bookmcp --shutdown-grace ${grace}: idle peers are closed (WebSocket 1001, GET stream ended), exit 0 promptly`, async () => {
       const server = await startBookmcp({ args: ['--shutdown-grace', grace] });
       try {
@@ -1066,14 +1073,12 @@ describe('graceful shutdown', SUITE, () => {
           headers: { accept: 'text/event-stream', 'mcp-session-id': session.id, 'mcp-protocol-version': session.version },
         });
         assert.equal(stream.status, 200);
-        const signalled = Date.now();
         server.process.signal('SIGTERM');
-        const closed = await within(10_000, ws.closed, 'the close frame');
+        const closed = await within(HANG_GUARD_MS, ws.closed, 'the close frame');
         assert.equal(closed.code, 1001, JSON.stringify(closed));
-        await within(10_000, stream.ended, 'the end of the GET stream');
-        const exit = await within(10_000, server.process.exited, 'the exit');
+        await within(HANG_GUARD_MS, stream.ended, 'the end of the GET stream');
+        const exit = await within(HANG_GUARD_MS, server.process.exited, 'the exit');
         assert.equal(exit.code, 0, server.process.describe());
-        assert.ok(exit.at - signalled < 3000, `exited ${exit.at - signalled} ms after SIGTERM with nothing in flight`);
       } finally {
         await server.stop();
       }
