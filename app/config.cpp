@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -52,6 +54,10 @@ std::size_t parse_size(const std::string& name, const std::string& text) {
   if (error != std::errc() || end != digits.data() + digits.size() || digits.empty()) {
     throw config_error("setting " + name + ": \"" + text + "\" is not a size (use e.g. 1048576, 512KiB or 10MiB)");
   }
+  // "17592186044417MiB" wrapped around to 1 MiB.
+  if (value > std::numeric_limits<std::size_t>::max() / multiplier) {
+    throw config_error("setting " + name + ": \"" + text + "\" is too large");
+  }
   return value * multiplier;
 }
 
@@ -71,7 +77,9 @@ std::string read_secret_file(const std::string& name, const std::string& path) {
 double parse_number(const std::string& name, const std::string& text) {
   double value = 0;
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size() || text.empty() || value < 0) {
+  // from_chars reads "inf" and "nan" too: neither is a rate.
+  if (error != std::errc() || end != text.data() + text.size() || text.empty() || !(value >= 0) ||
+      !std::isfinite(value)) {
     throw config_error("setting " + name + ": \"" + text + "\" is not a non-negative number");
   }
   return value;
@@ -82,6 +90,8 @@ bool parse_bool(const std::string& name, const std::string& text) {
   if (text == "0" || text == "false" || text == "no") return false;
   throw config_error("setting " + name + ": \"" + text + "\" is not true or false");
 }
+
+constexpr std::chrono::milliseconds max_duration{365LL * 24 * 3600 * 1000};
 
 std::chrono::milliseconds parse_milliseconds(const std::string& name, const std::string& text) {
   std::string digits = text;
@@ -96,6 +106,11 @@ std::chrono::milliseconds parse_milliseconds(const std::string& name, const std:
   const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
   if (error != std::errc() || end != digits.data() + digits.size() || digits.empty() || value <= 0) {
     throw config_error("setting " + name + ": \"" + text + "\" is not a duration (use e.g. 500ms or 30s)");
+  }
+  // At most a year: "9223372036854775807s" overflowed the multiplication (undefined behaviour),
+  // and a deadline that far would overflow the clocks it is added to.
+  if (value > max_duration.count() / scale) {
+    throw config_error("setting " + name + ": \"" + text + "\" is longer than a year (31536000s)");
   }
   return std::chrono::milliseconds(value * scale);
 }
@@ -303,14 +318,16 @@ std::string fmt_number(double value) {
   return text.str();
 }
 
-void apply_file(config& out, const std::string& path) {
-  std::ifstream file(path);
-  if (!file) throw config_error("setting config: cannot read the config file " + path);
-  json document = json::parse(file, nullptr, /*allow_exceptions=*/false);
+// The settings of a config file's text; `path` names the file in messages.
+void apply_file_text(config& out, std::string_view text, const std::string& path) {
+  json document = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (document.is_discarded() || !document.is_object()) {
     throw config_error("setting config: " + path + " is not a JSON object");
   }
-  for (const auto& [key, value] : document.items()) {
+  for (const auto& entry : document.items()) {
+    // Not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
+    const std::string& key = entry.key();
+    const json& value = entry.value();
     const setting* item = find_setting(key);
     if (!item) throw config_error("unknown setting \"" + key + "\" in config file " + path);
     std::vector<std::string> values;
@@ -330,6 +347,14 @@ void apply_file(config& out, const std::string& path) {
     apply(out, *item, std::move(values), "file");
   }
   out.config_file = path;
+}
+
+std::string read_config_file(const std::string& path) {
+  std::ifstream file(path);
+  if (!file) throw config_error("setting config: cannot read the config file " + path);
+  std::ostringstream text;
+  text << file.rdbuf();
+  return text.str();
 }
 
 std::string default_data_dir(const std::map<std::string, std::string>& environment) {
@@ -401,7 +426,16 @@ std::map<std::string, std::string> process_environment() {
   return out;
 }
 
-config load_config(const std::vector<std::string>& args, const std::map<std::string, std::string>& environment) {
+namespace {
+
+struct file_text {
+  std::string_view text;
+  const std::string& name;
+};
+
+// load_config and load_config_text: `given`, when set, stands for the config file.
+config load(const std::vector<std::string>& args, const std::map<std::string, std::string>& environment,
+            const file_text* given) {
   // First pass over the flags: the mode flags and --config, and syntax errors.
   struct flag_value {
     const setting* item;
@@ -471,7 +505,11 @@ config load_config(const std::vector<std::string>& args, const std::map<std::str
   if (config_path.empty()) {
     if (auto it = environment.find("BOOKMCP_CONFIG"); it != environment.end()) config_path = it->second;
   }
-  if (!config_path.empty()) apply_file(out, config_path);
+  if (given) {
+    apply_file_text(out, given->text, given->name);
+  } else if (!config_path.empty()) {
+    apply_file_text(out, read_config_file(config_path), config_path);
+  }
 
   for (const auto& [key, value] : environment) {
     if (key.rfind("BOOKMCP_", 0) == 0 && key != "BOOKMCP_CONFIG") {
@@ -526,6 +564,18 @@ config load_config(const std::vector<std::string>& args, const std::map<std::str
   if (out.mode == run_mode::serve_listen && !out.max_message_bytes_set) out.max_message_bytes = 4 * 1024 * 1024;
   check_retrieval_settings(out, environment);
   return out;
+}
+
+}  // namespace
+
+config load_config(const std::vector<std::string>& args, const std::map<std::string, std::string>& environment) {
+  return load(args, environment, nullptr);
+}
+
+config load_config_text(std::string_view text, const std::string& file_name, const std::vector<std::string>& args,
+                        const std::map<std::string, std::string>& environment) {
+  const file_text given{text, file_name};
+  return load(args, environment, &given);
 }
 
 std::string usage_text() {

@@ -11,6 +11,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace bookmcp::app {
@@ -90,6 +91,13 @@ struct config {
 // Parses argv (without argv[0]) and the environment. Throws config_error naming the setting.
 config load_config(const std::vector<std::string>& args,
                    const std::map<std::string, std::string>& environment);
+
+// As load_config, with the config file given as its text (JSON) instead of read from the file
+// --config or BOOKMCP_CONFIG names; `file_name` stands for the file in messages and
+// config::config_file. The same checks apply; throws config_error naming the setting.
+config load_config_text(std::string_view text, const std::string& file_name,
+                        const std::vector<std::string>& args = {},
+                        const std::map<std::string, std::string>& environment = {});
 
 // The environment of this process as a map.
 std::map<std::string, std::string> process_environment();

@@ -143,6 +143,63 @@ TEST(Config, ConfigFileErrors) {
   EXPECT_NE(error_of({"--config", "/nonexistent/bookmcp.json"}).find("cannot read"), std::string::npos);
 }
 
+std::string text_error_of(const std::string& text) {
+  try {
+    load_config_text(text, "book.json");
+  } catch (const config_error& error) {
+    return error.what();
+  }
+  return "";
+}
+
+// The config file's text without a file (what config_fuzz drives): the same settings and checks.
+TEST(Config, ConfigTextIsReadLikeTheFile) {
+  const config c = load_config_text(
+      R"({"data-dir": "/d", "docs": ["/a", "/b"], "max-message-bytes": "2MiB", "rate-limit": 2.5,
+          "validate-output": true, "worker-threads": 8, "idle-timeout": "90s"})",
+      "book.json", {}, {{"USER", "reader"}});
+  EXPECT_EQ(c.data_dir, "/d");
+  EXPECT_EQ(c.docs, (std::vector<std::string>{"/a", "/b"}));
+  EXPECT_EQ(c.max_message_bytes, 2u * 1024 * 1024);
+  EXPECT_DOUBLE_EQ(c.rate_limit, 2.5);
+  EXPECT_TRUE(c.validate_output);
+  EXPECT_EQ(c.worker_threads, 8u);
+  EXPECT_EQ(c.idle_timeout.count(), 90'000);
+  EXPECT_EQ(c.config_file, "book.json");
+  EXPECT_EQ(c.sources.at("docs"), "file");
+  EXPECT_EQ(c.user, "reader");
+  // Flags still win over the text.
+  EXPECT_EQ(load_config_text(R"({"data-dir": "/d"})", "book.json", {"--data-dir", "/f"}).data_dir, "/f");
+
+  EXPECT_NE(text_error_of("{nope").find("book.json is not a JSON object"), std::string::npos);
+  EXPECT_NE(text_error_of("[]").find("not a JSON object"), std::string::npos);
+  EXPECT_NE(text_error_of(R"({"colour": "blue"})").find("unknown setting \"colour\""), std::string::npos);
+  EXPECT_NE(text_error_of(R"({"user": 5})").find("user"), std::string::npos);
+  EXPECT_NE(text_error_of(R"({"log-level": ""})").find("log-level"), std::string::npos);
+  EXPECT_NE(text_error_of(R"({"db-pool-min": 30})").find("db-pool-min"), std::string::npos);
+}
+
+// Values past what their type holds are refused instead of wrapping around or overflowing.
+TEST(Config, HugeSizesDurationsAndNonFiniteNumbersAreRefused) {
+  // 2^44 MiB is 2^64 bytes: it wrapped around to 0, and one more MiB to 1 MiB.
+  EXPECT_NE(text_error_of(R"({"max-message-bytes": "17592186044417MiB"})").find("max-message-bytes"),
+            std::string::npos);
+  EXPECT_NE(text_error_of(R"({"worker-threads": "18014398509481984KiB"})").find("too large"), std::string::npos);
+  EXPECT_EQ(load_config_text(R"({"max-connections": 18446744073709551615})", "b").max_connections,
+            18446744073709551615u);
+  // 9223372036854775807 s overflowed a signed multiplication (undefined behaviour).
+  EXPECT_NE(text_error_of(R"({"idle-timeout": "9223372036854775807s"})").find("idle-timeout"), std::string::npos);
+  EXPECT_NE(text_error_of(R"({"tool-timeout": "31536001s"})").find("longer than a year"), std::string::npos);
+  EXPECT_EQ(load_config_text(R"({"tool-timeout": "31536000s"})", "b").tool_timeout->count(), 31'536'000'000);
+  // from_chars reads inf and nan: neither is a rate.
+  for (const char* value : {"inf", "nan", "-nan", "infinity", "-0.5"}) {
+    EXPECT_NE(text_error_of(std::string(R"({"rate-limit": ")") + value + "\"}").find("rate-limit"),
+              std::string::npos)
+        << value;
+  }
+  EXPECT_NE(error_of({"--rate-burst", "inf"}).find("rate-burst"), std::string::npos);
+}
+
 TEST(Config, EmbeddingsSettingsAndTheirKey) {
   temp_file key("sk-from-file\n");
   config c = load({"--embeddings-url", "https://api.openai.com/v1", "--embeddings-model", "text-embedding-3-small",
