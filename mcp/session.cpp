@@ -150,6 +150,12 @@ std::size_t session_impl::calls_in_flight() const {
   return running_;
 }
 
+bool session_impl::reusable() const {
+  if (!options_.transient || listed_.load(std::memory_order_acquire)) return false;
+  std::lock_guard lock(mutex_);
+  return !closed_ && running_ == 0 && listeners_.empty() && !started_task_;
+}
+
 std::vector<std::string> session_impl::subscriptions_within(const std::string& uri) const {
   std::vector<std::string> found;
   std::lock_guard lock(mutex_);

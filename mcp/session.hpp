@@ -40,6 +40,10 @@ class server_session {
   // The negotiated protocol version; empty before initialize.
   virtual std::string protocol_version() const = 0;
   virtual std::size_t calls_in_flight() const = 0;
+  // A transient (2026-07-28) session that may serve the next request of its connection: open,
+  // no call running, no listen stream, no task started from it (whose late messages could
+  // otherwise reach a later request reusing an id). False for handshake-era sessions.
+  virtual bool reusable() const = 0;
 
   // Sends a notification to the client (dropped when the session is closed).
   virtual void notify(std::string_view method, const json& params) = 0;

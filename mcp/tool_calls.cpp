@@ -374,6 +374,7 @@ void session_impl::run_as_task(const std::shared_ptr<call_state>& call, register
   {
     std::lock_guard lock(mutex_);
     gone = closed_;
+    started_task_ = true;  // before the answer goes out: see reusable()
   }
   if (gone || !call->claim()) {
     task->cancel();  // the request was cancelled, timed out or lost its client: nobody knows the task

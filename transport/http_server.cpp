@@ -27,6 +27,8 @@ namespace websocket = beast::websocket;
 namespace {
 
 constexpr std::string_view kMcpPath = "/mcp";
+// What a keep-alive connection reads at once (see run_connection).
+constexpr std::size_t kKeepAliveReadBytes = 4096;
 
 }  // namespace
 
@@ -59,6 +61,7 @@ net::awaitable<void> http_server::impl::run_connection(tcp::socket socket) {
   } counted{connections};
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
+  transient_session_slot connection_session;  // see handle_post
   for (;;) {
     http::request_parser<http::string_body> parser;
     parser.body_limit(options.max_message_bytes);
@@ -147,7 +150,7 @@ net::awaitable<void> http_server::impl::run_connection(tcp::socket socket) {
           co_await run_websocket(std::move(stream), std::move(request), std::move(identity));
           co_return;
         }
-        out = co_await handle_mcp(stream, request, identity);
+        out = co_await handle_mcp(stream, request, identity, connection_session);
         if (!out) {
           if (!stream.socket().is_open()) co_return;
           continue;  // the handler wrote its own (streamed) response
@@ -167,6 +170,12 @@ net::awaitable<void> http_server::impl::run_connection(tcp::socket socket) {
     out->keep_alive(keep_alive);
     co_await write_response(stream, *out, error);
     if (error || !keep_alive) break;
+    // Beast reads at most max(512, free capacity) bytes at a time, and the parser moves a
+    // body out of the buffer as it reads it, so the buffer never grows by itself: a request
+    // over 512 bytes (any 2026-07-28 call with its _meta) would take two reads and a trip
+    // through the reactor. A keep-alive connection gets room for a typical request (not
+    // before its first: a WebSocket upgrade keeps this frame, and its buffer, for its life).
+    if (buffer.capacity() < kKeepAliveReadBytes) buffer.reserve(kKeepAliveReadBytes);
   }
   boost::system::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);

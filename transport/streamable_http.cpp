@@ -153,24 +153,6 @@ net::awaitable<bool> wait_peer_closed(tcp::socket& socket) {
   }
 }
 
-}  // namespace
-
-namespace {
-
-// Closes a stateless request's session when the request is done (however handle_post ends).
-struct transient_session_guard {
-  std::shared_ptr<http_session_entry> entry;
-  transient_session_guard() = default;
-  transient_session_guard(const transient_session_guard&) = delete;
-  transient_session_guard& operator=(const transient_session_guard&) = delete;
-  ~transient_session_guard() {
-    if (entry) {
-      entry->session->close();
-      entry->router->close();
-    }
-  }
-};
-
 // The Base64 sentinel of an Mcp-Name header ("=?base64?...?="), decoded; the value as it is
 // otherwise. Nullopt for a sentinel whose Base64 is not valid.
 std::optional<std::string> decode_header_value(std::string_view value) {
@@ -192,14 +174,34 @@ std::string_view header_or_empty(const http::request<http::string_body>& request
 
 }  // namespace
 
-bool http_server::impl::is_stateless_post(const http::request<http::string_body>& request, const json& body) {
-  if (!body.is_object() || request.find("Mcp-Session-Id") != request.end()) return false;
-  return mcp::is_stateless_message(body) ||
-         trim_spaces(request["MCP-Protocol-Version"]) == mcp::stateless_protocol_version;
+mcp_request_headers read_mcp_headers(const http::request<http::string_body>& request) {
+  mcp_request_headers out;
+  for (const auto& field : request) {
+    if (field.name() != http::field::unknown) continue;
+    const auto name = field.name_string();
+    const auto take = [&](std::optional<std::string_view>& slot) {
+      if (!slot) slot = trim_spaces(field.value());
+    };
+    if (beast::iequals(name, "Mcp-Session-Id")) {
+      out.session_id = true;
+    } else if (beast::iequals(name, "MCP-Protocol-Version")) {
+      take(out.version);
+    } else if (beast::iequals(name, "Mcp-Method")) {
+      take(out.method);
+    } else if (beast::iequals(name, "Mcp-Name")) {
+      take(out.name);
+    }
+  }
+  return out;
+}
+
+bool http_server::impl::is_stateless_post(const mcp_request_headers& headers, const json& body) {
+  if (!body.is_object() || headers.session_id) return false;
+  return mcp::is_stateless_message(body) || headers.version == mcp::stateless_protocol_version;
 }
 
 std::optional<http_server::impl::response> http_server::impl::check_stateless_headers(
-    const http::request<http::string_body>& request, const json& body) {
+    const http::request<http::string_body>& request, const mcp_request_headers& headers, const json& body) {
   // Checked in the order the revision gives: the version header, then (once the body names
   // its version) that they agree, then the method and name headers. A body without its
   // version is refused by the session (-32602), after these.
@@ -209,17 +211,18 @@ std::optional<http_server::impl::response> http_server::impl::check_stateless_he
                          mcp::make_error(id, mcp::rpc_error(mcp::error_code::header_mismatch,
                                                             "Header mismatch: " + message)));
   };
-  bool present = false;
-  const std::string_view version = header_or_empty(request, "MCP-Protocol-Version", present);
-  if (!present) return mismatch("the MCP-Protocol-Version header is missing");
+  if (!headers.version) return mismatch("the MCP-Protocol-Version header is missing");
+  const std::string_view version = *headers.version;
   if (const auto meta_version = mcp::meta_protocol_version(body); meta_version && *meta_version != version) {
     return mismatch("MCP-Protocol-Version is \"" + mcp::printable_excerpt(version, 64) +
                     "\" but the body's _meta names \"" + mcp::printable_excerpt(*meta_version, 64) + "\"");
   }
   if (!body.contains("id")) return std::nullopt;  // a notification: no method headers defined
-  const std::string method = body.value("method", std::string());
-  const std::string_view method_header = header_or_empty(request, "Mcp-Method", present);
-  if (!present) return mismatch("the Mcp-Method header is missing");
+  std::string_view method;
+  if (const auto field = body.find("method"); field != body.end() && field->is_string())
+    method = field->get_ref<const std::string&>();
+  if (!headers.method) return mismatch("the Mcp-Method header is missing");
+  const std::string_view method_header = *headers.method;
   if (method_header != method) {
     return mismatch("Mcp-Method is \"" + mcp::printable_excerpt(method_header, 64) + "\" but the body's method is \"" +
                     mcp::printable_excerpt(method, 64) + "\"");
@@ -231,13 +234,15 @@ std::optional<http_server::impl::response> http_server::impl::check_stateless_he
                                ? "taskId"
                                : nullptr;
   if (!name_field) return std::nullopt;
-  const std::string_view name_header = header_or_empty(request, "Mcp-Name", present);
-  if (!present) return mismatch("the Mcp-Name header is missing");
-  const auto decoded = decode_header_value(name_header);
+  if (!headers.name) return mismatch("the Mcp-Name header is missing");
+  const auto decoded = decode_header_value(*headers.name);
   if (!decoded) return mismatch("the Mcp-Name header's Base64 value is not valid");
   const auto params = body.find("params");
-  std::string expected;
-  if (params != body.end() && params->is_object()) expected = params->value(name_field, std::string());
+  std::string_view expected;
+  if (params != body.end() && params->is_object()) {
+    if (const auto named = params->find(name_field); named != params->end() && named->is_string())
+      expected = named->get_ref<const std::string&>();
+  }
   if (*decoded != expected) {
     return mismatch("Mcp-Name is \"" + mcp::printable_excerpt(*decoded, 128) + "\" but the body's " + name_field +
                     " is \"" + mcp::printable_excerpt(expected, 128) + "\"");
@@ -258,6 +263,7 @@ std::optional<http_server::impl::response> http_server::impl::check_stateless_he
     }
     if (!value || value->is_null()) continue;  // no value: no header expected
     const std::string header_name = "Mcp-Param-" + parameter.header;
+    bool present = false;
     const std::string_view raw = header_or_empty(request, header_name, present);
     if (!present) return mismatch("the " + header_name + " header is missing (the argument is in the body)");
     const auto header_value = decode_header_value(raw);
@@ -287,7 +293,8 @@ http::status http_server::impl::stateless_status(std::string_view answer) {
 }
 
 net::awaitable<std::optional<http_server::impl::response>> http_server::impl::handle_post(
-    beast::tcp_stream& stream, http::request<http::string_body>& request, const std::string& identity) {
+    beast::tcp_stream& stream, http::request<http::string_body>& request, const std::string& identity,
+    transient_session_slot& connection_session) {
   const std::string_view accept = request[http::field::accept];
   if (!header_lists(accept, "application/json") || !header_lists(accept, "text/event-stream")) {
     reject("not_acceptable");
@@ -340,11 +347,12 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
   std::shared_ptr<http_session_entry> entry;
   std::string new_session_id;
   // A 2026-07-28 request: no session; a session of its own for this one request, closed with
-  // its answer (the guard), its identity this request's own credentials.
-  const bool stateless = is_stateless_post(request, body);
-  transient_session_guard transient;
+  // its answer (its slot), its identity this request's own credentials.
+  const mcp_request_headers headers = read_mcp_headers(request);
+  const bool stateless = is_stateless_post(headers, body);
+  transient_session_slot transient;  // this request's session, if stateless
   if (stateless) {
-    if (auto refused = check_stateless_headers(request, body)) {
+    if (auto refused = check_stateless_headers(request, headers, body)) {
       reject("header_mismatch");
       co_return refused;
     }
@@ -354,17 +362,26 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
       out.erase(http::field::content_type);
       co_return out;
     }
-    entry = std::make_shared<http_session_entry>();
-    entry->identity = identity;
-    entry->router = std::make_shared<http_router>();
-    entry->session = server.open_session(
-        entry->router, {.identity = identity,
-                        .transport = "http",
-                        .session_id = "stateless-" + std::to_string(next_stateless.fetch_add(1)),
-                        .transient = true});
-    entry->last_used = std::chrono::steady_clock::now();
-    transient.entry = entry;
-  } else if (is_initialize && request.find("Mcp-Session-Id") == request.end()) {
+    // The connection's session of its previous request when it may serve this one (same
+    // caller, nothing left running in it); else a new one. Either is closed with this
+    // request's answer (its slot) unless that answer hands it back to the connection.
+    transient.entry = std::move(connection_session.entry);
+    if (transient.entry && (transient.entry->identity != identity || !transient.entry->session->reusable())) {
+      transient.release();
+    }
+    if (!transient.entry) {
+      entry = std::make_shared<http_session_entry>();
+      entry->identity = identity;
+      entry->router = std::make_shared<http_router>();
+      entry->session = server.open_session(
+          entry->router, {.identity = identity,
+                          .transport = "http",
+                          .session_id = "stateless-" + std::to_string(next_stateless.fetch_add(1)),
+                          .transient = true});
+      transient.entry = entry;
+    }
+    entry = transient.entry;
+  } else if (is_initialize && !headers.session_id) {
     if (!make_room_for_a_session()) {
       reject("too_many_sessions");
       co_return json_error(request, http::status::service_unavailable, -32000,
@@ -487,6 +504,7 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
     entry->router->remove_stream(stream_box);
     const auto status = stateless ? stateless_status(message->text) : http::status::ok;
     auto out = make_response(request, status, std::move(message->text));
+    if (stateless && entry->session->reusable()) connection_session.entry = std::move(transient.entry);
     if (!new_session_id.empty()) {
       if (entry->session->initialized()) {
         out.set("Mcp-Session-Id", new_session_id);
@@ -628,10 +646,11 @@ http_server::impl::response http_server::impl::handle_delete(http::request<http:
 }
 
 net::awaitable<std::optional<http_server::impl::response>> http_server::impl::handle_mcp(
-    beast::tcp_stream& stream, http::request<http::string_body>& request, const std::string& identity) {
+    beast::tcp_stream& stream, http::request<http::string_body>& request, const std::string& identity,
+    transient_session_slot& connection_session) {
   switch (request.method()) {
     case http::verb::post:
-      co_return co_await handle_post(stream, request, identity);
+      co_return co_await handle_post(stream, request, identity, connection_session);
     case http::verb::get:
     case http::verb::delete_:
       if (request.find("Mcp-Session-Id") == request.end() &&

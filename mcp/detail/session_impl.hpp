@@ -128,6 +128,7 @@ class session_impl final : public server_session, public std::enable_shared_from
   bool initialized() const override;
   std::string protocol_version() const override;
   std::size_t calls_in_flight() const override;
+  bool reusable() const override;
   void notify(std::string_view method, const json& params) override;
   json request(std::string_view method, const json& params, std::chrono::milliseconds timeout,
                std::stop_token stop) override;
@@ -255,6 +256,7 @@ class session_impl final : public server_session, public std::enable_shared_from
   };
   std::vector<listener> listeners_;
   std::atomic<bool> listed_{false};  // a transient session registered among the server's
+  bool started_task_ = false;        // a task was created from this session (under mutex_)
   static constexpr std::size_t max_listeners = 64;
   // Calls by id, for cancellation and to refuse an id still in use. An answered call gives its
   // id up at once (a client may reuse it as soon as it has the answer), while its bookkeeping

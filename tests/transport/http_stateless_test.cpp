@@ -140,6 +140,16 @@ class HttpStatelessTest : public ::testing::Test {
       return mcp::tool_result::text("finished");
     };
     server_->add_tool(std::move(background));
+
+    // Who the server thinks is calling.
+    mcp::tool_definition whoami;
+    whoami.name = "whoami";
+    whoami.description = "Returns the caller's identity.";
+    whoami.input_schema = {{"type", "object"}};
+    whoami.handler = [](mcp::tool_context& context, const json&) {
+      return mcp::tool_result::text(context.identity());
+    };
+    server_->add_tool(std::move(whoami));
   }
 
   void start(listen_options options = {}) {
@@ -733,6 +743,54 @@ TEST_F(HttpStatelessTest, AnotherIdentityCannotSeeTheTask) {
   int next_id = 87;
   EXPECT_EQ(poll_task(task_id, "cancelled", next_id, alice).value("status", std::string()),
             "cancelled");
+}
+
+// One keep-alive connection carries requests of several callers, reusing ids, with a task
+// started in between: each request is served as its own caller (the connection may keep a
+// request's session for the next one only for the same caller, and not once a task started
+// from it), and an id is free again as soon as its answer came.
+TEST_F(HttpStatelessTest, OneConnectionServesEachRequestAsItsOwnCaller) {
+  const auto keys =
+      std::filesystem::temp_directory_path() / ("bookmcp-stateless-keys-" + std::to_string(::getpid()));
+  std::ofstream(keys) << "alice key-of-alice-0123456789abcdef\nbob key-of-bob-0123456789abcdef00\n";
+  listen_options options;
+  options.auth = load_api_keys(keys.string());
+  std::filesystem::remove(keys);
+  start(options);
+  const std::string alice = "key-of-alice-0123456789abcdef";
+  const std::string bob = "key-of-bob-0123456789abcdef00";
+
+  testing::raw_http_client client(listener_->port());
+  const auto call = [&](const json& body, const std::string& token) {
+    auto request = stateless_post(body);
+    request.set(http::field::authorization, "Bearer " + token);
+    request.prepare_payload();
+    auto response = client.exchange(request);
+    EXPECT_TRUE(response.keep_alive()) << response;
+    return json::parse(response.body(), nullptr, false);
+  };
+  const auto text_of = [](const json& answer) {
+    return answer.value("/result/content/0/text"_json_pointer, std::string("(no text)"));
+  };
+
+  EXPECT_EQ(text_of(call(tool_call(1, "whoami"), alice)), "alice");
+  EXPECT_EQ(text_of(call(tool_call(1, "whoami"), alice)), "alice");
+  EXPECT_EQ(text_of(call(tool_call(1, "whoami"), bob)), "bob");
+  EXPECT_EQ(text_of(call(tool_call(1, "whoami"), alice)), "alice");
+
+  const json created = call(tool_call(2, "background", json::object(), task_capabilities), alice);
+  ASSERT_EQ(created.value("/result/resultType"_json_pointer, std::string()), "task") << created;
+  const std::string task_id = created["result"]["taskId"];
+  // The task still runs under id 2; the next request may use 2 again.
+  EXPECT_EQ(text_of(call(tool_call(2, "echo", {{"text", "after the task"}}), alice)), "after the task");
+  EXPECT_EQ(text_of(call(tool_call(3, "whoami"), bob)), "bob");
+  EXPECT_EQ(background_started_.load(), 1);
+  EXPECT_EQ(background_cancelled_.load(), 0);
+
+  const json cancelled = call(rpc(4, "tasks/cancel", {{"taskId", task_id}}, task_capabilities), alice);
+  EXPECT_TRUE(cancelled.contains("result")) << cancelled;
+  EXPECT_TRUE(testing::eventually([&] { return background_cancelled_.load() == 1; }));
+  EXPECT_EQ(server_->stats().sessions, 0u);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -151,6 +151,34 @@ struct http_session_entry {
   std::chrono::steady_clock::time_point last_used;
 };
 
+// The MCP headers of a request, found in one walk of its fields (a lookup by a name Beast does
+// not know walks them again each time); the first of each, trimmed.
+struct mcp_request_headers {
+  bool session_id = false;
+  std::optional<std::string_view> version;  // MCP-Protocol-Version
+  std::optional<std::string_view> method;   // Mcp-Method
+  std::optional<std::string_view> name;     // Mcp-Name
+};
+mcp_request_headers read_mcp_headers(const http::request<http::string_body>& request);
+
+// Holds a transient (2026-07-28) session and closes it when it lets it go. A request's own
+// is closed with its answer unless the answer hands it to its connection's, which keeps it for
+// the next request of the same caller while it is reusable() (one request at a time per
+// connection: HTTP/1.1 without pipelining) and closes it with the connection.
+struct transient_session_slot {
+  std::shared_ptr<http_session_entry> entry;
+  transient_session_slot() = default;
+  transient_session_slot(const transient_session_slot&) = delete;
+  transient_session_slot& operator=(const transient_session_slot&) = delete;
+  ~transient_session_slot() { release(); }
+  void release() {
+    if (!entry) return;
+    entry->session->close();
+    entry->router->close();
+    entry.reset();
+  }
+};
+
 // A live WebSocket connection, for the 1001 close at shutdown.
 struct websocket_handle {
   std::function<void()> close_going_away;
@@ -230,10 +258,12 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   using response = http::response<http::string_body>;
   net::awaitable<std::optional<response>> handle_mcp(beast::tcp_stream& stream,
                                                      http::request<http::string_body>& request,
-                                                     const std::string& identity);
+                                                     const std::string& identity,
+                                                     transient_session_slot& connection_session);
   net::awaitable<std::optional<response>> handle_post(beast::tcp_stream& stream,
                                                       http::request<http::string_body>& request,
-                                                      const std::string& identity);
+                                                      const std::string& identity,
+                                                      transient_session_slot& connection_session);
   net::awaitable<std::optional<response>> handle_get(beast::tcp_stream& stream,
                                                      http::request<http::string_body>& request,
                                                      const std::string& identity);
@@ -242,9 +272,9 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   // carries request _meta or whose MCP-Protocol-Version names that revision; its header checks
   // (a 400 -32020 answer when they fail); the HTTP status of its answer (400 or 404 for the
   // errors the revision names).
-  static bool is_stateless_post(const http::request<http::string_body>& request, const json& body);
+  static bool is_stateless_post(const mcp_request_headers& headers, const json& body);
   std::optional<response> check_stateless_headers(const http::request<http::string_body>& request,
-                                                  const json& body);
+                                                  const mcp_request_headers& headers, const json& body);
   static http::status stateless_status(std::string_view answer);
   std::atomic<std::uint64_t> next_stateless{0};
   response ops_route(const http::request<http::string_body>& request, bool& handled);
