@@ -119,7 +119,9 @@ bool is_esm_start(std::string_view line) {
 
 // Finds the '>' closing a JSX/HTML tag that starts at `pos` ('<'). Quotes and {expressions}
 // may contain '>' and newlines; a blank line or 40 lines without '>' means it was not a tag.
-std::size_t find_tag_end(std::string_view s, std::size_t pos) {
+// When it finds none because of a blank line or the end of `s` (not the line count), `*stop`
+// receives where it stopped.
+std::size_t find_tag_end(std::string_view s, std::size_t pos, std::size_t* stop) {
   int braces = 0;
   char quote = 0;
   int newlines = 0;
@@ -127,7 +129,11 @@ std::size_t find_tag_end(std::string_view s, std::size_t pos) {
   for (std::size_t i = pos + 1; i < s.size(); ++i) {
     char c = s[i];
     if (c == '\n') {
-      if (previous_newline || ++newlines > 40) return std::string_view::npos;
+      if (previous_newline) {
+        *stop = i;
+        return std::string_view::npos;
+      }
+      if (++newlines > 40) return std::string_view::npos;
       previous_newline = true;
       continue;
     }
@@ -146,8 +152,55 @@ std::size_t find_tag_end(std::string_view s, std::size_t pos) {
       return i;
     }
   }
+  *stop = s.size();
   return std::string_view::npos;
 }
+
+// The first occurrence of `pattern` at or after a position, for positions that only grow (the
+// rewrite goes through a page once): a search resumes from the last answer instead of scanning
+// the rest of the page again for every opener. Without it, 16,000 "<!--" with no "-->" took
+// 36 s (sanitized), each one searching to the end of the page.
+struct next_occurrence {
+  std::string_view pattern;
+  std::size_t from = std::string_view::npos;  // the last search started here
+  std::size_t found = std::string_view::npos;  // and found this (npos: nothing after `from`)
+
+  std::size_t at_or_after(std::string_view s, std::size_t pos) {
+    // Nothing lies in [from, found), so for from <= pos <= found the answer is still `found`.
+    if (from == std::string_view::npos || pos < from || found < pos) {
+      found = s.find(pattern, pos);
+      from = pos;
+    }
+    return found;
+  }
+};
+
+// What the rewrite of one page remembers between openers, so that it stays linear.
+struct rewrite_state {
+  next_occurrence comment_close{"-->"};
+  next_occurrence expression_comment_close{"*/}"};
+  next_occurrence greater{">"};
+  // The last tag scan that found no '>' stopped at `failed_stop` (a blank line or the end);
+  // a tag opened between its start and that stop reaches the same stop, so without a '>' in
+  // between it has no end either ("<a <a <a ..." over a long line was quadratic: 112 s for
+  // 60 KB sanitized).
+  std::size_t failed_start = std::string_view::npos;
+  std::size_t failed_stop = 0;
+
+  std::size_t tag_end(std::string_view s, std::size_t pos) {
+    if (failed_start != std::string_view::npos && pos > failed_start && pos < failed_stop &&
+        greater.at_or_after(s, pos + 1) >= failed_stop) {
+      return std::string_view::npos;
+    }
+    std::size_t stop = std::string_view::npos;
+    const std::size_t end = find_tag_end(s, pos, &stop);
+    if (end == std::string_view::npos && stop != std::string_view::npos) {
+      failed_start = pos;
+      failed_stop = stop;
+    }
+    return end;
+  }
+};
 
 bool looks_like_tag(std::string_view s, std::size_t pos) {
   if (pos + 1 >= s.size()) return false;
@@ -174,7 +227,8 @@ std::string capitalized(std::string_view word) {
 
 // Rewrites the inline content of one logical line (which may grow when a tag or comment spans
 // several lines). Appends to `out`, emitting one '\n' for every newline consumed.
-std::size_t rewrite_inline(std::string_view s, std::size_t pos, std::string& out) {
+std::size_t rewrite_inline(std::string_view s, std::size_t pos, std::string& out,
+                           rewrite_state& state) {
   while (pos < s.size() && s[pos] != '\n') {
     char c = s[pos];
     if (c == '`') {
@@ -193,16 +247,16 @@ std::size_t rewrite_inline(std::string_view s, std::size_t pos, std::string& out
       }
       continue;
     }
-    std::string_view rest = s.substr(pos);
     std::size_t end = std::string_view::npos;
-    if (rest.starts_with("<!--")) {
-      std::size_t close = s.find("-->", pos + 4);
+    // The first byte decides before any comparison: this runs for every byte of the page.
+    if (c == '<' && s.substr(pos).starts_with("<!--")) {
+      std::size_t close = state.comment_close.at_or_after(s, pos + 4);
       if (close != std::string_view::npos) end = close + 2;
-    } else if (rest.starts_with("{/*")) {
-      std::size_t close = s.find("*/}", pos + 3);
+    } else if (c == '{' && s.substr(pos).starts_with("{/*")) {
+      std::size_t close = state.expression_comment_close.at_or_after(s, pos + 3);
       if (close != std::string_view::npos) end = close + 2;
     } else if (c == '<' && looks_like_tag(s, pos)) {
-      end = find_tag_end(s, pos);
+      end = state.tag_end(s, pos);
     }
     if (end != std::string_view::npos) {
       // A space keeps the words on both sides apart without doubling existing spaces.
@@ -284,6 +338,7 @@ std::string prepare_mdx_for_markdown(std::string_view source) {
                '\n');
     pos = body;
   }
+  rewrite_state state;
   char fence_char = 0;
   int fence_length = 0;
   int esm_depth = 0;
@@ -345,7 +400,7 @@ std::string prepare_mdx_for_markdown(std::string_view source) {
       if (has_newline) out.push_back('\n');
       pos = next;
     } else {
-      std::size_t end = rewrite_inline(source, pos, out);
+      std::size_t end = rewrite_inline(source, pos, out, state);
       if (end < source.size()) {
         out.push_back('\n');
         ++end;
