@@ -152,20 +152,33 @@ category_metadata read_category_metadata(const std::filesystem::path& folder) {
     in.read(content.data(), static_cast<std::streamsize>(max_bytes));
     content.resize(static_cast<std::size_t>(in.gcount()));
     try {
-      // JSON is a subset of YAML, so one parser reads all three forms.
-      YAML::Node root = YAML::Load(content);
-      if (!root.IsMap()) return metadata;
-      if (root["label"] && root["label"].IsScalar()) {
-        metadata.label = root["label"].as<std::string>();
-      }
-      if (root["position"] && root["position"].IsScalar()) {
-        const double position = root["position"].as<double>();
-        if (std::isfinite(position)) metadata.position = position;  // NaN would break sorting
-      }
-    } catch (const YAML::Exception&) {
+      return parse_category_metadata(content);
+    } catch (const parse_error&) {
       return {};
     }
-    return metadata;
+  }
+  return metadata;
+}
+
+category_metadata parse_category_metadata(std::string_view text) {
+  category_metadata metadata;
+  try {
+    // JSON is a subset of YAML, so one parser reads all three forms.
+    const YAML::Node root = YAML::Load(std::string(text));
+    if (!root.IsMap()) throw parse_error("a _category_ file is not a mapping");
+    if (const YAML::Node label = root["label"]; label && label.IsScalar()) {
+      metadata.label = label.as<std::string>();
+      // An escape sequence or a NUL would reach the table of contents and the logs.
+      for (char& c : *metadata.label) {
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+      }
+    }
+    if (const YAML::Node position = root["position"]; position && position.IsScalar()) {
+      const double value = position.as<double>();
+      if (std::isfinite(value)) metadata.position = value;  // NaN would break sorting
+    }
+  } catch (const YAML::Exception& error) {
+    throw parse_error(std::string("malformed _category_ file: ") + error.what());
   }
   return metadata;
 }

@@ -50,6 +50,12 @@ struct category_metadata {
 };
 category_metadata read_category_metadata(const std::filesystem::path& folder);
 
+// The text of a `_category_` file, JSON or YAML alike (JSON is a subset of YAML): its label
+// (a string scalar; control characters become spaces, as in front matter titles) and its
+// position (a finite number; .nan and .inf are left out). Throws parse_error when the text is
+// not a YAML mapping or its position is not a number; read_category_metadata then degrades.
+category_metadata parse_category_metadata(std::string_view text);
+
 // True for names Docusaurus never turns into pages: hidden ("."), partials ("_"), node_modules.
 bool is_ignored_name(std::string_view file_or_folder_name);
 

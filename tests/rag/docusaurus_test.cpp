@@ -123,4 +123,36 @@ TEST(CategoryMetadata, OnlySmallRegularFilesOfTheFolderAreRead) {
 }
 
 }  // namespace
+// The text of a _category_ file, as read_category_metadata reads it (fuzzed by category_fuzz).
+TEST(CategoryMetadata, ParsesJsonAndYamlAndRefusesWhatIsNotAMapping) {
+  const auto json = parse_category_metadata(
+      R"({"label": "Basics", "position": 2, "link": {"type": "generated-index"}})");
+  EXPECT_EQ(json.label, "Basics");
+  EXPECT_EQ(json.position, 2);
+  const auto yaml = parse_category_metadata("label: 'Motion and Control'\nposition: 2.5\n");
+  EXPECT_EQ(yaml.label, "Motion and Control");
+  EXPECT_EQ(yaml.position, 2.5);
+  EXPECT_EQ(parse_category_metadata(R"({"label": "caf\u00e9"})").label, "caf\xC3\xA9");
+
+  // Missing or unusable fields are left out; the rest is kept.
+  const auto partial = parse_category_metadata("label: [a, b]\nposition: .inf\n");
+  EXPECT_FALSE(partial.label);
+  EXPECT_FALSE(partial.position);
+  EXPECT_FALSE(parse_category_metadata("{}").label);
+  EXPECT_FALSE(parse_category_metadata("label: ~\n").label);
+
+  // Control characters reach no table of contents (as front matter titles).
+  EXPECT_EQ(parse_category_metadata(R"({"label": "a\u001b[31mb\u0000c\u007f"})").label,
+            "a [31mb c ");
+
+  // Garbage is refused with parse_error, never another exception.
+  for (const char* text : {"", "just words", "[1, 2]", "42", "{\"label\": ", "label: [",
+                           "position: high\n", "{\"position\": \"1e999\"}", "a: b: c\n",
+                           "label: *unknown\n"}) {
+    EXPECT_THROW(parse_category_metadata(text), parse_error) << text;
+  }
+  // Deep nesting is refused, not a stack overflow.
+  EXPECT_THROW(parse_category_metadata(std::string(100'000, '[')), parse_error);
+}
+
 }  // namespace bookmcp::rag
