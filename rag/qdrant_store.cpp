@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -38,22 +39,59 @@ std::uint64_t parse_hex_hash(const json& value) {
   }
 }
 
-// What an error answer says: {"status":{"error":"…"}} or plain text (401).
-std::string qdrant_message(const http_response& response) {
-  std::string message;
-  try {
-    json body = json::parse(response.body);
-    if (body.contains("status") && body["status"].is_object() && body["status"].contains("error") &&
-        body["status"]["error"].is_string())
-      message = body["status"]["error"].get<std::string>();
-  } catch (const json::exception&) {
+// The `result` of a 200 answer's envelope.
+json qdrant_result(std::string_view body, std::string_view call) {
+  json envelope = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (envelope.is_discarded())
+    throw vector_store_error("Qdrant answered " + std::string(call) +
+                             " with something that is not JSON");
+  if (!envelope.is_object() || !envelope.contains("result"))
+    throw vector_store_error("Qdrant answered " + std::string(call) + " without a result");
+  return std::move(envelope["result"]);
+}
+
+[[noreturn]] void unexpected(std::string_view call, std::string_view what) {
+  throw vector_store_error("Qdrant answered " + std::string(call) + " with " + std::string(what));
+}
+
+// The member `key` of `object`: null when absent or null; else of the kind `is_kind` tells,
+// or the answer is refused (a string where a number belongs used to escape as json::type_error,
+// past every caller's vector_store_error fallback).
+const json& member(const json& object, const char* key, bool (json::*is_kind)() const noexcept,
+                   std::string_view call, std::string_view what) {
+  static const json null;
+  const auto found = object.find(key);
+  if (found == object.end() || found->is_null()) return null;
+  if (!((*found).*is_kind)()) unexpected(call, what);
+  return *found;
+}
+
+const json& object_member(const json& object, const char* key, std::string_view call) {
+  return member(object, key, &json::is_object, call, std::string(key) + " that is not an object");
+}
+
+const json& result_object(std::string_view body, std::string_view call, json& result) {
+  result = qdrant_result(body, call);
+  if (!result.is_object()) unexpected(call, "a result that is not an object");
+  return result;
+}
+
+// The points of a query or scroll result, each an object.
+const json& points_of(const json& result, std::string_view call) {
+  const json& points = member(result, "points", &json::is_array, call, "points that are not a list");
+  for (const json& point : points) {
+    if (!point.is_object()) unexpected(call, "a point that is not an object");
   }
-  if (message.empty()) message = response.body;
-  if (message.size() > 300) message = message.substr(0, 300) + "…";
-  for (char& c : message) {
-    if (c == '\n' || c == '\r') c = ' ';
-  }
-  return message.empty() ? "(no message)" : message;
+  return points;
+}
+
+// The payload's chunk_id of a point, when it has one.
+const json* chunk_id_of(const json& point) {
+  const auto payload = point.find("payload");
+  if (payload == point.end() || !payload->is_object()) return nullptr;
+  const auto chunk_id = payload->find("chunk_id");
+  if (chunk_id == payload->end() || !chunk_id->is_string()) return nullptr;
+  return &*chunk_id;
 }
 
 json filter_for(std::string_view path_prefix) {
@@ -94,7 +132,7 @@ class qdrant_store final : public vector_store {
 
   void reset(const std::string& fingerprint) override {
     // Deleting a missing collection answers 200 false: nothing to special-case.
-    request("DELETE", base_, nullptr, call_kind::write);
+    read_qdrant_write_answer(request("DELETE", base_, nullptr, call_kind::write), "DELETE " + base_);
     std::lock_guard lock(mutex_);
     loaded_ = true;
     exists_ = false;
@@ -105,28 +143,29 @@ class qdrant_store final : public vector_store {
   std::unordered_map<std::string, std::uint64_t> contents() const override {
     std::unordered_map<std::string, std::uint64_t> out;
     if (!collection_exists()) return out;
-    json offset = nullptr;
+    const std::string target = base_ + "/points/scroll";
+    std::optional<std::string> offset;
     do {
       json body = {{"limit", 1000},
                    {"with_payload", json::array({"chunk_id", "content_hash"})},
                    {"with_vector", false}};
-      if (!offset.is_null()) body["offset"] = offset;
-      json result = request("POST", base_ + "/points/scroll", body, call_kind::read);
-      for (const auto& point : result.value("points", json::array())) {
-        const json payload = point.value("payload", json::object());
-        if (payload.contains("chunk_id") && payload["chunk_id"].is_string())
-          out[payload["chunk_id"].get<std::string>()] =
-              parse_hex_hash(payload.value("content_hash", json()));
-      }
-      offset = result.value("next_page_offset", json());
-    } while (!offset.is_null());
+      if (offset) body["offset"] = json::parse(*offset);
+      qdrant_scroll_page page = read_qdrant_scroll_answer(
+          request("POST", target, body, call_kind::read), "POST " + target);
+      for (auto& [chunk_id, hash] : page.chunks) out[std::move(chunk_id)] = hash;
+      // A page that names itself as the next one would be asked for forever.
+      if (page.next_offset && page.next_offset == offset)
+        throw vector_store_error("Qdrant's scroll of " + base_ + " did not advance past " + *offset);
+      offset = std::move(page.next_offset);
+    } while (offset);
     return out;
   }
 
   std::size_t size() const override {
     if (!collection_exists()) return 0;
-    json result = request("POST", base_ + "/points/count", {{"exact", true}}, call_kind::read);
-    return result.value("count", std::size_t{0});
+    const std::string target = base_ + "/points/count";
+    return read_qdrant_count_answer(request("POST", target, {{"exact", true}}, call_kind::read),
+                                    "POST " + target);
   }
 
   std::size_t dimensions() const override {
@@ -159,8 +198,9 @@ class qdrant_store final : public vector_store {
                             {"path_prefixes", path_prefixes(entry.document_path)},
                             {"content_hash", hex_hash(entry.content_hash)}}}});
       }
-      request("PUT", base_ + "/points?wait=true", {{"points", std::move(points)}},
-              call_kind::write);
+      const std::string target = base_ + "/points?wait=true";
+      read_qdrant_write_answer(
+          request("PUT", target, {{"points", std::move(points)}}, call_kind::write), "PUT " + target);
     }
   }
 
@@ -170,8 +210,10 @@ class qdrant_store final : public vector_store {
       json ids = json::array();
       for (std::size_t i = begin; i < std::min(chunk_ids.size(), begin + 1000); ++i)
         ids.push_back(qdrant_point_id(chunk_ids[i]));
-      request("POST", base_ + "/points/delete?wait=true", {{"points", std::move(ids)}},
-              call_kind::write);
+      const std::string target = base_ + "/points/delete?wait=true";
+      read_qdrant_write_answer(
+          request("POST", target, {{"points", std::move(ids)}}, call_kind::write),
+          "POST " + target);
     }
   }
 
@@ -184,7 +226,7 @@ class qdrant_store final : public vector_store {
                  {"limit", limit},
                  {"with_payload", json::array({"chunk_id"})}};
     if (json filter = filter_for(path_prefix); !filter.is_null()) body["filter"] = filter;
-    return hits_of(request("POST", base_ + "/points/query", body, call_kind::search));
+    return run_query(body);
   }
 
   std::vector<dense_hit> sparse_search(const sparse_vector& query, std::size_t limit,
@@ -196,7 +238,7 @@ class qdrant_store final : public vector_store {
                  {"limit", limit},
                  {"with_payload", json::array({"chunk_id"})}};
     if (json filter = filter_for(path_prefix); !filter.is_null()) body["filter"] = filter;
-    return hits_of(request("POST", base_ + "/points/query", body, call_kind::search));
+    return run_query(body);
   }
 
   std::vector<dense_hit> hybrid_search(std::span<const float> dense, const sparse_vector& sparse,
@@ -218,7 +260,7 @@ class qdrant_store final : public vector_store {
                  {"with_payload", json::array({"chunk_id"})}};
     // The root filter is applied inside every prefetch by Qdrant.
     if (json filter = filter_for(path_prefix); !filter.is_null()) body["filter"] = filter;
-    return hits_of(request("POST", base_ + "/points/query", body, call_kind::search));
+    return run_query(body);
   }
 
   void commit(std::int64_t generation) override { generation_ = generation; }
@@ -242,20 +284,16 @@ class qdrant_store final : public vector_store {
  private:
   enum class call_kind { read, write, search };
 
-  static std::vector<dense_hit> hits_of(const json& result) {
-    std::vector<dense_hit> hits;
-    for (const auto& point : result.value("points", json::array())) {
-      const json payload = point.value("payload", json::object());
-      if (!payload.contains("chunk_id") || !payload["chunk_id"].is_string()) continue;
-      hits.push_back({payload["chunk_id"].get<std::string>(), point.value("score", 0.0f)});
-    }
-    return hits;
+  std::vector<dense_hit> run_query(const json& body) const {
+    const std::string target = base_ + "/points/query";
+    return read_qdrant_query_answer(request("POST", target, body, call_kind::search),
+                                    "POST " + target);
   }
 
-  // Sends one request; returns the envelope's `result`. Retries what may be retried; throws
-  // vector_store_error otherwise.
-  json request(const std::string& method, const std::string& target, const json& body,
-               call_kind kind) const {
+  // Sends one request; returns the body of its 200 answer, for a read_qdrant_* function.
+  // Retries what may be retried; throws vector_store_error otherwise.
+  std::string request(const std::string& method, const std::string& target, const json& body,
+                      call_kind kind) const {
     http_request message;
     message.method = method;
     message.target = target;
@@ -271,19 +309,8 @@ class qdrant_store final : public vector_store {
       std::optional<std::chrono::milliseconds> hint;
       try {
         http_response response = client_.send(message);
-        if (response.status == 200) {
-          try {
-            json envelope = json::parse(response.body);
-            if (!envelope.is_object() || !envelope.contains("result"))
-              throw vector_store_error("Qdrant answered " + method + " " + target +
-                                       " without a result");
-            return envelope["result"];
-          } catch (const json::exception&) {
-            throw vector_store_error("Qdrant answered " + method + " " + target +
-                                     " with something that is not JSON");
-          }
-        }
-        const std::string message_text = qdrant_message(response);
+        if (response.status == 200) return std::move(response.body);
+        const std::string message_text = qdrant_error_message(response.body);
         if (response.status == 401 || response.status == 403) {
           throw vector_store_error("Qdrant at " + client_.origin() + " refused the API key (" +
                                    std::to_string(response.status) + "): " + message_text +
@@ -320,21 +347,17 @@ class qdrant_store final : public vector_store {
       std::lock_guard lock(mutex_);
       if (loaded_) return;
     }
-    json exists = request("GET", base_ + "/exists", nullptr, call_kind::read);
-    bool present = exists.value("exists", false);
+    const std::string exists_target = base_ + "/exists";
+    bool present = read_qdrant_exists_answer(
+        request("GET", exists_target, nullptr, call_kind::read), "GET " + exists_target);
     std::size_t dimensions = 0;
     std::string fingerprint;
     if (present) {
-      json info = request("GET", base_, nullptr, call_kind::read);
-      const json params = info.value("config", json::object()).value("params", json::object());
-      const json vectors = params.value("vectors", json::object());
-      if (vectors.contains(dense_name))
-        dimensions = vectors[dense_name].value("size", std::size_t{0});
-      const json metadata = info.value("config", json::object()).value("metadata", json::object());
-      if (metadata.is_object() && metadata.contains("bookmcp") && metadata["bookmcp"].is_object())
-        fingerprint = metadata["bookmcp"].value("fingerprint", std::string());
-      if (!vectors.contains(dense_name) ||
-          !params.value("sparse_vectors", json::object()).contains(sparse_name)) {
+      qdrant_collection_info info = read_qdrant_collection_answer(
+          request("GET", base_, nullptr, call_kind::read), "GET " + base_);
+      dimensions = info.dimensions;
+      fingerprint = std::move(info.fingerprint);
+      if (!info.has_dense || !info.has_sparse) {
         // Someone else's collection under our name: never write into it.
         throw vector_store_error("the Qdrant collection \"" + options_.collection +
                                  "\" exists without the vectors bookmcp keeps (\"dense\" and "
@@ -394,7 +417,7 @@ class qdrant_store final : public vector_store {
         {"sparse_vectors", {{sparse_name, {{"modifier", "idf"}}}}},
         {"metadata", {{"bookmcp", {{"schema", metadata_schema}, {"fingerprint", fingerprint}}}}}};
     try {
-      request("PUT", base_, create, call_kind::write);
+      read_qdrant_write_answer(request("PUT", base_, create, call_kind::write), "PUT " + base_);
     } catch (const vector_store_error& error) {
       // 409: another replica created it meanwhile; read what it made.
       if (std::string(error.what()).find("(409)") == std::string::npos) throw;
@@ -402,8 +425,11 @@ class qdrant_store final : public vector_store {
       loaded_ = false;
     }
     for (const char* field : {"doc_path", "path_prefixes"}) {
-      request("PUT", base_ + "/index?wait=true",
-              {{"field_name", field}, {"field_schema", "keyword"}}, call_kind::write);
+      const std::string target = base_ + "/index?wait=true";
+      read_qdrant_write_answer(
+          request("PUT", target, {{"field_name", field}, {"field_schema", "keyword"}},
+                  call_kind::write),
+          "PUT " + target);
     }
     ensure_state();
     std::lock_guard lock(mutex_);
@@ -456,6 +482,118 @@ std::vector<std::string> path_prefixes(std::string_view document_path) {
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
+}
+
+void read_qdrant_write_answer(std::string_view body, std::string_view call) {
+  qdrant_result(body, call);
+}
+
+std::vector<dense_hit> read_qdrant_query_answer(std::string_view body, std::string_view call) {
+  json result;
+  std::vector<dense_hit> hits;
+  for (const json& point : points_of(result_object(body, call, result), call)) {
+    const json* chunk_id = chunk_id_of(point);
+    if (!chunk_id) continue;
+    // ScoredPoint's score is an f32: a double past it made the float conversion undefined.
+    const json& score = member(point, "score", &json::is_number, call, "a score that is not a number");
+    const double value = score.is_null() ? 0.0 : score.get<double>();
+    if (!(std::fabs(value) <= std::numeric_limits<float>::max()))
+      unexpected(call, "a score out of range");
+    hits.push_back({chunk_id->get<std::string>(), static_cast<float>(value)});
+  }
+  return hits;
+}
+
+qdrant_scroll_page read_qdrant_scroll_answer(std::string_view body, std::string_view call) {
+  json result;
+  qdrant_scroll_page page;
+  for (const json& point : points_of(result_object(body, call, result), call)) {
+    const json* chunk_id = chunk_id_of(point);
+    if (!chunk_id) continue;
+    page.chunks.emplace_back(chunk_id->get<std::string>(),
+                             parse_hex_hash(point["payload"].value("content_hash", json())));
+  }
+  const auto next = result.find("next_page_offset");
+  if (next != result.end() && !next->is_null()) {
+    // Point ids are unsigned integers or UUIDs.
+    if (!next->is_number_unsigned() && !next->is_string())
+      unexpected(call, "a next page offset that is not a point id");
+    page.next_offset = next->dump(-1, ' ', false, json::error_handler_t::replace);
+  }
+  return page;
+}
+
+std::size_t read_qdrant_count_answer(std::string_view body, std::string_view call) {
+  json result;
+  const json& count = member(result_object(body, call, result), "count", &json::is_number_unsigned,
+                             call, "a count that is not a whole number");
+  return count.is_null() ? 0 : count.get<std::size_t>();
+}
+
+bool read_qdrant_exists_answer(std::string_view body, std::string_view call) {
+  json result;
+  const json& exists = member(result_object(body, call, result), "exists", &json::is_boolean, call,
+                              "an exists that is not true or false");
+  return !exists.is_null() && exists.get<bool>();
+}
+
+qdrant_collection_info read_qdrant_collection_answer(std::string_view body, std::string_view call) {
+  json result;
+  qdrant_collection_info info;
+  const json& config = object_member(result_object(body, call, result), "config", call);
+  if (config.is_null()) return info;
+  if (const json& params = object_member(config, "params", call); !params.is_null()) {
+    const auto vectors = params.find("vectors");
+    if (vectors != params.end() && vectors->is_object() && vectors->contains(dense_name)) {
+      info.has_dense = true;
+      const json& dense = (*vectors)[dense_name];
+      const auto size = dense.is_object() ? dense.find("size") : dense.end();
+      if (!dense.is_object() || size == dense.end() || !size->is_number_unsigned() ||
+          size->get<std::uint64_t>() < 1 || size->get<std::uint64_t>() > 65536)
+        unexpected(call, "a dense vector without a size from 1 to 65536");
+      info.dimensions = size->get<std::size_t>();
+    }
+    const auto sparse = params.find("sparse_vectors");
+    info.has_sparse = sparse != params.end() && sparse->is_object() && sparse->contains(sparse_name);
+  }
+  const json& metadata = object_member(config, "metadata", call);
+  if (!metadata.is_null()) {
+    const auto bookmcp = metadata.find("bookmcp");
+    if (bookmcp != metadata.end() && bookmcp->is_object()) {
+      const json& fingerprint = member(*bookmcp, "fingerprint", &json::is_string, call,
+                                       "a fingerprint that is not a string");
+      if (!fingerprint.is_null()) info.fingerprint = fingerprint.get<std::string>();
+    }
+  }
+  return info;
+}
+
+std::string qdrant_error_message(std::string_view body) {
+  std::string message;
+  const json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_object()) {
+    const auto status = parsed.find("status");
+    if (status != parsed.end() && status->is_object()) {
+      const auto error = status->find("error");
+      if (error != status->end() && error->is_string()) message = error->get<std::string>();
+    }
+  }
+  if (message.empty()) message = std::string(body);
+  // Plain text may be anything: a message goes into logs and tool results (JSON) as UTF-8.
+  if (!is_valid_utf8(message)) {
+    for (char& c : message) {
+      if (static_cast<unsigned char>(c) >= 0x80) c = '?';
+    }
+  }
+  if (message.size() > 300) {
+    std::size_t cut = 300;
+    while (cut > 0 && (static_cast<unsigned char>(message[cut]) & 0xC0) == 0x80) --cut;
+    message = message.substr(0, cut) + "…";
+  }
+  for (char& c : message) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  }
+  return message.empty() ? "(no message)" : message;
 }
 
 std::unique_ptr<vector_store> make_qdrant_vector_store(qdrant_options options) {

@@ -16,9 +16,12 @@
 // Errors: vector_store_error with a user-safe message (it never contains the API key).
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "rag/vector_store.hpp"
@@ -49,5 +52,47 @@ std::string qdrant_point_id(std::string_view chunk_id);
 // What a path_prefix filter may name for `document_path`: the path, and each of its prefixes
 // that ends before a '/' or a '.' ("a/b.md" gives "a", "a/b", "a/b.md"), as path_matches_prefix.
 std::vector<std::string> path_prefixes(std::string_view document_path);
+
+// Qdrant's answers as the store reads them: pure, exposed for the tests and the fuzz harness.
+// Each read_qdrant_* takes the body of a 200 answer, {"result": ..., "status": "ok", "time": ...},
+// and throws vector_store_error, naming `call` ("POST /collections/bookmcp/points/query"), for a
+// body that is not JSON, has no result, or whose result is not of the shape Qdrant documents;
+// never another exception.
+
+// Any write (create, index, upsert, delete): only the envelope is checked.
+void read_qdrant_write_answer(std::string_view body, std::string_view call);
+
+// points/query: the points that carry a string payload chunk_id, in Qdrant's order (others
+// are skipped), each with its score (0 when absent; a score is a number a float holds).
+std::vector<dense_hit> read_qdrant_query_answer(std::string_view body, std::string_view call);
+
+// points/scroll: each point's chunk_id and content_hash (16 hex digits; 0 when unreadable),
+// and where the next page starts: a point id (an unsigned integer or a string) as JSON text,
+// none on the last page.
+struct qdrant_scroll_page {
+  std::vector<std::pair<std::string, std::uint64_t>> chunks;
+  std::optional<std::string> next_offset;
+};
+qdrant_scroll_page read_qdrant_scroll_answer(std::string_view body, std::string_view call);
+
+// points/count: the count (an unsigned integer; 0 when absent).
+std::size_t read_qdrant_count_answer(std::string_view body, std::string_view call);
+
+// collections/NAME/exists: whether it exists (false when absent).
+bool read_qdrant_exists_answer(std::string_view body, std::string_view call);
+
+// collections/NAME: whether it has bookmcp's named vectors, the dense one's size (1 to 65536)
+// and the model fingerprint in its metadata ("" when none).
+struct qdrant_collection_info {
+  bool has_dense = false;   // a dense vector named "dense"
+  bool has_sparse = false;  // a sparse vector named "bm25"
+  std::size_t dimensions = 0;
+  std::string fingerprint;
+};
+qdrant_collection_info read_qdrant_collection_answer(std::string_view body, std::string_view call);
+
+// What an error answer says ({"status":{"error":"..."}} or plain text, as a 401 is): at most
+// 300 bytes and an ellipsis, valid UTF-8, no control characters, never empty.
+std::string qdrant_error_message(std::string_view body);
 
 }  // namespace bookmcp::rag
