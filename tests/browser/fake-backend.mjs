@@ -11,6 +11,10 @@
 //   "limit"  429 with Retry-After: 7
 //   "remind" a todo_add tool call and a todo card
 //   else     a search_book tool call, a two-paragraph answer citing [1] and [2], citations, done.
+//
+// `state.tokenGate`, when a test sets it, is awaited before each token after an answer's first,
+// with the text sent so far: a test that must see the tokens arrive one by one holds the next
+// until the page has shown the previous ones, rather than counting on the delays between them.
 
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -40,6 +44,7 @@ export async function startFakeBackend({ allowedOrigin, accessTtl = 1800 } = {})
     todos: new Map(),
     cancels: [],
     revoked: false,
+    tokenGate: null, // async (textSentSoFar) => void, awaited before each next token
   };
 
   const cors = (request, headers = {}) => {
@@ -122,9 +127,12 @@ export async function startFakeBackend({ allowedOrigin, accessTtl = 1800 } = {})
     const lower = text.toLowerCase();
     emit(answer, 'meta', { message_id: answer.messageId, conversation_id: answer.conversationId, mode: 'extractive', reader_id: answer.reader });
     const tokens = async (pieces, delay) => {
+      let sent = '';
       for (const piece of pieces) {
+        if (sent && state.tokenGate) await state.tokenGate(sent);
         if (answer.cancelled) return false;
         emit(answer, 'token', { text: piece });
+        sent += piece;
         await wait(delay);
       }
       return !answer.cancelled;

@@ -103,7 +103,23 @@ describe('chat widget (scripted backend)', { skip: missing ? `cannot run: missin
       assert.equal(await launcher.getAttribute('aria-expanded'), 'true');
       assert.equal(await page.evaluate(() => document.activeElement?.id), 'bmc-input', 'focus moves to the input');
 
-      // Count what is rendered while the answer streams, and what the live region says.
+      // Count what is rendered while the answer streams, and what the live region says. The
+      // backend sends each next token only once the page shows the text sent so far (the widget
+      // renders once per animation frame, so tokens sent while the page is slow to paint would
+      // merge into one render): the tokens must show one by one, whatever the machine's speed.
+      const gateFailures = [];
+      fake.state.tokenGate = async (sent) => {
+        // As rendered: the markdown's whitespace and the brackets of [n] (chips) are not text.
+        const expected = sent.replace(/[\s[\]]/g, '');
+        try {
+          await page.waitForFunction((want) => {
+            const answer = [...document.querySelectorAll('.bmc-assistant')].at(-1);
+            return answer?.dataset.state === 'streaming' && answer.querySelector('.bmc-body').textContent.replace(/\s/g, '').includes(want);
+          }, expected, { timeout: 30_000 });
+        } catch (error) {
+          gateFailures.push(`${JSON.stringify(sent)} never shown while streaming: ${error.message}`);
+        }
+      };
       await page.evaluate(() => {
         window.__renders = new Set();
         window.__announcements = [];
@@ -119,6 +135,8 @@ describe('chat widget (scripted backend)', { skip: missing ? `cannot run: missin
       });
       await page.getByRole('button', { name: 'How do I tune a PID controller?' }).click();
       const answer = await lastAnswerDone(page);
+      fake.state.tokenGate = null;
+      assert.deepEqual(gateFailures, []);
       assert.equal(await answer.getAttribute('data-state'), 'done', log.join('\n'));
       const text = await answer.locator('.bmc-body').innerText();
       assert.match(text, /Start with only P, raise it until the joint oscillates, then halve it/);
@@ -194,6 +212,7 @@ describe('chat widget (scripted backend)', { skip: missing ? `cannot run: missin
       await page.locator('.bmc-history-open').first().click();
       await page.waitForFunction(() => document.querySelectorAll('.bmc-assistant').length === 2);
     } finally {
+      fake.state.tokenGate = null;
       await context.close();
     }
   });
