@@ -19,6 +19,15 @@ const siteBuilt = existsSync(path.join(SITE_BUILD, 'index.html'));
 // when served.
 const BUILT_BACKEND_URL = 'http://127.0.0.1:8788';
 
+// Waits until `condition()` (about the fake backend's state) holds; the bound is a hang guard.
+async function until(condition, what, guardMs = 30_000) {
+  const deadline = Date.now() + guardMs;
+  while (!condition()) {
+    if (Date.now() >= deadline) throw new Error(`no ${what} within ${guardMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 function pageHtml({ backend, script = backend, examples = ['How do I tune a PID controller?', 'What is odometry?'] }) {
   return `<!doctype html>
 <html lang="en">
@@ -277,8 +286,7 @@ describe('chat widget (scripted backend)', { skip: missing ? `cannot run: missin
       assert.equal(await answer.getAttribute('data-state'), 'cancelled');
       assert.match(await answer.locator('.bmc-msg-status').innerText(), /Stopped/);
       const messageId = await answer.getAttribute('data-message-id');
-      for (let i = 0; i < 50 && !fake.state.cancels.includes(messageId); ++i) await page.waitForTimeout(50);
-      assert.ok(fake.state.cancels.includes(messageId), 'POST /api/chat/{id}/cancel was sent');
+      await until(() => fake.state.cancels.includes(messageId), 'POST /api/chat/{id}/cancel');
       assert.equal(await page.locator('.bmc-stop').isHidden(), true);
       assert.equal(await page.locator('.bmc-send').isVisible(), true);
       // Escape closes the panel and gives the focus back to the launcher.
@@ -320,7 +328,7 @@ describe('chat widget (scripted backend)', { skip: missing ? `cannot run: missin
       assert.equal(await page.evaluate(() => document.activeElement?.classList.contains('bmc-reason-input')), true);
       await page.keyboard.type('too short');
       await page.keyboard.press('Enter');
-      for (let i = 0; i < 40 && fake.state.feedback.at(-1)?.reason !== 'too short'; ++i) await page.waitForTimeout(50);
+      await until(() => fake.state.feedback.at(-1)?.reason === 'too short', 'feedback with the reason');
       assert.deepEqual(fake.state.feedback.at(-1), { messageId: first.messageId, rating: 'down', reason: 'too short' });
 
       await answer.getByRole('button', { name: 'Copy answer' }).click();
