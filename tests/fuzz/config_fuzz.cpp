@@ -15,6 +15,7 @@
 // Texts naming a secret file (embeddings-api-key-file, request-state-key-file) are skipped:
 // those settings read the named file from disk, which is not what this harness fuzzes.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -70,7 +71,10 @@ std::optional<unsigned128> size_of(std::string text) {
     multiplier = 1024;
     text.resize(text.size() - 3);
   }
-  if (text.empty() || text.size() > 30) return std::nullopt;
+  if (text.empty()) return std::nullopt;
+  // Leading zeros are digits like any other for the loader ("0003400s" is 3.4 s).
+  const std::size_t first = std::min(text.find_first_not_of('0'), text.size() - 1);
+  if (text.size() - first > 30) return std::nullopt;
   unsigned128 value = 0;
   for (char c : text) {
     if (c < '0' || c > '9') return std::nullopt;
