@@ -19,7 +19,7 @@
 # Schedule: with 10 minutes or more, warm-up is the first 5 minutes, Postgres restarts every 5
 # minutes at 2:30, 7:30, ... (mid-cycle: the first minute after warm-up, minute 6, and the last
 # minute are free of restarts), a page of the book is edited every minute at :20 (both servers
-# run with --reindex-interval 60s), and index_documents is called every 2 minutes at :40. With
+# run with --reindex-interval 60s), and index_documents is called every minute at :40. With
 # fewer minutes (a quick check), warm-up is 1 minute and Postgres restarts every minute at :45.
 set -euo pipefail
 
@@ -80,6 +80,14 @@ book=$(cd "$book" && pwd)
 [[ -n $logs ]] || logs=$(mktemp -d /tmp/bookmcp-soak-logs.XXXXXX)
 mkdir -p "$out" "$logs"
 out=$(cd "$out" && pwd) logs=$(cd "$logs" && pwd)
+
+# What was built: the commit and any uncommitted change to the server's sources.
+{
+  echo "commit $(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown)"
+  echo "bookmcp built $(date -u -r "$build/bookmcp" '+%Y-%m-%d %H:%M UTC')"
+  git -C "$root" status --short -- app mcp rag store tools transport third_party CMakeLists.txt 2>/dev/null |
+    sed 's/^/uncommitted: /'
+} >"$logs/build.txt"
 
 work=$(mktemp -d /tmp/bookmcp-soak-work.XXXXXX)
 server_pid="" driver_pid=""
@@ -144,7 +152,7 @@ else
 fi
 set +e
 "$build/bookmcp_soak" soak --url "$url" --server-pid "$server_pid" --rate "$rate" --minutes "$minutes" \
-  "${schedule[@]}" --docs "$work/book" --edit-every 60 --index-every 120 \
+  "${schedule[@]}" --docs "$work/book" --edit-every 60 --index-every 60 \
   --restart-command "$BOOKMCP_TEST_PG_CTL restart -m fast >>'$logs/pg_restart.log' 2>&1" --restart-grace 15 \
   --capacity "$capacity" --database-port "${database_port:-0}" --csv "$out/soak.csv" --summary "$logs/summary.json" \
   --failures-log "$logs/failures.log" --stdio-stderr "$logs/stdio.log" \
@@ -162,7 +170,7 @@ echo "stdio log:  $(grep -ci 'error' "$logs/stdio.log" || true) lines naming an 
 
 if command -v gnuplot >/dev/null && [[ -s $out/soak.csv ]]; then
   warm=$([[ $minutes -ge 10 ]] && echo 5 || echo 1)
-  gnuplot -e "csv='$out/soak.csv'; png='$out/soak.png'; warm=$warm; rate='$rate'; capacity='$(printf %.0f "$capacity")'" \
+  gnuplot -e "csv='$out/soak.csv'; png='$out/soak.png'; warm=$warm; rate='$rate'; capacity='$(printf %.0f "$capacity")'; cores=$(nproc)" \
     "$here/plot.gp" && echo "plot: $out/soak.png"
 fi
 echo "per-minute figures: $out/soak.csv; summary and logs: $logs"

@@ -69,7 +69,7 @@ struct soak_options {
   std::string docs;
   std::string edit_page;               // relative to docs; default: the first page found
   double edit_every = 60, edit_offset = 20;
-  double index_every = 120, index_offset = 40;
+  double index_every = 60, index_offset = 40;
   std::string restart_command;
   double restart_every = 300, restart_offset = 150, restart_grace = 15;
   double capacity = 0;                 // recorded in the summary only
@@ -256,6 +256,34 @@ process_sample sample_process(long pid, unsigned database_port) {
   return sample;
 }
 
+// The machine's busy and total CPU time so far (/proc/stat, all CPUs, in clock ticks), and a
+// process's CPU time (user + system) in ticks; for the share of the machine the servers got.
+struct cpu_times {
+  unsigned long long busy = 0, total = 0;
+};
+
+cpu_times machine_cpu() {
+  std::ifstream stat("/proc/stat");
+  std::string cpu;
+  unsigned long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+  stat >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+  const unsigned long long busy = user + nice + system + irq + softirq + steal;
+  return {busy, busy + idle + iowait};
+}
+
+double process_cpu_seconds(long pid) {
+  if (pid <= 0) return 0;
+  const process_usage usage = usage_of(pid);
+  return usage.valid ? usage.cpu_seconds : 0;
+}
+
+double load_average() {
+  std::ifstream in("/proc/loadavg");
+  double one = -1;
+  in >> one;
+  return one;
+}
+
 // ---------------------------------------------------------------------------------------
 // The per-minute record
 
@@ -373,6 +401,29 @@ struct minute_row {
   process_sample server, stdio;
   int restarts = 0, edits = 0, index_calls = 0;
   std::int64_t outstanding = 0;
+  // The machine over the minute: its 1-minute load average at the end, the share of all its
+  // CPUs that was busy, and the CPU the server and the stdio child used (100 = one core).
+  // Other jobs on a shared machine show here, next to the latencies they disturb.
+  double load = -1, machine_busy_percent = -1, server_cpu_percent = -1, stdio_cpu_percent = -1;
+  // VmRSS read every second: the minute's mean and highest (the *_rss_mib columns are the one
+  // reading at the minute's end, which the allocator's ups and downs of a few MiB can move).
+  double server_rss_mean_mib = -1, server_rss_max_mib = -1, stdio_rss_mean_mib = -1, stdio_rss_max_mib = -1;
+};
+
+// VmRSS readings of one process over a minute.
+struct rss_readings {
+  double sum = 0, max = -1;
+  int count = 0;
+  void add(long pid) {
+    if (pid <= 0) return;
+    const long kib = resident_kib(pid);
+    if (kib < 0) return;
+    const double mib = static_cast<double>(kib) / 1024.0;
+    sum += mib;
+    max = std::max(max, mib);
+    ++count;
+  }
+  double mean() const { return count ? sum / count : -1; }
 };
 
 const char* const kCsvHeader =
@@ -380,13 +431,15 @@ const char* const kCsvHeader =
     "http_calls,http_p50_ms,http_p99_ms,websocket_calls,websocket_p50_ms,websocket_p99_ms,"
     "stdio_calls,stdio_p50_ms,stdio_p99_ms,all_p50_ms,all_p99_ms,all_max_ms,"
     "server_rss_mib,server_fds,server_threads,stdio_rss_mib,stdio_fds,stdio_threads,outstanding,"
-    "server_sockets,server_db_connections,stdio_sockets,stdio_db_connections";
+    "server_sockets,server_db_connections,stdio_sockets,stdio_db_connections,"
+    "machine_load,machine_busy_percent,server_cpu_percent,stdio_cpu_percent,"
+    "server_rss_mean_mib,server_rss_max_mib,stdio_rss_mean_mib,stdio_rss_max_mib";
 
 std::string csv_line(const minute_row& row) {
   char text[1024];
   std::snprintf(text, sizeof text,
                 "%d,%llu,%llu,%llu,%d,%d,%d,%llu,%.3f,%.3f,%llu,%.3f,%.3f,%llu,%.3f,%.3f,%.3f,%.3f,%.3f,%.1f,%ld,%ld,"
-                "%.1f,%ld,%ld,%lld,%ld,%ld,%ld,%ld",
+                "%.1f,%ld,%ld,%lld,%ld,%ld,%ld,%ld,%.2f,%.1f,%.1f,%.1f,%.2f,%.1f,%.2f,%.1f",
                 row.minute, static_cast<unsigned long long>(row.calls), static_cast<unsigned long long>(row.failures),
                 static_cast<unsigned long long>(row.explained), row.restarts, row.edits, row.index_calls,
                 static_cast<unsigned long long>(row.transport_calls[0]), row.p50_ms[0], row.p99_ms[0],
@@ -394,7 +447,9 @@ std::string csv_line(const minute_row& row) {
                 static_cast<unsigned long long>(row.transport_calls[2]), row.p50_ms[2], row.p99_ms[2], row.all_p50_ms,
                 row.all_p99_ms, row.all_max_ms, row.server.rss_mib, row.server.fds, row.server.threads,
                 row.stdio.rss_mib, row.stdio.fds, row.stdio.threads, static_cast<long long>(row.outstanding),
-                row.server.sockets, row.server.db_connections, row.stdio.sockets, row.stdio.db_connections);
+                row.server.sockets, row.server.db_connections, row.stdio.sockets, row.stdio.db_connections, row.load,
+                row.machine_busy_percent, row.server_cpu_percent, row.stdio_cpu_percent, row.server_rss_mean_mib,
+                row.server_rss_max_mib, row.stdio_rss_mean_mib, row.stdio_rss_max_mib);
   return text;
 }
 
@@ -610,7 +665,7 @@ int run_soak(const soak_options& options) {
   std::ofstream csv(options.csv, std::ios::trunc);
   csv << kCsvHeader << '\n' << std::flush;
   std::fprintf(stderr, "%6s %8s %5s %5s %8s %8s %8s %8s %4s %8s %4s %s\n", "minute", "calls", "fail", "expl",
-               "p50 ms", "p99 ms", "http p99", "ws p99", "stdio p99", "rss MiB", "fds", "stdio rss/fds (db conns)");
+               "p50 ms", "p99 ms", "http p99", "ws p99", "stdio p99", "rss MiB", "fds", "stdio rss/fds (db conns) machine");
 
   std::vector<minute_row> rows;
   std::thread restarter;
@@ -620,11 +675,22 @@ int run_soak(const soak_options& options) {
   auto at = [&](double seconds) { return start + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(seconds)); };
   double next_edit = options.edit_offset, next_index = options.index_offset, next_restart = options.restart_offset;
   int minute = 0;
+  cpu_times machine_before = machine_cpu();
+  double server_before = process_cpu_seconds(options.server_pid);
+  double stdio_before = process_cpu_seconds(stdio ? stdio->pid() : 0);
+  auto minute_began = clock_type::now();
+  rss_readings server_rss, stdio_rss;
+  auto next_reading = clock_type::now();
   const int total_minutes = static_cast<int>(std::ceil(options.minutes));
 
   while (minute < total_minutes && !interrupted) {
     std::this_thread::sleep_for(100ms);
     const auto now = clock_type::now();
+    if (now >= next_reading) {
+      next_reading += 1s;
+      server_rss.add(options.server_pid);
+      stdio_rss.add(stdio ? stdio->pid() : 0);
+    }
     if (!page.empty() && options.edit_every > 0 && now >= at(next_edit) && at(next_edit) < end) {
       try {
         edit_page(page, original, ++revision, next_edit / 60);
@@ -683,12 +749,39 @@ int run_soak(const soak_options& options) {
       row.index_calls = index_in_minute.exchange(0);
       row.edits = std::exchange(edits_in_minute, 0);
       row.outstanding = http->outstanding + websocket->outstanding + (stdio ? stdio->outstanding.load() : 0);
+      {
+        const cpu_times machine_now = machine_cpu();
+        const double server_now = process_cpu_seconds(options.server_pid);
+        const double stdio_now = process_cpu_seconds(stdio ? stdio->pid() : 0);
+        const auto minute_ended = clock_type::now();
+        const double wall = std::chrono::duration<double>(minute_ended - minute_began).count();
+        row.load = load_average();
+        if (machine_now.total > machine_before.total) {
+          row.machine_busy_percent = 100.0 * static_cast<double>(machine_now.busy - machine_before.busy) /
+                                     static_cast<double>(machine_now.total - machine_before.total);
+        }
+        if (wall > 0) {
+          row.server_cpu_percent = 100.0 * (server_now - server_before) / wall;
+          if (stdio_now > 0) row.stdio_cpu_percent = 100.0 * (stdio_now - stdio_before) / wall;
+        }
+        row.server_rss_mean_mib = server_rss.mean();
+        row.server_rss_max_mib = server_rss.max;
+        row.stdio_rss_mean_mib = stdio_rss.mean();
+        row.stdio_rss_max_mib = stdio_rss.max;
+        server_rss = {};
+        stdio_rss = {};
+        machine_before = machine_now;
+        server_before = server_now;
+        stdio_before = stdio_now;
+        minute_began = minute_ended;
+      }
       csv << csv_line(row) << '\n' << std::flush;
-      std::fprintf(stderr, "%6d %8llu %5llu %5llu %8.2f %8.2f %8.2f %8.2f %9.2f %8.1f %4ld %.1f/%ld (%ld/%ld)%s\n", row.minute,
+      std::fprintf(stderr, "%6d %8llu %5llu %5llu %8.2f %8.2f %8.2f %8.2f %9.2f %8.1f %4ld %.1f/%ld (%ld/%ld) load %.1f, busy %.0f%%, server %.0f%%%s\n", row.minute,
                    static_cast<unsigned long long>(row.calls), static_cast<unsigned long long>(row.failures),
                    static_cast<unsigned long long>(row.explained), row.all_p50_ms, row.all_p99_ms, row.p99_ms[0],
                    row.p99_ms[1], row.p99_ms[2], row.server.rss_mib, row.server.fds, row.stdio.rss_mib, row.stdio.fds,
-                   row.server.db_connections, row.stdio.db_connections, row.restarts ? "  (Postgres restarted)" : "");
+                   row.server.db_connections, row.stdio.db_connections, row.load, row.machine_busy_percent,
+                   row.server_cpu_percent, row.restarts ? "  (Postgres restarted)" : "");
       rows.push_back(row);
     }
   }
@@ -732,9 +825,13 @@ int run_soak(const soak_options& options) {
                      std::to_string(unexplained) + " unexplained, " + std::to_string(explained) +
                          " explained by " + std::to_string(restarts.size()) + " Postgres restarts, of " +
                          std::to_string(calls) + " calls"});
+    // Memory: the minute's mean of the readings taken every second, last minute against the
+    // last warm-up minute; the highest reading after warm-up is reported beside it.
     auto memory_goal = [&](const char* who, double after_warmup, double at_end, double highest) {
       const double change = after_warmup > 0 ? (at_end - after_warmup) / after_warmup : 1;
-      std::snprintf(text, sizeof text, "%.1f MiB after warm-up (minute %d), %.1f MiB in the last minute (%+.1f%%), highest after warm-up %.1f MiB",
+      std::snprintf(text, sizeof text,
+                    "mean %.1f MiB in minute %d (the last of warm-up), mean %.1f MiB in the last minute (%+.1f%%); "
+                    "highest reading after warm-up %.1f MiB",
                     after_warmup, warm, at_end, change * 100, highest);
       goals.push_back({std::string(who) + " resident memory within 5% of its level after warm-up",
                        after_warmup > 0 && std::abs(change) <= 0.05, text});
@@ -767,10 +864,10 @@ int run_soak(const soak_options& options) {
     };
     double highest = 0, stdio_highest = 0;
     for (std::size_t i = warm; i < rows.size(); ++i) {
-      highest = std::max(highest, rows[i].server.rss_mib);
-      stdio_highest = std::max(stdio_highest, rows[i].stdio.rss_mib);
+      highest = std::max(highest, rows[i].server_rss_max_mib);
+      stdio_highest = std::max(stdio_highest, rows[i].stdio_rss_max_mib);
     }
-    memory_goal("server", base.server.rss_mib, last.server.rss_mib, highest);
+    memory_goal("server", base.server_rss_mean_mib, last.server_rss_mean_mib, highest);
     fd_goal("server", [](const minute_row& row) -> const process_sample& { return row.server; });
     {
       const double ratio = first.all_p99_ms > 0 ? last.all_p99_ms / first.all_p99_ms : 0;
@@ -780,7 +877,7 @@ int run_soak(const soak_options& options) {
                        first.all_p99_ms > 0 && last.all_p99_ms <= 1.2 * first.all_p99_ms, text});
     }
     if (stdio) {
-      memory_goal("stdio child", base.stdio.rss_mib, last.stdio.rss_mib, stdio_highest);
+      memory_goal("stdio child", base.stdio_rss_mean_mib, last.stdio_rss_mean_mib, stdio_highest);
       fd_goal("stdio child", [](const minute_row& row) -> const process_sample& { return row.stdio; });
     }
   } else {
