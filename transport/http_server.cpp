@@ -168,6 +168,9 @@ net::awaitable<void> http_server::impl::run_connection(tcp::socket socket) {
       allow_cross_origin(request, *out);
     const bool keep_alive = out->keep_alive() && !stopping;
     out->keep_alive(keep_alive);
+    // A HEAD answer has the header fields of the GET answer, Content-Length included, and no
+    // content (RFC 9110 section 9.3.2): a body would be read as the next response.
+    if (request.method() == http::verb::head) out->body().clear();
     co_await write_response(stream, *out, error);
     if (error || !keep_alive) break;
     // Beast reads at most max(512, free capacity) bytes at a time, and the parser moves a

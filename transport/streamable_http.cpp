@@ -564,6 +564,9 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
   }
   entry->router->remove_stream(stream_box);
   if (error || peer_gone) {
+    // A client that only half-closed still reads: its body ends well-formed (a write to one
+    // that is gone fails, which is all right here).
+    if (!error) co_await body_out.finish(error);
     for (const auto& id : ids) {
       entry->session->handle_parsed({{"jsonrpc", "2.0"},
                                      {"method", "notifications/cancelled"},
@@ -604,7 +607,6 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
   stream.expires_never();
   co_await http::async_write_header(stream, serializer, net::redirect_error(net::use_awaitable, error));
   using namespace net::experimental::awaitable_operators;
-  bool peer_gone = false;
   while (!error) {
     bool idle = false;
     // Watching the socket too: a client that dropped the stream is noticed at once (it used
@@ -612,10 +614,7 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
     // 409 meanwhile).
     auto got =
         co_await (stream_box->pop(kSseKeepAlive, &idle) || wait_peer_closed(stream.socket()));
-    if (got.index() == 1) {
-      peer_gone = true;
-      break;
-    }
+    if (got.index() == 1) break;  // the client left (or half-closed)
     auto message = std::get<0>(std::move(got));
     std::string chunk;
     if (message) {
@@ -629,7 +628,7 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
     entry->last_used = std::chrono::steady_clock::now();
   }
   entry->router->clear_get_stream(stream_box);
-  if (!error && !peer_gone) co_await body_out.finish(error);
+  if (!error) co_await body_out.finish(error);  // for a client that only half-closed, too
   stream.socket().close();
   co_return std::nullopt;
 }

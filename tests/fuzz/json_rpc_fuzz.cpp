@@ -24,6 +24,7 @@
 #include "examples/conformance_fixtures/fixtures.hpp"
 #include "mcp/server.hpp"
 #include "mcp/session.hpp"
+#include "tests/fuzz/json_rpc_invariants.hpp"
 
 namespace {
 
@@ -48,44 +49,9 @@ class collecting_sink final : public mcp::message_sink {
   std::vector<std::string> messages_;
 };
 
-[[noreturn]] void broken(const char* what, const std::string& message) {
-  std::fprintf(stderr, "invariant broken: %s\nmessage: %.2000s\n", what, message.c_str());
-  std::abort();
-}
+using fuzzing::broken;
 
-void check_object(const json& message, const std::string& text) {
-  if (!message.is_object()) broken("a message that is not an object", text);
-  const auto version = message.find("jsonrpc");
-  if (version == message.end() || *version != "2.0") broken("no \"jsonrpc\": \"2.0\"", text);
-  const bool result = message.contains("result"), error = message.contains("error");
-  if (result || error) {
-    if (result && error) broken("both result and error", text);
-    if (!message.contains("id")) broken("a response without an id", text);
-    if (error) {
-      const json& e = message["error"];
-      if (!e.is_object() || !e.contains("code") || !e["code"].is_number_integer() ||
-          !e.contains("message") || !e["message"].is_string())
-        broken("an error without an integer code and a string message", text);
-    }
-  } else if (!message.contains("method") || !message["method"].is_string()) {
-    broken("neither a response nor a message with a method", text);
-  }
-}
-
-void check_sent(const std::string& text) {
-  json message;
-  try {
-    message = json::parse(text);
-  } catch (const json::exception&) {
-    broken("a message that is not JSON", text);
-  }
-  if (message.is_array()) {
-    if (message.empty()) broken("an empty batch answer", text);
-    for (const auto& item : message) check_object(item, text);
-  } else {
-    check_object(message, text);
-  }
-}
+void check_sent(const std::string& text) { fuzzing::check_json_rpc_text(text); }
 
 mcp::server& fixture_server() {
   static mcp::server* server = [] {

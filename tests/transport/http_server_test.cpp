@@ -610,6 +610,35 @@ TEST_F(HttpServerTest, MalformedHttpGetsAStatusBeforeTheConnectionCloses) {
   EXPECT_TRUE(raw(huge_header).starts_with("HTTP/1.1 431 ")) << raw(huge_header).substr(0, 80);
 }
 
+// A HEAD answer used to carry the GET answer's body, which a client reads as the start of the
+// next response (found by listener_fuzz): now its header fields only, Content-Length included.
+TEST_F(HttpServerTest, AHeadRequestIsAnsweredWithoutABody) {
+  start();
+  tcp::socket socket = connect();
+  net::write(socket, net::buffer(std::string("HEAD /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                                             "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")));
+  std::string answer;
+  boost::system::error_code error;
+  char chunk[4096];
+  for (;;) {
+    const std::size_t got = socket.read_some(net::buffer(chunk), error);
+    if (error) break;
+    answer.append(chunk, got);
+  }
+  ASSERT_TRUE(answer.starts_with("HTTP/1.1 200 OK\r\n")) << answer;
+  const auto head_end = answer.find("\r\n\r\n");
+  ASSERT_NE(head_end, std::string::npos) << answer;
+  const std::string head = answer.substr(0, head_end);
+  EXPECT_NE(head.find("Content-Length: "), std::string::npos) << head;
+  EXPECT_EQ(head.find("Content-Length: 0\r\n"), std::string::npos) << head;  // the GET's length
+  // Right after the HEAD answer's blank line: the GET answer, whole, with its body.
+  const std::string rest = answer.substr(head_end + 4);
+  EXPECT_TRUE(rest.starts_with("HTTP/1.1 200 OK\r\n")) << answer;
+  const auto get_end = rest.find("\r\n\r\n");
+  ASSERT_NE(get_end, std::string::npos) << rest;
+  EXPECT_FALSE(rest.substr(get_end + 4).empty()) << rest;
+}
+
 // Sessions used to be unbounded; at the cap, a new one ends the least recently used idle one.
 TEST_F(HttpServerTest, AtTheSessionCapTheLeastRecentlyUsedIdleSessionEnds) {
   listen_options options;

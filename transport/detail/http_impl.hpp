@@ -151,6 +151,12 @@ struct http_session_entry {
   std::chrono::steady_clock::time_point last_used;
 };
 
+// Ends a session and its streams.
+inline void close_entry(const http_session_entry& entry) {
+  entry.session->close();
+  entry.router->close();
+}
+
 // The MCP headers of a request, found in one walk of its fields (a lookup by a name Beast does
 // not know walks them again each time); the first of each, trimmed.
 struct mcp_request_headers {
@@ -172,9 +178,7 @@ struct transient_session_slot {
   transient_session_slot& operator=(const transient_session_slot&) = delete;
   ~transient_session_slot() { release(); }
   void release() {
-    if (!entry) return;
-    entry->session->close();
-    entry->router->close();
+    if (entry) close_entry(*entry);
     entry.reset();
   }
 };
@@ -328,10 +332,6 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
       sessions.erase(id);
     }
     close_entry(*entry);
-  }
-  static void close_entry(const http_session_entry& entry) {
-    entry.session->close();
-    entry.router->close();
   }
 };
 
