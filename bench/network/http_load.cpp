@@ -13,6 +13,8 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <optional>
+#include <string>
 
 #include "bench/common/json_scan.hpp"
 #include "bench/common/mcp_messages.hpp"
@@ -188,8 +190,10 @@ net::awaitable<void> run_calls(http_connection& connection, const call_builder& 
   connection.close();
 }
 
+// One keep-alive connection joining the load, one call at a time: a connection of the session
+// `session_id`, or (none) of protocol 2026-07-28, without a session.
 net::awaitable<void> run_joined(const load_options& options, const call_builder& calls, client_thread& thread,
-                                run_control& control, std::string session_id) {
+                                run_control& control, std::optional<std::string> session_id) {
   http_connection connection(thread.io, options.url);
   {
     setup_guard guard(control);
@@ -198,11 +202,15 @@ net::awaitable<void> run_joined(const load_options& options, const call_builder&
       thread.stats.note_error(problem);
       co_return;
     }
-    connection.use_session(session_id);
+    if (session_id) {
+      connection.use_session(*session_id);
+    } else {
+      connection.use_stateless(options.tool);
+    }
     guard.ready();
   }
   co_await thread.wait_for_start();
-  co_await run_calls(connection, calls, thread, control, false);
+  co_await run_calls(connection, calls, thread, control, !session_id);
 }
 
 // Creates a session, starts its other `inflight - 1` connections, and joins the load itself.
@@ -232,24 +240,6 @@ net::awaitable<void> run_session(const load_options& options, const call_builder
   co_await run_calls(connection, calls, thread, control, false);
 }
 
-// Stateless (2026-07-28): one keep-alive connection, no session, one call at a time.
-net::awaitable<void> run_stateless(const load_options& options, const call_builder& calls, client_thread& thread,
-                                   run_control& control) {
-  http_connection connection(thread.io, options.url);
-  {
-    setup_guard guard(control);
-    const std::string problem = co_await connection.connect(options.timeout);
-    if (!problem.empty()) {
-      thread.stats.note_error(problem);
-      co_return;
-    }
-    connection.use_stateless(options.tool);
-    guard.ready();
-  }
-  co_await thread.wait_for_start();
-  co_await run_calls(connection, calls, thread, control, true);
-}
-
 }  // namespace
 
 load_result run_http_load(const load_options& options) {
@@ -261,7 +251,7 @@ load_result run_http_load(const load_options& options) {
     // The same connections as with sessions, in the same order over the client threads.
     for (std::size_t i = 0; i < total; ++i) {
       auto& thread = pool.at(i / options.inflight);
-      net::co_spawn(thread.io, run_stateless(options, calls, thread, control), count_finished(thread, control));
+      net::co_spawn(thread.io, run_joined(options, calls, thread, control, std::nullopt), count_finished(thread, control));
     }
     load_result result = drive_load(options, pool, control, total);
     result.sessions = 0;
