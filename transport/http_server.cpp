@@ -54,6 +54,16 @@ std::pair<std::string, unsigned short> parse_listen_address(const std::string& t
 // ---------------------------------------------------------------------------------------
 // Connections
 
+namespace {
+
+// A HEAD answer has the header fields of the GET answer, Content-Length included, and no
+// content (RFC 9110 section 9.3.2): a body would be read as the next response.
+void without_body_for_head(http::verb method, http::response<http::string_body>& out) {
+  if (method == http::verb::head) out.body().clear();
+}
+
+}  // namespace
+
 net::awaitable<void> http_server::impl::run_connection(tcp::socket socket) {
   struct connection_count {
     std::atomic<std::size_t>& count;
@@ -82,6 +92,7 @@ net::awaitable<void> http_server::impl::run_connection(tcp::socket socket) {
         if (path_of(head.target()) == kMcpPath) {
           if (auto refusal = admit(head, identity)) {
             refusal->keep_alive(false);
+            without_body_for_head(head.method(), *refusal);
             boost::system::error_code ignored;
             co_await write_response(stream, *refusal, ignored);
             stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
@@ -168,9 +179,7 @@ net::awaitable<void> http_server::impl::run_connection(tcp::socket socket) {
       allow_cross_origin(request, *out);
     const bool keep_alive = out->keep_alive() && !stopping;
     out->keep_alive(keep_alive);
-    // A HEAD answer has the header fields of the GET answer, Content-Length included, and no
-    // content (RFC 9110 section 9.3.2): a body would be read as the next response.
-    if (request.method() == http::verb::head) out->body().clear();
+    without_body_for_head(request.method(), *out);
     co_await write_response(stream, *out, error);
     if (error || !keep_alive) break;
     // Beast reads at most max(512, free capacity) bytes at a time, and the parser moves a

@@ -637,6 +637,21 @@ TEST_F(HttpServerTest, AHeadRequestIsAnsweredWithoutABody) {
   const auto get_end = rest.find("\r\n\r\n");
   ASSERT_NE(get_end, std::string::npos) << rest;
   EXPECT_FALSE(rest.substr(get_end + 4).empty()) << rest;
+
+  // So is a HEAD refused before its body is sent (Expect: 100-continue, a foreign Origin).
+  tcp::socket refused = connect();
+  net::write(refused, net::buffer(std::string("HEAD /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: https://evil.example\r\n"
+                                              "Expect: 100-continue\r\nContent-Length: 2\r\n\r\n")));
+  std::string refusal;
+  for (;;) {
+    const std::size_t got = refused.read_some(net::buffer(chunk), error);
+    if (error) break;
+    refusal.append(chunk, got);
+  }
+  ASSERT_TRUE(refusal.starts_with("HTTP/1.1 403 ")) << refusal;
+  const auto refusal_end = refusal.find("\r\n\r\n");
+  ASSERT_NE(refusal_end, std::string::npos) << refusal;
+  EXPECT_EQ(refusal.size(), refusal_end + 4) << refusal;
 }
 
 // Sessions used to be unbounded; at the cap, a new one ends the least recently used idle one.
