@@ -580,21 +580,26 @@ TEST_F(HttpServerTest, IdleKeepAliveConnectionsAreClosedAfterTheIdleTimeout) {
   EXPECT_FALSE(healthz(idle)) << "the idle connection is still open";
 }
 
+// What the server sends on `socket` until it closes the connection.
+std::string read_to_end(tcp::socket& socket) {
+  std::string answer;
+  boost::system::error_code error;
+  char chunk[4096];
+  for (;;) {
+    const std::size_t got = socket.read_some(net::buffer(chunk), error);
+    if (error) break;
+    answer.append(chunk, got);
+  }
+  return answer;
+}
+
 // Malformed HTTP used to get the connection closed without a status line.
 TEST_F(HttpServerTest, MalformedHttpGetsAStatusBeforeTheConnectionCloses) {
   start();
   auto raw = [&](const std::string& bytes) {
     tcp::socket socket = connect();
     net::write(socket, net::buffer(bytes));
-    std::string answer;
-    boost::system::error_code error;
-    char chunk[4096];
-    for (;;) {
-      const std::size_t got = socket.read_some(net::buffer(chunk), error);
-      if (error) break;
-      answer.append(chunk, got);
-    }
-    return answer;
+    return read_to_end(socket);
   };
   EXPECT_TRUE(raw("GARBAGE\r\n\r\n").starts_with("HTTP/1.1 400 ")) << raw("GARBAGE\r\n\r\n");
   // An HTTP/1.0 request gets an HTTP/1.0 answer, whole, and the connection closes after it.
@@ -617,14 +622,7 @@ TEST_F(HttpServerTest, AHeadRequestIsAnsweredWithoutABody) {
   tcp::socket socket = connect();
   net::write(socket, net::buffer(std::string("HEAD /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
                                              "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")));
-  std::string answer;
-  boost::system::error_code error;
-  char chunk[4096];
-  for (;;) {
-    const std::size_t got = socket.read_some(net::buffer(chunk), error);
-    if (error) break;
-    answer.append(chunk, got);
-  }
+  const std::string answer = read_to_end(socket);
   ASSERT_TRUE(answer.starts_with("HTTP/1.1 200 OK\r\n")) << answer;
   const auto head_end = answer.find("\r\n\r\n");
   ASSERT_NE(head_end, std::string::npos) << answer;
@@ -642,12 +640,7 @@ TEST_F(HttpServerTest, AHeadRequestIsAnsweredWithoutABody) {
   tcp::socket refused = connect();
   net::write(refused, net::buffer(std::string("HEAD /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: https://evil.example\r\n"
                                               "Expect: 100-continue\r\nContent-Length: 2\r\n\r\n")));
-  std::string refusal;
-  for (;;) {
-    const std::size_t got = refused.read_some(net::buffer(chunk), error);
-    if (error) break;
-    refusal.append(chunk, got);
-  }
+  const std::string refusal = read_to_end(refused);
   ASSERT_TRUE(refusal.starts_with("HTTP/1.1 403 ")) << refusal;
   const auto refusal_end = refusal.find("\r\n\r\n");
   ASSERT_NE(refusal_end, std::string::npos) << refusal;

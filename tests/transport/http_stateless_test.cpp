@@ -165,6 +165,19 @@ class HttpStatelessTest : public ::testing::Test {
     if (listener_) listener_->shutdown();
   }
 
+  // Starts the listener with API keys for two callers, `alice` and `bob` (their bearer tokens).
+  const std::string alice = "key-of-alice-0123456789abcdef";
+  const std::string bob = "key-of-bob-0123456789abcdef00";
+  void start_with_keys() {
+    const auto keys =
+        std::filesystem::temp_directory_path() / ("bookmcp-stateless-keys-" + std::to_string(::getpid()));
+    std::ofstream(keys) << "alice " << alice << "\nbob " << bob << "\n";
+    listen_options options;
+    options.auth = load_api_keys(keys.string());
+    std::filesystem::remove(keys);
+    start(options);
+  }
+
   // A 2026-07-28 POST of `body` with the headers a conforming client sends: the version,
   // Mcp-Method and, for the methods that name something, Mcp-Name.
   static http::request<http::string_body> stateless_post(const json& body) {
@@ -707,15 +720,7 @@ TEST_F(HttpStatelessTest, AnOptionalTaskToolIsAnOrdinaryCallWithoutTheExtension)
 
 // Another identity cannot see, poll or cancel a task: it is as if it did not exist.
 TEST_F(HttpStatelessTest, AnotherIdentityCannotSeeTheTask) {
-  const auto keys =
-      std::filesystem::temp_directory_path() / ("bookmcp-stateless-keys-" + std::to_string(::getpid()));
-  std::ofstream(keys) << "alice key-of-alice-0123456789abcdef\nbob key-of-bob-0123456789abcdef00\n";
-  listen_options options;
-  options.auth = load_api_keys(keys.string());
-  std::filesystem::remove(keys);
-  start(options);
-  const std::string alice = "key-of-alice-0123456789abcdef";
-  const std::string bob = "key-of-bob-0123456789abcdef00";
+  start_with_keys();
 
   EXPECT_EQ(send(tool_call(80, "echo", {{"text", "x"}})).status, http::status::unauthorized);
 
@@ -750,15 +755,7 @@ TEST_F(HttpStatelessTest, AnotherIdentityCannotSeeTheTask) {
 // request's session for the next one only for the same caller, and not once a task started
 // from it), and an id is free again as soon as its answer came.
 TEST_F(HttpStatelessTest, OneConnectionServesEachRequestAsItsOwnCaller) {
-  const auto keys =
-      std::filesystem::temp_directory_path() / ("bookmcp-stateless-keys-" + std::to_string(::getpid()));
-  std::ofstream(keys) << "alice key-of-alice-0123456789abcdef\nbob key-of-bob-0123456789abcdef00\n";
-  listen_options options;
-  options.auth = load_api_keys(keys.string());
-  std::filesystem::remove(keys);
-  start(options);
-  const std::string alice = "key-of-alice-0123456789abcdef";
-  const std::string bob = "key-of-bob-0123456789abcdef00";
+  start_with_keys();
 
   testing::raw_http_client client(listener_->port());
   const auto call = [&](const json& body, const std::string& token) {
