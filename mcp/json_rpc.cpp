@@ -1,7 +1,6 @@
 #include "mcp/json_rpc.hpp"
 
 #include <algorithm>
-#include <cstring>
 #include <functional>
 #include <limits>
 
@@ -127,42 +126,6 @@ incoming_message classify_message(json body) {
   out.id = std::move(id);
   out.body = std::move(body);
   return out;
-}
-
-bool json_depth_within(std::string_view text, std::size_t limit) {
-  std::size_t depth = 0;
-  const char* p = text.data();
-  const char* const end = p + text.size();
-  while (p < end) {
-    const char c = *p++;
-    if (c == '"') {
-      // Skip the string: to the next quote that no backslash escapes.
-      for (;;) {
-        const void* quote = std::memchr(p, '"', static_cast<std::size_t>(end - p));
-        if (!quote) return true;  // unterminated: the parser will say so
-        const char* q = static_cast<const char*>(quote);
-        std::size_t backslashes = 0;
-        while (q - backslashes > p && q[-1 - static_cast<std::ptrdiff_t>(backslashes)] == '\\')
-          ++backslashes;
-        p = q + 1;
-        if (backslashes % 2 == 0) break;
-      }
-    } else if (c == '[' || c == '{') {
-      if (++depth > limit) return false;
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return true;
-}
-
-std::optional<json> parse_json_text(std::string_view text, bool* too_deep) {
-  const bool deep = !json_depth_within(text);
-  if (too_deep) *too_deep = deep;
-  if (deep) return std::nullopt;
-  json body = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (body.is_discarded()) return std::nullopt;
-  return body;
 }
 
 incoming_message parse_message(std::string_view text) {

@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost1.81-dev          # Asio + Beast (networking, coroutines); 1.81, not the default 1.74
   nlohmann-json3-dev        # JSON values everywhere in the protocol core
+  rapidjson-dev             # reads JSON text into those values, twice as fast as nlohmann's own lexer
   libvalijson-dev           # JSON Schema validation of tool arguments and results
   libspdlog-dev             # logging to stderr
   libjemalloc-dev           # the server programs' allocator (less lock contention than glibc malloc)

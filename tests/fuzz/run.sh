@@ -29,14 +29,14 @@ CC=clang CXX=clang++ cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUIL
   -DBOOKMCP_FUZZ=ON -DBOOKMCP_BUILD_BENCH=OFF >/dev/null
 cmake --build "$build" -j "$(nproc)" --target bookmcp_fuzzers
 
-harnesses=(json_rpc_fuzz markdown_fuzz tokenizer_fuzz embeddings_answer_fuzz cursor_fuzz auth_fuzz
+harnesses=(json_rpc_fuzz json_text_fuzz markdown_fuzz tokenizer_fuzz embeddings_answer_fuzz cursor_fuzz auth_fuzz
            llm_stream_fuzz chat_nollm_fuzz category_fuzz config_fuzz qdrant_answer_fuzz listener_fuzz)
-declare -A dictionary=([json_rpc_fuzz]=json.dict [markdown_fuzz]=markdown.dict [tokenizer_fuzz]=
+declare -A dictionary=([json_rpc_fuzz]=json.dict [json_text_fuzz]=json.dict [markdown_fuzz]=markdown.dict [tokenizer_fuzz]=
                        [embeddings_answer_fuzz]=json.dict [cursor_fuzz]= [auth_fuzz]=json.dict
                        [llm_stream_fuzz]=json.dict [chat_nollm_fuzz]=markdown.dict
                        [category_fuzz]=category.dict [config_fuzz]=config.dict
                        [qdrant_answer_fuzz]=qdrant.dict [listener_fuzz]=http.dict)
-declare -A seeds=([json_rpc_fuzz]=json_rpc [markdown_fuzz]=markdown [tokenizer_fuzz]=tokenizer
+declare -A seeds=([json_rpc_fuzz]=json_rpc [json_text_fuzz]=json_text [markdown_fuzz]=markdown [tokenizer_fuzz]=tokenizer
                   [embeddings_answer_fuzz]=embeddings_answer [cursor_fuzz]=cursor [auth_fuzz]=auth
                   [llm_stream_fuzz]=llm_stream [chat_nollm_fuzz]=chat_nollm [category_fuzz]=category
                   [config_fuzz]=config [qdrant_answer_fuzz]=qdrant_answer
