@@ -11,32 +11,6 @@ namespace {
 constexpr std::size_t kMaxReaders = 5000;
 constexpr std::size_t kMaxHeld = 10000;
 constexpr std::size_t kMaxThreads = 8;
-constexpr double kMaxSeconds = 600;
-
-std::size_t parse_count(const std::string& flag, const std::string& text, std::size_t low,
-                        std::size_t high) {
-  std::size_t value = 0;
-  const auto [rest, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || rest != text.data() + text.size() || value < low || value > high) {
-    throw usage_error(flag + " wants a whole number from " + std::to_string(low) + " to " +
-                      std::to_string(high) + ", not \"" + text + "\"");
-  }
-  return value;
-}
-
-std::chrono::milliseconds parse_seconds(const std::string& flag, const std::string& text) {
-  double seconds = -1;
-  try {
-    std::size_t used = 0;
-    seconds = std::stod(text, &used);
-    if (used != text.size()) seconds = -1;
-  } catch (const std::exception&) {
-  }
-  if (!(seconds >= 0) || seconds > kMaxSeconds) {
-    throw usage_error(flag + " wants seconds from 0 to 600, not \"" + text + "\"");
-  }
-  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
-}
 
 bool is_loopback_ipv4(std::string_view host) {
   if (!host.starts_with("127.")) return false;

@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "bench/common/option_values.hpp"
+
 namespace bookmcp::bench::chat {
 
 // What is on the other end of --url.
@@ -50,10 +52,6 @@ struct chat_load_options {
   std::string model = "double";
   std::string mcp_url;
   std::string mcp_token;
-};
-
-struct usage_error : std::runtime_error {
-  using std::runtime_error::runtime_error;
 };
 
 extern const char* const chat_load_usage;

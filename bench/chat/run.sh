@@ -69,41 +69,8 @@ done
 [[ -x $peer_node && -d $peer_dir/node_modules/ai ]] ||
   { echo "run.sh: the peer's packages are missing; run $peer_dir/install.sh" >&2; exit 2; }
 
-work=$(mktemp -d /tmp/bookmcp-chat-bench.XXXXXX)
-started=()
-cleanup() {
-  for pid in "${started[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${started[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# start NAME COMMAND...: starts a program that prints "listening on [http://]HOST:PORT[/...]"
-# (stdout or stderr); sets $pid and $port. Waits at most 30 s.
-start() {
-  local name=$1; shift
-  local log=$work/$name.log
-  "$@" </dev/null >"$log" 2>&1 &
-  pid=$!
-  started+=("$pid")
-  for _ in $(seq 300); do
-    port=$(sed -n 's/.*listening on \(http:\/\/\)\{0,1\}[0-9.]*:\([0-9][0-9]*\).*/\2/p' "$log" | head -1)
-    [[ -n $port ]] && return 0
-    kill -0 "$pid" 2>/dev/null || { echo "run.sh: $name exited early:" >&2; tail -20 "$log" >&2; exit 1; }
-    sleep 0.1
-  done
-  echo "run.sh: $name did not report its port within 30 s" >&2; tail -20 "$log" >&2; exit 1
-}
-
-stop() {  # stop PID: SIGTERM, then SIGKILL after 5 s
-  kill "$1" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
-  kill -9 "$1" 2>/dev/null || true
-}
+source "$here/../common/processes.sh"
+bench_work_dir chat-bench
 
 # healthy NAME URL: waits until GET URL answers 200 (at most 60 s).
 healthy() {

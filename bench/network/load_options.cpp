@@ -14,32 +14,6 @@ constexpr std::size_t kMaxConnections = 20000;
 constexpr std::size_t kMaxInflight = 1024;
 constexpr std::size_t kMaxHttpConnections = 4096;  // connections x inflight over HTTP
 constexpr std::size_t kMaxCalls = 100'000'000;
-constexpr std::chrono::seconds kMaxDuration{600};
-
-std::size_t parse_count(const std::string& name, const std::string& text, std::size_t low, std::size_t high) {
-  std::size_t value = 0;
-  const auto [rest, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || rest != text.data() + text.size() || value < low || value > high) {
-    throw usage_error("--" + name + " wants a whole number from " + std::to_string(low) + " to " +
-                      std::to_string(high) + ", not \"" + text + "\"");
-  }
-  return value;
-}
-
-std::chrono::milliseconds parse_seconds(const std::string& name, const std::string& text) {
-  double seconds = -1;
-  try {
-    std::size_t used = 0;
-    seconds = std::stod(text, &used);
-    if (used != text.size()) seconds = -1;
-  } catch (const std::exception&) {
-  }
-  if (!(seconds >= 0) || seconds > static_cast<double>(kMaxDuration.count())) {
-    throw usage_error("--" + name + " wants seconds from 0 to " + std::to_string(kMaxDuration.count()) + ", not \"" +
-                      text + "\"");
-  }
-  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
-}
 
 bool is_loopback(const std::string& host) {
   if (host == "localhost" || host == "::1") return true;
@@ -122,7 +96,7 @@ target_url parse_target_url(const std::string& text) {
     if (colon != std::string_view::npos) port_text = authority.substr(colon + 1);
   }
   if (port_text.empty()) throw usage_error("--url needs an explicit port: \"" + text + "\"");
-  url.port = static_cast<unsigned short>(parse_count("url port", std::string(port_text), 1, 65535));
+  url.port = static_cast<unsigned short>(parse_count("the URL's port", std::string(port_text), 1, 65535));
   if (!is_loopback(url.host)) {
     throw usage_error("--url must name a loopback host (127.0.0.0/8, ::1, localhost), not \"" + url.host + "\"");
   }
@@ -152,17 +126,17 @@ load_options parse_load_options(int argc, char** argv) {
         throw usage_error("--transport is ws or http, not \"" + name + "\"");
       }
     } else if (arg == "--connections") {
-      options.connections = parse_count("connections", value(), 1, kMaxConnections);
+      options.connections = parse_count("--connections", value(), 1, kMaxConnections);
     } else if (arg == "--inflight") {
-      options.inflight = parse_count("inflight", value(), 1, kMaxInflight);
+      options.inflight = parse_count("--inflight", value(), 1, kMaxInflight);
     } else if (arg == "--duration") {
-      options.duration = parse_seconds("duration", value());
+      options.duration = parse_seconds("--duration", value());
     } else if (arg == "--calls") {
-      options.calls = parse_count("calls", value(), 1, kMaxCalls);
+      options.calls = parse_count("--calls", value(), 1, kMaxCalls);
     } else if (arg == "--warmup") {
-      options.warmup = parse_seconds("warmup", value());
+      options.warmup = parse_seconds("--warmup", value());
     } else if (arg == "--timeout") {
-      options.timeout = parse_seconds("timeout", value());
+      options.timeout = parse_seconds("--timeout", value());
     } else if (arg == "--tool") {
       options.tool = value();
     } else if (arg == "--arguments") {
@@ -171,22 +145,22 @@ load_options parse_load_options(int argc, char** argv) {
       if (!parsed.is_object()) throw usage_error("--arguments must be a JSON object");
       options.arguments = parsed.dump();  // also escapes nothing unexpected into the request
     } else if (arg == "--threads") {
-      options.threads = parse_count("threads", value(), 1, 16);
+      options.threads = parse_count("--threads", value(), 1, 16);
     } else if (arg == "--stateless") {
       options.stateless = true;
     } else if (arg == "--json") {
       options.json_output = true;
     } else if (arg == "--idle") {
       options.mode = load_mode::idle;
-      options.connections = parse_count("idle", value(), 1, kMaxConnections);
+      options.connections = parse_count("--idle", value(), 1, kMaxConnections);
     } else if (arg == "--server-pid") {
-      options.server_pid = static_cast<long>(parse_count("server-pid", value(), 1, 1u << 30));
+      options.server_pid = static_cast<long>(parse_count("--server-pid", value(), 1, 1u << 30));
     } else if (arg == "--settle") {
-      options.settle = parse_seconds("settle", value());
+      options.settle = parse_seconds("--settle", value());
     } else if (arg == "--hold") {
-      options.hold = parse_seconds("hold", value());
+      options.hold = parse_seconds("--hold", value());
     } else if (arg == "--open-concurrency") {
-      options.open_concurrency = parse_count("open-concurrency", value(), 1, 4096);
+      options.open_concurrency = parse_count("--open-concurrency", value(), 1, 4096);
     } else if (arg == "--help" || arg == "-h") {
       throw usage_error("");
     } else {

@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "bench/common/option_values.hpp"
+
 namespace bookmcp::bench {
 
 enum class load_transport { websocket, http };
@@ -45,10 +47,6 @@ struct load_options {
   std::chrono::milliseconds settle{2000};  // after the last connection opened, before measuring
   std::chrono::milliseconds hold{0};       // keep the connections this long after measuring
   std::size_t open_concurrency = 128;      // handshakes under way at once
-};
-
-struct usage_error : std::runtime_error {
-  using std::runtime_error::runtime_error;
 };
 
 extern const char* const load_usage;

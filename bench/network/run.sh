@@ -63,41 +63,8 @@ command -v node >/dev/null || { echo "run.sh: node is required for the TypeScrip
 [[ -d $peer_dir/node_modules/@modelcontextprotocol/sdk ]] ||
   { echo "run.sh: the peer's packages are missing; run $peer_dir/install.sh" >&2; exit 2; }
 
-work=$(mktemp -d /tmp/bookmcp-network-bench.XXXXXX)
-started=()
-cleanup() {
-  for pid in "${started[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${started[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# start NAME COMMAND...: starts a server that prints "listening on HOST:PORT" (on stdout or
-# stderr); sets $pid and $port. Waits at most 30 s.
-start() {
-  local name=$1; shift
-  local log=$work/$name.log
-  "$@" >"$log" 2>&1 &
-  pid=$!
-  started+=("$pid")
-  for _ in $(seq 300); do
-    port=$(sed -n 's/.*listening on [^ ]*:\([0-9][0-9]*\).*/\1/p' "$log" | head -1)
-    [[ -n $port ]] && return 0
-    kill -0 "$pid" 2>/dev/null || { echo "run.sh: $name exited early:" >&2; tail -20 "$log" >&2; exit 1; }
-    sleep 0.1
-  done
-  echo "run.sh: $name did not report its port within 30 s" >&2; tail -20 "$log" >&2; exit 1
-}
-
-stop() {  # stop PID: SIGTERM, then SIGKILL after 5 s
-  kill "$1" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
-  kill -9 "$1" 2>/dev/null || true
-}
+source "$here/../common/processes.sh"
+bench_work_dir network-bench
 
 start "$server" "${server_cmd[@]}"; server_pid=$pid server_port=$port
 start peer node "$peer_dir/server.mjs" --port 0; peer_pid=$pid peer_port=$port
