@@ -151,7 +151,7 @@ int main(int argc, char** argv) {
   chat_load_options options;
   try {
     options = parse_chat_load_options(argc - 1, argv + 1);
-  } catch (const usage_error& error) {
+  } catch (const bookmcp::bench::usage_error& error) {
     if (*error.what()) std::cerr << "bookmcp_chat_load: " << error.what() << "\n\n";
     std::cerr << chat_load_usage;
     return 2;
