@@ -29,6 +29,7 @@
 
 #include "mcp/server.hpp"
 #include "tests/testing/eventually.hpp"
+#include "tests/testing/mcp_websocket_client.hpp"
 #include "transport/auth.hpp"
 
 namespace bookmcp::transport {
@@ -42,12 +43,7 @@ using tcp = net::ip::tcp;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-const json initialize_request = {
-    {"jsonrpc", "2.0"},
-    {"id", 1},
-    {"method", "initialize"},
-    {"params",
-     {{"protocolVersion", "2025-11-25"}, {"capabilities", json::object()}, {"clientInfo", {{"name", "t"}, {"version", "1"}}}}}};
+using testing::initialize_request;
 
 class HttpServerTest : public ::testing::Test {
  protected:
@@ -166,28 +162,8 @@ class HttpServerTest : public ::testing::Test {
   }
 
   // A WebSocket on /mcp offering `protocols` (comma separated), handshake done.
-  std::unique_ptr<websocket::stream<tcp::socket>> open_websocket(const std::string& protocols = "mcp") {
-    auto ws = std::make_unique<websocket::stream<tcp::socket>>(connect());
-    ws->set_option(websocket::stream_base::decorator([protocols](websocket::request_type& request) {
-      request.set(http::field::sec_websocket_protocol, protocols);
-    }));
-    websocket::response_type response;
-    ws->handshake(response, "127.0.0.1", "/mcp");
-    EXPECT_EQ(response[http::field::sec_websocket_protocol], "mcp");
-    return ws;
-  }
-
-  static json call(websocket::stream<tcp::socket>& ws, const json& message) {
-    ws.text(true);
-    ws.write(net::buffer(message.dump()));
-    beast::flat_buffer buffer;
-    ws.read(buffer);
-    return json::parse(beast::buffers_to_string(buffer.data()));
-  }
-
-  static void initialize(websocket::stream<tcp::socket>& ws) {
-    ASSERT_TRUE(call(ws, initialize_request).contains("result"));
-    ws.write(net::buffer(json{{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}}.dump()));
+  std::unique_ptr<testing::mcp_websocket> open_websocket(const std::string& protocols = "mcp") {
+    return testing::open_websocket(connect(), protocols);
   }
 
   // Reads until the server closes; returns its close code.
@@ -210,9 +186,10 @@ class HttpServerTest : public ::testing::Test {
 TEST_F(HttpServerTest, WebSocketCallsAToolWithTheMcpSubprotocol) {
   start();
   auto ws = open_websocket("chat, mcp");
-  initialize(*ws);
-  const json answer = call(*ws, {{"jsonrpc", "2.0"}, {"id", 2}, {"method", "tools/call"},
-                                 {"params", {{"name", "echo"}, {"arguments", {{"text", "hello"}}}}}});
+  testing::websocket_initialize(*ws);
+  const json answer = testing::websocket_call(
+      *ws, {{"jsonrpc", "2.0"}, {"id", 2}, {"method", "tools/call"},
+            {"params", {{"name", "echo"}, {"arguments", {{"text", "hello"}}}}}});
   EXPECT_EQ(answer["id"], 2);
   EXPECT_EQ(answer["result"]["content"][0]["text"], "hello");
   ws->close(websocket::close_code::normal);
@@ -312,13 +289,13 @@ TEST_F(HttpServerTest, WebSocketMalformedJsonGetsAParseErrorAndTheConnectionStay
   const json error = json::parse(beast::buffers_to_string(buffer.data()));
   EXPECT_EQ(error["error"]["code"], -32700);
   EXPECT_TRUE(error["id"].is_null());
-  initialize(*ws);  // still serving
+  testing::websocket_initialize(*ws);  // still serving
 }
 
 TEST_F(HttpServerTest, ClosingTheWebSocketCancelsItsCalls) {
   start();
   auto ws = open_websocket();
-  initialize(*ws);
+  testing::websocket_initialize(*ws);
   ws->write(net::buffer(json{{"jsonrpc", "2.0"}, {"id", 7}, {"method", "tools/call"},
                              {"params", {{"name", "hold"}, {"arguments", json::object()}}}}
                             .dump()));
@@ -1002,7 +979,7 @@ TEST_F(HttpServerTest, AWatchedDescriptorIsServedOnTheIoThreadsAndGivenBack) {
       [&] { stopped = true; });
   listener_->start();
   auto ws = open_websocket();
-  initialize(*ws);
+  testing::websocket_initialize(*ws);
   ws->write(net::buffer(json{{"jsonrpc", "2.0"},
                              {"id", 7},
                              {"method", "tools/call"},
