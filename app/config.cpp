@@ -168,6 +168,11 @@ const std::vector<setting>& settings() {
        "close connections without traffic for this long (default 300s; a WebSocket that answers "
        "the server's pings counts as alive: only dead peers are closed)", {},
        [](config& c, const auto& v) { c.idle_timeout = parse_milliseconds("idle-timeout", v.back()); }},
+      {"header-timeout", "BOOKMCP_HEADER_TIMEOUT", value_kind::milliseconds,
+       "close a connection whose request head (request line and headers) is not whole this long "
+       "after its first byte: a client sending it a byte at a time does not hold the connection "
+       "for the idle timeout (default 30s)", {},
+       [](config& c, const auto& v) { c.header_timeout = parse_milliseconds("header-timeout", v.back()); }},
       {"shutdown-grace", "BOOKMCP_SHUTDOWN_GRACE", value_kind::milliseconds,
        "on SIGTERM, and on stdio at end of input, time in-flight calls get to finish before they are "
        "cancelled (default 10s)", {},

@@ -70,6 +70,7 @@ struct config {
   std::size_t io_threads = 2;
   std::size_t max_connections = 20000;
   std::chrono::milliseconds idle_timeout{300000};
+  std::chrono::milliseconds header_timeout{30000};
   std::chrono::milliseconds shutdown_grace{10000};
   std::vector<std::string> allowed_origins;  // empty: loopback origins
   std::string auth_keys_file;

@@ -101,6 +101,7 @@ int serve_network(const bookmcp::app::config& settings, bookmcp::mcp::server& se
   listen.max_message_bytes = settings.max_message_bytes;
   listen.max_connections = settings.max_connections;
   listen.idle_timeout = std::chrono::duration_cast<std::chrono::seconds>(settings.idle_timeout);
+  listen.header_timeout = settings.header_timeout;
   listen.shutdown_grace = settings.shutdown_grace;
   listen.allowed_origins = settings.allowed_origins;
   listen.public_url = settings.public_url;  // empty: the listener's own URL, with its bound port

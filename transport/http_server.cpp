@@ -76,13 +76,26 @@ net::awaitable<void> http_server::impl::run_connection(tcp::socket socket) {
     http::request_parser<http::string_body> parser;
     parser.body_limit(options.max_message_bytes);
     parser.header_limit(16 * 1024);
-    stream.expires_after(options.idle_timeout);
     boost::system::error_code error;
+    // Between requests a connection may stay quiet for the idle timeout; once a request has
+    // begun, its head must be whole within the (shorter) header timeout.
+    if (buffer.size() == 0) {
+      stream.expires_after(options.idle_timeout);
+      const std::size_t got = co_await stream.async_read_some(
+          buffer.prepare(beast::read_size(buffer, kKeepAliveReadBytes)),
+          net::redirect_error(net::use_awaitable, error));
+      buffer.commit(got);
+      if (error) break;
+    }
+    stream.expires_after(options.header_timeout);
     // The head first: a client sending "Expect: 100-continue" (curl does for bodies over 1 KiB)
     // waits for "100 Continue" before it sends the body. A body that is already in `buffer`
     // (nearly always) is then parsed without another read from the socket.
     co_await http::async_read_header(stream, buffer, parser,
                                      net::redirect_error(net::use_awaitable, error));
+    // No 408 answer: the expiry has closed the socket.
+    if (error == beast::error::timeout) reject("header_timeout");
+    if (!error) stream.expires_after(options.idle_timeout);  // the body's deadline
     if (!error && !parser.is_done()) {
       const auto& head = parser.get();
       if (head.version() >= 11 && beast::iequals(head[http::field::expect], "100-continue")) {

@@ -34,12 +34,17 @@ struct listen_options {
   std::size_t max_message_bytes = 4 * 1024 * 1024;
   std::size_t max_connections = 20000;
   std::chrono::seconds idle_timeout{300};          // a connection with no traffic is closed
+  // Once a request's first bytes have come, its head (request line and header fields) must be
+  // whole within this, or the connection is closed: a client sending it a byte at a time
+  // (slowloris) would otherwise hold a connection for the idle timeout.
+  std::chrono::milliseconds header_timeout{30000};
   std::chrono::seconds http_session_idle{1800};    // Streamable HTTP sessions unused this long end
   // Streamable HTTP sessions at most: a new one ends the least recently used idle session
   // (its client gets 404 and initializes again), or is refused (503) when none is idle.
   std::size_t max_http_sessions = 10000;
   std::size_t write_queue_bytes = 8 * 1024 * 1024; // per connection or stream
-  std::chrono::milliseconds slow_reader_grace{5000};  // a full queue this long disconnects
+  // A full queue this long (a peer that stopped reading) disconnects.
+  std::chrono::milliseconds slow_reader_grace{5000};
   std::vector<std::string> allowed_origins;        // empty: loopback origins only
   std::shared_ptr<const authenticator> auth;       // null: no authentication
   std::string

@@ -156,7 +156,8 @@ std::string text_error_of(const std::string& text) {
 TEST(Config, ConfigTextIsReadLikeTheFile) {
   const config c = load_config_text(
       R"({"data-dir": "/d", "docs": ["/a", "/b"], "max-message-bytes": "2MiB", "rate-limit": 2.5,
-          "validate-output": true, "worker-threads": 8, "idle-timeout": "90s"})",
+          "validate-output": true, "worker-threads": 8, "idle-timeout": "90s",
+          "header-timeout": "10s"})",
       "book.json", {}, {{"USER", "reader"}});
   EXPECT_EQ(c.data_dir, "/d");
   EXPECT_EQ(c.docs, (std::vector<std::string>{"/a", "/b"}));
@@ -165,6 +166,7 @@ TEST(Config, ConfigTextIsReadLikeTheFile) {
   EXPECT_TRUE(c.validate_output);
   EXPECT_EQ(c.worker_threads, 8u);
   EXPECT_EQ(c.idle_timeout.count(), 90'000);
+  EXPECT_EQ(c.header_timeout.count(), 10'000);
   EXPECT_EQ(c.config_file, "book.json");
   EXPECT_EQ(c.sources.at("docs"), "file");
   EXPECT_EQ(c.user, "reader");
@@ -189,6 +191,8 @@ TEST(Config, HugeSizesDurationsAndNonFiniteNumbersAreRefused) {
             18446744073709551615u);
   // 9223372036854775807 s overflowed a signed multiplication (undefined behaviour).
   EXPECT_NE(text_error_of(R"({"idle-timeout": "9223372036854775807s"})").find("idle-timeout"), std::string::npos);
+  EXPECT_NE(text_error_of(R"({"header-timeout": "9223372036854775807s"})").find("header-timeout"),
+            std::string::npos);
   EXPECT_NE(text_error_of(R"({"tool-timeout": "31536001s"})").find("longer than a year"), std::string::npos);
   EXPECT_EQ(load_config_text(R"({"tool-timeout": "31536000s"})", "b").tool_timeout->count(), 31'536'000'000);
   // from_chars reads inf and nan: neither is a rate.
