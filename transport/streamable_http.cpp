@@ -21,10 +21,14 @@ constexpr auto kSseKeepAlive = std::chrono::seconds(15);
 
 // The body of a text/event-stream answer: chunked for HTTP/1.1; for HTTP/1.0, which knows no
 // Transfer-Encoding (RFC 9112 section 6.1), plain bytes ended by closing the connection.
+// A write that the peer has not taken within `write_timeout` closes the connection (the
+// stream's expiry): a client that stopped reading in the middle of an event, with nothing
+// queued behind it to overflow the stream's outbox, would otherwise hold it for ever.
 class event_stream_body {
  public:
-  event_stream_body(beast::tcp_stream& stream, unsigned version)
-      : stream_(stream), chunked_(version >= 11) {}
+  event_stream_body(beast::tcp_stream& stream, unsigned version,
+                    std::chrono::steady_clock::duration write_timeout)
+      : stream_(stream), chunked_(version >= 11), write_timeout_(write_timeout) {}
   // Sets the head's framing: chunked, or close-delimited.
   void frame(http::response<http::empty_body>& head, bool keep_alive) const {
     head.keep_alive(chunked_ && keep_alive);
@@ -33,22 +37,26 @@ class event_stream_body {
   bool chunked() const { return chunked_; }
   net::awaitable<void> write(std::string_view data, boost::system::error_code& error) {
     if (chunked_) {
-      co_await net::async_write(stream_, http::make_chunk(net::buffer(data)),
-                                net::redirect_error(net::use_awaitable, error));
+      co_await send(http::make_chunk(net::buffer(data)), error);
     } else {
-      co_await net::async_write(stream_, net::buffer(data),
-                                net::redirect_error(net::use_awaitable, error));
+      co_await send(net::buffer(data), error);
     }
   }
   net::awaitable<void> finish(boost::system::error_code& error) {
-    if (chunked_)
-      co_await net::async_write(stream_, http::make_chunk_last(),
-                                net::redirect_error(net::use_awaitable, error));
+    if (chunked_) co_await send(http::make_chunk_last(), error);
   }
 
  private:
+  template <class Buffers>
+  net::awaitable<void> send(const Buffers& buffers, boost::system::error_code& error) {
+    stream_.expires_after(write_timeout_);
+    co_await net::async_write(stream_, buffers, net::redirect_error(net::use_awaitable, error));
+    stream_.expires_never();
+  }
+
   beast::tcp_stream& stream_;
   bool chunked_;
+  std::chrono::steady_clock::duration write_timeout_;
 };
 
 std::string_view trim_spaces(std::string_view text) {
@@ -452,6 +460,7 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
 
   auto executor = co_await net::this_coro::executor;
   auto stream_box = std::make_shared<outbox>(executor, options.write_queue_bytes, options.slow_reader_grace);
+  const auto slow_reader_guard = stream_box->disconnect_on_overflow(disconnect_slow_reader(stream));
   for (std::size_t i = 0; i < ids.size(); ++i) {
     if (!entry->router->add_stream(ids[i], stream_box)) {
       entry->router->remove_stream(stream_box);
@@ -524,7 +533,7 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
   head.set("X-Accel-Buffering", "no");  // reverse proxies: deliver each event at once
   allow_cross_origin(request, head);
   if (!new_session_id.empty()) head.set("Mcp-Session-Id", new_session_id);
-  event_stream_body body_out(stream, request.version());
+  event_stream_body body_out(stream, request.version(), options.idle_timeout);
   body_out.frame(head, request.keep_alive());
   http::response_serializer<http::empty_body> serializer{head};
   boost::system::error_code error;
@@ -592,6 +601,7 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
   if (auto refused = limit_rate(request, identity)) co_return refused;
   auto executor = co_await net::this_coro::executor;
   auto stream_box = std::make_shared<outbox>(executor, options.write_queue_bytes, options.slow_reader_grace);
+  const auto slow_reader_guard = stream_box->disconnect_on_overflow(disconnect_slow_reader(stream));
   if (!entry->router->set_get_stream(stream_box)) {
     co_return json_error(request, http::status::conflict, -32000, "Conflict: this session already has a GET stream");
   }
@@ -600,7 +610,7 @@ net::awaitable<std::optional<http_server::impl::response>> http_server::impl::ha
   head.set(http::field::content_type, "text/event-stream");
   head.set(http::field::cache_control, "no-cache");
   allow_cross_origin(request, head);
-  event_stream_body body_out(stream, request.version());
+  event_stream_body body_out(stream, request.version(), options.idle_timeout);
   body_out.frame(head, request.keep_alive());
   http::response_serializer<http::empty_body> serializer{head};
   boost::system::error_code error;

@@ -90,6 +90,9 @@ net::awaitable<void> http_server::impl::run_websocket(beast::tcp_stream stream,
 
   auto executor = co_await net::this_coro::executor;
   auto box = std::make_shared<outbox>(executor, options.write_queue_bytes, options.slow_reader_grace);
+  // No close frame for a peer that stopped reading: it would wait behind the blocked write.
+  const auto slow_reader_guard =
+      box->disconnect_on_overflow(disconnect_slow_reader(beast::get_lowest_layer(ws)));
   auto session = server.open_session(std::make_shared<websocket_sink>(box),
                                      {.identity = identity, .transport = "websocket", .session_id = {}});
   // Set by whoever decides to close; shared with the shutdown hook, which may outlive us.
@@ -131,10 +134,7 @@ net::awaitable<void> http_server::impl::run_websocket(beast::tcp_stream stream,
       if (corked && !box->backlog()) cork(false);
     }
     if (corked) cork(false);
-    if (box->overflowed() && !*close_reason) {
-      reject("slow_reader");
-      *close_reason = websocket::close_reason(websocket::close_code::policy_error, "client reads too slowly");
-    }
+    if (box->overflowed()) co_return;  // disconnected (see slow_reader_guard)
     if (!*close_reason) *close_reason = websocket::close_reason(websocket::close_code::normal);
     boost::system::error_code close_error;
     co_await ws.async_close(**close_reason, net::redirect_error(net::use_awaitable, close_error));
@@ -144,10 +144,7 @@ net::awaitable<void> http_server::impl::run_websocket(beast::tcp_stream stream,
     beast::flat_buffer buffer;
     for (;;) {
       // Back-pressure: do not take new work while the peer is not reading our answers.
-      while (box->bytes() > box->limit() / 2 && !box->closed()) {
-        net::steady_timer pause(executor, std::chrono::milliseconds(5));
-        co_await pause.async_wait(net::use_awaitable);
-      }
+      if (box->backed_up()) co_await box->wait_drained();
       boost::system::error_code read_error;
       co_await ws.async_read(buffer, net::redirect_error(net::use_awaitable, read_error));
       if (read_error) {

@@ -236,6 +236,18 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   void reject(std::string_view reason) {
     if (options.metrics) options.metrics->rejected(reason);
   }
+  // What an outbox's overflow does to its connection (outbox::disconnect_on_overflow): counts
+  // it and resets `stream`, which must outlive the guard. A reset rather than a close: what the
+  // peer has not read is dropped at once instead of being kept by the kernel for a peer that
+  // does not read, and the peer learns of it (a FIN would wait behind that data).
+  std::function<void()> disconnect_slow_reader(beast::tcp_stream& stream) {
+    return [this, &stream] {
+      reject("slow_reader");
+      boost::system::error_code ignored;
+      stream.socket().set_option(net::socket_base::linger(true, 0), ignored);
+      stream.close();
+    };
+  }
 
   void start();
   void stop_io();

@@ -2,13 +2,15 @@
 // Internal: a connection's bounded write queue. Any thread pushes; one coroutine on the
 // connection's strand pops. A producer on a worker thread that finds the queue full waits
 // (throttling a slow reader); if the queue stays full past the grace period the connection is
-// declared too slow and closed. Producers on I/O threads, or on other threads that must not
+// declared too slow: the outbox overflows, and its consumer disconnects the peer (see
+// disconnect_on_overflow). Producers on I/O threads, or on other threads that must not
 // block (mcp::non_blocking_scope), never wait (they would block the very strand that drains
 // the queue, or an event loop); readers apply back-pressure instead (see wait_drained).
 
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -85,6 +87,56 @@ class outbox : public std::enable_shared_from_this<outbox> {
     return !queue_.empty();
   }
 
+  // Until the guard is destroyed, an overflow calls `disconnect` on the strand. The consumer is
+  // then most likely blocked writing to the very peer that stopped reading, and only closing
+  // the connection ends that write (a closed outbox alone would wait for it). Make and destroy
+  // the guard on the strand, before what `disconnect` refers to goes away.
+  class overflow_guard {
+   public:
+    overflow_guard(std::shared_ptr<outbox> box, std::function<void()> disconnect)
+        : box_(std::move(box)) {
+      box_->disconnect_ = std::move(disconnect);
+      if (box_->overflowed()) box_->post_disconnect();
+    }
+    ~overflow_guard() { box_->disconnect_ = nullptr; }
+    overflow_guard(const overflow_guard&) = delete;
+    overflow_guard& operator=(const overflow_guard&) = delete;
+
+   private:
+    std::shared_ptr<outbox> box_;
+  };
+  [[nodiscard]] overflow_guard disconnect_on_overflow(std::function<void()> disconnect) {
+    return overflow_guard(shared_from_this(), std::move(disconnect));
+  }
+
+  // Whether a reader should stop taking requests (back-pressure): more than half the cap is
+  // queued, and the outbox is open. Then it waits in wait_drained().
+  bool backed_up() const {
+    std::lock_guard lock(mutex_);
+    return backed_up_locked();
+  }
+
+  // On the strand, for a reader applying back-pressure: returns once the queue is at most half
+  // full, or closed. A queue that stays fuller than that for the grace period means that the
+  // peer stopped reading; the outbox then overflows, as for a producer that waited that long.
+  net::awaitable<void> wait_drained() {
+    const auto deadline = std::chrono::steady_clock::now() + grace_;
+    for (;;) {
+      {
+        std::unique_lock lock(mutex_);
+        if (!backed_up_locked()) co_return;
+        if (std::chrono::steady_clock::now() >= deadline) {
+          overflow(lock);
+          co_return;
+        }
+      }
+      // Polled: the timer that wakes the consumer belongs to pop().
+      net::steady_timer pause(strand_, std::chrono::milliseconds(5));
+      boost::system::error_code ignored;
+      co_await pause.async_wait(net::redirect_error(net::use_awaitable, ignored));
+    }
+  }
+
   // On the strand: the next message, or nullopt when closed and drained, or when `timeout`
   // passes first (then `timed_out` is set).
   net::awaitable<std::optional<queued_message>> pop(
@@ -125,7 +177,17 @@ class outbox : public std::enable_shared_from_this<outbox> {
     bytes_ = 0;
     space_.notify_all();
     wake(lock);
+    post_disconnect();
     return false;
+  }
+
+  bool backed_up_locked() const { return !closed_ && bytes_ > limit_ / 2; }
+
+  // `disconnect_` is read and written on the strand only (see overflow_guard).
+  void post_disconnect() {
+    net::post(strand_, [self = shared_from_this()] {
+      if (self->disconnect_) self->disconnect_();
+    });
   }
 
   // Called with the lock held: wakes the consumer if it waits. The cancel runs on the strand,
@@ -146,6 +208,7 @@ class outbox : public std::enable_shared_from_this<outbox> {
   bool waiting_ = false;
   bool closed_ = false;
   bool overflowed_ = false;
+  std::function<void()> disconnect_;
 };
 
 }  // namespace bookmcp::transport::detail
