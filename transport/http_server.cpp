@@ -56,6 +56,22 @@ std::pair<std::string, unsigned short> parse_listen_address(const std::string& t
 
 namespace {
 
+// Feeds what `buffer` holds to `parser` without reading the socket: Beast's read operations,
+// when the bytes are already there, post their completion through the scheduler (one more trip
+// per request). need_more when the parser wants bytes that have not come yet.
+boost::system::error_code parse_buffered(beast::flat_buffer& buffer,
+                                         http::request_parser<http::string_body>& parser) {
+  boost::system::error_code error;
+  while (buffer.size() > 0 && !parser.is_done()) {
+    const std::size_t used = parser.put(buffer.data(), error);
+    buffer.consume(used);
+    if (error) return error;
+    if (used == 0) break;
+  }
+  if (!parser.is_done()) return http::error::need_more;
+  return error;
+}
+
 // A HEAD answer has the header fields of the GET answer, Content-Length included, and no
 // content (RFC 9110 section 9.3.2): a body would be read as the next response.
 void without_body_for_head(http::verb method, http::response<http::string_body>& out) {
@@ -89,10 +105,15 @@ net::awaitable<void> http_server::impl::run_connection(tcp::socket socket) {
     }
     stream.expires_after(options.header_timeout);
     // The head first: a client sending "Expect: 100-continue" (curl does for bodies over 1 KiB)
-    // waits for "100 Continue" before it sends the body. A body that is already in `buffer`
-    // (nearly always) is then parsed without another read from the socket.
-    co_await http::async_read_header(stream, buffer, parser,
-                                     net::redirect_error(net::use_awaitable, error));
+    // waits for "100 Continue" before it sends the body. What `buffer` holds (nearly always the
+    // whole request) is parsed at once; the socket is read only for what has not come yet.
+    error = parse_buffered(buffer, parser);
+    if (error == http::error::need_more) {
+      error = {};
+      if (!parser.is_header_done())
+        co_await http::async_read_header(stream, buffer, parser,
+                                         net::redirect_error(net::use_awaitable, error));
+    }
     // No 408 answer: the expiry has closed the socket.
     if (error == beast::error::timeout) reject("header_timeout");
     if (!error) stream.expires_after(options.idle_timeout);  // the body's deadline
