@@ -132,6 +132,14 @@ TEST(JsonText, DepthIsCheckedBeforeParsing) {
   EXPECT_FALSE(deep);
   EXPECT_FALSE(parse_json_text(too_deep, &deep).has_value());
   EXPECT_TRUE(deep);
+  // Far deeper, valid or not: refused without recursing that deep (a reader recursing 100,000
+  // levels would overflow the stack).
+  for (const std::string& text : {std::string(100000, '[') + std::string(100000, ']'),
+                                  std::string(100000, '['), "{\"a\":" + std::string(100000, '[')}) {
+    deep = false;
+    EXPECT_FALSE(parse_json_text(text, &deep).has_value());
+    EXPECT_TRUE(deep);
+  }
 }
 
 }  // namespace

@@ -20,6 +20,20 @@
 
 namespace bookmcp::mcp_testing {
 
+// The `echo` tool most transport tests call: returns its required "text" argument.
+inline mcp::tool_definition echo_tool() {
+  mcp::tool_definition echo;
+  echo.name = "echo";
+  echo.description = "Returns the text.";
+  echo.input_schema = {{"type", "object"},
+                       {"properties", {{"text", {{"type", "string"}}}}},
+                       {"required", {"text"}}};
+  echo.handler = [](mcp::tool_context&, const mcp::json& arguments) {
+    return mcp::tool_result::text(arguments.at("text").get<std::string>());
+  };
+  return echo;
+}
+
 // A small fixed pool so that tests behave the same on every machine.
 inline mcp::server_options test_server_options() {
   mcp::server_options options;

@@ -31,6 +31,7 @@
 #include "tests/testing/eventually.hpp"
 #include "tests/testing/mcp_websocket_client.hpp"
 #include "transport/auth.hpp"
+#include "tests/testing/mcp_fixture.hpp"
 
 namespace bookmcp::transport {
 namespace {
@@ -52,14 +53,7 @@ class HttpServerTest : public ::testing::Test {
     options.name = "transport-test";
     options.observer = metrics_;
     server_ = std::make_unique<mcp::server>(options);
-    mcp::tool_definition echo;
-    echo.name = "echo";
-    echo.description = "Returns the text.";
-    echo.input_schema = {{"type", "object"}, {"properties", {{"text", {{"type", "string"}}}}}, {"required", {"text"}}};
-    echo.handler = [](mcp::tool_context&, const json& arguments) {
-      return mcp::tool_result::text(arguments.at("text").get<std::string>());
-    };
-    server_->add_tool(std::move(echo));
+    server_->add_tool(mcp_testing::echo_tool());
     mcp::tool_definition hold;
     hold.name = "hold";
     hold.description = "Waits until cancelled.";

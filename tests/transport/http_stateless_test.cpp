@@ -32,6 +32,7 @@
 #include "tests/testing/eventually.hpp"
 #include "tests/testing/raw_http_client.hpp"
 #include "transport/auth.hpp"
+#include "tests/testing/mcp_fixture.hpp"
 
 namespace bookmcp::transport {
 namespace {
@@ -75,16 +76,7 @@ class HttpStatelessTest : public ::testing::Test {
     options.observer = metrics_;
     server_ = std::make_unique<mcp::server>(options);
 
-    mcp::tool_definition echo;
-    echo.name = "echo";
-    echo.description = "Returns the text.";
-    echo.input_schema = {{"type", "object"},
-                         {"properties", {{"text", {{"type", "string"}}}}},
-                         {"required", {"text"}}};
-    echo.handler = [](mcp::tool_context&, const json& arguments) {
-      return mcp::tool_result::text(arguments.at("text").get<std::string>());
-    };
-    server_->add_tool(std::move(echo));
+    server_->add_tool(mcp_testing::echo_tool());
 
     // Two arguments clients mirror into headers: Mcp-Param-Region (a string) and
     // Mcp-Param-Count (an integer); both optional.

@@ -36,6 +36,7 @@
 #include "tests/testing/raw_http_client.hpp"
 #include "transport/detail/outbox.hpp"
 #include "transport/http_server.hpp"
+#include "tests/testing/mcp_fixture.hpp"
 
 namespace bookmcp::transport {
 namespace {
@@ -137,16 +138,7 @@ class SlowPeerTest : public ::testing::Test {
     options.name = "slow-peer-test";
     options.observer = metrics_;
     server_ = std::make_unique<mcp::server>(options);
-    mcp::tool_definition echo;
-    echo.name = "echo";
-    echo.description = "Returns the text.";
-    echo.input_schema = {{"type", "object"},
-                         {"properties", {{"text", {{"type", "string"}}}}},
-                         {"required", {"text"}}};
-    echo.handler = [](mcp::tool_context&, const json& arguments) {
-      return mcp::tool_result::text(arguments.at("text").get<std::string>());
-    };
-    server_->add_tool(std::move(echo));
+    server_->add_tool(mcp_testing::echo_tool());
     mcp::tool_definition flood;
     flood.name = "flood";
     flood.description = "Reports progress, 16 KiB a time, until cancelled.";
