@@ -23,6 +23,7 @@
 //
 // Prints "listening on HOST:PORT" on stdout once bound.
 import { createServer } from 'node:http';
+import { parseArgs } from 'node:util';
 
 import { createMCPClient } from '@ai-sdk/mcp';
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
@@ -31,23 +32,30 @@ import { convertToModelMessages, pipeUIMessageStreamToResponse, stepCountIs, str
 
 import { readSecret, signToken } from './reader_token.mjs';
 
+// Node's own option parser: unknown options and missing values are errors.
 function parseArguments(argv) {
-  const options = { host: '127.0.0.1', port: 0, llmUrl: '', model: 'double', mcpUrl: '', jwtSecretFile: '', rawToolResults: false };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const value = () => {
-      if (i + 1 >= argv.length) throw new Error(`${arg} needs a value`);
-      return argv[++i];
-    };
-    if (arg === '--host') options.host = value();
-    else if (arg === '--port') options.port = Number.parseInt(value(), 10);
-    else if (arg === '--llm-url') options.llmUrl = value();
-    else if (arg === '--model') options.model = value();
-    else if (arg === '--mcp-url') options.mcpUrl = value();
-    else if (arg === '--jwt-secret-file') options.jwtSecretFile = value();
-    else if (arg === '--raw-tool-results') options.rawToolResults = true;
-    else throw new Error(`unknown argument ${arg}`);
-  }
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '0' },
+      'llm-url': { type: 'string', default: '' },
+      model: { type: 'string', default: 'double' },
+      'mcp-url': { type: 'string', default: '' },
+      'jwt-secret-file': { type: 'string', default: '' },
+      'raw-tool-results': { type: 'boolean', default: false },
+    },
+  });
+  const options = {
+    host: values.host,
+    port: Number(values.port),
+    llmUrl: values['llm-url'],
+    model: values.model,
+    mcpUrl: values['mcp-url'],
+    jwtSecretFile: values['jwt-secret-file'],
+    rawToolResults: values['raw-tool-results'],
+  };
   if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) throw new Error('--port wants 0..65535');
   for (const [flag, given] of [['--llm-url', options.llmUrl], ['--mcp-url', options.mcpUrl], ['--jwt-secret-file', options.jwtSecretFile]]) {
     if (!given) throw new Error(`${flag} is required`);

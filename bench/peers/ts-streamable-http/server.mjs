@@ -9,25 +9,25 @@
 // with an SSE stream instead, the SDK's default.
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
+import { parseArgs } from 'node:util';
 
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 
+// Node's own option parser: unknown options and missing values are errors.
 function parseArguments(argv) {
-  const options = { host: '127.0.0.1', port: 0, sse: false };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const value = () => {
-      if (i + 1 >= argv.length) throw new Error(`${arg} needs a value`);
-      return argv[++i];
-    };
-    if (arg === '--host') options.host = value();
-    else if (arg === '--port') options.port = Number.parseInt(value(), 10);
-    else if (arg === '--sse') options.sse = true;
-    else throw new Error(`unknown argument ${arg}`);
-  }
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '0' },
+      sse: { type: 'boolean', default: false },
+    },
+  });
+  const options = { host: values.host, port: Number(values.port), sse: values.sse };
   if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) throw new Error('--port wants 0..65535');
   return options;
 }
