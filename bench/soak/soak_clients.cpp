@@ -28,6 +28,7 @@
 
 #include "bench/common/json_scan.hpp"
 #include "bench/common/mcp_messages.hpp"
+#include "bench/network/http_client.hpp"
 #include "bench/network/websocket_client.hpp"
 #include "bench/soak/soak_mix.hpp"
 
@@ -41,6 +42,10 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
 using error_code = boost::system::error_code;
+using detail::answer_text;
+using detail::create_session;
+using detail::http_answer;
+using detail::http_connection;
 
 std::string clip(std::string_view text, std::size_t size = 200) {
   return std::string(text.substr(0, size));
@@ -71,119 +76,6 @@ bool judge(const message_facts& facts, std::string_view message, std::string& er
 
 // ---------------------------------------------------------------------------------------
 // Streamable HTTP
-
-struct http_answer {
-  unsigned status = 0;
-  bool keep_alive = false;
-  bool event_stream = false;
-  std::string session_id;
-  std::string body;
-};
-
-// The JSON-RPC message answering `id`: the body, or one `data:` line of an event stream.
-std::string_view answer_text(const http_answer& answer, std::int64_t id) {
-  if (!answer.event_stream) return answer.body;
-  std::string_view rest = answer.body;
-  while (!rest.empty()) {
-    const auto end = rest.find('\n');
-    std::string_view line = rest.substr(0, end);
-    rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
-    if (line.rfind("data:", 0) != 0) continue;
-    line.remove_prefix(5);
-    while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
-    while (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    const message_facts facts = scan_message(line);
-    if (facts.id == id && !facts.has_method) return line;
-  }
-  return {};
-}
-
-class http_connection {
- public:
-  http_connection(net::io_context& io, const target_url& url) : io_(io), url_(url) {}
-
-  net::awaitable<std::string> connect(std::chrono::milliseconds timeout) {
-    stream_ = std::make_unique<beast::tcp_stream>(io_);
-    buffer_.clear();
-    error_code error;
-    stream_->expires_after(timeout);
-    co_await stream_->async_connect(tcp::endpoint(net::ip::make_address(url_.address), url_.port),
-                                    net::redirect_error(net::use_awaitable, error));
-    stream_->expires_never();
-    if (error) co_return "connect: " + error.message();
-    stream_->socket().set_option(tcp::no_delay(true), error);
-    co_return std::string();
-  }
-
-  void use_session(const std::string& session_id) {
-    head_ = "POST " + url_.path + " HTTP/1.1\r\nHost: " + url_.host_header() +
-            "\r\nUser-Agent: bookmcp_soak\r\nContent-Type: application/json\r\n"
-            "Accept: application/json, text/event-stream\r\nMCP-Protocol-Version: " +
-            std::string(kProtocolVersion) + "\r\n";
-    if (!session_id.empty()) head_ += "Mcp-Session-Id: " + session_id + "\r\n";
-    head_ += "Content-Length: ";
-  }
-
-  // POSTs `body` and reads the whole answer within `timeout`. Returns "" or what failed.
-  net::awaitable<std::string> post(std::string_view body, http_answer& answer, std::chrono::milliseconds timeout) {
-    request_.clear();
-    request_.append(head_).append(std::to_string(body.size())).append("\r\n\r\n").append(body);
-    error_code error;
-    stream_->expires_after(timeout);
-    co_await net::async_write(*stream_, net::buffer(request_), net::redirect_error(net::use_awaitable, error));
-    if (error) co_return "write: " + error.message();
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(64 * 1024 * 1024);
-    co_await http::async_read(*stream_, buffer_, parser, net::redirect_error(net::use_awaitable, error));
-    stream_->expires_never();
-    if (error) co_return "read: " + error.message();
-    auto& response = parser.get();
-    answer.status = response.result_int();
-    answer.keep_alive = response.keep_alive();
-    answer.event_stream = response[http::field::content_type].starts_with("text/event-stream");
-    answer.session_id = std::string(response["Mcp-Session-Id"]);
-    answer.body = std::move(response.body());
-    co_return std::string();
-  }
-
-  void close() {
-    if (!stream_) return;
-    error_code ignored;
-    stream_->socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_->socket().close(ignored);
-  }
-
- private:
-  net::io_context& io_;
-  const target_url& url_;
-  std::unique_ptr<beast::tcp_stream> stream_;
-  beast::flat_buffer buffer_;
-  std::string head_;
-  std::string request_;
-};
-
-// initialize + notifications/initialized on `connection`; returns the session id, or "" and
-// `problem`.
-net::awaitable<std::string> create_session(http_connection& connection, std::chrono::milliseconds timeout,
-                                           std::string& problem) {
-  http_answer answer;
-  connection.use_session({});
-  problem = co_await connection.post(initialize_request(0), answer, timeout);
-  if (!problem.empty()) co_return std::string();
-  if (answer.status != 200 || !scan_message(answer_text(answer, 0)).has_result || answer.session_id.empty()) {
-    problem = "initialize: HTTP " + std::to_string(answer.status) + ": " + clip(answer.body);
-    co_return std::string();
-  }
-  const std::string session_id = answer.session_id;
-  connection.use_session(session_id);
-  problem = co_await connection.post(initialized_notification(), answer, timeout);
-  if (!problem.empty()) co_return std::string();
-  if (answer.status != 202 && answer.status != 200) {
-    problem = "notifications/initialized: HTTP " + std::to_string(answer.status);
-    co_return std::string();
-  }
-  co_return session_id;
-}
 
 // Connects and, when `session_id` is empty, creates a session. Returns "" or the problem.
 net::awaitable<std::string> connect_session(http_connection& connection, std::string& session_id,
@@ -242,7 +134,7 @@ class http_lane final : public lane {
   }
 
   net::awaitable<void> worker() {
-    http_connection connection(io_, options_.url);
+    http_connection connection(io_, options_.url, "bookmcp_soak");
     std::string session_id;
     if (std::string problem = co_await connect_session(connection, session_id, options_.connect_timeout);
         !problem.empty()) {
@@ -745,7 +637,7 @@ net::awaitable<single_answer> single_call(net::io_context& io, const target_url&
                                           std::chrono::milliseconds timeout) {
   single_answer result;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    http_connection connection(io, url);
+    http_connection connection(io, url, "bookmcp_soak");
     if (std::string problem = co_await connect_session(connection, session_id, std::chrono::seconds(10));
         !problem.empty()) {
       result.error = problem;
