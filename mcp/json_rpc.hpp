@@ -88,9 +88,9 @@ struct incoming_message {
   std::optional<rpc_error> error;
 };
 
-// How deeply arrays and objects may nest in a message. Deeper values are refused before they
-// are parsed: copying or validating a tree of 100,000 levels overflows the stack, and no MCP
-// message needs more than a few dozen.
+// How deeply arrays and objects may nest in a message. Deeper values are refused without being
+// parsed that deep: parsing, copying or validating a tree of 100,000 levels overflows the
+// stack, and no MCP message needs more than a few dozen.
 inline constexpr std::size_t max_json_depth = 128;
 // True when the JSON text's arrays and objects nest at most `limit` deep (a cheap scan of the
 // text, strings skipped; says nothing about validity).
