@@ -96,6 +96,10 @@ inline constexpr std::size_t max_json_depth = 128;
 // text, strings skipped; says nothing about validity).
 bool json_depth_within(std::string_view text, std::size_t limit = max_json_depth);
 
+// True when `text` is well-formed UTF-8: no overlong forms, no surrogates (U+D800..U+DFFF),
+// nothing past U+10FFFF (what nlohmann::json accepts in a string).
+bool is_valid_utf8(std::string_view text) noexcept;
+
 // Parses JSON text as a message is parsed: nullopt for invalid JSON, and for JSON nesting
 // deeper than max_json_depth (`too_deep` tells which).
 std::optional<json> parse_json_text(std::string_view text, bool* too_deep = nullptr);

@@ -36,46 +36,12 @@ namespace bookmcp::mcp {
 
 namespace {
 
-// True when the bytes are well-formed UTF-8 (Unicode's table 3-7): no overlong forms, no
-// surrogates (U+D800..U+DFFF), nothing past U+10FFFF.
-bool is_utf8(const unsigned char* p, const unsigned char* const end) {
-  while (p < end) {
-    const unsigned char lead = *p;
-    if (lead < 0x80) {
-      ++p;
-      continue;
-    }
-    std::size_t continuation = 0;
-    unsigned char low = 0x80, high = 0xBF;  // the range of the first continuation byte
-    if (lead >= 0xC2 && lead <= 0xDF) {
-      continuation = 1;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-      continuation = 2;
-      if (lead == 0xE0) low = 0xA0;   // overlong below U+0800
-      if (lead == 0xED) high = 0x9F;  // surrogates
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-      continuation = 3;
-      if (lead == 0xF0) low = 0x90;   // overlong below U+10000
-      if (lead == 0xF4) high = 0x8F;  // past U+10FFFF
-    } else {
-      return false;
-    }
-    if (static_cast<std::size_t>(end - p) <= continuation) return false;
-    if (p[1] < low || p[1] > high) return false;
-    for (std::size_t i = 2; i <= continuation; ++i) {
-      if (p[i] < 0x80 || p[i] > 0xBF) return false;
-    }
-    p += continuation + 1;
-  }
-  return true;
-}
-
 // A string as nlohmann accepts it: ASCII (one pass the compiler vectorises), else UTF-8.
 bool acceptable_string(const char* text, std::size_t size) {
   const auto* bytes = reinterpret_cast<const unsigned char*>(text);
   unsigned char any = 0;
   for (std::size_t i = 0; i < size; ++i) any |= bytes[i];
-  return any < 0x80 || is_utf8(bytes, bytes + size);
+  return any < 0x80 || is_valid_utf8(std::string_view(text, size));
 }
 
 // rapidjson's SAX events → a nlohmann tree. Returning false stops the reader (the text then
@@ -177,6 +143,41 @@ class tree_builder {
 };
 
 }  // namespace
+
+// Unicode's table 3-7 of well-formed byte sequences.
+bool is_valid_utf8(std::string_view text) noexcept {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* const end = p + text.size();
+  while (p < end) {
+    const unsigned char lead = *p;
+    if (lead < 0x80) {
+      ++p;
+      continue;
+    }
+    std::size_t continuation = 0;
+    unsigned char low = 0x80, high = 0xBF;  // the range of the first continuation byte
+    if (lead >= 0xC2 && lead <= 0xDF) {
+      continuation = 1;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+      continuation = 2;
+      if (lead == 0xE0) low = 0xA0;   // overlong below U+0800
+      if (lead == 0xED) high = 0x9F;  // surrogates
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+      continuation = 3;
+      if (lead == 0xF0) low = 0x90;   // overlong below U+10000
+      if (lead == 0xF4) high = 0x8F;  // past U+10FFFF
+    } else {
+      return false;
+    }
+    if (static_cast<std::size_t>(end - p) <= continuation) return false;
+    if (p[1] < low || p[1] > high) return false;
+    for (std::size_t i = 2; i <= continuation; ++i) {
+      if (p[i] < 0x80 || p[i] > 0xBF) return false;
+    }
+    p += continuation + 1;
+  }
+  return true;
+}
 
 bool json_depth_within(std::string_view text, std::size_t limit) {
   std::size_t depth = 0;

@@ -35,6 +35,7 @@
 #include "examples/chat/mcp_pool.hpp"
 #include "examples/chat/reader_tokens.hpp"
 #include "mcp/client.hpp"
+#include "mcp/json_rpc.hpp"
 #include "transport/auth.hpp"
 #include "transport/rate_limiter.hpp"
 
@@ -62,15 +63,6 @@ std::size_t utf8_length(std::string_view text) {
   std::size_t n = 0;
   for (unsigned char c : text) n += (c & 0xC0) != 0x80;
   return n;
-}
-
-bool valid_utf8(std::string_view text) {
-  try {
-    (void)json(std::string(text)).dump();
-    return true;
-  } catch (const json::exception&) {
-    return false;
-  }
 }
 
 std::string first_chars(const std::string& text, std::size_t chars) {
@@ -217,7 +209,7 @@ struct chat_server::impl {
   std::string message_text(const json& text) const {
     if (!text.is_string()) throw api_error{400, "bad_request", "message.text must be a string"};
     std::string value = text.get<std::string>();
-    if (!valid_utf8(value)) throw api_error{400, "bad_request", "the message is not valid UTF-8"};
+    if (!mcp::is_valid_utf8(value)) throw api_error{400, "bad_request", "the message is not valid UTF-8"};
     if (value.find_first_not_of(" \t\r\n") == std::string::npos) throw api_error{400, "empty_message", "the message is empty"};
     if (utf8_length(value) > options.max_message_chars) {
       throw api_error{400, "message_too_long", "messages are limited to " + std::to_string(options.max_message_chars) + " characters"};

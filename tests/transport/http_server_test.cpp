@@ -30,8 +30,8 @@
 #include "mcp/server.hpp"
 #include "tests/testing/eventually.hpp"
 #include "tests/testing/mcp_websocket_client.hpp"
-#include "transport/auth.hpp"
 #include "tests/testing/mcp_fixture.hpp"
+#include "transport/auth.hpp"
 
 namespace bookmcp::transport {
 namespace {
