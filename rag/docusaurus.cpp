@@ -163,8 +163,15 @@ category_metadata read_category_metadata(const std::filesystem::path& folder) {
 category_metadata parse_category_metadata(std::string_view text) {
   category_metadata metadata;
   try {
-    // JSON is a subset of YAML, so one parser reads all three forms.
-    const YAML::Node root = YAML::Load(std::string(text));
+    // JSON is a subset of YAML, so one parser reads all three forms, once a lone CR (a line
+    // break for YAML 1.2 and whitespace for JSON, but part of a plain scalar for yaml-cpp) is
+    // made a LF: `{"label":<CR> "Basics"}` would otherwise be labelled `<CR> "Basics"`.
+    std::string normalised(text);
+    for (std::size_t i = 0; i < normalised.size(); ++i) {
+      const bool lone_cr = normalised[i] == '\r' && (i + 1 == normalised.size() || normalised[i + 1] != '\n');
+      if (lone_cr) normalised[i] = '\n';
+    }
+    const YAML::Node root = YAML::Load(normalised);
     if (!root.IsMap()) throw parse_error("a _category_ file is not a mapping");
     if (const YAML::Node label = root["label"]; label && label.IsScalar()) {
       metadata.label = label.as<std::string>();

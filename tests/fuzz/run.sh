@@ -59,6 +59,7 @@ for harness in "${harnesses[@]}"; do
            -print_final_stats=1 -artifact_prefix="$work/artifacts/")
   [[ -n "${dictionary[$harness]}" ]] && options+=(-dict="$root/tests/fuzz/${dictionary[$harness]}")
   log="$work/last-run.log"
+  touch "$work/started"
   outcome=ok
   "$build/tests/fuzz/$harness" "${options[@]}" "${inputs[@]}" >"$log" 2>&1 || outcome=FAILED
   runs="$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)"
@@ -69,6 +70,10 @@ for harness in "${harnesses[@]}"; do
   if [[ "$outcome" != ok ]]; then
     status=1
     grep -E 'ERROR|invariant broken|SUMMARY|Test unit written' "$log" | head -20 >&2 || true
+    # The input itself, so that a run on another machine (CI) can be reproduced from its log.
+    find "$work/artifacts" -type f -newer "$work/started" -size -4097c | while read -r artifact; do
+      echo "input $(basename "$artifact") (base64): $(base64 -w0 "$artifact")" >&2
+    done
   fi
 done
 exit $status

@@ -133,6 +133,10 @@ TEST(CategoryMetadata, ParsesJsonAndYamlAndRefusesWhatIsNotAMapping) {
   EXPECT_EQ(yaml.label, "Motion and Control");
   EXPECT_EQ(yaml.position, 2.5);
   EXPECT_EQ(parse_category_metadata(R"({"label": "caf\u00e9"})").label, "caf\xC3\xA9");
+  // Old Mac line ends (a lone CR) are line breaks, as for JSON and YAML 1.2 (found by category_fuzz).
+  EXPECT_EQ(parse_category_metadata("{\"label\":\r \"Basics\",\r\"position\": 3}\r").label, "Basics");
+  EXPECT_EQ(parse_category_metadata("label: Basics\rposition: 3\r").position, 3);
+  EXPECT_EQ(parse_category_metadata("label: Basics\r\nposition: 3\r\n").label, "Basics");
 
   // Missing or unusable fields are left out; the rest is kept.
   const auto partial = parse_category_metadata("label: [a, b]\nposition: .inf\n");
