@@ -15,7 +15,14 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/websocket.hpp>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <csignal>
+#include <cstdint>
+#include <limits>
 #include <stdexcept>
 
 #include "transport/detail/http_impl.hpp"
@@ -116,7 +123,6 @@ net::awaitable<void> http_server::impl::run_connection(tcp::socket socket) {
     }
     // No 408 answer: the expiry has closed the socket.
     if (error == beast::error::timeout) reject("header_timeout");
-    if (!error) stream.expires_after(options.idle_timeout);  // the body's deadline
     if (!error && !parser.is_done()) {
       const auto& head = parser.get();
       if (head.version() >= 11 && beast::iequals(head[http::field::expect], "100-continue")) {
@@ -136,9 +142,17 @@ net::awaitable<void> http_server::impl::run_connection(tcp::socket socket) {
         http::response<http::empty_body> proceed{http::status::continue_, 11};
         co_await http::async_write(stream, proceed, net::redirect_error(net::use_awaitable, error));
       }
-      if (!error)
-        co_await http::async_read(stream, buffer, parser,
-                                  net::redirect_error(net::use_awaitable, error));
+      // The body's deadline moves on with what has come (see listen_options::min_body_rate).
+      const auto body_started = std::chrono::steady_clock::now();
+      const std::uint64_t rate = std::max<std::size_t>(1, options.min_body_rate);
+      while (!error && !parser.is_done()) {
+        const std::uint64_t received = parser.get().body().size();
+        stream.expires_at(body_started + options.header_timeout +
+                          std::chrono::milliseconds(received * 1000 / rate));
+        co_await http::async_read_some(stream, buffer, parser,
+                                       net::redirect_error(net::use_awaitable, error));
+      }
+      if (error == beast::error::timeout) reject("body_timeout");
     }
     // A request refused before it was read whole is answered, then the connection closes: too
     // big (413), or not HTTP (a bad request line, conflicting or malformed lengths: 400; too
@@ -302,6 +316,11 @@ net::awaitable<void> http_server::impl::accept_loop() {
     }
     ++connections;
     socket.set_option(tcp::no_delay(true), error);
+    if (options.send_stall_timeout.count() > 0) {
+      const unsigned int stall = static_cast<unsigned int>(
+          std::min<std::int64_t>(options.send_stall_timeout.count(), std::numeric_limits<int>::max()));
+      ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_USER_TIMEOUT, &stall, sizeof stall);
+    }
     auto executor = socket.get_executor();
     net::co_spawn(executor, run_connection(std::move(socket)), [](std::exception_ptr failure) {
       if (!failure) return;

@@ -38,6 +38,15 @@ struct listen_options {
   // whole within this, or the connection is closed: a client sending it a byte at a time
   // (slowloris) would otherwise hold a connection for the idle timeout.
   std::chrono::milliseconds header_timeout{30000};
+  // Then its body must keep coming: it must be whole within header_timeout plus one second per
+  // min_body_rate bytes of it received so far (a body sent a byte at a time would otherwise
+  // hold the connection for the idle timeout). 8 KiB/s is a 64 kbit/s link.
+  std::size_t min_body_rate = 8 * 1024;
+  // What we send and the peer does not take for this long (a zero TCP window: a client that
+  // stopped reading in the middle of an answer too large for the socket buffers; or data never
+  // acknowledged) resets the connection (TCP_USER_TIMEOUT). 0: the kernel's default (about 15
+  // minutes of retransmissions, and no limit at all on a zero window).
+  std::chrono::milliseconds send_stall_timeout{30000};
   std::chrono::seconds http_session_idle{1800};    // Streamable HTTP sessions unused this long end
   // Streamable HTTP sessions at most: a new one ends the least recently used idle session
   // (its client gets 404 and initializes again), or is refused (503) when none is idle.

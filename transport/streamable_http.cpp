@@ -213,8 +213,9 @@ std::optional<http_server::impl::response> http_server::impl::check_stateless_he
   // Checked in the order the revision gives: the version header, then (once the body names
   // its version) that they agree, then the method and name headers. A body without its
   // version is refused by the session (-32602), after these.
-  const auto id = body.contains("id") ? mcp::request_id::from_json(body["id"]) : std::nullopt;
+  const auto id_field = body.find("id");
   const auto mismatch = [&](const std::string& message) {
+    const auto id = id_field != body.end() ? mcp::request_id::from_json(*id_field) : std::nullopt;
     return make_response(request, http::status::bad_request,
                          mcp::make_error(id, mcp::rpc_error(mcp::error_code::header_mismatch,
                                                             "Header mismatch: " + message)));
@@ -225,7 +226,7 @@ std::optional<http_server::impl::response> http_server::impl::check_stateless_he
     return mismatch("MCP-Protocol-Version is \"" + mcp::printable_excerpt(version, 64) +
                     "\" but the body's _meta names \"" + mcp::printable_excerpt(*meta_version, 64) + "\"");
   }
-  if (!body.contains("id")) return std::nullopt;  // a notification: no method headers defined
+  if (id_field == body.end()) return std::nullopt;  // a notification: no method headers defined
   std::string_view method;
   if (const auto field = body.find("method"); field != body.end() && field->is_string())
     method = field->get_ref<const std::string&>();

@@ -128,6 +128,8 @@ net::awaitable<void> http_server::impl::run_websocket(beast::tcp_stream stream,
       boost::system::error_code write_error;
       co_await ws.async_write(net::buffer(message->text), net::redirect_error(net::use_awaitable, write_error));
       if (write_error) {
+        // The kernel gave up on a peer that took nothing for send_stall_timeout.
+        if (write_error == net::error::timed_out) reject("send_stalled");
         box->close();
         co_return;
       }

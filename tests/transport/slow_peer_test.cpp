@@ -332,6 +332,7 @@ TEST_F(SlowPeerTest, AnEventStreamStuckInTheMiddleOfAnEventIsDisconnectedAfterTh
   listen_options options;
   options.idle_timeout = std::chrono::seconds(1);
   options.slow_reader_grace = std::chrono::minutes(10);
+  options.send_stall_timeout = 0ms;  // the kernel's own limit (minutes): not this test's subject
   start(options);
   tcp::socket slow = call_without_reading("one_big_event", open_session());
   ASSERT_TRUE(testing::eventually([&] { return call_cancelled_.load(); }))
@@ -371,6 +372,87 @@ TEST_F(SlowPeerTest, ARequestHeadSentAByteAtATimeIsCutOffWhileQuietConnectionsSt
   EXPECT_EQ(idle_after_a_request.exchange(healthz).result(), http::status::ok);
   EXPECT_EQ(nothing_sent_yet.exchange(healthz).result(), http::status::ok);
   EXPECT_EQ(rejected_count("header_timeout"), "1");
+}
+
+// A WebSocket client asks for one message far larger than the socket buffers (a 16 MiB progress
+// notification) and stops reading in its middle. Nothing queues behind it, so no queue
+// overflows, and the idle timeout (300 s) is far off: the kernel gives up on the zero window
+// after send_stall_timeout, and the connection and its call end. The kernel sends no reset when
+// it gives up; the client learns of it with its next write. Another client is served all along.
+TEST_F(SlowPeerTest, AWebSocketClientStuckInTheMiddleOfOneLargeMessageIsDisconnected) {
+  listen_options options;
+  options.slow_reader_grace = std::chrono::minutes(10);
+  options.send_stall_timeout = 500ms;
+  start(options);
+  auto other = testing::open_websocket(connect());
+  testing::websocket_initialize(*other);
+  auto slow = testing::open_websocket(connect(/*slow_reader=*/true));
+  testing::websocket_initialize(*slow);
+  slow->text(true);
+  slow->write(net::buffer(json{{"jsonrpc", "2.0"},
+                               {"id", 2},
+                               {"method", "tools/call"},
+                               {"params",
+                                {{"name", "one_big_event"},
+                                 {"arguments", json::object()},
+                                 {"_meta", {{"progressToken", "p"}}}}}}
+                              .dump()));
+  EXPECT_TRUE(testing::eventually([&] { return rejected_count("send_stalled") == "1"; }))
+      << "the stuck writer still holds the connection";
+  EXPECT_TRUE(testing::eventually([&] { return call_cancelled_.load(); })) << "the call runs on";
+  boost::system::error_code error;
+  net::write(slow->next_layer(), net::buffer(std::string("\x89\x80\0\0\0\0", 6)), error);  // a ping
+  EXPECT_TRUE(error || closed_by_server(slow->next_layer())) << "the connection is still open";
+  EXPECT_EQ(
+      testing::websocket_call(*other, echo_call(2, "still served"))["result"]["content"][0]["text"],
+      "still served");
+}
+
+// A request body that comes a byte at a time (the slow POST) is cut off: a body must be whole
+// within header_timeout plus one second per min_body_rate bytes of it. A large body that comes
+// at a good pace is read whole, though it takes three times header_timeout.
+TEST_F(SlowPeerTest, ARequestBodySentAByteAtATimeIsCutOffWhileAFastLargeOneIsRead) {
+  listen_options options;
+  options.header_timeout = 500ms;
+  options.min_body_rate = 64 * 1024;
+  start(options);
+
+  tcp::socket slow = connect();
+  net::write(slow, net::buffer(std::string("POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                           "Content-Type: application/json\r\n"
+                                           "Accept: application/json, text/event-stream\r\n"
+                                           "Content-Length: 100000\r\n\r\n{")));
+  const auto give_up = std::chrono::steady_clock::now() + testing::hang_guard;
+  bool closed = false;
+  while (!closed && std::chrono::steady_clock::now() < give_up) {
+    closed = closed_by_server(slow, 50ms);
+    boost::system::error_code error;
+    if (!closed) net::write(slow, net::buffer(std::string(" ")), error);
+    closed = closed || error;
+  }
+  EXPECT_TRUE(closed) << "a body sent a byte at a time still holds the connection";
+  EXPECT_EQ(rejected_count("body_timeout"), "1");
+
+  // About 1 MiB in 64 KiB pieces every 100 ms: 640 KiB/s, ten times the floor, for 1.6 s.
+  json initialize = testing::initialize_request;
+  initialize["params"]["padding"] = std::string(1024 * 1024, 'x');
+  const std::string body = initialize.dump();
+  tcp::socket fast = connect();
+  net::write(fast, net::buffer("POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                               "Accept: application/json, text/event-stream\r\nContent-Length: " +
+                               std::to_string(body.size()) + "\r\n\r\n"));
+  for (std::size_t sent = 0; sent < body.size(); sent += 64 * 1024) {
+    std::this_thread::sleep_for(100ms);  // the pace of the upload, not a wait for an event
+    net::write(fast, net::buffer(body.data() + sent, std::min<std::size_t>(64 * 1024, body.size() - sent)));
+  }
+  beast::flat_buffer buffer;
+  http::response<http::string_body> answer;
+  boost::system::error_code error;
+  http::read(fast, buffer, answer, error);
+  ASSERT_FALSE(error) << error.message();
+  EXPECT_EQ(answer.result(), http::status::ok);
+  EXPECT_TRUE(json::parse(answer.body()).contains("result")) << answer.body();
+  EXPECT_EQ(rejected_count("body_timeout"), "1");
 }
 
 }  // namespace
