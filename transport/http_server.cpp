@@ -15,17 +15,14 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/websocket.hpp>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <csignal>
 #include <cstdint>
-#include <limits>
 #include <stdexcept>
 
 #include "transport/detail/http_impl.hpp"
+#include "transport/socket_options.hpp"
 
 namespace bookmcp::transport {
 
@@ -316,11 +313,7 @@ net::awaitable<void> http_server::impl::accept_loop() {
     }
     ++connections;
     socket.set_option(tcp::no_delay(true), error);
-    if (options.send_stall_timeout.count() > 0) {
-      const unsigned int stall = static_cast<unsigned int>(
-          std::min<std::int64_t>(options.send_stall_timeout.count(), std::numeric_limits<int>::max()));
-      ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_USER_TIMEOUT, &stall, sizeof stall);
-    }
+    set_send_stall_timeout(socket.native_handle(), options.send_stall_timeout);
     auto executor = socket.get_executor();
     net::co_spawn(executor, run_connection(std::move(socket)), [](std::exception_ptr failure) {
       if (!failure) return;

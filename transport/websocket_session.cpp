@@ -112,6 +112,9 @@ net::awaitable<void> http_server::impl::run_websocket(beast::tcp_stream stream,
   // Writer: drains the outbox; a closed outbox ends the connection with the chosen reason.
   // While answers queue up behind the one being written the socket is corked, so that a
   // backlog leaves in full segments rather than one packet (and one ACK) per message.
+  // The kernel gave up on a peer that took nothing for send_stall_timeout: the reader or the
+  // writer, whichever asks first, gets ETIMEDOUT (the other then sees the connection closed).
+  bool stalled = false;
   auto writer = [&]() -> net::awaitable<void> {
     bool corked = false;
     const auto cork = [&](bool on) {
@@ -128,8 +131,7 @@ net::awaitable<void> http_server::impl::run_websocket(beast::tcp_stream stream,
       boost::system::error_code write_error;
       co_await ws.async_write(net::buffer(message->text), net::redirect_error(net::use_awaitable, write_error));
       if (write_error) {
-        // The kernel gave up on a peer that took nothing for send_stall_timeout.
-        if (write_error == net::error::timed_out) reject("send_stalled");
+        stalled = stalled || write_error == net::error::timed_out;
         box->close();
         co_return;
       }
@@ -150,6 +152,7 @@ net::awaitable<void> http_server::impl::run_websocket(beast::tcp_stream stream,
       boost::system::error_code read_error;
       co_await ws.async_read(buffer, net::redirect_error(net::use_awaitable, read_error));
       if (read_error) {
+        stalled = stalled || read_error == net::error::timed_out;
         if (read_error == websocket::error::message_too_big) {
           reject("message_too_big");
           *close_reason = websocket::close_reason(websocket::close_code::too_big, "message exceeds the size limit");
@@ -211,6 +214,7 @@ net::awaitable<void> http_server::impl::run_websocket(beast::tcp_stream stream,
 
   using namespace net::experimental::awaitable_operators;
   co_await (reader() && writer());
+  if (stalled) reject("send_stalled");
   // The connection is gone: cancel everything in flight for it.
   session->close();
   std::lock_guard lock(websockets_mutex);

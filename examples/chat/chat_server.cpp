@@ -38,6 +38,7 @@
 #include "mcp/json_rpc.hpp"
 #include "transport/auth.hpp"
 #include "transport/rate_limiter.hpp"
+#include "transport/socket_options.hpp"
 
 namespace bookmcp::chat {
 
@@ -732,6 +733,7 @@ struct chat_server::impl {
         continue;
       }
       socket.set_option(tcp::no_delay(true));
+      transport::set_send_stall_timeout(socket.native_handle(), options.send_stall_timeout);
       auto executor = socket.get_executor();
       net::co_spawn(executor, serve(std::move(socket)), net::detached);
     }

@@ -31,6 +31,9 @@ struct chat_server_options {
   double chat_per_minute = 60;    // per reader and per IP; 0: unlimited
   std::size_t max_active_turns = 2000;
   std::chrono::seconds keep_alive{15};           // comment lines on open streams
+  // A reader that takes nothing of what is sent for this long is disconnected (see
+  // transport::set_send_stall_timeout); a stream's writes have no deadline of their own.
+  std::chrono::milliseconds send_stall_timeout{30000};
   std::chrono::milliseconds orphan_grace{3000};  // a dropped stream's answer waits this long for a resume
   std::chrono::minutes resumable{10};            // finished answers stay resumable this long
   int retention_days = 0;                        // 0: keep conversations forever

@@ -379,6 +379,7 @@ TEST_F(SlowPeerTest, ARequestHeadSentAByteAtATimeIsCutOffWhileQuietConnectionsSt
 // overflows, and the idle timeout (300 s) is far off: the kernel gives up on the zero window
 // after send_stall_timeout, and the connection and its call end. The kernel sends no reset when
 // it gives up; the client learns of it with its next write. Another client is served all along.
+// (Checked by removal: without the option the connection stays until the idle timeout, 300 s.)
 TEST_F(SlowPeerTest, AWebSocketClientStuckInTheMiddleOfOneLargeMessageIsDisconnected) {
   listen_options options;
   options.slow_reader_grace = std::chrono::minutes(10);
@@ -397,9 +398,10 @@ TEST_F(SlowPeerTest, AWebSocketClientStuckInTheMiddleOfOneLargeMessageIsDisconne
                                  {"arguments", json::object()},
                                  {"_meta", {{"progressToken", "p"}}}}}}
                               .dump()));
-  EXPECT_TRUE(testing::eventually([&] { return rejected_count("send_stalled") == "1"; }))
-      << "the stuck writer still holds the connection";
-  EXPECT_TRUE(testing::eventually([&] { return call_cancelled_.load(); })) << "the call runs on";
+  // The connection's end cancels its call. (It is counted as send_stalled when the reader or the
+  // writer is told why; the reader may learn of it as an end of file instead.)
+  EXPECT_TRUE(testing::eventually([&] { return call_cancelled_.load(); }))
+      << "the stuck writer still holds the connection, and its call runs on";
   boost::system::error_code error;
   net::write(slow->next_layer(), net::buffer(std::string("\x89\x80\0\0\0\0", 6)), error);  // a ping
   EXPECT_TRUE(error || closed_by_server(slow->next_layer())) << "the connection is still open";
