@@ -66,6 +66,18 @@ bool answer_stream::finished() const {
   return finished_;
 }
 
+bool answer_stream::try_open_stream(std::size_t max) {
+  std::lock_guard lock(mutex_);
+  if (open_streams_ >= max) return false;
+  ++open_streams_;
+  return true;
+}
+
+void answer_stream::close_stream() {
+  std::lock_guard lock(mutex_);
+  if (open_streams_ > 0) --open_streams_;
+}
+
 std::size_t answer_stream::listeners() const {
   std::lock_guard lock(mutex_);
   return listeners_.size();

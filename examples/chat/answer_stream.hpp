@@ -38,6 +38,11 @@ class answer_stream {
   bool finished() const;
   std::size_t listeners() const;
 
+  // The streams open on this answer (the POST that asked, GETs that resumed it): one more,
+  // unless `max` are open already (then false); and one fewer when a stream ends.
+  bool try_open_stream(std::size_t max);
+  void close_stream();
+
   // Stop: the reader pressed stop, or closed the stream that asked.
   void request_stop() { stop_.request_stop(); }
   std::stop_token stop_token() const { return stop_.get_token(); }
@@ -53,6 +58,7 @@ class answer_stream {
   bool finished_ = false;
   std::map<std::size_t, listener> listeners_;
   std::size_t next_handle_ = 1;
+  std::size_t open_streams_ = 0;  // under mutex_
   std::stop_source stop_;
 };
 

@@ -434,6 +434,7 @@ struct chat_server::impl {
             limit_chat(reader, ip);
             turn_request turn = co_await off_loop_value([&] { return chat_turn(body, reader); });
             to_stream = start_turn(std::move(turn));
+            to_stream->try_open_stream(options.max_streams_per_answer);  // the first: always
             owns_answer = true;
           } else if (request.method() == http::verb::get && route.size() == 4 && route[0] == "api" && route[1] == "chat" && route[3] == "events") {
             const std::string reader = reader_of(request);
@@ -444,6 +445,11 @@ struct chat_server::impl {
               auto seq = answer->sequence_of(last);
               if (!seq) throw api_error{400, "bad_request", "Last-Event-ID does not name an event of this answer"};
               after = *seq;
+            }
+            if (!answer->try_open_stream(options.max_streams_per_answer)) {
+              throw api_error{429, "too_many_streams",
+                              "this answer is open in " + std::to_string(options.max_streams_per_answer) +
+                                  " streams already; close one to open another"};
             }
             to_stream = std::move(answer);
           } else {
@@ -637,6 +643,11 @@ struct chat_server::impl {
   // stream takes it over within orphan_grace.
   net::awaitable<void> stream_answer(beast::tcp_stream& stream, const request_type& request,
                                      std::shared_ptr<answer_stream> answer, std::uint64_t after, bool owns_answer) {
+    // The route opened this stream on the answer (try_open_stream); it closes with us.
+    struct stream_slot {
+      answer_stream& answer;
+      ~stream_slot() { answer.close_stream(); }
+    } slot{*answer};
     auto executor = co_await net::this_coro::executor;
     struct mailbox {
       std::mutex mutex;

@@ -30,6 +30,9 @@ struct chat_server_options {
   std::size_t max_message_chars = 2000;
   double chat_per_minute = 60;    // per reader and per IP; 0: unlimited
   std::size_t max_active_turns = 2000;
+  // Streams open at once on one answer: the one that asked, and resumes after a drop or a
+  // reload; past it a resume is refused (429) rather than held until the answer ends.
+  std::size_t max_streams_per_answer = 8;
   std::chrono::seconds keep_alive{15};           // comment lines on open streams
   // A reader that takes nothing of what is sent for this long is disconnected (see
   // transport::set_send_stall_timeout); a stream's writes have no deadline of their own.

@@ -8,8 +8,10 @@
 
 #include <atomic>
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "mcp/tool.hpp"
 #include "tests/chat/chat_fixture.hpp"
@@ -455,6 +457,68 @@ TEST(ChatBackendFaults, StopCancelsTheMcpCallOnBookmcpsSideAndKeepsThePartialAns
   ASSERT_EQ(list["conversations"].size(), 1u);
   const json full = client.send_json("GET", "/api/conversations/" + list["conversations"][0]["id"].get<std::string>(), nullptr, token).body;
   EXPECT_EQ(full["messages"][1]["finish_reason"], "cancelled");
+}
+
+// One answer is followed by a few streams at once (the one that asked; resumes after a drop or a
+// reload), not by any number: past max_streams_per_answer a resume is refused at once (429)
+// instead of being held until the answer ends, and the streams that end give their places back.
+TEST(ChatBackendFaults, AnAnswerIsOpenInAtMostAFewStreamsAtOnce) {
+  slow_search search;
+  bookmcp_under_test book([&](mcp::server& server) { search.install(server); }, /*with_book=*/false);
+  chat_setup s;
+  s.mcp_url = book.ws_url();
+  s.secret_file = book.secret_file().string();
+  s.max_streams_per_answer = 3;
+  chat_under_test chat(s);
+  chat_client client(chat.url());
+  const std::string token = client.open_session()["access_token"];
+  const std::vector<std::pair<std::string, std::string>> as_reader = {{"Authorization", "Bearer " + token}};
+
+  std::mutex mutex;
+  std::string message_id;
+  std::atomic<int> open{0};
+  std::vector<std::thread> streams;
+  streams.emplace_back([&] {
+    client.chat(token, chat_body("what is a robot?"), [&](const sse_item& event) {
+      if (event.type == "meta") {
+        std::lock_guard lock(mutex);
+        message_id = event.data["message_id"];
+      }
+      if (event.type == "tool_call") ++open;  // the search is running: the answer waits on it
+      return true;
+    });
+  });
+  ASSERT_TRUE(bookmcp::testing::eventually([&] { return open.load() == 1; }));
+  const std::string id = [&] {
+    std::lock_guard lock(mutex);
+    return message_id;
+  }();
+  const std::string events = "/api/chat/" + id + "/events";
+  for (int i = 0; i < 2; ++i) {
+    streams.emplace_back([&] {
+      bool counted = false;
+      client.stream("GET", events, "", as_reader, [&](const sse_item&) {
+        if (!counted) ++open;
+        counted = true;
+        return true;
+      }, nullptr);
+    });
+  }
+  ASSERT_TRUE(bookmcp::testing::eventually([&] { return open.load() == 3; }));
+
+  int status = 0;
+  const auto refused = client.stream("GET", events, "", as_reader, [](const sse_item&) { return true; }, &status);
+  EXPECT_EQ(status, 429);
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_EQ(refused[0].data["error"]["code"], "too_many_streams") << refused[0].data.dump();
+
+  EXPECT_EQ(client.send("POST", "/api/chat/" + id + "/cancel", "", as_reader).status, 202);
+  for (auto& stream : streams) stream.join();
+  // All three ended: a resume is served again (the finished answer, replayed).
+  const auto replay = client.stream("GET", events, "", as_reader, [](const sse_item&) { return true; }, &status);
+  EXPECT_EQ(status, 200);
+  ASSERT_FALSE(replay.empty());
+  EXPECT_EQ(replay.back().type, "done");
 }
 
 TEST(ChatBackendFaults, ClosingTheStreamStopsTheAnswerWhenNoOneResumesIt) {

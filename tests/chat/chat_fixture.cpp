@@ -188,6 +188,7 @@ chat_under_test::chat_under_test(chat_setup setup) : state_(std::make_unique<sta
   server.allowed_origin = setup.allowed_origin;
   server.chat_per_minute = setup.chat_per_minute;
   server.orphan_grace = setup.orphan_grace;
+  server.max_streams_per_answer = setup.max_streams_per_answer;
   server.widget_dir = (s.folder.path() / "widget").string();
   fs::create_directories(server.widget_dir);
   std::ofstream(fs::path(server.widget_dir) / "widget.js") << "/* the widget */";

@@ -68,6 +68,7 @@ struct chat_setup {
   std::string allowed_origin = "http://site.test";
   double chat_per_minute = 600;
   std::chrono::milliseconds orphan_grace{3000};
+  std::size_t max_streams_per_answer = 8;
   std::string database_url;  // empty: SQLite in a temporary folder
   std::string llm_base_url;  // empty: no LLM (extractive)
   std::string llm_model = "double-model";
