@@ -109,12 +109,13 @@ net::awaitable<void> http_server::impl::run_websocket(beast::tcp_stream stream,
     };
   }
 
+  // Whether the kernel gave up on a peer that took nothing for send_stall_timeout: the reader or
+  // the writer, whichever asks first, gets ETIMEDOUT (the other then sees the connection closed).
+  bool stalled = false;
+
   // Writer: drains the outbox; a closed outbox ends the connection with the chosen reason.
   // While answers queue up behind the one being written the socket is corked, so that a
   // backlog leaves in full segments rather than one packet (and one ACK) per message.
-  // The kernel gave up on a peer that took nothing for send_stall_timeout: the reader or the
-  // writer, whichever asks first, gets ETIMEDOUT (the other then sees the connection closed).
-  bool stalled = false;
   auto writer = [&]() -> net::awaitable<void> {
     bool corked = false;
     const auto cork = [&](bool on) {
