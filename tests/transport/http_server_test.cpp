@@ -616,6 +616,20 @@ TEST_F(HttpServerTest, AHeadRequestIsAnsweredWithoutABody) {
   const auto refusal_end = refusal.find("\r\n\r\n");
   ASSERT_NE(refusal_end, std::string::npos) << refusal;
   EXPECT_EQ(refusal.size(), refusal_end + 4) << refusal;
+
+  // And a HEAD whose body is refused as it is read: malformed chunks (found by listener_fuzz),
+  // or too big.
+  for (const std::string body_head : {"Transfer-Encoding: chunked\r\n\r\nb5\rx", "Content-Length: 99999999\r\n\r\n"}) {
+    tcp::socket bad_body = connect();
+    net::write(bad_body, net::buffer("HEAD /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
+                                     body_head));
+    const std::string answer_to_bad_body = read_to_end(bad_body);
+    ASSERT_TRUE(answer_to_bad_body.starts_with("HTTP/1.1 400 ") || answer_to_bad_body.starts_with("HTTP/1.1 413 "))
+        << answer_to_bad_body;
+    const auto bad_body_end = answer_to_bad_body.find("\r\n\r\n");
+    ASSERT_NE(bad_body_end, std::string::npos) << answer_to_bad_body;
+    EXPECT_EQ(answer_to_bad_body.size(), bad_body_end + 4) << answer_to_bad_body;
+  }
 }
 
 // Sessions used to be unbounded; at the cap, a new one ends the least recently used idle one.
