@@ -172,9 +172,10 @@ net::awaitable<void> http_server::impl::run_connection(tcp::socket socket) {
               : json_error(head, http::status::bad_request, -32000,
                            "Bad Request: malformed HTTP request (" + error.message() + ")");
       out.keep_alive(false);
-      // A HEAD whose body is refused (too big, or malformed chunks) is still a HEAD. (The method
-      // is known once the request line is read; before that it is "unknown".)
-      without_body_for_head(parser.get().method(), out);
+      // A HEAD whose head was read whole and whose body is refused (malformed chunks) is still
+      // a HEAD. One refused before its head was whole (a malformed field, a length over the
+      // limit) is answered as a request of no known method; the connection closes either way.
+      if (parser.is_header_done()) without_body_for_head(parser.get().method(), out);
       boost::system::error_code ignored;
       co_await write_response(stream, out, ignored);
       stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
