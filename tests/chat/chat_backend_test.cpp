@@ -424,13 +424,27 @@ struct slow_search {
   }
 };
 
-TEST(ChatBackendFaults, StopCancelsTheMcpCallOnBookmcpsSideAndKeepsThePartialAnswer) {
+// bookmcp (without the book) whose search_book is a slow_search, and the chat backend in front
+// of it over WebSocket; `adjust` may change the chat's setup first.
+struct slow_search_chat {
   slow_search search;
-  bookmcp_under_test book([&](mcp::server& server) { search.install(server); }, /*with_book=*/false);
-  chat_setup s;
-  s.mcp_url = book.ws_url();
-  s.secret_file = book.secret_file().string();
-  chat_under_test chat(s);
+  bookmcp_under_test book{[this](mcp::server& server) { search.install(server); }, /*with_book=*/false};
+  chat_under_test chat;
+  explicit slow_search_chat(const std::function<void(chat_setup&)>& adjust = {}) : chat(setup(book, adjust)) {}
+
+ private:
+  static chat_setup setup(const bookmcp_under_test& book, const std::function<void(chat_setup&)>& adjust) {
+    chat_setup s;
+    s.mcp_url = book.ws_url();
+    s.secret_file = book.secret_file().string();
+    if (adjust) adjust(s);
+    return s;
+  }
+};
+
+TEST(ChatBackendFaults, StopCancelsTheMcpCallOnBookmcpsSideAndKeepsThePartialAnswer) {
+  slow_search_chat under_test;
+  auto& [search, book, chat] = under_test;
   chat_client client(chat.url());
   const std::string token = client.open_session()["access_token"];
   std::string message_id;
@@ -463,14 +477,8 @@ TEST(ChatBackendFaults, StopCancelsTheMcpCallOnBookmcpsSideAndKeepsThePartialAns
 // reload), not by any number: past max_streams_per_answer a resume is refused at once (429)
 // instead of being held until the answer ends, and the streams that end give their places back.
 TEST(ChatBackendFaults, AnAnswerIsOpenInAtMostAFewStreamsAtOnce) {
-  slow_search search;
-  bookmcp_under_test book([&](mcp::server& server) { search.install(server); }, /*with_book=*/false);
-  chat_setup s;
-  s.mcp_url = book.ws_url();
-  s.secret_file = book.secret_file().string();
-  s.max_streams_per_answer = 3;
-  chat_under_test chat(s);
-  chat_client client(chat.url());
+  slow_search_chat under_test([](chat_setup& s) { s.max_streams_per_answer = 3; });
+  chat_client client(under_test.chat.url());
   const std::string token = client.open_session()["access_token"];
   const std::vector<std::pair<std::string, std::string>> as_reader = {{"Authorization", "Bearer " + token}};
 
@@ -522,13 +530,8 @@ TEST(ChatBackendFaults, AnAnswerIsOpenInAtMostAFewStreamsAtOnce) {
 }
 
 TEST(ChatBackendFaults, ClosingTheStreamStopsTheAnswerWhenNoOneResumesIt) {
-  slow_search search;
-  bookmcp_under_test book([&](mcp::server& server) { search.install(server); }, /*with_book=*/false);
-  chat_setup s;
-  s.mcp_url = book.ws_url();
-  s.secret_file = book.secret_file().string();
-  s.orphan_grace = std::chrono::milliseconds(0);
-  chat_under_test chat(s);
+  slow_search_chat under_test([](chat_setup& s) { s.orphan_grace = std::chrono::milliseconds(0); });
+  auto& [search, book, chat] = under_test;
   chat_client client(chat.url());
   const std::string token = client.open_session()["access_token"];
   client.chat(token, chat_body("what is a robot?"), [](const sse_item& event) { return event.type != "tool_call"; });
